@@ -1,0 +1,197 @@
+"""The Textual app: layout, keys, and the timer that renders model snapshots.
+
+Records arrive on the BPF thread and go straight into the Dashboard model under
+a lock; the app renders a snapshot once per refresh. Status changes (a probe
+attached or detached) also post a message so the screen follows a key at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import threading
+import time
+from collections.abc import Callable
+from typing import ClassVar, Protocol
+
+from textual.app import App, ComposeResult
+from textual.binding import Binding, BindingType
+from textual.message import Message
+from textual.widgets import Footer
+
+from bpftop.model.dashboard import Dashboard, DashboardSnapshot
+from bpftop.panes.base import Pane
+from bpftop.panes.connections import ConnectPane
+from bpftop.panes.execs import ExecPane
+from bpftop.panes.header import HeaderLine
+from bpftop.panes.help import HelpScreen
+from bpftop.records import ProbeStatus, Record, SystemSample
+from bpftop.themes import DEFAULT_THEME, load_themes
+
+
+class Controller(Protocol):
+    """What the app may ask of a record source (the BPF engine, or a recording)."""
+
+    def set_enabled(self, name: str, on: bool) -> None: ...
+
+    def stop(self) -> None: ...
+
+
+SourceFactory = Callable[[Callable[[Record], None]], Controller]
+
+
+class BpftopApp(App[int]):
+    CSS_PATH = "app.tcss"
+    TITLE = "bpftop"
+    ENABLE_COMMAND_PALETTE = False
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("1", "toggle_probe('exec')", "Execs", id="toggle-exec"),
+        Binding("2", "toggle_probe('connect')", "TCP", id="toggle-connect"),
+        Binding("p,space", "pause", "Pause", id="pause"),
+        Binding("z", "zoom", "Zoom", id="zoom"),
+        Binding("tab", "focus_next", "Next pane", show=False, id="focus-next"),
+        Binding("shift+tab", "focus_previous", "Previous pane", show=False, id="focus-prev"),
+        Binding("question_mark,f1", "help", "Help", id="help"),
+        Binding("q,ctrl+c", "quit", "Quit", id="quit"),
+    ]
+
+    class StatusChanged(Message):
+        """A probe changed state; repaint now rather than at the next tick."""
+
+        def can_replace(self, message: Message) -> bool:
+            return isinstance(message, BpftopApp.StatusChanged)
+
+    def __init__(
+        self,
+        probe_names: tuple[str, ...],
+        source: SourceFactory,
+        *,
+        clock: Callable[[], float] = time.time,
+        sample_system: Callable[[], SystemSample] | None = None,
+        refresh_seconds: float = 1.0,
+        exit_after: float | None = None,
+    ) -> None:
+        super().__init__()
+        self.probe_names = probe_names
+        self.dashboard = Dashboard(probe_names)
+        self._lock = threading.Lock()
+        self._source_factory = source
+        self.controller: Controller | None = None
+        self._clock = clock
+        self._sample_system = sample_system
+        self._refresh_seconds = refresh_seconds
+        self._exit_after = exit_after
+        self.paused = False
+        self.first_frame_at: float | None = None
+        for theme in load_themes():
+            self.register_theme(theme)
+        self.theme = DEFAULT_THEME
+
+    def compose(self) -> ComposeResult:
+        yield HeaderLine(id="header")
+        yield ExecPane(id="pane-exec")
+        yield ConnectPane(id="pane-connect")
+        yield Footer()
+
+    @property
+    def panes(self) -> list[Pane]:
+        return list(self.query(Pane))
+
+    def on_mount(self) -> None:
+        self.render_snapshot()
+        self.set_interval(self._refresh_seconds, self.tick)
+        if self._exit_after is not None:
+            self.set_timer(self._exit_after, self.action_quit)
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGHUP):
+            # Not possible off the main thread (tests run the app elsewhere).
+            with contextlib.suppress(RuntimeError, ValueError):
+                loop.add_signal_handler(sig, self.exit)
+        # Start the probes once the first frame is out: importing bcc and
+        # compiling hold the GIL, which would delay the first paint.
+        self.call_after_refresh(self._start_source)
+
+    def _start_source(self) -> None:
+        self.first_frame_at = time.monotonic()
+        self.controller = self._source_factory(self.sink)
+
+    def sink(self, record: Record) -> None:
+        """Called from the BPF thread for every record."""
+        with self._lock:
+            self.dashboard.apply(record)
+        if isinstance(record, ProbeStatus):
+            self.post_message(self.StatusChanged())
+
+    def on_bpftop_app_status_changed(self, _message: StatusChanged) -> None:
+        self.render_snapshot()
+
+    def snapshot(self) -> DashboardSnapshot:
+        with self._lock:
+            return self.dashboard.snapshot(self._clock())
+
+    def tick(self) -> None:
+        if self._sample_system is not None:
+            self.sink(self._sample_system())
+        if not self.paused:
+            self.render_snapshot()
+
+    def render_snapshot(self) -> None:
+        snap = self.snapshot()
+        self.query_one(HeaderLine).update_from(snap, paused=self.paused)
+        for pane in self.panes:
+            pane.update_from(snap)
+
+    # -- actions -----------------------------------------------------------------
+    def action_toggle_probe(self, name: str) -> None:
+        if self.controller is None:
+            return
+        state = self.dashboard.probes.get(name)
+        on = state is None or state.state in ("detached", "unavailable")
+        self.controller.set_enabled(name, on)
+        self.notify(f"{'attaching' if on else 'detaching'} {name}", timeout=1.5)
+
+    def action_pause(self) -> None:
+        self.paused = not self.paused
+        self.render_snapshot() if not self.paused else self.query_one(HeaderLine).update_from(
+            self.snapshot(), paused=True
+        )
+
+    def action_zoom(self) -> None:
+        if self.screen.maximized is not None:
+            self.screen.minimize()
+            return
+        focused = self.focused
+        pane = next(
+            (p for p in self.panes if focused is not None and focused in p.walk_children()), None
+        )
+        self.screen.maximize(pane or self.panes[0], container=False)
+
+    def action_help(self) -> None:
+        keys = [
+            (
+                " / ".join(self.get_key_display(Binding(k, "")) for k in b.key.split(",")),
+                b.description,
+            )
+            for b in self._bindings_for_help()
+        ]
+        self.push_screen(HelpScreen(keys))
+
+    def _bindings_for_help(self) -> list[Binding]:
+        bindings: list[Binding] = []
+        for item in (*self.BINDINGS, *Pane.BINDINGS):
+            if isinstance(item, Binding):
+                bindings.append(item)
+        return bindings
+
+    async def action_quit(self) -> None:
+        await self.stop_source()
+        self.exit(0)
+
+    async def stop_source(self) -> None:
+        if self.controller is not None:
+            controller, self.controller = self.controller, None
+            await asyncio.to_thread(controller.stop)
+
+    async def on_unmount(self) -> None:
+        await self.stop_source()

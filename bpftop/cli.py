@@ -1,0 +1,148 @@
+"""Command line: argument checks, the pre-flight that turns a hostile box into one
+clear line, and the choice between the TUI and `--json`."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable
+
+from bpftop import __version__
+from bpftop.kernel import KernelFeatures, detect
+from bpftop.probes.registry import PROBE_NAMES
+from bpftop.stderr_capture import StderrCapture
+
+EXIT_USAGE = 2
+EXIT_ENVIRONMENT = 1
+
+
+def parse_probes(text: str) -> list[str]:
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    unknown = [name for name in names if name not in PROBE_NAMES]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(
+            f"unknown probe {', '.join(unknown) or '(none)'}; choose from {','.join(PROBE_NAMES)}"
+        )
+    return names
+
+
+def positive_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be more than 0 seconds: {text!r}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="bpftop", description="A top-style eBPF dashboard: execs, TCP connections, ..."
+    )
+    parser.add_argument("--json", action="store_true", help="no TUI: JSON lines on stdout")
+    parser.add_argument(
+        "--probes",
+        type=parse_probes,
+        default=list(PROBE_NAMES),
+        metavar="LIST",
+        help=f"comma-separated probes to attach (default: {','.join(PROBE_NAMES)})",
+    )
+    parser.add_argument(
+        "--duration", type=positive_seconds, metavar="SECONDS", help="exit after this long"
+    )
+    parser.add_argument(
+        "--interval",
+        type=positive_seconds,
+        default=1.0,
+        metavar="SECONDS",
+        help="refresh and counter interval (default: 1)",
+    )
+    parser.add_argument("--version", action="version", version=f"bpftop {__version__}")
+    return parser
+
+
+def preflight(kernel: KernelFeatures) -> str | None:
+    """One line saying what stops bpftop from running here and how to fix it."""
+    if not kernel.can_bpf:
+        return "bpftop needs root (CAP_BPF and CAP_PERFMON): run it as `sudo bpftop`"
+    if kernel.tracefs is None:
+        return "tracefs is not mounted: run `mount -t tracefs nodev /sys/kernel/tracing`"
+    if kernel.headers is None:
+        return (
+            f"no kernel headers at /lib/modules/{kernel.release}/build: install "
+            f"linux-headers-{kernel.release} (or run `make setup`, which links the distro's)"
+        )
+    return None
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    hidden = [tp for tp in os.environ.get("BPFTOP_HIDE_TRACEPOINTS", "").split(",") if tp]
+    kernel = detect(hidden_tracepoints=hidden)
+    if problem := preflight(kernel):
+        print(f"bpftop: {problem}", file=sys.stderr)
+        return EXIT_USAGE if not kernel.can_bpf else EXIT_ENVIRONMENT
+    if not args.json and not (sys.stdout.isatty() and sys.stdin.isatty()):
+        print("bpftop: not a terminal; use --json for headless output", file=sys.stderr)
+        return EXIT_USAGE
+
+    capture = StderrCapture()
+    capture.start()
+    try:
+        if args.json:
+            from bpftop.headless import run_headless
+
+            return run_headless(
+                kernel,
+                args.probes,
+                duration=args.duration,
+                interval=args.interval,
+                out=sys.stdout,
+                stderr=capture,
+            )
+        return run_tui(kernel, args.probes, args.interval, args.duration, capture)
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        capture.stop()
+
+
+def run_tui(
+    kernel: KernelFeatures,
+    probes: list[str],
+    interval: float,
+    duration: float | None,
+    stderr: StderrCapture,
+) -> int:
+    from bpftop.app import BpftopApp
+    from bpftop.engine import BpfEngine
+    from bpftop.probes.registry import PROBE_CLASSES
+    from bpftop.records import Record
+    from bpftop.system import SystemSampler
+
+    def start_engine(sink: Callable[[Record], None]) -> BpfEngine:
+        engine = BpfEngine(
+            kernel, PROBE_CLASSES, sink, enabled=probes, interval=interval, stderr=stderr
+        )
+        engine.start()
+        return engine
+
+    app = BpftopApp(
+        PROBE_NAMES,
+        start_engine,
+        sample_system=SystemSampler().sample,
+        refresh_seconds=interval,
+        exit_after=duration,
+    )
+    try:
+        result = app.run()
+    finally:
+        if app.controller is not None:  # the app did not get to detach (crash)
+            app.controller.stop()
+    return result or 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

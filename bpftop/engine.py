@@ -1,0 +1,181 @@
+"""The BPF thread: the only code that calls bcc.
+
+It compiles probes one at a time (concurrent compiles crash bcc), attaches and
+detaches them on request, drains their ring buffers, and once per interval turns
+the kernel-side counters into interval records. Everything it learns leaves as
+immutable records through one `sink` callable, from this thread.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterable
+
+from bpftop.kernel import KernelFeatures
+from bpftop.probes.base import KernelClock, Probe, choose_step
+from bpftop.probes.stats import BpfStats
+from bpftop.records import ProbeCounts, ProbeStatus, Record
+from bpftop.stderr_capture import StderrCapture, first_error_line
+
+POLL_SECONDS = 0.05
+
+
+class BpfEngine:
+    def __init__(
+        self,
+        kernel: KernelFeatures,
+        probe_classes: Iterable[type[Probe]],
+        sink: Callable[[Record], None],
+        *,
+        enabled: Iterable[str],
+        interval: float = 1.0,
+        stderr: StderrCapture | None = None,
+    ) -> None:
+        self._kernel = kernel
+        self._sink = sink
+        self._interval = interval
+        self._stderr = stderr
+        clock = KernelClock()
+        self.probes: dict[str, Probe] = {cls.name: cls(sink, clock) for cls in probe_classes}
+        self._wanted = [name for name in enabled if name in self.probes]
+        self._commands: queue.Queue[tuple[str, bool]] = queue.Queue()
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="bpf", daemon=True)
+        self._last_counts: dict[str, dict[str, int]] = {}
+        self._last_run_ns: dict[str, int] = {}
+        self._last_read: dict[str, float] = {}
+        self._stats: BpfStats | None = None
+        self.ready = threading.Event()  # set once the start-up attaches are done
+
+    # -- called from any thread ------------------------------------------------------
+    def start(self) -> None:
+        self._thread.start()
+
+    def set_enabled(self, name: str, on: bool) -> None:
+        self._commands.put((name, on))
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Detach everything and wait for the thread to finish."""
+        self._stopping.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+
+    # -- the BPF thread ----------------------------------------------------------
+    def _run(self) -> None:
+        try:
+            self._stats = BpfStats()
+            self._stats.enable()
+        except OSError:
+            self._stats = None
+        try:
+            for name in self._wanted:
+                if self._stopping.is_set():
+                    break
+                self._attach(name)
+            self.ready.set()
+            next_tick = time.monotonic() + self._interval
+            while not self._stopping.is_set():
+                self._handle_commands()
+                for probe in self.probes.values():
+                    probe.poll()
+                if time.monotonic() >= next_tick:
+                    self._emit_counts()
+                    next_tick += self._interval
+                    next_tick = max(next_tick, time.monotonic())
+                self._stopping.wait(POLL_SECONDS)
+            for probe in self.probes.values():
+                probe.poll()
+            self._emit_counts()
+        finally:
+            for name, probe in self.probes.items():
+                if probe.active:
+                    probe.stop()
+                    self._status(name, "detached")
+            if self._stats:
+                self._stats.close()
+            self.ready.set()
+
+    def _handle_commands(self) -> None:
+        while True:
+            try:
+                name, on = self._commands.get_nowait()
+            except queue.Empty:
+                return
+            probe = self.probes.get(name)
+            if probe is None or probe.active == on:
+                continue
+            if on:
+                self._attach(name)
+            else:
+                probe.poll()
+                self._emit_counts_for(name)
+                probe.stop()
+                self._status(name, "detached")
+
+    def _attach(self, name: str) -> None:
+        probe = self.probes[name]
+        step, skipped = choose_step(probe.plan, self._kernel)
+        if step is None:
+            self._status(name, "unavailable", reason="no usable attach point", skipped=skipped)
+            return
+        self._status(name, "attaching", via=step.via, skipped=skipped)
+        mark = self._stderr.mark() if self._stderr else 0
+        try:
+            probe.start(step)
+        except Exception as exc:
+            detail = first_error_line(self._stderr.since(mark)) if self._stderr else None
+            reason = str(exc) if detail is None else f"{exc}: {detail}"
+            self._status(name, "unavailable", via=step.via, reason=reason, skipped=skipped)
+            return
+        self._last_counts[name] = probe.read_counts()
+        self._last_run_ns[name] = self._run_time_ns(probe)
+        self._last_read[name] = time.monotonic()
+        self._status(name, "attached", via=step.via, skipped=skipped)
+
+    def _status(
+        self,
+        name: str,
+        state: str,
+        *,
+        via: str | None = None,
+        reason: str | None = None,
+        skipped: tuple[tuple[str, str], ...] = (),
+    ) -> None:
+        self._sink(ProbeStatus(time.time(), name, state, via, reason, skipped))
+
+    def _run_time_ns(self, probe: Probe) -> int:
+        if self._stats is None:
+            return 0
+        return sum(self._stats.prog_info(fd)[1] for fd in probe.prog_fds())
+
+    def _emit_counts(self) -> None:
+        for name, probe in self.probes.items():
+            if probe.active:
+                self._emit_counts_for(name)
+
+    def _emit_counts_for(self, name: str) -> None:
+        """One interval record: the change of every kernel counter since the last one."""
+        probe = self.probes[name]
+        totals = probe.read_counts()
+        before = self._last_counts.get(name, {})
+        delta = {key: value - before.get(key, 0) for key, value in totals.items()}
+        run_ns = self._run_time_ns(probe)
+        bpf_ns = run_ns - self._last_run_ns.get(name, 0)
+        self._last_counts[name] = totals
+        self._last_run_ns[name] = run_ns
+        now = time.monotonic()
+        interval = now - self._last_read.get(name, now)
+        self._last_read[name] = now
+        lost = delta.pop(probe.lost_counter, 0)
+        self._sink(
+            ProbeCounts(
+                ts=time.time(),
+                probe=name,
+                interval_s=round(interval, 3),
+                counts=delta,
+                lost=lost,
+                bpf_ns=bpf_ns,
+            )
+        )

@@ -1,0 +1,55 @@
+"""`bpftop --json`: no TUI, one JSON object per line on stdout, flushed per line."""
+
+from __future__ import annotations
+
+import json
+import signal
+import threading
+from typing import TextIO
+
+from bpftop.engine import BpfEngine
+from bpftop.kernel import KernelFeatures
+from bpftop.probes.registry import PROBE_CLASSES
+from bpftop.records import Record, SystemSample
+from bpftop.stderr_capture import StderrCapture
+
+
+def run_headless(
+    kernel: KernelFeatures,
+    probes: list[str],
+    *,
+    duration: float | None,
+    interval: float,
+    out: TextIO,
+    stderr: StderrCapture | None,
+) -> int:
+    done = threading.Event()
+    write_lock = threading.Lock()
+
+    def sink(record: Record) -> None:
+        if isinstance(record, SystemSample):
+            return
+        line = json.dumps(record.to_json(), separators=(",", ":"))
+        with write_lock:
+            try:
+                out.write(line + "\n")
+                out.flush()
+            except (BrokenPipeError, ValueError):  # reader went away (e.g. `| head`)
+                done.set()
+
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, lambda *_: done.set())
+
+    engine = BpfEngine(
+        kernel, PROBE_CLASSES, sink, enabled=probes, interval=interval, stderr=stderr
+    )
+    engine.start()
+    try:
+        # The duration counts from the moment the probes are attached.
+        while not engine.ready.wait(0.1):
+            if done.is_set():
+                break
+        done.wait(duration)
+    finally:
+        engine.stop()
+    return 0

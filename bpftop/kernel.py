@@ -1,0 +1,122 @@
+"""What this kernel lets bpftop do, detected once at start.
+
+Everything here is a cheap file check or a libbpf feature probe (which loads a
+trivial program and unloads it); nothing stays attached.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import platform
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+TRACEFS_CANDIDATES = (Path("/sys/kernel/tracing"), Path("/sys/kernel/debug/tracing"))
+LOCKDOWN_FILE = Path("/sys/kernel/security/lockdown")
+
+# enum bpf_prog_type / bpf_map_type values from uapi/linux/bpf.h
+PROG_TYPES = {
+    "kprobe": 2,
+    "tracepoint": 5,
+    "xdp": 6,
+    "raw_tracepoint": 17,
+    "tracing": 26,  # fentry/fexit
+    "lsm": 29,
+}
+MAP_TYPE_RINGBUF = 27
+
+CAP_SYS_ADMIN = 21
+CAP_PERFMON = 38
+CAP_BPF = 39
+
+
+@dataclass(frozen=True)
+class KernelFeatures:
+    release: str
+    is_root: bool
+    can_bpf: bool
+    tracefs: Path | None
+    lockdown: str | None
+    headers: Path | None
+    prog_types: frozenset[str]
+    ringbuf: bool
+    kprobes: bool
+    # Tracepoints to report missing, so tests can simulate an older kernel.
+    hidden_tracepoints: frozenset[str] = field(default_factory=frozenset)
+
+    def has_tracepoint(self, name: str) -> bool:
+        """`name` is "category:event", e.g. "sock:inet_sock_set_state"."""
+        if self.tracefs is None or name in self.hidden_tracepoints:
+            return False
+        category, _, event = name.partition(":")
+        return (self.tracefs / "events" / category / event).is_dir()
+
+    def prog_type_reason(self, prog_type: str) -> str | None:
+        """None when the program type is usable, else a short reason."""
+        if prog_type == "kprobe" and not self.kprobes:
+            return "unavailable, CONFIG_KPROBES off"
+        if prog_type in self.prog_types:
+            return None
+        if self.lockdown and self.lockdown != "none":
+            return f"unavailable, lockdown={self.lockdown}"
+        return "unavailable on this kernel"
+
+
+def _capabilities() -> int:
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("CapEff:"):
+                return int(line.split()[1], 16)
+    except OSError:
+        pass
+    return 0
+
+
+def _lockdown() -> str | None:
+    try:
+        text = LOCKDOWN_FILE.read_text()
+    except OSError:
+        return None
+    for word in text.split():
+        if word.startswith("["):
+            return word.strip("[]")
+    return None
+
+
+def _probe_with_libbpf() -> tuple[frozenset[str], bool]:
+    """Ask libbpf which program types load here (the same probe bpftool uses)."""
+    try:
+        lib = ctypes.CDLL("libbpf.so.1")
+    except OSError:
+        return frozenset(), False
+    probe_prog = lib.libbpf_probe_bpf_prog_type
+    probe_prog.argtypes = [ctypes.c_int, ctypes.c_void_p]
+    probe_map = lib.libbpf_probe_bpf_map_type
+    probe_map.argtypes = [ctypes.c_int, ctypes.c_void_p]
+    usable = frozenset(name for name, num in PROG_TYPES.items() if probe_prog(num, None) == 1)
+    return usable, probe_map(MAP_TYPE_RINGBUF, None) == 1
+
+
+def detect(hidden_tracepoints: Iterable[str] = ()) -> KernelFeatures:
+    caps = _capabilities()
+    is_root = os.geteuid() == 0
+    can_bpf = bool(caps & (1 << CAP_SYS_ADMIN)) or (
+        bool(caps & (1 << CAP_BPF)) and bool(caps & (1 << CAP_PERFMON))
+    )
+    tracefs = next((p for p in TRACEFS_CANDIDATES if (p / "events").is_dir()), None)
+    headers = Path("/lib/modules") / platform.release() / "build"
+    prog_types, ringbuf = _probe_with_libbpf() if can_bpf else (frozenset(), False)
+    return KernelFeatures(
+        release=platform.release(),
+        is_root=is_root,
+        can_bpf=can_bpf,
+        tracefs=tracefs,
+        lockdown=_lockdown(),
+        headers=headers if (headers / "include").is_dir() else None,
+        prog_types=prog_types,
+        ringbuf=ringbuf,
+        kprobes=tracefs is not None and (tracefs / "kprobe_events").exists(),
+        hidden_tracepoints=frozenset(hidden_tracepoints),
+    )

@@ -1,0 +1,1 @@
+"""Pure aggregation of records: counts, rates, bounded history. No bcc, no Textual."""

@@ -1,0 +1,41 @@
+"""Connection pane model: recent connections, exact totals per outcome, rates."""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+
+from bpftop.model.rates import IntervalRate, RateSnapshot
+from bpftop.records import ConnectRecord, ProbeCounts
+
+FAILURE_COUNTERS = ("out_refused", "out_timeout", "out_aborted", "resets")
+
+
+@dataclass(frozen=True)
+class ConnectSnapshot:
+    rows: tuple[ConnectRecord, ...]  # newest last
+    outbound: RateSnapshot  # connects that got established
+    inbound: RateSnapshot
+    failed: RateSnapshot  # refused + timed out + aborted + reset
+
+
+class ConnectModel:
+    def __init__(self, keep: int = 500) -> None:
+        self._rows: deque[ConnectRecord] = deque(maxlen=keep)
+        self._out = IntervalRate()
+        self._in = IntervalRate()
+        self._failed = IntervalRate()
+
+    def add(self, record: ConnectRecord) -> None:
+        self._rows.append(record)
+
+    def add_counts(self, counts: ProbeCounts) -> None:
+        c = counts.counts
+        self._out.add(c.get("out_established", 0), counts.interval_s)
+        self._in.add(c.get("in_established", 0), counts.interval_s)
+        self._failed.add(sum(c.get(key, 0) for key in FAILURE_COUNTERS), counts.interval_s)
+
+    def snapshot(self) -> ConnectSnapshot:
+        return ConnectSnapshot(
+            tuple(self._rows), self._out.snapshot(), self._in.snapshot(), self._failed.snapshot()
+        )

@@ -1,0 +1,76 @@
+"""The whole dashboard's state: routes each record to the model that owns it.
+
+The TUI, replay and tests feed records through `apply()` and read `snapshot()`;
+that one path is what the panes render.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bpftop.model.connections import ConnectModel, ConnectSnapshot
+from bpftop.model.execs import ExecModel, ExecSnapshot
+from bpftop.model.probe_state import ProbeState
+from bpftop.records import (
+    ConnectRecord,
+    ExecRecord,
+    ProbeCounts,
+    ProbeStatus,
+    Record,
+    SystemSample,
+)
+
+
+@dataclass(frozen=True)
+class DashboardSnapshot:
+    ts: float  # the model clock when the snapshot was taken
+    system: SystemSample | None
+    probes: dict[str, ProbeState]
+    execs: ExecSnapshot
+    connects: ConnectSnapshot
+
+    @property
+    def attached_count(self) -> int:
+        return sum(1 for p in self.probes.values() if p.attached)
+
+    @property
+    def bpf_cpu_percent(self) -> float:
+        return sum(p.bpf_cpu_percent for p in self.probes.values())
+
+
+class Dashboard:
+    def __init__(self, probe_names: tuple[str, ...]) -> None:
+        self.probes = {name: ProbeState(name, state="detached") for name in probe_names}
+        self.execs = ExecModel()
+        self.connects = ConnectModel()
+        self.system: SystemSample | None = None
+        self.latest_ts = 0.0
+
+    def apply(self, record: Record) -> None:
+        self.latest_ts = max(self.latest_ts, record.ts)
+        match record:
+            case ExecRecord():
+                self.execs.add(record)
+            case ConnectRecord():
+                self.connects.add(record)
+            case ProbeCounts():
+                if record.probe in self.probes:
+                    self.probes[record.probe] = self.probes[record.probe].with_counts(record)
+                if record.probe == "exec":
+                    self.execs.add_counts(record)
+                elif record.probe == "connect":
+                    self.connects.add_counts(record)
+            case ProbeStatus():
+                state = self.probes.get(record.probe, ProbeState(record.probe))
+                self.probes[record.probe] = state.with_status(record)
+            case SystemSample():
+                self.system = record
+
+    def snapshot(self, now: float) -> DashboardSnapshot:
+        return DashboardSnapshot(
+            ts=now,
+            system=self.system,
+            probes=dict(self.probes),
+            execs=self.execs.snapshot(),
+            connects=self.connects.snapshot(),
+        )

@@ -1,0 +1,35 @@
+"""Exec pane model: recent execs, exact totals from kernel counters, rates."""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+
+from bpftop.model.rates import IntervalRate, RateSnapshot
+from bpftop.records import ExecRecord, ProbeCounts
+
+
+@dataclass(frozen=True)
+class ExecSnapshot:
+    rows: tuple[ExecRecord, ...]  # newest last
+    execs: RateSnapshot  # all exec attempts
+    failed: RateSnapshot
+
+
+class ExecModel:
+    def __init__(self, keep: int = 500) -> None:
+        self._rows: deque[ExecRecord] = deque(maxlen=keep)
+        self._execs = IntervalRate()
+        self._failed = IntervalRate()
+
+    def add(self, record: ExecRecord) -> None:
+        self._rows.append(record)
+
+    def add_counts(self, counts: ProbeCounts) -> None:
+        ok = counts.counts.get("ok", 0)
+        failed = counts.counts.get("failed", 0)
+        self._execs.add(ok + failed, counts.interval_s)
+        self._failed.add(failed, counts.interval_s)
+
+    def snapshot(self) -> ExecSnapshot:
+        return ExecSnapshot(tuple(self._rows), self._execs.snapshot(), self._failed.snapshot())

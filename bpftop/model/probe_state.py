@@ -1,0 +1,45 @@
+"""Per-probe status and cost, as the panes' titles show them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from bpftop.records import ProbeCounts, ProbeStatus
+
+
+@dataclass(frozen=True)
+class ProbeState:
+    name: str
+    state: str = "attaching"
+    via: str | None = None
+    reason: str | None = None
+    skipped: tuple[tuple[str, str], ...] = ()
+    lost: int = 0
+    bpf_cpu_percent: float = 0.0  # kernel time of its programs, % of one CPU
+
+    @property
+    def attached(self) -> bool:
+        return self.state == "attached"
+
+    def describe_plan(self) -> str:
+        """`via tracepoint:x (fexit: unavailable, lockdown)` or the reason it is off."""
+        if self.state == "unavailable":
+            return f"unavailable: {self.reason or 'unknown reason'}"
+        text = f"via {self.via}" if self.via else ""
+        if self.skipped:
+            text += " (" + "; ".join(f"{step}: {why}" for step, why in self.skipped) + ")"
+        return text
+
+    def with_status(self, status: ProbeStatus) -> ProbeState:
+        return replace(
+            self,
+            state=status.state,
+            via=status.via or self.via,
+            reason=status.reason,
+            skipped=status.skipped or self.skipped,
+            bpf_cpu_percent=0.0 if status.state != "attached" else self.bpf_cpu_percent,
+        )
+
+    def with_counts(self, counts: ProbeCounts) -> ProbeState:
+        cpu = 100.0 * counts.bpf_ns / (counts.interval_s * 1e9) if counts.interval_s > 0 else 0.0
+        return replace(self, lost=self.lost + counts.lost, bpf_cpu_percent=cpu)

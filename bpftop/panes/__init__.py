@@ -1,0 +1,1 @@
+"""One Textual widget per pane. Panes render model snapshots; they never import bcc."""

@@ -1,0 +1,129 @@
+"""The shared shape of a data pane: a bordered table whose title carries the
+probe's rate, loss and cost, and whose subtitle says how the probe is attached."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from rich.text import Text
+from textual.binding import Binding, BindingType
+from textual.containers import Vertical
+from textual.widgets import DataTable
+
+from bpftop.model.dashboard import DashboardSnapshot
+from bpftop.model.probe_state import ProbeState
+
+MAX_ROWS = 200  # newest rows shown; the model keeps more
+
+
+class Pane(Vertical, can_focus=False):
+    DEFAULT_CSS = """
+    Pane {
+        border: round $secondary;
+        border-title-color: $text;
+        border-title-style: bold;
+        border-subtitle-color: $text-muted;
+        height: 1fr;
+        padding: 0;
+    }
+    Pane:focus-within { border: round $accent; }
+    Pane.-off { border: round $panel; }
+    Pane DataTable { height: 1fr; scrollbar-size-vertical: 1; }
+    """
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("s", "cycle_sort", "Sort", id="sort"),
+        Binding("r", "reverse_sort", "Reverse", show=False, id="reverse"),
+    ]
+
+    probe: ClassVar[str]
+    columns: ClassVar[tuple[str, ...]]
+    default_sort: ClassVar[str | None] = None  # None: newest first
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.sort_column: str | None = self.default_sort
+        self.sort_reverse = True
+        self._last: DashboardSnapshot | None = None
+
+    def compose(self):  # type: ignore[no-untyped-def]
+        table: DataTable[Any] = DataTable(cursor_type="row", zebra_stripes=False)
+        table.add_columns(*self.columns)
+        yield table
+
+    @property
+    def table(self) -> DataTable[Any]:
+        return self.query_one(DataTable)
+
+    def update_from(self, snapshot: DashboardSnapshot) -> None:
+        self._last = snapshot
+        state = snapshot.probes.get(self.probe, ProbeState(self.probe, state="detached"))
+        self.set_class(not state.attached, "-off")
+        self.border_title = self.title_text(snapshot, state)
+        self.border_subtitle = state.describe_plan() if state.state != "detached" else "off"
+        rows = self.rows(snapshot)
+        if self.sort_column is not None and self.sort_column in self.columns:
+            index = self.columns.index(self.sort_column)
+            rows.sort(key=lambda row: _sort_key(row.keys[index]), reverse=self.sort_reverse)
+        else:
+            rows.reverse()  # newest first
+        shown = [row.cells for row in rows[:MAX_ROWS]]
+        table = self.table
+        cursor = table.cursor_row
+        table.clear()
+        table.add_rows(shown)
+        if shown and cursor > 0:
+            table.move_cursor(row=min(cursor, len(shown) - 1), animate=False)
+
+    def title_text(self, snapshot: DashboardSnapshot, state: ProbeState) -> str:
+        raise NotImplementedError
+
+    def rows(self, snapshot: DashboardSnapshot) -> list[Row]:
+        """Oldest first; each row carries its cells and a sort key per column."""
+        raise NotImplementedError
+
+    def state_suffix(self, state: ProbeState) -> str:
+        """`lost 12 · bpf 0.02%`, or why the probe is not running."""
+        if state.state == "detached":
+            return "off"
+        if state.state == "attaching":
+            return "attaching…"
+        if state.state == "unavailable":
+            return "unavailable"
+        parts = []
+        if state.lost:
+            parts.append(f"lost {state.lost}")
+        parts.append(f"bpf {state.bpf_cpu_percent:.2f}%")
+        return " · ".join(parts)
+
+    def action_cycle_sort(self) -> None:
+        order: tuple[str | None, ...] = (None, *self.columns)
+        self.sort_column = order[(order.index(self.sort_column) + 1) % len(order)]
+        self.notify(f"sorted by {self.sort_column or 'time (newest first)'}", timeout=1.5)
+        self._rerender()
+
+    def action_reverse_sort(self) -> None:
+        self.sort_reverse = not self.sort_reverse
+        self._rerender()
+
+    def on_data_table_header_selected(self, event: DataTable.HeaderSelected) -> None:
+        label = self.columns[event.column_index]
+        if self.sort_column == label:
+            self.sort_reverse = not self.sort_reverse
+        self.sort_column = label
+        self._rerender()
+
+    def _rerender(self) -> None:
+        if self._last is not None:
+            self.update_from(self._last)
+
+
+@dataclass(frozen=True)
+class Row:
+    cells: tuple[str | Text, ...]
+    keys: tuple[Any, ...]  # same length as cells: raw values to sort by
+
+
+def _sort_key(value: Any) -> tuple[int, Any]:
+    """Blanks (None) sort below everything; the column's own type otherwise."""
+    return (0, 0) if value is None else (1, value)

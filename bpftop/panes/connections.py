@@ -1,0 +1,64 @@
+"""Connection pane: new TCP connections both ways, latency, failures."""
+
+from __future__ import annotations
+
+from rich.text import Text
+
+from bpftop.model.dashboard import DashboardSnapshot
+from bpftop.model.probe_state import ProbeState
+from bpftop.panes.base import Pane, Row
+from bpftop.panes.format import clock, endpoint, latency_us, rate
+
+RESULT_STYLES = {
+    "established": "green",
+    "refused": "bold red",
+    "reset": "bold red",
+    "timeout": "bold yellow",
+    "aborted": "yellow",
+}
+
+
+class ConnectPane(Pane):
+    probe = "connect"
+    columns = ("TIME", "PID", "COMM", "DIR", "REMOTE", "LOCAL", "LAT", "RESULT")
+
+    def title_text(self, snapshot: DashboardSnapshot, state: ProbeState) -> str:
+        c = snapshot.connects
+        if not state.attached:
+            return f"TCP [2] {self.state_suffix(state)}"
+        return (
+            f"TCP [2] out {rate(c.outbound.per_second)} · in {rate(c.inbound.per_second)}"
+            f" · failed {rate(c.failed.per_second)} · {self.state_suffix(state)}"
+        )
+
+    def rows(self, snapshot: DashboardSnapshot) -> list[Row]:
+        out = []
+        for r in snapshot.connects.rows:
+            result = r.result if r.state is None else f"{r.result} ({r.state})"
+            # Inbound handshakes finish in softirq: no task to name, never a guess.
+            pid = str(r.pid) if r.pid is not None else "-"
+            out.append(
+                Row(
+                    cells=(
+                        clock(r.ts),
+                        pid,
+                        r.comm or "-",
+                        "→" if r.direction == "out" else "←",
+                        endpoint(r.daddr, r.dport, r.family),
+                        endpoint(r.saddr, r.sport, r.family),
+                        latency_us(r.latency_us),
+                        Text(result, style=RESULT_STYLES.get(r.result, "")),
+                    ),
+                    keys=(
+                        r.ts,
+                        r.pid,
+                        r.comm,
+                        r.direction,
+                        (r.daddr, r.dport),
+                        (r.saddr, r.sport),
+                        r.latency_us,
+                        r.result,
+                    ),
+                )
+            )
+        return out

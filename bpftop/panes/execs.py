@@ -1,0 +1,47 @@
+"""Exec pane: every exec with its argv and result; failed ones stand out."""
+
+from __future__ import annotations
+
+from rich.text import Text
+
+from bpftop.model.dashboard import DashboardSnapshot
+from bpftop.model.probe_state import ProbeState
+from bpftop.panes.base import Pane, Row
+from bpftop.panes.format import clock, rate
+
+
+class ExecPane(Pane):
+    probe = "exec"
+    columns = ("TIME", "PID", "PPID", "UID", "COMM", "RESULT", "ARGV")
+
+    def title_text(self, snapshot: DashboardSnapshot, state: ProbeState) -> str:
+        execs = snapshot.execs
+        if not state.attached:
+            return f"Execs [1] {self.state_suffix(state)}"
+        return (
+            f"Execs [1] {rate(execs.execs.per_second)} · failed {rate(execs.failed.per_second)}"
+            f" · total {execs.execs.total} · {self.state_suffix(state)}"
+        )
+
+    def rows(self, snapshot: DashboardSnapshot) -> list[Row]:
+        out = []
+        for r in snapshot.execs.rows:
+            result = Text(r.error, style="bold red") if r.error else Text("ok", style="green")
+            argv = " ".join(r.argv) + (" …" if r.argv_truncated else "")
+            if r.error and r.argv and r.filename != r.argv[0]:
+                argv = f"{r.filename} ← {argv}"  # the path that failed, not just argv[0]
+            out.append(
+                Row(
+                    cells=(
+                        clock(r.ts),
+                        str(r.pid),
+                        str(r.ppid) if r.ppid else "?",
+                        str(r.uid),
+                        r.comm,
+                        result,
+                        argv or r.filename,
+                    ),
+                    keys=(r.ts, r.pid, r.ppid, r.uid, r.comm, r.ret, argv),
+                )
+            )
+        return out

@@ -1,0 +1,8 @@
+"""The probes bpftop knows, in pane order. Names are shared by the TUI, --probes and --json."""
+
+from bpftop.probes.base import Probe
+from bpftop.probes.connect_probe import ConnectProbe
+from bpftop.probes.exec_probe import ExecProbe
+
+PROBE_CLASSES: tuple[type[Probe], ...] = (ExecProbe, ConnectProbe)
+PROBE_NAMES: tuple[str, ...] = tuple(cls.name for cls in PROBE_CLASSES)
