@@ -91,7 +91,7 @@ class Probe(ABC):
         cflags = [f"-I{bpf_dir()}", f"-DRINGBUF_PAGES={RINGBUF_PAGES}", *step.cflags]
         bpf = BPF(src_file=str(src).encode(), cflags=cflags)
         try:
-            self._events = bpf["events"]
+            self._events = bpf[b"events"]
             self._events.open_ring_buffer(self._on_event)
         except Exception:
             bpf.cleanup()
@@ -117,7 +117,7 @@ class Probe(ABC):
         """Running totals of the kernel-side counters, summed over CPUs."""
         if self._bpf is None:
             return {}
-        table = self._bpf["counters"]
+        table = self._bpf[b"counters"]
         return {
             name: int(sum(table[ctypes.c_int(slot)]))
             for slot, name in enumerate(self.counter_names)

@@ -1,0 +1,93 @@
+"""Shared fixtures: the BPF gate, engines that collect records, snapshot storage."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pytest_textual_snapshot import SVGImageExtension
+
+from bpftop import kernel
+from bpftop.cli import preflight
+
+ROOT = Path(__file__).resolve().parent.parent
+os.environ["TZ"] = "UTC"  # frames show wall-clock times
+time.tzset()
+
+
+def _bpf_problem() -> str | None:
+    return preflight(kernel.detect())
+
+
+@pytest.fixture(scope="session")
+def kernel_features() -> kernel.KernelFeatures:
+    """Skips where BPF is impossible; with BPFTOP_REQUIRE_BPF=1 (CI) that is a failure."""
+    problem = _bpf_problem()
+    if problem:
+        if os.environ.get("BPFTOP_REQUIRE_BPF") == "1":
+            pytest.fail(f"BPF required but unavailable: {problem}")
+        pytest.skip(f"BPF unavailable: {problem}")
+    return kernel.detect()
+
+
+class Collector:
+    """A thread-safe sink that keeps every record an engine emits."""
+
+    def __init__(self) -> None:
+        self.records: list[Any] = []
+        self._lock = threading.Lock()
+
+    def __call__(self, record: Any) -> None:
+        with self._lock:
+            self.records.append(record)
+
+    def of_type(self, cls: type) -> list[Any]:
+        with self._lock:
+            return [r for r in self.records if isinstance(r, cls)]
+
+    def wait_for(self, predicate: Callable[[], bool], timeout: float = 10.0) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if predicate():
+                return True
+            time.sleep(0.05)
+        return predicate()
+
+
+@pytest.fixture
+def engine_for(kernel_features: kernel.KernelFeatures) -> Iterator[Callable[..., Any]]:
+    """Start a real BpfEngine on the named probes; it is stopped after the test."""
+    from bpftop.engine import BpfEngine
+    from bpftop.probes.registry import PROBE_CLASSES
+
+    engines: list[BpfEngine] = []
+
+    def start(*probes: str, interval: float = 0.5) -> tuple[BpfEngine, Collector]:
+        sink = Collector()
+        engine = BpfEngine(kernel_features, PROBE_CLASSES, sink, enabled=probes, interval=interval)
+        engines.append(engine)
+        engine.start()
+        assert engine.ready.wait(30), "probes did not attach in 30 s"
+        return engine, sink
+
+    yield start
+    for engine in engines:
+        engine.stop()
+
+
+class SnapshotsDirSVG(SVGImageExtension):
+    """Store the SVG frames in the top-level snapshots/ folder."""
+
+    @classmethod
+    def dirname(cls, *, test_location: Any) -> str:
+        return str(ROOT / "snapshots")
+
+
+@pytest.fixture
+def svg_snapshot(snapshot: Any) -> Any:
+    return snapshot.use_extension(SnapshotsDirSVG)

@@ -1,0 +1,114 @@
+"""The model: exact sums, rates from interval counts, plan choice, JSON shapes."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from bpftop.kernel import KernelFeatures
+from bpftop.model.dashboard import Dashboard
+from bpftop.model.rates import IntervalRate
+from bpftop.probes.base import PlanStep, choose_step
+from bpftop.records import ConnectRecord, ExecRecord, ProbeCounts, ProbeStatus, errno_name
+
+KERNEL = KernelFeatures(
+    release="6.18",
+    is_root=True,
+    can_bpf=True,
+    tracefs=None,
+    lockdown="integrity",
+    headers=None,
+    prog_types=frozenset({"tracepoint", "raw_tracepoint"}),
+    ringbuf=True,
+    kprobes=False,
+)
+
+
+def exec_record(ts: float, pid: int, ret: int = 0) -> ExecRecord:
+    return ExecRecord(ts, pid, 1, 0, "true", ("/bin/true", "x"), ret, "/bin/true")
+
+
+def test_interval_rate_sums_exactly_and_rates_last_interval() -> None:
+    rate = IntervalRate(history=3)
+    for count in (10, 20, 30, 40):
+        rate.add(count, 2.0)
+    snap = rate.snapshot()
+    assert snap.total == 100
+    assert snap.per_second == 20.0
+    assert snap.history == (10.0, 15.0, 20.0)  # bounded to the last 3
+
+
+def test_dashboard_counts_come_from_kernel_counters_not_rows() -> None:
+    dash = Dashboard(("exec", "connect"))
+    dash.apply(ProbeStatus(1.0, "exec", "attached", via="tracepoint:x"))
+    dash.apply(exec_record(1.5, 10))  # one row shown...
+    dash.apply(ProbeCounts(2.0, "exec", 1.0, {"ok": 900, "failed": 100}, lost=899, bpf_ns=5_000_000))
+    snap = dash.snapshot(2.0)
+    assert len(snap.execs.rows) == 1
+    assert snap.execs.execs.total == 1000  # ...but the exact count is the kernel's
+    assert snap.execs.failed.per_second == 100.0
+    assert snap.probes["exec"].lost == 899
+    assert snap.probes["exec"].bpf_cpu_percent == 0.5
+    assert snap.attached_count == 1
+
+
+def test_rows_are_bounded() -> None:
+    dash = Dashboard(("exec",))
+    for i in range(2000):
+        dash.apply(exec_record(float(i), i))
+    rows = dash.snapshot(0).execs.rows
+    assert len(rows) == 500
+    assert rows[-1].pid == 1999
+
+
+def test_status_keeps_plan_and_describes_it() -> None:
+    dash = Dashboard(("connect",))
+    skipped = (("fexit:tcp_v4_connect", "unavailable, lockdown=integrity"),)
+    dash.apply(ProbeStatus(1.0, "connect", "attached", via="tracepoint:sock:x", skipped=skipped))
+    text = dash.snapshot(1).probes["connect"].describe_plan()
+    assert text == "via tracepoint:sock:x (fexit:tcp_v4_connect: unavailable, lockdown=integrity)"
+    dash.apply(ProbeStatus(2.0, "connect", "unavailable", reason="missing tracepoint sock:x"))
+    assert dash.snapshot(2).probes["connect"].describe_plan() == (
+        "unavailable: missing tracepoint sock:x"
+    )
+
+
+def test_plan_skips_unusable_steps_with_reasons() -> None:
+    plan = (
+        PlanStep(via="fexit:tcp_v4_connect", prog_type="tracing"),
+        PlanStep(via="kprobe:tcp_v4_connect", prog_type="kprobe"),
+        PlanStep(via="raw_tracepoint:sys_exit", prog_type="raw_tracepoint"),
+    )
+    step, skipped = choose_step(plan, KERNEL)
+    assert step is not None and step.via == "raw_tracepoint:sys_exit"
+    assert skipped == (
+        ("fexit:tcp_v4_connect", "unavailable, lockdown=integrity"),
+        ("kprobe:tcp_v4_connect", "unavailable, CONFIG_KPROBES off"),
+    )
+
+
+def test_plan_reports_missing_tracepoint() -> None:
+    kernel = dataclasses.replace(KERNEL, hidden_tracepoints=frozenset({"sock:inet_sock_set_state"}))
+    step, skipped = choose_step(
+        (PlanStep(via="tracepoint:sock:inet_sock_set_state", tracepoints=("sock:inet_sock_set_state",)),),
+        kernel,
+    )
+    assert step is None
+    assert skipped[0][1] == "missing tracepoint sock:inet_sock_set_state"
+
+
+def test_json_shapes() -> None:
+    failed = ExecRecord(1.0, 5, None, 1000, "sh", ("/nope",), -2, "/nope").to_json()
+    assert failed["error"] == "ENOENT" and failed["ppid"] is None and failed["ret"] == -2
+    assert "error" not in exec_record(1.0, 5).to_json()
+    inbound = ConnectRecord(
+        1.0, None, None, None, "in", 6, "::1", 80, "::1", 5555, None, "established"
+    ).to_json()
+    assert inbound["pid"] is None and inbound["direction"] == "in" and "state" not in inbound
+    status = ProbeStatus(1.0, "exec", "unavailable", reason="r").to_json()
+    assert status == {"type": "status", "probe": "exec", "state": "unavailable", "reason": "r", "ts": 1.0}
+
+
+def test_errno_names() -> None:
+    assert errno_name(0) is None
+    assert errno_name(-13) == "EACCES"
+    assert errno_name(-9999) == "E9999"
