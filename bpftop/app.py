@@ -29,6 +29,20 @@ from bpftop.panes.help import HelpScreen
 from bpftop.records import ProbeStatus, Record, SystemSample
 from bpftop.themes import DEFAULT_THEME, load_themes
 
+# Longer words for the help screen than the footer has room for, by binding id.
+HELP_TEXT = {
+    "toggle-exec": "exec probe on/off (off really detaches it)",
+    "toggle-connect": "TCP connection probe on/off",
+    "pause": "freeze the display; counting goes on",
+    "zoom": "maximize the focused pane / restore",
+    "focus-next": "focus the next pane",
+    "focus-prev": "focus the previous pane",
+    "help": "this screen",
+    "quit": "detach everything and quit",
+    "sort": "sort the focused table by the next column (or click a header)",
+    "reverse": "reverse the sort order",
+}
+
 
 class Controller(Protocol):
     """What the app may ask of a record source (the BPF engine, or a recording)."""
@@ -149,7 +163,6 @@ class BpftopApp(App[int]):
         state = self.dashboard.probes.get(name)
         on = state is None or state.state in ("detached", "unavailable")
         self.controller.set_enabled(name, on)
-        self.notify(f"{'attaching' if on else 'detaching'} {name}", timeout=1.5)
 
     def action_pause(self) -> None:
         self.paused = not self.paused

@@ -51,7 +51,7 @@ class KernelFeatures:
         if self.tracefs is None or name in self.hidden_tracepoints:
             return False
         category, _, event = name.partition(":")
-        return (self.tracefs / "events" / category / event).is_dir()
+        return _is_dir(self.tracefs / "events" / category / event)
 
     def prog_type_reason(self, prog_type: str) -> str | None:
         """None when the program type is usable, else a short reason."""
@@ -62,6 +62,21 @@ class KernelFeatures:
         if self.lockdown and self.lockdown != "none":
             return f"unavailable, lockdown={self.lockdown}"
         return "unavailable on this kernel"
+
+
+def _is_dir(path: Path) -> bool:
+    """Path.is_dir, but False where a non-root user may not even look (tracefs)."""
+    try:
+        return path.is_dir()
+    except OSError:
+        return False
+
+
+def _exists(path: Path) -> bool:
+    try:
+        return path.exists()
+    except OSError:
+        return False
 
 
 def _capabilities() -> int:
@@ -105,7 +120,7 @@ def detect(hidden_tracepoints: Iterable[str] = ()) -> KernelFeatures:
     can_bpf = bool(caps & (1 << CAP_SYS_ADMIN)) or (
         bool(caps & (1 << CAP_BPF)) and bool(caps & (1 << CAP_PERFMON))
     )
-    tracefs = next((p for p in TRACEFS_CANDIDATES if (p / "events").is_dir()), None)
+    tracefs = next((p for p in TRACEFS_CANDIDATES if _is_dir(p / "events")), None)
     headers = Path("/lib/modules") / platform.release() / "build"
     prog_types, ringbuf = _probe_with_libbpf() if can_bpf else (frozenset(), False)
     return KernelFeatures(
@@ -114,9 +129,9 @@ def detect(hidden_tracepoints: Iterable[str] = ()) -> KernelFeatures:
         can_bpf=can_bpf,
         tracefs=tracefs,
         lockdown=_lockdown(),
-        headers=headers if (headers / "include").is_dir() else None,
+        headers=headers if _is_dir(headers / "include") else None,
         prog_types=prog_types,
         ringbuf=ringbuf,
-        kprobes=tracefs is not None and (tracefs / "kprobe_events").exists(),
+        kprobes=tracefs is not None and _exists(tracefs / "kprobe_events"),
         hidden_tracepoints=frozenset(hidden_tracepoints),
     )

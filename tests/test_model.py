@@ -41,7 +41,9 @@ def test_dashboard_counts_come_from_kernel_counters_not_rows() -> None:
     dash = Dashboard(("exec", "connect"))
     dash.apply(ProbeStatus(1.0, "exec", "attached", via="tracepoint:x"))
     dash.apply(exec_record(1.5, 10))  # one row shown...
-    dash.apply(ProbeCounts(2.0, "exec", 1.0, {"ok": 900, "failed": 100}, lost=899, bpf_ns=5_000_000))
+    dash.apply(
+        ProbeCounts(2.0, "exec", 1.0, {"ok": 900, "failed": 100}, lost=899, bpf_ns=5_000_000)
+    )
     snap = dash.snapshot(2.0)
     assert len(snap.execs.rows) == 1
     assert snap.execs.execs.total == 1000  # ...but the exact count is the kernel's
@@ -89,7 +91,11 @@ def test_plan_skips_unusable_steps_with_reasons() -> None:
 def test_plan_reports_missing_tracepoint() -> None:
     kernel = dataclasses.replace(KERNEL, hidden_tracepoints=frozenset({"sock:inet_sock_set_state"}))
     step, skipped = choose_step(
-        (PlanStep(via="tracepoint:sock:inet_sock_set_state", tracepoints=("sock:inet_sock_set_state",)),),
+        (
+            PlanStep(
+                via="tracepoint:sock:inet_sock_set_state", tracepoints=("sock:inet_sock_set_state",)
+            ),
+        ),
         kernel,
     )
     assert step is None
@@ -105,7 +111,13 @@ def test_json_shapes() -> None:
     ).to_json()
     assert inbound["pid"] is None and inbound["direction"] == "in" and "state" not in inbound
     status = ProbeStatus(1.0, "exec", "unavailable", reason="r").to_json()
-    assert status == {"type": "status", "probe": "exec", "state": "unavailable", "reason": "r", "ts": 1.0}
+    assert status == {
+        "type": "status",
+        "probe": "exec",
+        "state": "unavailable",
+        "reason": "r",
+        "ts": 1.0,
+    }
 
 
 def test_errno_names() -> None:

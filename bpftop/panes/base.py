@@ -18,6 +18,7 @@ MAX_ROWS = 200  # newest rows shown; the model keeps more
 
 
 class Pane(Vertical, can_focus=False):
+    ALLOW_MAXIMIZE = True
     DEFAULT_CSS = """
     Pane {
         border: round $secondary;

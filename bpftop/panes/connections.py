@@ -20,7 +20,8 @@ RESULT_STYLES = {
 
 class ConnectPane(Pane):
     probe = "connect"
-    columns = ("TIME", "PID", "COMM", "DIR", "REMOTE", "LOCAL", "LAT", "RESULT")
+    # Most telling first, so 80 columns show peer, result and latency.
+    columns = ("TIME", "PID", "COMM", "PEER", "RESULT", "LAT", "LOCAL", "STATE")
 
     def title_text(self, snapshot: DashboardSnapshot, state: ProbeState) -> str:
         c = snapshot.connects
@@ -34,30 +35,30 @@ class ConnectPane(Pane):
     def rows(self, snapshot: DashboardSnapshot) -> list[Row]:
         out = []
         for r in snapshot.connects.rows:
-            result = r.result if r.state is None else f"{r.result} ({r.state})"
             # Inbound handshakes finish in softirq: no task to name, never a guess.
             pid = str(r.pid) if r.pid is not None else "-"
+            arrow = "→ " if r.direction == "out" else "← "
             out.append(
                 Row(
                     cells=(
                         clock(r.ts),
                         pid,
-                        r.comm or "-",
-                        "→" if r.direction == "out" else "←",
-                        endpoint(r.daddr, r.dport, r.family),
-                        endpoint(r.saddr, r.sport, r.family),
+                        (r.comm or "-")[:12],
+                        arrow + endpoint(r.daddr, r.dport, r.family),
+                        Text(r.result, style=RESULT_STYLES.get(r.result, "")),
                         latency_us(r.latency_us),
-                        Text(result, style=RESULT_STYLES.get(r.result, "")),
+                        endpoint(r.saddr, r.sport, r.family),
+                        r.state or "",
                     ),
                     keys=(
                         r.ts,
                         r.pid,
                         r.comm,
-                        r.direction,
-                        (r.daddr, r.dport),
-                        (r.saddr, r.sport),
-                        r.latency_us,
+                        (r.direction, r.daddr, r.dport),
                         r.result,
+                        r.latency_us,
+                        (r.saddr, r.sport),
+                        r.state,
                     ),
                 )
             )

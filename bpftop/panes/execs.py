@@ -37,7 +37,7 @@ class ExecPane(Pane):
                         str(r.pid),
                         str(r.ppid) if r.ppid else "?",
                         str(r.uid),
-                        r.comm,
+                        r.comm[:15],
                         result,
                         argv or r.filename,
                     ),

@@ -4,34 +4,62 @@ from __future__ import annotations
 
 import time
 
+from rich.text import Text
 from textual.widgets import Static
 
 from bpftop.model.dashboard import DashboardSnapshot
 from bpftop.panes.format import duration
 
+SEPARATOR = " │ "
+
 
 class HeaderLine(Static):
     DEFAULT_CSS = """
-    HeaderLine { height: auto; max-height: 2; background: $panel; color: $text; padding: 0 1; }
+    HeaderLine { height: 1; background: $panel; color: $text; padding: 0 1; }
     """
 
     def update_from(self, snapshot: DashboardSnapshot, *, paused: bool = False) -> None:
-        s = snapshot.system
-        total = len(snapshot.probes)
-        parts = []
+        self._snapshot, self._paused = snapshot, paused
+        self.update(self._line(self.size.width - 2 if self.size.width else 200))
+
+    def on_resize(self) -> None:
+        if getattr(self, "_snapshot", None) is not None:
+            self.update(self._line(self.size.width - 2))
+
+    def _line(self, width: int) -> Text:
+        """The full line where it fits; a compact one on narrow terminals (80x24 over SSH)."""
+        snapshot, s = self._snapshot, self._snapshot.system
+        probes = f"probes {snapshot.attached_count}/{len(snapshot.probes)}"
+        bpf = f"bpf {snapshot.bpf_cpu_percent:.2f}%"
+        wide: list[str] = []
+        narrow: list[str] = []
         if s is not None:
-            parts += [
-                f"[b]{s.host}[/b] {s.kernel}",
+            load = " ".join(f"{x:.2f}" for x in s.load)
+            wide = [
+                f"{s.host} {s.kernel}",
                 f"up {duration(s.uptime_s)}",
-                "load " + " ".join(f"{x:.2f}" for x in s.load),
+                f"load {load}",
                 f"cpu {s.cpu_percent:.0f}%",
                 f"mem {s.mem_percent:.0f}%",
+                probes,
+                f"bpftop {s.self_cpu_percent:.1f}% {bpf}",
             ]
-        parts.append(f"probes {snapshot.attached_count}/{total}")
-        cost = f"bpftop {s.self_cpu_percent:.1f}% " if s is not None else "bpftop "
-        parts.append(cost + f"bpf {snapshot.bpf_cpu_percent:.2f}%")
-        line = " │ ".join(parts)
-        if paused:
-            line = "[reverse] PAUSED " + time.strftime("%H:%M:%S", time.localtime(snapshot.ts))
-            line += " [/reverse] " + " │ ".join(parts)
-        self.update(line)
+            narrow = [
+                s.host,
+                f"load {s.load[0]:.2f}",
+                f"cpu {s.cpu_percent:.0f}% mem {s.mem_percent:.0f}%",
+                probes,
+                f"self {s.self_cpu_percent:.1f}% {bpf}",
+            ]
+        else:
+            wide = narrow = [probes, bpf]
+        text = Text()
+        if self._paused:
+            stamp = time.strftime("%H:%M:%S", time.localtime(snapshot.ts))
+            text.append(f" PAUSED {stamp} ", style="reverse bold")
+            text.append(" ")
+        body = SEPARATOR.join(wide)
+        if len(body) + len(text) > width:
+            body = SEPARATOR.join(narrow)
+        text.append(body)
+        return text

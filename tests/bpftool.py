@@ -1,0 +1,42 @@
+"""Ask bpftool what the kernel has loaded: the independent check that detaching is real."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+
+# Names bcc gives bpftop's programs (one per TRACEPOINT_PROBE in bpf/*.c).
+BPFTOP_PROGRAMS = {
+    "tracepoint__sched__sched_process_fork",
+    "tracepoint__syscalls__sys_enter_execve",
+    "tracepoint__syscalls__sys_exit_execve",
+    "tracepoint__syscalls__sys_enter_execveat",
+    "tracepoint__syscalls__sys_exit_execveat",
+    "tracepoint__sock__inet_sock_set_state",
+    "tracepoint__tcp__tcp_receive_reset",
+    "tracepoint__tcp__tcp_retransmit_skb",
+}
+
+
+def loaded_programs() -> dict[int, str]:
+    """id -> name of every BPF program loaded in the kernel."""
+    out = subprocess.run(
+        ["bpftool", "-j", "prog", "show"], check=True, capture_output=True, text=True
+    ).stdout
+    return {p["id"]: p.get("name", "") for p in json.loads(out or "[]")}
+
+
+def bpftop_program_ids() -> set[int]:
+    return {pid for pid, name in loaded_programs().items() if name in BPFTOP_PROGRAMS}
+
+
+def wait_until_gone(ids: set[int], timeout: float = 10.0) -> set[int]:
+    """Program ids from `ids` still loaded after waiting up to `timeout` (the kernel
+    frees programs asynchronously once the last fd closes)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        left = ids & set(loaded_programs())
+        if not left or time.monotonic() > deadline:
+            return left
+        time.sleep(0.1)

@@ -1,0 +1,91 @@
+"""The TUI on the real kernel: keys really detach and re-attach, quitting detaches all."""
+
+from __future__ import annotations
+
+import subprocess
+
+import pytest
+
+from bpftop.app import BpftopApp
+from bpftop.engine import BpfEngine
+from bpftop.probes.registry import PROBE_CLASSES, PROBE_NAMES
+from bpftop.probes.stats import BpfStats
+from tests.bpftool import loaded_programs, wait_until_gone
+
+pytestmark = pytest.mark.bpf
+
+
+def make_app(kernel_features) -> BpftopApp:
+    def start(sink):
+        engine = BpfEngine(kernel_features, PROBE_CLASSES, sink, enabled=PROBE_NAMES)
+        engine.start()
+        return engine
+
+    return BpftopApp(PROBE_NAMES, start, refresh_seconds=0.2)
+
+
+def program_ids(app: BpftopApp, probe: str) -> set[int]:
+    engine = app.controller
+    assert isinstance(engine, BpfEngine)
+    stats = BpfStats()
+    return {stats.prog_info(fd)[0] for fd in engine.probes[probe].prog_fds()}
+
+
+async def wait_state(pilot, app: BpftopApp, probe: str, state: str) -> None:
+    for _ in range(200):
+        if app.dashboard.probes[probe].state == state:
+            return
+        await pilot.pause(0.05)
+    raise AssertionError(f"{probe} never became {state}: {app.dashboard.probes[probe]}")
+
+
+async def test_toggle_detaches_and_reattaches_then_quit_detaches_all(kernel_features) -> None:
+    app = make_app(kernel_features)
+    async with app.run_test(size=(120, 40)) as pilot:
+        for name in PROBE_NAMES:
+            await wait_state(pilot, app, name, "attached")
+        exec_ids = program_ids(app, "exec")
+        connect_ids = program_ids(app, "connect")
+        assert len(exec_ids) == 5 and len(connect_ids) == 3
+        assert (exec_ids | connect_ids) <= set(loaded_programs())
+
+        await pilot.press("1")
+        await wait_state(pilot, app, "exec", "detached")
+        assert wait_until_gone(exec_ids) == set()
+        assert connect_ids <= set(loaded_programs())  # the other pane keeps working
+        assert "off" in str(app.query_one("#pane-exec").border_subtitle)
+
+        await pilot.press("1")
+        await wait_state(pilot, app, "exec", "attached")
+        new_exec_ids = program_ids(app, "exec")
+        assert len(new_exec_ids) == 5 and new_exec_ids <= set(loaded_programs())
+        subprocess.run(["/bin/true", "after-reattach"], check=True)
+        for _ in range(100):
+            rows = app.dashboard.execs.snapshot().rows
+            if any("after-reattach" in r.argv for r in rows):
+                break
+            await pilot.pause(0.05)
+        else:
+            raise AssertionError("no exec seen after re-attaching")
+
+        await pilot.press("q")
+        await pilot.pause(0.2)
+    assert wait_until_gone(new_exec_ids | connect_ids) == set()
+
+
+async def test_pause_freezes_display_but_counting_goes_on(kernel_features) -> None:
+    app = make_app(kernel_features)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_state(pilot, app, "exec", "attached")
+        await pilot.press("p")
+        shown_before = app.query_one("#pane-exec").table.row_count
+        for i in range(5):
+            subprocess.run(["/bin/true", f"paused-{i}"], check=True)
+        await pilot.pause(1.0)
+        assert app.query_one("#pane-exec").table.row_count == shown_before
+        rows = app.dashboard.execs.snapshot().rows
+        assert sum(1 for r in rows if r.argv[-1].startswith("paused-")) == 5
+        assert "PAUSED" in str(app.query_one("#header").render())
+        await pilot.press("p")
+        await pilot.pause(0.5)
+        assert app.query_one("#pane-exec").table.row_count > shown_before

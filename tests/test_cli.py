@@ -1,0 +1,164 @@
+"""The command as a user runs it: headless JSON, signals, and one-line errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from tests.bpftool import bpftop_program_ids, wait_until_gone
+
+BPFTOP = [sys.executable, "-m", "bpftop.cli"]
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run(*args: str, env: dict[str, str] | None = None, **kw) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*BPFTOP, *args], capture_output=True, text=True, timeout=60, env=env, cwd=ROOT, **kw
+    )
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["--probes", "nosuch"], ["--duration", "abc"], ["--duration", "-1"], ["--bogus"]],
+)
+def test_bad_arguments_are_one_clean_error(args: list[str]) -> None:
+    result = run("--json", *args)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines()[-1].startswith("bpftop: error:")
+
+
+def test_not_root_says_how_to_run_it() -> None:
+    if os.geteuid() != 0:
+        pytest.skip("needs root to drop to an unprivileged user")
+    result = subprocess.run(
+        ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all",
+         *BPFTOP, "--json"],
+        capture_output=True, text=True, timeout=60, cwd=ROOT,
+        env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert result.stderr.strip() == (
+        "bpftop: bpftop needs root (CAP_BPF and CAP_PERFMON): run it as `sudo bpftop`"
+    )
+
+
+def test_tui_without_terminal_points_to_json() -> None:
+    result = run(stdin=subprocess.DEVNULL)
+    assert result.returncode == 2
+    assert "use --json" in result.stderr and "Traceback" not in result.stderr
+
+
+def _start_json(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [*BPFTOP, "--json", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+        env=env,
+    )
+
+
+def _read_until(proc: subprocess.Popen[str], predicate, timeout: float = 30) -> list[dict]:
+    assert proc.stdout is not None
+    lines: list[dict] = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            break
+        lines.append(json.loads(line))
+        if predicate(lines):
+            return lines
+    raise AssertionError(f"gave up waiting; got {lines[-5:]}")
+
+
+def _attached(names: set[str]):
+    def check(lines: list[dict]) -> bool:
+        got = {r["probe"] for r in lines if r["type"] == "status" and r["state"] == "attached"}
+        return names <= got
+
+    return check
+
+
+@pytest.mark.bpf
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT, signal.SIGHUP])
+def test_json_streams_records_and_exits_clean_on_signal(kernel_features, sig) -> None:
+    before = bpftop_program_ids()
+    proc = _start_json("--probes", "exec,connect")
+    lines = _read_until(proc, _attached({"exec", "connect"}))
+    token = uuid.uuid4().hex
+    for _ in range(10):
+        subprocess.run(["/bin/true", token], check=True)
+    lines += _read_until(
+        proc, lambda ls: sum(1 for r in ls if r["type"] == "exec" and token in r["argv"]) == 10
+    )
+    proc.send_signal(sig)
+    out, err = proc.communicate(timeout=30)
+    lines += [json.loads(line) for line in out.splitlines()]
+    assert proc.returncode == 0, err
+    assert "Traceback" not in err
+    detached = {r["probe"] for r in lines if r["type"] == "status" and r["state"] == "detached"}
+    assert detached == {"exec", "connect"}
+    execs = [r for r in lines if r["type"] == "exec" and token in r["argv"]]
+    assert len(execs) == 10
+    assert set(execs[0]) >= {"ts", "pid", "ppid", "uid", "comm", "argv", "ret"}
+    assert all(r["ret"] == 0 and "error" not in r for r in execs)
+    counts = [r for r in lines if r["type"] == "counts"]
+    assert counts and all(r["interval_s"] >= 0 for r in counts)
+    assert wait_until_gone(bpftop_program_ids() - before) == set()
+
+
+@pytest.mark.bpf
+def test_duration_exits_zero_and_sigkill_leaves_nothing(kernel_features) -> None:
+    result = run("--json", "--probes", "exec", "--duration", "1")
+    assert result.returncode == 0, result.stderr
+    records = [json.loads(line) for line in result.stdout.splitlines()]
+    states = [r["state"] for r in records if r["type"] == "status"]
+    assert states == ["attaching", "attached", "detached"]
+
+    before = bpftop_program_ids()
+    proc = _start_json()
+    _read_until(proc, _attached({"exec", "connect"}))
+    ours = bpftop_program_ids() - before
+    assert len(ours) == 8
+    proc.kill()
+    proc.wait(timeout=10)
+    assert wait_until_gone(ours) == set()
+
+
+@pytest.mark.bpf
+def test_missing_tracepoint_makes_one_probe_unavailable(kernel_features) -> None:
+    env = {**os.environ, "BPFTOP_HIDE_TRACEPOINTS": "sock:inet_sock_set_state"}
+    result = run("--json", "--duration", "1", env=env)
+    assert result.returncode == 0, result.stderr
+    status = [json.loads(line) for line in result.stdout.splitlines()]
+    status = [r for r in status if r["type"] == "status"]
+    connect = [r for r in status if r["probe"] == "connect"]
+    assert connect == [
+        {
+            "type": "status",
+            "probe": "connect",
+            "state": "unavailable",
+            "reason": "no usable attach point",
+            "skipped": {
+                "tracepoint:sock:inet_sock_set_state": "missing tracepoint sock:inet_sock_set_state"
+            },
+            "ts": connect[0]["ts"],
+        }
+    ]
+    assert [r["state"] for r in status if r["probe"] == "exec"] == [
+        "attaching",
+        "attached",
+        "detached",
+    ]

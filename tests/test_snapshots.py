@@ -1,0 +1,53 @@
+"""Frames of the whole screen, rendered from a recording with a frozen clock."""
+
+from __future__ import annotations
+
+import pytest
+from textual._doc import take_svg_screenshot
+
+from bpftop.app import BpftopApp
+from bpftop.probes.registry import PROBE_NAMES
+from tests.recorded import T0, RecordedSource, recorded_session
+
+
+def recorded_app() -> BpftopApp:
+    return BpftopApp(
+        PROBE_NAMES,
+        lambda sink: RecordedSource(sink, recorded_session()),
+        clock=lambda: T0 + 10,
+        refresh_seconds=60,  # one render from the recording; no timer ticks in the frame
+    )
+
+
+async def settle(pilot) -> None:
+    await pilot.pause(0.1)
+    pilot.app.render_snapshot()
+    await pilot.pause(0.1)
+
+
+@pytest.mark.parametrize("size", [(80, 24), (160, 48)])
+def test_dashboard(svg_snapshot, size: tuple[int, int]) -> None:
+    svg = take_svg_screenshot(app=recorded_app(), terminal_size=size, run_before=settle)
+    assert svg == svg_snapshot
+
+
+def test_exec_probe_off_and_zoomed_connections(svg_snapshot) -> None:
+    async def toggle_and_zoom(pilot) -> None:
+        await settle(pilot)
+        await pilot.press("1", "tab", "z")
+        await settle(pilot)
+
+    svg = take_svg_screenshot(
+        app=recorded_app(), terminal_size=(80, 24), run_before=toggle_and_zoom
+    )
+    assert svg == svg_snapshot
+
+
+def test_help_screen(svg_snapshot) -> None:
+    async def open_help(pilot) -> None:
+        await settle(pilot)
+        await pilot.press("question_mark")
+        await pilot.pause(0.2)
+
+    svg = take_svg_screenshot(app=recorded_app(), terminal_size=(80, 24), run_before=open_help)
+    assert svg == svg_snapshot
