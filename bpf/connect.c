@@ -4,9 +4,12 @@
  * complete in softirq: no task can be named, so pid stays 0 ("unknown").
  * tcp_receive_reset tells refused from timed out; tcp_retransmit_skb marks SYN
  * retries. Only tracepoint fields are read: no kernel struct offsets. */
-#include <uapi/linux/ptrace.h>
-#include <uapi/linux/in.h>
 #include "bpftop.h"
+
+/* uapi values, defined here: including <uapi/linux/in.h> doubles the compile time. */
+#define AF_INET 2
+#define AF_INET6 10
+#define IPPROTO_TCP 6
 
 /* include/net/tcp_states.h, stable uapi-visible values */
 #define TCP_ESTABLISHED 1

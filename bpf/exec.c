@@ -2,7 +2,6 @@
  * sys_enter_execve{,at} keeps filename and argv per thread; sys_exit joins the
  * result. Parents come from sched_process_fork (no task_struct reads, so this
  * is safe with headers that do not match the running kernel). */
-#include <uapi/linux/ptrace.h>
 #include "bpftop.h"
 
 #ifndef ARGV_MAX

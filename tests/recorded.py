@@ -25,7 +25,8 @@ def recorded_session() -> list[Record]:
         ProbeStatus(T0, "exec", "attached", via="tracepoint:syscalls:sys_enter_execve"),
         ProbeStatus(T0, "connect", "attached", via="tracepoint:sock:inet_sock_set_state",
                     skipped=SKIPPED),
-        SystemSample(T0 + 9, "web-01", "6.18.44", 93784.0, (2.31, 1.87, 1.02), 37.5, 61.2, 1.4, 92.0),
+        SystemSample(T0 + 9, "web-01", "6.18.44", 93784.0, (2.31, 1.87, 1.02), 37.5, 61.2,
+                     1.4, 92.0),
     ]  # fmt: skip
     commands = [
         (("/usr/bin/curl", "-sf", "http://127.0.0.1:8080/healthz"), 0, "curl"),

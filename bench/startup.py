@@ -1,0 +1,232 @@
+"""bpftop benchmark: start-up, memory, and the exec storm it must keep up with.
+
+Run as root with `make bench`. Prints a table; nothing here is part of the tests.
+  - time to first frame and to all probes attached, in a real pseudo-terminal (120x40)
+  - peak RSS
+  - exec storms from a C vfork+exec loop (1 and 2 processes): records received vs
+    execs made, lost counter, and bpftop's CPU (% of one core) during the storm
+  - bpftop's idle CPU
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import pty
+import select
+import shutil
+import struct
+import subprocess
+import sys
+import tempfile
+import termios
+import threading
+import time
+from pathlib import Path
+
+import psutil
+
+ROOT = Path(__file__).resolve().parent.parent
+BPFTOP = [sys.executable, "-m", "bpftop.cli"]
+
+STORM_C = r"""
+#include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
+int main(int argc, char **argv) {
+    int n = atoi(argv[1]);
+    char *args[] = {argv[2], argv[3], NULL};
+    char *env[] = {NULL};
+    for (int i = 0; i < n; i++) {
+        pid_t pid = vfork();
+        if (pid == 0) { execve(argv[2], args, env); _exit(127); }
+        waitpid(pid, NULL, 0);
+    }
+    return 0;
+}
+"""
+NOOP_C = "int main(void) { return 0; }\n"
+
+
+def build_tools(workdir: Path) -> tuple[Path, Path]:
+    (workdir / "storm.c").write_text(STORM_C)
+    (workdir / "noop.c").write_text(NOOP_C)
+    subprocess.run(["gcc", "-O2", "-o", workdir / "storm", workdir / "storm.c"], check=True)
+    subprocess.run(["gcc", "-O2", "-static", "-o", workdir / "noop", workdir / "noop.c"], check=True)
+    return workdir / "storm", workdir / "noop"
+
+
+class TerminalRun:
+    """bpftop's TUI in a pseudo-terminal, with the output read in the background."""
+
+    def __init__(self, cols: int = 120, rows: int = 40) -> None:
+        self.start = time.monotonic()
+        self.pid, self.fd = pty.fork()
+        if self.pid == 0:
+            os.chdir(ROOT)
+            os.environ["TERM"] = "xterm-256color"
+            os.execv(sys.executable, [*BPFTOP])
+        fcntl.ioctl(self.fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+        self.output = bytearray()
+        self.seen: dict[str, float] = {}
+        self._stop = False
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        while not self._stop:
+            ready, _, _ = select.select([self.fd], [], [], 0.05)
+            if not ready:
+                continue
+            try:
+                chunk = os.read(self.fd, 65536)
+            except OSError:
+                return
+            if not chunk:
+                return
+            self.output += chunk
+            now = time.monotonic() - self.start
+            text = self.output[-200000:].decode("utf-8", "replace")
+            for marker in ("Execs", "probes 2/2"):
+                if marker not in self.seen and marker in text:
+                    self.seen[marker] = now
+
+    def wait_for(self, marker: str, timeout: float = 30) -> float | None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if marker in self.seen:
+                return self.seen[marker]
+            time.sleep(0.005)
+        return None
+
+    def stop(self) -> None:
+        os.write(self.fd, b"q")
+        try:
+            os.waitpid(self.pid, 0)
+        finally:
+            self._stop = True
+            os.close(self.fd)
+
+
+def process_cpu_seconds(pid: int) -> float:
+    times = psutil.Process(pid).cpu_times()
+    return times.user + times.system + times.children_user + times.children_system
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    proc = psutil.Process(pid)
+    total = sum(proc.cpu_times()[:2])
+    for child in proc.children(recursive=True):
+        total += sum(child.cpu_times()[:2])
+    return total
+
+
+def storm(storm_bin: Path, noop: Path, procs: int, per_proc: int, token: str) -> tuple[int, float]:
+    start = time.monotonic()
+    runs = [
+        subprocess.Popen([storm_bin, str(per_proc), str(noop), token]) for _ in range(procs)
+    ]
+    for run in runs:
+        run.wait()
+    return procs * per_proc, time.monotonic() - start
+
+
+def startup(rows: list[tuple[str, str]]) -> None:
+    firsts, attached, rss = [], [], []
+    for _ in range(3):
+        run = TerminalRun()
+        first = run.wait_for("Execs")
+        ready = run.wait_for("probes 2/2")
+        time.sleep(1.5)
+        rss.append(psutil.Process(run.pid).memory_info().rss)
+        with open(f"/proc/{run.pid}/status") as f:
+            hwm = next(int(line.split()[1]) for line in f if line.startswith("VmHWM"))
+        rss[-1] = max(rss[-1], hwm * 1024)
+        run.stop()
+        firsts.append(first or float("nan"))
+        attached.append(ready or float("nan"))
+    rows.append(("time to first frame (TUI, 120x40), median of 3", f"{sorted(firsts)[1]:.3f} s"))
+    rows.append(("time to all probes attached, median of 3", f"{sorted(attached)[1]:.3f} s"))
+    rows.append(("peak RSS (VmHWM), max of 3", f"{max(rss) / 2**20:.0f} MiB"))
+
+
+def tui_storm_cpu(rows: list[tuple[str, str]], storm_bin: Path, noop: Path) -> None:
+    run = TerminalRun()
+    run.wait_for("probes 2/2")
+    time.sleep(2)
+    before, t0 = process_cpu_seconds(run.pid), time.monotonic()
+    time.sleep(5)
+    idle = 100 * (process_cpu_seconds(run.pid) - before) / (time.monotonic() - t0)
+    rows.append(("bpftop CPU idle (TUI)", f"{idle:.1f} % of one core"))
+    for procs in (1, 2):
+        before, t0 = process_cpu_seconds(run.pid), time.monotonic()
+        made, took = storm(storm_bin, noop, procs, 8000, "tui-storm")
+        time.sleep(0.3)
+        cpu = 100 * (process_cpu_seconds(run.pid) - before) / (time.monotonic() - t0)
+        rows.append(
+            (f"bpftop CPU (TUI) during {procs}-process exec storm",
+             f"{cpu:.1f} % of one core at {made / took:,.0f} execs/s")
+        )  # fmt: skip
+    run.stop()
+
+
+def json_storm(rows: list[tuple[str, str]], storm_bin: Path, noop: Path) -> None:
+    for procs in (1, 2):
+        token = f"bench-{procs}-{time.time_ns()}"
+        proc = subprocess.Popen(
+            [*BPFTOP, "--json", "--probes", "exec"], stdout=subprocess.PIPE, text=True, cwd=ROOT
+        )
+        assert proc.stdout is not None
+        seen = {"records": 0, "ok": 0, "lost": 0}
+        attached = threading.Event()
+
+        def read() -> None:
+            for line in proc.stdout:  # type: ignore[union-attr]
+                rec = json.loads(line)
+                if rec["type"] == "status" and rec["state"] == "attached":
+                    attached.set()
+                elif rec["type"] == "exec" and rec["filename"] == str(noop):
+                    seen["records"] += 1
+                elif rec["type"] == "counts":
+                    seen["ok"] += rec["counts"]["ok"]
+                    seen["lost"] += rec["lost"]
+
+        reader = threading.Thread(target=read, daemon=True)
+        reader.start()
+        attached.wait(30)
+        made, took = storm(storm_bin, noop, procs, 10000, token)
+        time.sleep(1.5)
+        proc.terminate()
+        proc.wait()
+        reader.join(5)
+        rows.append(
+            (f"exec storm {procs} proc (--json): {made / took:,.0f} execs/s",
+             f"{seen['records']}/{made} records; kernel counted {seen['ok']} execs box-wide"
+             f" (storm + its {procs} launcher(s) + other); lost {seen['lost']}")
+        )  # fmt: skip
+
+
+def main() -> int:
+    if os.geteuid() != 0:
+        print("bench: run as root (make bench)", file=sys.stderr)
+        return 2
+    rows: list[tuple[str, str]] = []
+    workdir = Path(tempfile.mkdtemp(prefix="bpftop-bench-"))
+    try:
+        storm_bin, noop = build_tools(workdir)
+        startup(rows)
+        json_storm(rows, storm_bin, noop)
+        tui_storm_cpu(rows, storm_bin, noop)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    print(f"bpftop benchmark, {time.strftime('%Y-%m-%d')}, {os.uname().nodename}, "
+          f"kernel {os.uname().release}, {os.cpu_count()} CPUs")  # fmt: skip
+    width = max(len(name) for name, _ in rows)
+    for name, value in rows:
+        print(f"  {name:<{width}}  {value}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
