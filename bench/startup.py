@@ -53,7 +53,9 @@ def build_tools(workdir: Path) -> tuple[Path, Path]:
     (workdir / "storm.c").write_text(STORM_C)
     (workdir / "noop.c").write_text(NOOP_C)
     subprocess.run(["gcc", "-O2", "-o", workdir / "storm", workdir / "storm.c"], check=True)
-    subprocess.run(["gcc", "-O2", "-static", "-o", workdir / "noop", workdir / "noop.c"], check=True)
+    subprocess.run(
+        ["gcc", "-O2", "-static", "-o", workdir / "noop", workdir / "noop.c"], check=True
+    )
     return workdir / "storm", workdir / "noop"
 
 
@@ -124,9 +126,7 @@ def tree_cpu_seconds(pid: int) -> float:
 
 def storm(storm_bin: Path, noop: Path, procs: int, per_proc: int, token: str) -> tuple[int, float]:
     start = time.monotonic()
-    runs = [
-        subprocess.Popen([storm_bin, str(per_proc), str(noop), token]) for _ in range(procs)
-    ]
+    runs = [subprocess.Popen([storm_bin, str(per_proc), str(noop), token]) for _ in range(procs)]
     for run in runs:
         run.wait()
     return procs * per_proc, time.monotonic() - start

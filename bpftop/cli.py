@@ -78,6 +78,17 @@ def preflight(kernel: KernelFeatures) -> str | None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    try:
+        return _main(argv)
+    except Exception as exc:  # a last line of defence: one line, not a traceback
+        if os.environ.get("BPFTOP_DEBUG"):
+            raise
+        print(f"bpftop: internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        print("bpftop: rerun with BPFTOP_DEBUG=1 for the traceback", file=sys.stderr)
+        return EXIT_ENVIRONMENT
+
+
+def _main(argv: list[str] | None) -> int:
     args = build_parser().parse_args(argv)
     hidden = [tp for tp in os.environ.get("BPFTOP_HIDE_TRACEPOINTS", "").split(",") if tp]
     kernel = detect(hidden_tracepoints=hidden)
