@@ -171,6 +171,22 @@ def tui_storm_cpu(rows: list[tuple[str, str]], storm_bin: Path, noop: Path) -> N
     run.stop()
 
 
+def read_json_storm(
+    proc: subprocess.Popen[str], noop: str, seen: dict[str, int], attached: threading.Event
+) -> None:
+    """Count the storm's exec records, the kernel's exec counts and the lost counter."""
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        rec = json.loads(line)
+        if rec["type"] == "status" and rec["state"] == "attached":
+            attached.set()
+        elif rec["type"] == "exec" and rec["filename"] == noop:
+            seen["records"] += 1
+        elif rec["type"] == "counts":
+            seen["ok"] += rec["counts"]["ok"]
+            seen["lost"] += rec["lost"]
+
+
 def json_storm(rows: list[tuple[str, str]], storm_bin: Path, noop: Path) -> None:
     for procs in (1, 2):
         token = f"bench-{procs}-{time.time_ns()}"
@@ -181,18 +197,9 @@ def json_storm(rows: list[tuple[str, str]], storm_bin: Path, noop: Path) -> None
         seen = {"records": 0, "ok": 0, "lost": 0}
         attached = threading.Event()
 
-        def read() -> None:
-            for line in proc.stdout:  # type: ignore[union-attr]
-                rec = json.loads(line)
-                if rec["type"] == "status" and rec["state"] == "attached":
-                    attached.set()
-                elif rec["type"] == "exec" and rec["filename"] == str(noop):
-                    seen["records"] += 1
-                elif rec["type"] == "counts":
-                    seen["ok"] += rec["counts"]["ok"]
-                    seen["lost"] += rec["lost"]
-
-        reader = threading.Thread(target=read, daemon=True)
+        reader = threading.Thread(
+            target=read_json_storm, args=(proc, str(noop), seen, attached), daemon=True
+        )
         reader.start()
         attached.wait(30)
         made, took = storm(storm_bin, noop, procs, 10000, token)
