@@ -11,6 +11,7 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, ClassVar
 
 from bpftop.kernel import KernelFeatures
@@ -87,7 +88,7 @@ class Probe(ABC):
         """Compile and attach (bcc attaches TRACEPOINT_PROBEs as it loads them)."""
         from bcc import BPF  # imported here: only the BPF thread pays for bcc
 
-        src = bpf_dir() / self.source
+        src = self.source_path()
         cflags = [f"-I{bpf_dir()}", f"-DRINGBUF_PAGES={RINGBUF_PAGES}", *step.cflags]
         bpf = BPF(src_file=str(src).encode(), cflags=cflags)
         try:
@@ -97,6 +98,9 @@ class Probe(ABC):
             bpf.cleanup()
             raise
         self._bpf = bpf
+
+    def source_path(self) -> Path:
+        return bpf_dir() / self.source
 
     def stop(self) -> None:
         if self._bpf is not None:

@@ -1,0 +1,51 @@
+"""A probe that cannot compile reports bcc's error as its status; the others keep working."""
+
+from __future__ import annotations
+
+import subprocess
+import uuid
+from pathlib import Path
+
+import pytest
+
+from bpftop.engine import BpfEngine
+from bpftop.probes.exec_probe import ExecProbe
+from bpftop.records import ExecRecord, ProbeStatus
+from bpftop.stderr_capture import StderrCapture
+from tests.conftest import Collector
+
+pytestmark = pytest.mark.bpf
+
+
+def test_compile_error_is_one_status_line_and_exec_still_works(kernel_features, tmp_path) -> None:
+    broken = tmp_path / "broken.c"
+    broken.write_text("TRACEPOINT_PROBE(sched, sched_process_fork) { return undeclared_thing; }\n")
+
+    class BrokenProbe(ExecProbe):
+        name = "broken"
+
+        def source_path(self) -> Path:
+            return broken
+
+    capture = StderrCapture()
+    capture.start()
+    sink = Collector()
+    try:
+        engine = BpfEngine(
+            kernel_features, (BrokenProbe, ExecProbe), sink, enabled=("broken", "exec"),
+            stderr=capture,
+        )  # fmt: skip
+        engine.start()
+        assert engine.ready.wait(30)
+        token = uuid.uuid4().hex
+        subprocess.run(["/bin/true", token], check=True)
+        assert sink.wait_for(lambda: any(token in r.argv for r in sink.of_type(ExecRecord)))
+        engine.stop()
+    finally:
+        capture.stop()
+    broken_states = [s for s in sink.of_type(ProbeStatus) if s.probe == "broken"]
+    assert [s.state for s in broken_states] == ["attaching", "unavailable"]
+    reason = broken_states[-1].reason or ""
+    assert "Failed to compile BPF module" in reason
+    assert "use of undeclared identifier 'undeclared_thing'" in reason
+    assert "\n" not in reason
