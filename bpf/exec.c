@@ -35,7 +35,8 @@ struct exec_event {
 
 BPF_PERCPU_ARRAY(counters, u64, EXEC_NR_COUNTERS);
 BPF_PERCPU_ARRAY(scratch, struct exec_event, 1);
-BPF_HASH(pending, u32, struct exec_event, 4096);
+/* LRU: an exec whose exit we never see (task killed mid-exec) cannot fill the map. */
+BPF_TABLE("lru_hash", u32, struct exec_event, pending, 1024);
 BPF_TABLE("lru_hash", u32, u32, parents, 65536);
 BPF_RINGBUF_OUTPUT(events, RINGBUF_PAGES);
 

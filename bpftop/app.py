@@ -166,9 +166,10 @@ class BpftopApp(App[int]):
 
     def action_pause(self) -> None:
         self.paused = not self.paused
-        self.render_snapshot() if not self.paused else self.query_one(HeaderLine).update_from(
-            self.snapshot(), paused=True
-        )
+        if self.paused:  # only the header changes: it says PAUSED and the frozen time
+            self.query_one(HeaderLine).update_from(self.snapshot(), paused=True)
+        else:
+            self.render_snapshot()
 
     def action_zoom(self) -> None:
         if self.screen.maximized is not None:
