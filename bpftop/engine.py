@@ -8,6 +8,7 @@ immutable records through one `sink` callable, from this thread.
 
 from __future__ import annotations
 
+import functools
 import queue
 import threading
 import time
@@ -78,8 +79,9 @@ class BpfEngine:
             next_tick = time.monotonic() + self._interval
             while not self._stopping.is_set():
                 self._handle_commands()
-                for probe in self.probes.values():
-                    probe.poll()
+                for name, probe in self.probes.items():
+                    if probe.active:
+                        self._guarded(name, probe.poll)
                 if time.monotonic() >= next_tick:
                     self._emit_counts()
                     next_tick += self._interval
@@ -153,7 +155,17 @@ class BpfEngine:
     def _emit_counts(self) -> None:
         for name, probe in self.probes.items():
             if probe.active:
-                self._emit_counts_for(name)
+                self._guarded(name, functools.partial(self._emit_counts_for, name))
+
+    def _guarded(self, name: str, step: Callable[[], None]) -> None:
+        """Run one probe's step; if it breaks, that probe goes away, not the thread."""
+        try:
+            step()
+        except Exception as exc:
+            probe = self.probes[name]
+            if probe.active:
+                probe.stop()
+            self._status(name, "unavailable", reason=f"stopped after error: {exc}")
 
     def _emit_counts_for(self, name: str) -> None:
         """One interval record: the change of every kernel counter since the last one."""

@@ -49,3 +49,27 @@ def test_compile_error_is_one_status_line_and_exec_still_works(kernel_features, 
     assert "Failed to compile BPF module" in reason
     assert "use of undeclared identifier 'undeclared_thing'" in reason
     assert "\n" not in reason
+
+
+def test_probe_that_breaks_while_running_is_stopped_alone(kernel_features) -> None:
+    from bpftop.probes.connect_probe import ConnectProbe
+
+    class BreaksOnPoll(ConnectProbe):
+        def poll(self) -> None:
+            raise RuntimeError("ring buffer went away")
+
+    sink = Collector()
+    engine = BpfEngine(
+        kernel_features, (BreaksOnPoll, ExecProbe), sink, enabled=("connect", "exec")
+    )
+    engine.start()
+    assert engine.ready.wait(30)
+    assert sink.wait_for(lambda: any(s.state == "unavailable" for s in sink.of_type(ProbeStatus)))
+    token = uuid.uuid4().hex
+    subprocess.run(["/bin/true", token], check=True)
+    assert sink.wait_for(lambda: any(token in r.argv for r in sink.of_type(ExecRecord)))
+    assert not engine.probes["connect"].active
+    engine.stop()
+    connect = [s for s in sink.of_type(ProbeStatus) if s.probe == "connect"]
+    assert [s.state for s in connect] == ["attaching", "attached", "unavailable"]
+    assert connect[-1].reason == "stopped after error: ring buffer went away"
