@@ -79,16 +79,13 @@ class BpfEngine:
             next_tick = time.monotonic() + self._interval
             while not self._stopping.is_set():
                 self._handle_commands()
-                for name, probe in self.probes.items():
-                    if probe.active:
-                        self._guarded(name, probe.poll)
+                self._poll_active()
                 if time.monotonic() >= next_tick:
                     self._emit_counts()
                     next_tick += self._interval
                     next_tick = max(next_tick, time.monotonic())
                 self._stopping.wait(POLL_SECONDS)
-            for probe in self.probes.values():
-                probe.poll()
+            self._poll_active()
             self._emit_counts()
         finally:
             for name, probe in self.probes.items():
@@ -111,8 +108,8 @@ class BpfEngine:
             if on:
                 self._attach(name)
             else:
-                probe.poll()
-                self._emit_counts_for(name)
+                self._guarded(name, probe.poll)
+                self._guarded(name, functools.partial(self._emit_counts_for, name))
                 probe.stop()
                 self._status(name, "detached")
 
@@ -156,6 +153,11 @@ class BpfEngine:
         for name, probe in self.probes.items():
             if probe.active:
                 self._guarded(name, functools.partial(self._emit_counts_for, name))
+
+    def _poll_active(self) -> None:
+        for name, probe in self.probes.items():
+            if probe.active:
+                self._guarded(name, probe.poll)
 
     def _guarded(self, name: str, step: Callable[[], None]) -> None:
         """Run one probe's step; if it breaks, that probe goes away, not the thread."""
