@@ -87,7 +87,6 @@ class BpftopApp(App[int]):
         exit_after: float | None = None,
     ) -> None:
         super().__init__()
-        self.probe_names = probe_names
         self.dashboard = Dashboard(probe_names)
         self._lock = threading.Lock()
         self._source_factory = source
@@ -97,7 +96,6 @@ class BpftopApp(App[int]):
         self._refresh_seconds = refresh_seconds
         self._exit_after = exit_after
         self.paused = False
-        self.first_frame_at: float | None = None
         for theme in load_themes():
             self.register_theme(theme)
         self.theme = DEFAULT_THEME
@@ -127,7 +125,6 @@ class BpftopApp(App[int]):
         self.call_after_refresh(self._start_source)
 
     def _start_source(self) -> None:
-        self.first_frame_at = time.monotonic()
         self.controller = self._source_factory(self.sink)
 
     def sink(self, record: Record) -> None:

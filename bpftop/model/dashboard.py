@@ -44,10 +44,8 @@ class Dashboard:
         self.execs = ExecModel()
         self.connects = ConnectModel()
         self.system: SystemSample | None = None
-        self.latest_ts = 0.0
 
     def apply(self, record: Record) -> None:
-        self.latest_ts = max(self.latest_ts, record.ts)
         match record:
             case ExecRecord():
                 self.execs.add(record)
