@@ -39,7 +39,7 @@ HELP_TEXT = {
     "focus-prev": "focus the previous pane",
     "help": "this screen",
     "quit": "detach everything and quit",
-    "sort": "sort the focused table by the next column (or click a header)",
+    "sort": "sort by the next column, or click a header",
     "reverse": "reverse the sort order",
 }
 
@@ -182,7 +182,7 @@ class BpftopApp(App[int]):
         keys = [
             (
                 " / ".join(self.get_key_display(Binding(k, "")) for k in b.key.split(",")),
-                b.description,
+                HELP_TEXT.get(b.id or "", b.description),
             )
             for b in self._bindings_for_help()
         ]
