@@ -23,6 +23,7 @@ from textual.widgets import Footer
 from bpftop.model.dashboard import Dashboard, DashboardSnapshot
 from bpftop.panes.base import Pane
 from bpftop.panes.connections import ConnectPane
+from bpftop.panes.disks import DiskPane
 from bpftop.panes.execs import ExecPane
 from bpftop.panes.header import HeaderLine
 from bpftop.panes.help import HelpScreen
@@ -33,6 +34,8 @@ from bpftop.themes import DEFAULT_THEME, load_themes
 HELP_TEXT = {
     "toggle-exec": "exec probe on/off (off really detaches it)",
     "toggle-connect": "TCP connection probe on/off",
+    "toggle-disk": "disk I/O probe on/off",
+    "slow-threshold": "disk pane: only processes with I/O slower than 1/10/100 ms, or off",
     "pause": "freeze the display; counting goes on",
     "zoom": "maximize the focused pane / restore",
     "focus-next": "focus the next pane",
@@ -49,6 +52,8 @@ class Controller(Protocol):
 
     def set_enabled(self, name: str, on: bool) -> None: ...
 
+    def configure(self, name: str, setting: str, value: float) -> None: ...
+
     def stop(self) -> None: ...
 
 
@@ -62,6 +67,8 @@ class BpftopApp(App[int]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("1", "toggle_probe('exec')", "Execs", id="toggle-exec"),
         Binding("2", "toggle_probe('connect')", "TCP", id="toggle-connect"),
+        Binding("3", "toggle_probe('disk')", "Disk", id="toggle-disk"),
+        Binding("t", "disk_slow", "Slow I/O", id="slow-threshold"),
         Binding("p,space", "pause", "Pause", id="pause"),
         Binding("z", "zoom", "Zoom", id="zoom"),
         Binding("tab", "focus_next", "Next pane", show=False, id="focus-next"),
@@ -85,6 +92,7 @@ class BpftopApp(App[int]):
         sample_system: Callable[[], SystemSample] | None = None,
         refresh_seconds: float = 1.0,
         exit_after: float | None = None,
+        disk_slow_ms: float = 0.0,
     ) -> None:
         super().__init__()
         self.dashboard = Dashboard(probe_names)
@@ -95,6 +103,7 @@ class BpftopApp(App[int]):
         self._sample_system = sample_system
         self._refresh_seconds = refresh_seconds
         self._exit_after = exit_after
+        self._disk_slow_ms = disk_slow_ms
         self.paused = False
         for theme in load_themes():
             self.register_theme(theme)
@@ -104,6 +113,9 @@ class BpftopApp(App[int]):
         yield HeaderLine(id="header")
         yield ExecPane(id="pane-exec")
         yield ConnectPane(id="pane-connect")
+        disk = DiskPane(id="pane-disk")
+        disk.slow_ms = self._disk_slow_ms
+        yield disk
         yield Footer()
 
     @property
@@ -134,6 +146,10 @@ class BpftopApp(App[int]):
         if isinstance(record, ProbeStatus):
             self.post_message(self.StatusChanged())
 
+    def on_disk_pane_slow_threshold_changed(self, message: DiskPane.SlowThresholdChanged) -> None:
+        if self.controller is not None:
+            self.controller.configure("disk", "slow_ms", message.slow_ms)
+
     def on_bpftop_app_status_changed(self, _message: StatusChanged) -> None:
         self.render_snapshot()
 
@@ -160,6 +176,9 @@ class BpftopApp(App[int]):
         state = self.dashboard.probes.get(name)
         on = state is None or state.state in ("detached", "unavailable")
         self.controller.set_enabled(name, on)
+
+    def action_disk_slow(self) -> None:
+        self.query_one(DiskPane).cycle_slow_threshold()
 
     def action_pause(self) -> None:
         self.paused = not self.paused

@@ -37,6 +37,16 @@ def positive_seconds(text: str) -> float:
     return value
 
 
+def milliseconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of milliseconds: {text!r}") from None
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more milliseconds: {text!r}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="bpftop", description="A top-style eBPF dashboard: execs, TCP connections, ..."
@@ -58,6 +68,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=1.0,
         metavar="SECONDS",
         help="refresh and counter interval (default: 1)",
+    )
+    parser.add_argument(
+        "--disk-slow-ms",
+        type=milliseconds,
+        default=0.0,
+        metavar="MS",
+        help="report each disk I/O at least this slow (disk_slow records; 0: off)",
     )
     parser.add_argument("--version", action="version", version=f"bpftop {__version__}")
     return parser
@@ -110,10 +127,13 @@ def _main(argv: list[str] | None) -> int:
                 args.probes,
                 duration=args.duration,
                 interval=args.interval,
+                disk_slow_ms=args.disk_slow_ms,
                 out=sys.stdout,
                 stderr=capture,
             )
-        return run_tui(kernel, args.probes, args.interval, args.duration, capture)
+        return run_tui(
+            kernel, args.probes, args.interval, args.duration, args.disk_slow_ms, capture
+        )
     except KeyboardInterrupt:
         return 0
     finally:
@@ -125,6 +145,7 @@ def run_tui(
     probes: list[str],
     interval: float,
     duration: float | None,
+    disk_slow_ms: float,
     stderr: StderrCapture,
 ) -> int:
     from bpftop.app import BpftopApp
@@ -137,6 +158,7 @@ def run_tui(
         engine = BpfEngine(
             kernel, PROBE_CLASSES, sink, enabled=probes, interval=interval, stderr=stderr
         )
+        engine.configure("disk", "slow_ms", disk_slow_ms)
         engine.start()
         return engine
 
@@ -146,6 +168,7 @@ def run_tui(
         sample_system=SystemSampler().sample,
         refresh_seconds=interval,
         exit_after=duration,
+        disk_slow_ms=disk_slow_ms,
     )
     try:
         result = app.run()

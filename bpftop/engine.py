@@ -41,7 +41,8 @@ class BpfEngine:
         clock = KernelClock()
         self.probes: dict[str, Probe] = {cls.name: cls(sink, clock) for cls in probe_classes}
         self._wanted = [name for name in enabled if name in self.probes]
-        self._commands: queue.Queue[tuple[str, bool]] = queue.Queue()
+        # Work for the BPF thread, queued from any thread.
+        self._commands: queue.Queue[Callable[[], None]] = queue.Queue()
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._run, name="bpf", daemon=True)
         self._last_counts: dict[str, dict[str, int]] = {}
@@ -55,7 +56,18 @@ class BpfEngine:
         self._thread.start()
 
     def set_enabled(self, name: str, on: bool) -> None:
-        self._commands.put((name, on))
+        self._commands.put(functools.partial(self._set_enabled, name, on))
+
+    def configure(self, name: str, setting: str, value: float) -> None:
+        """Change a probe setting (e.g. disk slow_ms); kept across detach/attach."""
+        probe = self.probes.get(name)
+        if probe is None or setting not in probe.settings:
+            raise ValueError(f"probe {name} has no setting {setting!r}")
+        apply = functools.partial(probe.configure, setting, value)
+        if not self._thread.is_alive():
+            apply()  # not started: the probe only stores it, used at attach
+            return
+        self._commands.put(functools.partial(self._guarded, name, apply))
 
     def stop(self, timeout: float = 5.0) -> None:
         """Detach everything and wait for the thread to finish."""
@@ -99,19 +111,22 @@ class BpfEngine:
     def _handle_commands(self) -> None:
         while True:
             try:
-                name, on = self._commands.get_nowait()
+                command = self._commands.get_nowait()
             except queue.Empty:
                 return
-            probe = self.probes.get(name)
-            if probe is None or probe.active == on:
-                continue
-            if on:
-                self._attach(name)
-            else:
-                self._guarded(name, probe.poll)
-                self._guarded(name, functools.partial(self._emit_counts_for, name))
-                probe.stop()
-                self._status(name, "detached")
+            command()
+
+    def _set_enabled(self, name: str, on: bool) -> None:
+        probe = self.probes.get(name)
+        if probe is None or probe.active == on:
+            return
+        if on:
+            self._attach(name)
+        else:
+            self._guarded(name, probe.poll)
+            self._guarded(name, functools.partial(self._emit_counts_for, name))
+            probe.stop()
+            self._status(name, "detached")
 
     def _attach(self, name: str) -> None:
         probe = self.probes[name]
@@ -193,3 +208,5 @@ class BpfEngine:
                 bpf_ns=bpf_ns,
             )
         )
+        for record in probe.interval_records(interval):
+            self._sink(record)

@@ -21,6 +21,7 @@ def run_headless(
     duration: float | None,
     interval: float,
     out: TextIO,
+    disk_slow_ms: float = 0.0,
     stderr: StderrCapture | None,
 ) -> int:
     done = threading.Event()
@@ -43,6 +44,7 @@ def run_headless(
     engine = BpfEngine(
         kernel, PROBE_CLASSES, sink, enabled=probes, interval=interval, stderr=stderr
     )
+    engine.configure("disk", "slow_ms", disk_slow_ms)
     engine.start()
     try:
         # The duration counts from the moment the probes are attached.

@@ -7,6 +7,8 @@ import errno
 from dataclasses import dataclass, field
 from typing import Any
 
+from bpftop.model.histogram import Bucket, LatencySummary
+
 PROBE_STATES = ("attaching", "attached", "unavailable", "detached")
 
 
@@ -138,6 +140,115 @@ class ConnectRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class DiskRecord:
+    """One block device over one interval; latency from the kernel's histogram."""
+
+    ts: float
+    dev: str  # "vda", "loop0"; "MAJ:MIN" when /sys has no name for it
+    interval_s: float
+    reads: int
+    writes: int
+    read_bytes: int
+    write_bytes: int
+    discards: int = 0
+    flushes: int = 0  # flushes and other non-data requests
+    errors: int = 0
+    untimed: int = 0  # completions whose start bpftop did not see (no latency)
+    lat_us: LatencySummary | None = None
+    hist: tuple[Bucket, ...] = ()
+    queue_us: float | None = None  # average start -> issue, where the kernel shows both
+    device_us: float | None = None  # average issue -> complete
+
+    @property
+    def ios(self) -> int:
+        return self.reads + self.writes + self.discards + self.flushes
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "type": "disk",
+            "ts": self.ts,
+            "dev": self.dev,
+            "interval_s": self.interval_s,
+            "reads": self.reads,
+            "writes": self.writes,
+            "read_bytes": self.read_bytes,
+            "write_bytes": self.write_bytes,
+            "discards": self.discards,
+            "flushes": self.flushes,
+            "errors": self.errors,
+            "untimed": self.untimed,
+            "lat_us": self.lat_us.to_json() if self.lat_us else None,
+            "hist": [[low, high, count] for low, high, count in self.hist],
+            "queue_us": self.queue_us,
+            "device_us": self.device_us,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class DiskProcRecord:
+    """I/O one process submitted to one device over one interval."""
+
+    ts: float
+    pid: int | None  # None: the kernel did not name the submitter
+    comm: str | None
+    dev: str
+    interval_s: float
+    reads: int
+    writes: int
+    read_bytes: int
+    write_bytes: int
+    avg_lat_us: float | None
+    slow: int = 0  # I/Os at or above the slow threshold (0 when none is set)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "type": "disk_proc",
+            "ts": self.ts,
+            "pid": self.pid,
+            "comm": self.comm,
+            "dev": self.dev,
+            "interval_s": self.interval_s,
+            "reads": self.reads,
+            "writes": self.writes,
+            "read_bytes": self.read_bytes,
+            "write_bytes": self.write_bytes,
+            "avg_lat_us": self.avg_lat_us,
+            "slow": self.slow,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class SlowIoRecord:
+    """One I/O at or above the user's slow threshold."""
+
+    ts: float
+    dev: str
+    pid: int | None
+    comm: str | None
+    op: str  # read | write | discard | other
+    bytes: int
+    sector: int
+    lat_us: float
+    queue_us: float | None
+    error: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "type": "disk_slow",
+            "ts": self.ts,
+            "dev": self.dev,
+            "pid": self.pid,
+            "comm": self.comm,
+            "op": self.op,
+            "bytes": self.bytes,
+            "sector": self.sector,
+            "lat_us": self.lat_us,
+            "queue_us": self.queue_us,
+            "error": self.error,
+        }
+
+
+@dataclass(frozen=True, slots=True)
 class SystemSample:
     """The header line: the box, and what bpftop itself costs it."""
 
@@ -166,4 +277,13 @@ class SystemSample:
         }
 
 
-Record = ProbeStatus | ProbeCounts | ExecRecord | ConnectRecord | SystemSample
+Record = (
+    ProbeStatus
+    | ProbeCounts
+    | ExecRecord
+    | ConnectRecord
+    | DiskRecord
+    | DiskProcRecord
+    | SlowIoRecord
+    | SystemSample
+)

@@ -16,6 +16,12 @@ BPFTOP_PROGRAMS = {
     "tracepoint__sock__inet_sock_set_state",
     "tracepoint__tcp__tcp_receive_reset",
     "tracepoint__tcp__tcp_retransmit_skb",
+    "tracepoint__block__block_io_start",
+    "tracepoint__block__block_rq_insert",
+    "tracepoint__block__block_rq_issue",
+    "tracepoint__block__block_rq_requeue",
+    "tracepoint__block__block_rq_merge",
+    "tracepoint__block__block_rq_complete",
 }
 
 

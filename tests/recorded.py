@@ -7,8 +7,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from bpftop.model.histogram import bucket_of, buckets_from_counts, summarize
 from bpftop.records import (
     ConnectRecord,
+    DiskProcRecord,
+    DiskRecord,
     ExecRecord,
     ProbeCounts,
     ProbeStatus,
@@ -66,6 +69,7 @@ def recorded_session() -> list[Record]:
         ConnectRecord(T0 + 8.5, None, None, None, "in", 4, "10.1.4.2", 443, "10.9.0.77", 51234,
                       None, "established")
     )  # fmt: skip
+    records.extend(recorded_disk())
     records.append(
         ProbeCounts(T0 + 9, "exec", 1.0, {"ok": 36, "failed": 6, "unmatched": 0}, lost=0,
                     bpf_ns=210_000)
@@ -78,17 +82,60 @@ def recorded_session() -> list[Record]:
     return records
 
 
+def recorded_disk() -> list[Record]:
+    """30 one-second intervals: a database on nvme0n1 with a slow tail that grows,
+    backups reading vda through the page cache, an idle loop device."""
+    records: list[Record] = [
+        ProbeStatus(T0, "disk", "attached", via="tracepoint:block:block_io_start"),
+    ]
+    for i in range(30):
+        ts = T0 - 20 + i
+        tail = 1 + (i % 7 == 6) * 14 + (i >= 27) * 30  # spikes, then a bad last few seconds
+        nvme_hist = buckets_from_counts(
+            {bucket_of(90): 800, bucket_of(150): 450, bucket_of(700): 40, bucket_of(3_000): 9,
+             bucket_of(12_000): tail, bucket_of(40_000): tail // 3}
+        )  # fmt: skip
+        nvme_max = 44_000.0 if tail > 1 else 12_500.0
+        records.append(
+            DiskRecord(ts, "nvme0n1", 1.0, 610, 690 + tail, 610 * 8192, 690 * 16384,
+                       flushes=12, lat_us=summarize(nvme_hist, nvme_max), hist=nvme_hist,
+                       queue_us=18.0 + tail, device_us=140.0)
+        )  # fmt: skip
+        vda_hist = buckets_from_counts({bucket_of(400): 60, bucket_of(1_800): 20})
+        records.append(
+            DiskRecord(ts, "vda", 1.0, 80, 0, 80 * 131072, 0, lat_us=summarize(vda_hist, 2_010.0),
+                       hist=vda_hist, queue_us=3.0, device_us=700.0)
+        )  # fmt: skip
+        records.append(DiskRecord(ts, "loop0", 1.0, 0, 0, 0, 0))
+        for pid, comm, dev, r, w, rb, wb, lat, slow in (
+            (2311, "postgres", "nvme0n1", 580, 400, 580 * 8192, 400 * 8192, 210.0, tail),
+            (2318, "postgres: walw", "nvme0n1", 0, 290, 0, 290 * 32768, 95.0, 0),
+            (8812, "rsync", "vda", 80, 0, 80 * 131072, 0, 780.0, 0),
+            (None, None, "nvme0n1", 30, 0, 30 * 8192, 0, None, 0),
+        ):
+            records.append(DiskProcRecord(ts, pid, comm, dev, 1.0, r, w, rb, wb, lat, slow))
+        records.append(
+            ProbeCounts(ts, "disk", 1.0, {"ios": 1390 + tail, "untimed": 30, "merged": 4,
+                        "requeued": 0, "table_full": 0}, lost=0, bpf_ns=120_000)
+        )  # fmt: skip
+    return records
+
+
 class RecordedSource:
     """Plays a recording into the app at once; toggles answer like the engine would."""
 
     def __init__(self, sink: Callable[[Record], None], records: list[Record]) -> None:
         self._sink = sink
+        self.settings: dict[tuple[str, str], float] = {}
         for record in records:
             sink(record)
 
     def set_enabled(self, name: str, on: bool) -> None:
         via = {"exec": "tracepoint:syscalls:sys_enter_execve"}.get(name)
         self._sink(ProbeStatus(T0 + 10, name, "attached" if on else "detached", via=via))
+
+    def configure(self, name: str, setting: str, value: float) -> None:
+        self.settings[(name, setting)] = value
 
     def stop(self) -> None:
         pass

@@ -89,3 +89,31 @@ async def test_pause_freezes_display_but_counting_goes_on(kernel_features) -> No
         await pilot.press("p")
         await pilot.pause(0.5)
         assert app.query_one("#pane-exec").table.row_count > shown_before
+
+
+async def test_disk_key_detaches_and_slow_key_reaches_the_kernel(kernel_features) -> None:
+    app = make_app(kernel_features)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_state(pilot, app, "disk", "attached")
+        engine = app.controller
+        assert isinstance(engine, BpfEngine)
+        probe = engine.probes["disk"]
+
+        await pilot.press("t", "t")  # off -> 1 ms -> 10 ms
+        for _ in range(100):
+            if probe.active and probe.read_config(0) == 10_000_000:
+                break
+            await pilot.pause(0.05)
+        else:
+            raise AssertionError("the 10 ms threshold never reached the BPF map")
+        assert "slow ≥ 10ms" in str(app.query_one("#pane-disk").border_title)
+
+        disk_ids = program_ids(app, "disk")
+        assert len(disk_ids) == 6 and disk_ids <= set(loaded_programs())
+        await pilot.press("3")
+        await wait_state(pilot, app, "disk", "detached")
+        assert wait_until_gone(disk_ids) == set()
+
+        await pilot.press("3")  # back on: the threshold survives the re-attach
+        await wait_state(pilot, app, "disk", "attached")
+        assert probe.read_config(0) == 10_000_000

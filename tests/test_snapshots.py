@@ -51,3 +51,23 @@ def test_help_screen(svg_snapshot) -> None:
 
     svg = take_svg_screenshot(app=recorded_app(), terminal_size=(80, 24), run_before=open_help)
     assert svg == svg_snapshot
+
+
+def test_disk_pane_zoomed_with_slow_filter(svg_snapshot) -> None:
+    async def zoom_disk(pilot) -> None:
+        await settle(pilot)
+        await pilot.press("tab", "tab", "tab", "z", "t", "t")  # slow filter: 10 ms
+        await settle(pilot)
+
+    svg = take_svg_screenshot(app=recorded_app(), terminal_size=(80, 24), run_before=zoom_disk)
+    assert svg == svg_snapshot
+
+
+def test_disk_pane_large(svg_snapshot) -> None:
+    async def zoom_disk(pilot) -> None:
+        await settle(pilot)
+        await pilot.press("tab", "tab", "tab", "z")
+        await settle(pilot)
+
+    svg = take_svg_screenshot(app=recorded_app(), terminal_size=(160, 48), run_before=zoom_disk)
+    assert svg == svg_snapshot

@@ -9,14 +9,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bpftop.model.connections import ConnectModel, ConnectSnapshot
+from bpftop.model.disks import DiskModel, DiskSnapshot
 from bpftop.model.execs import ExecModel, ExecSnapshot
 from bpftop.model.probe_state import ProbeState
 from bpftop.records import (
     ConnectRecord,
+    DiskProcRecord,
+    DiskRecord,
     ExecRecord,
     ProbeCounts,
     ProbeStatus,
     Record,
+    SlowIoRecord,
     SystemSample,
 )
 
@@ -28,6 +32,7 @@ class DashboardSnapshot:
     probes: dict[str, ProbeState]
     execs: ExecSnapshot
     connects: ConnectSnapshot
+    disks: DiskSnapshot
 
     @property
     def attached_count(self) -> int:
@@ -43,6 +48,7 @@ class Dashboard:
         self.probes = {name: ProbeState(name, state="detached") for name in probe_names}
         self.execs = ExecModel()
         self.connects = ConnectModel()
+        self.disks = DiskModel()
         self.system: SystemSample | None = None
 
     def apply(self, record: Record) -> None:
@@ -51,6 +57,12 @@ class Dashboard:
                 self.execs.add(record)
             case ConnectRecord():
                 self.connects.add(record)
+            case DiskRecord():
+                self.disks.add_device(record)
+            case DiskProcRecord():
+                self.disks.add_proc(record)
+            case SlowIoRecord():
+                self.disks.add_slow(record)
             case ProbeCounts():
                 if record.probe in self.probes:
                     self.probes[record.probe] = self.probes[record.probe].with_counts(record)
@@ -58,6 +70,8 @@ class Dashboard:
                     self.execs.add_counts(record)
                 elif record.probe == "connect":
                     self.connects.add_counts(record)
+                elif record.probe == "disk":
+                    self.disks.add_counts(record)
             case ProbeStatus():
                 state = self.probes.get(record.probe, ProbeState(record.probe))
                 self.probes[record.probe] = state.with_status(record)
@@ -71,4 +85,5 @@ class Dashboard:
             probes=dict(self.probes),
             execs=self.execs.snapshot(),
             connects=self.connects.snapshot(),
+            disks=self.disks.snapshot(),
         )

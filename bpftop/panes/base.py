@@ -30,7 +30,8 @@ class Pane(Vertical, can_focus=False):
     }
     Pane:focus-within { border: round $accent; }
     Pane.-off { border: round $panel; }
-    Pane DataTable { height: 1fr; scrollbar-size-vertical: 1; }
+    /* Top-style: long cells are cut at the edge; a scrollbar row costs too much at 24 lines. */
+    Pane DataTable { height: 1fr; scrollbar-size-vertical: 1; scrollbar-size-horizontal: 0; }
     """
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("s", "cycle_sort", "Sort", id="sort"),

@@ -36,3 +36,41 @@ def latency_us(value: float | None) -> str:
 
 def endpoint(addr: str, port: int, family: int) -> str:
     return f"[{addr}]:{port}" if family == 6 else f"{addr}:{port}"
+
+
+def size(nbytes: float) -> str:
+    """1536 -> "1.5K": binary units, at most 5 characters."""
+    value = float(nbytes)
+    for unit in ("", "K", "M", "G", "T"):
+        if value < 1024 or unit == "T":
+            return f"{value:.0f}{unit}" if value >= 100 or not unit else f"{value:.1f}{unit}"
+        value /= 1024
+    return f"{value:.0f}T"
+
+
+# Latency bands for storage: under 1 ms is healthy for anything but a spinning disk.
+LATENCY_BANDS = ((1_000.0, "#5fd700"), (10_000.0, "#ffd700"), (100_000.0, "bold #ff8700"))
+
+
+def latency_style(us: float | None) -> str:
+    if us is None:
+        return ""
+    for limit, style in LATENCY_BANDS:
+        if us < limit:
+            return style
+    return "bold #ff005f"
+
+
+SPARK = "▁▂▃▄▅▆▇█"
+
+
+def sparkline(values: tuple[float | None, ...], width: int) -> str:
+    """The last `width` values as bars scaled to their max; blanks where None."""
+    shown = values[-width:] if width > 0 else ()
+    top = max((v for v in shown if v is not None), default=0.0)
+    if top <= 0:
+        return "".join(" " if v is None else SPARK[0] for v in shown)
+    return "".join(
+        " " if v is None else SPARK[min(len(SPARK) - 1, int(v / top * (len(SPARK) - 1)))]
+        for v in shown
+    )

@@ -72,6 +72,7 @@ class Probe(ABC):
     plan: ClassVar[tuple[PlanStep, ...]]
     counter_names: ClassVar[tuple[str, ...]]  # slot order of the `counters` array
     lost_counter: ClassVar[str]
+    settings: ClassVar[tuple[str, ...]] = ()  # what configure() accepts
 
     def __init__(self, emit: Callable[[Record], None], clock: KernelClock) -> None:
         self._emit = emit
@@ -98,6 +99,18 @@ class Probe(ABC):
             bpf.cleanup()
             raise
         self._bpf = bpf
+        self.on_started()
+
+    def on_started(self) -> None:  # noqa: B027 (an optional hook)
+        """Hook: push settings into the fresh BPF object's maps."""
+
+    def configure(self, setting: str, value: float) -> None:
+        """Change one of `settings`; kept across stop/start, applied at once if running."""
+        raise ValueError(f"probe {self.name} has no setting {setting!r}")
+
+    def interval_records(self, interval_s: float) -> list[Record]:
+        """Hook: records aggregated in the kernel, read once per interval."""
+        return []
 
     def source_path(self) -> Path:
         return bpf_dir() / self.source

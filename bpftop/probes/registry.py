@@ -2,7 +2,8 @@
 
 from bpftop.probes.base import Probe
 from bpftop.probes.connect_probe import ConnectProbe
+from bpftop.probes.disk_probe import DiskProbe
 from bpftop.probes.exec_probe import ExecProbe
 
-PROBE_CLASSES: tuple[type[Probe], ...] = (ExecProbe, ConnectProbe)
+PROBE_CLASSES: tuple[type[Probe], ...] = (ExecProbe, ConnectProbe, DiskProbe)
 PROBE_NAMES: tuple[str, ...] = tuple(cls.name for cls in PROBE_CLASSES)

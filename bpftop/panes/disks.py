@@ -1,0 +1,189 @@
+"""Disk pane: per-device IOPS, throughput and latency percentiles; the selected
+device's latency histogram with a p99 sparkline; the processes behind the I/O."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.text import Text
+from textual.containers import Horizontal
+from textual.message import Message
+from textual.widgets import DataTable, Static
+
+from bpftop.model.dashboard import DashboardSnapshot
+from bpftop.model.disks import DeviceView
+from bpftop.model.histogram import by_power_of_two
+from bpftop.model.probe_state import ProbeState
+from bpftop.panes.base import Pane, Row
+from bpftop.panes.format import latency_style, latency_us, rate, size, sparkline
+
+SLOW_THRESHOLDS_MS = (0.0, 1.0, 10.0, 100.0)  # `t` cycles; 0 = off
+DEVICE_COLUMNS = (
+    *("DEV", "R/s", "W/s", "R B/s", "W B/s"),
+    *("P50", "P95", "P99", "MAX", "QUEUE", "DEVICE"),
+)
+
+
+def _lat_cell(us: float | None) -> Text:
+    return Text(latency_us(us), style=latency_style(us))
+
+
+def _edge(us: float) -> str:
+    """Histogram edges are powers of two: 1024 us reads better as "1ms" than "1.0ms"."""
+    if us < 1000:
+        return f"{us:.0f}us"
+    if us < 1_000_000:
+        return f"{round(us / 1000)}ms"
+    return f"{us / 1_000_000:.1f}s"
+
+
+def _bucket_label(low: float, high: float) -> str:
+    return f"{_edge(low)}-{_edge(high)}"
+
+
+class DiskPane(Pane):
+    DEFAULT_CSS = """
+    DiskPane #disk-devices { height: auto; max-height: 7; }
+    DiskPane #disk-lower { height: 1fr; }
+    DiskPane #disk-hist { width: 32; height: 1fr; padding: 0 1 0 0; }
+    DiskPane #disk-procs { width: 1fr; height: 1fr; }
+    """
+    probe = "disk"
+    # Most telling first, so 80 columns show who, where, how much and how slow.
+    columns = ("PID", "COMM", "DEV", "BYTES", "AVG LAT", "SLOW", "READS", "WRITES")
+    default_sort = "BYTES"
+
+    class SlowThresholdChanged(Message):
+        """The user picked a slow-I/O threshold; 0 turns it off."""
+
+        def __init__(self, slow_ms: float) -> None:
+            super().__init__()
+            self.slow_ms = slow_ms
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.slow_ms = 0.0
+        self.selected_dev: str | None = None
+
+    def compose(self):  # type: ignore[no-untyped-def]
+        devices: DataTable[Any] = DataTable(id="disk-devices", cursor_type="row")
+        devices.add_columns(*DEVICE_COLUMNS)
+        yield devices
+        with Horizontal(id="disk-lower"):
+            yield Static(id="disk-hist")
+            procs: DataTable[Any] = DataTable(id="disk-procs", cursor_type="row")
+            procs.add_columns(*self.columns)
+            yield procs
+
+    @property
+    def table(self) -> DataTable[Any]:
+        return self.query_one("#disk-procs", DataTable)
+
+    @property
+    def devices_table(self) -> DataTable[Any]:
+        return self.query_one("#disk-devices", DataTable)
+
+    def title_text(self, snapshot: DashboardSnapshot, state: ProbeState) -> str:
+        if not state.attached:
+            return f"Disk I/O [3] {self.state_suffix(state)}"
+        slow = f"slow ≥ {self.slow_ms:g}ms" if self.slow_ms else "slow: off (t)"
+        return (
+            f"Disk I/O [3] IO {rate(snapshot.disks.ios.per_second)} · {slow}"
+            f" · {self.state_suffix(state)}"
+        )
+
+    def update_from(self, snapshot: DashboardSnapshot) -> None:
+        super().update_from(snapshot)
+        devices = snapshot.disks.devices
+        names = [d.last.dev for d in devices]
+        if self.selected_dev not in names:
+            self.selected_dev = names[0] if names else None
+        self._fill_devices(devices)
+        selected = next((d for d in devices if d.last.dev == self.selected_dev), None)
+        self.query_one("#disk-hist", Static).update(self._histogram(selected, snapshot))
+
+    def rows(self, snapshot: DashboardSnapshot) -> list[Row]:
+        out = []
+        for p in snapshot.disks.procs:
+            if self.slow_ms and not p.slow:
+                continue  # the threshold filter: only processes with slow I/O
+            total = p.read_bytes + p.write_bytes
+            out.append(
+                Row(
+                    cells=(
+                        str(p.pid) if p.pid is not None else "-",
+                        (p.comm or "unknown")[:12],
+                        p.dev,
+                        size(total),
+                        _lat_cell(p.avg_lat_us),
+                        Text(str(p.slow), style="bold red") if p.slow else "",
+                        str(p.reads),
+                        str(p.writes),
+                    ),
+                    keys=(p.pid, p.comm, p.dev, total, p.avg_lat_us, p.slow, p.reads, p.writes),
+                )
+            )
+        return out
+
+    def _fill_devices(self, devices: tuple[DeviceView, ...]) -> None:
+        table = self.devices_table
+        cursor = table.cursor_row
+        table.clear()
+        for d in devices:
+            r = d.last
+            secs = r.interval_s or 1.0
+            lat = r.lat_us
+            table.add_row(
+                r.dev,
+                f"{r.reads / secs:.0f}",
+                f"{r.writes / secs:.0f}",
+                size(r.read_bytes / secs),
+                size(r.write_bytes / secs),
+                _lat_cell(lat.p50 if lat else None),
+                _lat_cell(lat.p95 if lat else None),
+                _lat_cell(lat.p99 if lat else None),
+                _lat_cell(lat.max if lat else None),
+                latency_us(r.queue_us),
+                latency_us(r.device_us),
+                key=r.dev,
+            )
+        if devices and self.selected_dev is not None:
+            row = next(i for i, d in enumerate(devices) if d.last.dev == self.selected_dev)
+            if row != cursor or cursor >= len(devices):
+                table.move_cursor(row=row, animate=False)
+
+    def _histogram(self, device: DeviceView | None, snapshot: DashboardSnapshot) -> Text:
+        if device is None:
+            return Text("no block I/O seen yet", style="dim")
+        width = max(self.query_one("#disk-hist", Static).content_size.width, 24)
+        text = Text()
+        title = f"{device.last.dev} {snapshot.disks.window_s:.0f}s"
+        text.append(title, style="bold")
+        spark = sparkline(device.p99_history, width - len(title) - len("  p99 "))
+        text.append(f"  p99 {spark}\n")
+        rows = by_power_of_two(device.window_hist)
+        if not rows:
+            text.append("idle", style="dim")
+            return text
+        top = max(count for _, _, count in rows)
+        label_width = max(len(_bucket_label(low, high)) for low, high, _ in rows)
+        bar_width = max(width - label_width - 8, 4)
+        for low, high, count in rows:
+            bar = "█" * max(1, round(count / top * bar_width))
+            text.append(f"{_bucket_label(low, high):>{label_width}} ")
+            text.append(f"{bar:<{bar_width}}", style=latency_style(low))
+            text.append(f" {count:>5}\n")
+        text.rstrip()
+        return text
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        key = event.row_key.value
+        if event.data_table.id == "disk-devices" and key is not None and key != self.selected_dev:
+            self.selected_dev = str(key)
+            self._rerender()
+
+    def cycle_slow_threshold(self) -> None:
+        index = SLOW_THRESHOLDS_MS.index(self.slow_ms) if self.slow_ms in SLOW_THRESHOLDS_MS else 0
+        self.slow_ms = SLOW_THRESHOLDS_MS[(index + 1) % len(SLOW_THRESHOLDS_MS)]
+        self.post_message(self.SlowThresholdChanged(self.slow_ms))
+        self._rerender()

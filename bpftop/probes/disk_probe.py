@@ -1,0 +1,261 @@
+"""Disk I/O latency per device and per submitting process (bpf/disk.c).
+
+Everything is counted in the kernel; once per interval this reads the running
+totals and turns their change into one record per device and one per process.
+Only slow I/Os (above a threshold the user sets) arrive as events.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import time
+from collections.abc import Iterable
+from typing import Any
+
+from bpftop.model.histogram import bucket_bounds, summarize
+from bpftop.probes.base import PlanStep, Probe
+from bpftop.probes.block_devices import BlockDeviceNames
+from bpftop.records import DiskProcRecord, DiskRecord, Record, SlowIoRecord
+
+OPS = ("read", "write", "discard", "other")
+CFG_SLOW_NS = 0
+CFG_EPOCH = 1
+BLOCK_TRACEPOINTS = (
+    "block:block_rq_insert",
+    "block:block_rq_issue",
+    "block:block_rq_complete",
+    "block:block_rq_merge",
+    "block:block_rq_requeue",
+)
+
+Totals = dict[Any, tuple[int, ...]]
+
+
+def _changes(current: Totals, last: Totals) -> Totals:
+    """Per key, how much each running total grew. A key the kernel dropped and
+    re-created (its totals went down) counts from zero."""
+    out: Totals = {}
+    for key, now in current.items():
+        before = last.get(key)
+        if before is None or any(n < b for n, b in zip(now, before, strict=True)):
+            delta = now
+        else:
+            delta = tuple(n - b for n, b in zip(now, before, strict=True))
+        if any(delta):
+            out[key] = delta
+    return out
+
+
+def _text(raw: bytes) -> str:
+    return raw.split(b"\0", 1)[0].decode("utf-8", "replace")
+
+
+class DiskProbe(Probe):
+    name = "disk"
+    title = "Disk I/O"
+    source = "disk.c"
+    plan = (
+        PlanStep(
+            via="tracepoint:block:block_io_start",
+            tracepoints=("block:block_io_start", *BLOCK_TRACEPOINTS),
+        ),
+        # Before 6.5 there is no hook in the submitting task: no pids, latency from insert.
+        PlanStep(
+            via="tracepoint:block:block_rq_insert (no submitter pids)",
+            tracepoints=BLOCK_TRACEPOINTS,
+            cflags=("-DNO_IO_START",),
+        ),
+    )
+    counter_names = ("ios", "untimed", "merged", "requeued", "table_full", "lost")
+    lost_counter = "lost"
+    settings = ("slow_ms",)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._names = BlockDeviceNames()
+        self._slow_ns = 0
+        self._epoch = 0
+        self._last_dev: Totals = {}
+        self._last_hist: Totals = {}
+        self._last_proc: Totals = {}
+
+    # -- settings ---------------------------------------------------------------------
+    def on_started(self) -> None:
+        self._epoch = 0
+        self._last_dev, self._last_hist, self._last_proc = {}, {}, {}
+        self._write_config(CFG_SLOW_NS, self._slow_ns)
+
+    def configure(self, setting: str, value: float) -> None:
+        if setting != "slow_ms" or value < 0:
+            raise ValueError(f"bad disk setting {setting}={value}")
+        self._slow_ns = int(value * 1_000_000)
+        if self.active:
+            self._write_config(CFG_SLOW_NS, self._slow_ns)
+
+    def read_config(self, slot: int) -> int:
+        """What the kernel side is using (for tests and the status line)."""
+        return int(self._bpf[b"config"][ctypes.c_int(slot)].value)
+
+    def _write_config(self, slot: int, value: int) -> None:
+        self._bpf[b"config"][ctypes.c_int(slot)] = ctypes.c_ulonglong(value)
+
+    # -- per-interval aggregates --------------------------------------------------------
+    def interval_records(self, interval_s: float) -> list[Record]:
+        if self._bpf is None:
+            return []
+        ts = time.time()
+        dev_now: Totals = {
+            (k.dev, k.op): (
+                v.ios, v.bytes, v.errors, v.timed, v.lat_ns, v.split, v.queue_ns, v.device_ns,
+            )
+            for k, v in self._bpf[b"dev_totals"].items()
+        }  # fmt: skip
+        hist_now = self._sum_over_ops(self._bpf[b"hist"].items())
+        # After the totals: every I/O counted above has its latency in the old slot.
+        max_ns = self._take_max()
+        dev_delta = _changes(dev_now, self._last_dev)
+        hist_delta = _changes(hist_now, self._last_hist)
+        self._last_dev, self._last_hist = dev_now, hist_now
+        records: list[Record] = []
+        for dev in sorted({dev for dev, _op in dev_now}):
+            records.append(self._device_record(ts, interval_s, dev, dev_delta, hist_delta, max_ns))
+        records.extend(self._proc_records(ts, interval_s))
+        return records
+
+    @staticmethod
+    def _sum_over_ops(items: Iterable[tuple[Any, Any]]) -> Totals:
+        out: dict[tuple[int, int], int] = {}
+        for k, v in items:
+            out[(k.dev, k.bucket)] = out.get((k.dev, k.bucket), 0) + v.value
+        return {key: (n,) for key, n in out.items()}
+
+    def _take_max(self) -> dict[int, int]:
+        """Max latency per device over the interval just ended.
+
+        The kernel writes maxima into the slot of the current epoch; flipping the
+        epoch lets this read and clear the old slot while new I/O uses the other.
+        An I/O completing between the totals read and the flip lands in this max but
+        the next interval's counts: the max can only err upwards, never hide one.
+        """
+        old = self._epoch & 1
+        self._epoch += 1
+        self._write_config(CFG_EPOCH, self._epoch)
+        table = self._bpf[b"max_lat"]
+        out: dict[int, int] = {}
+        for key, per_cpu in list(table.items()):
+            if key.epoch != old:
+                continue
+            out[key.dev] = max(out.get(key.dev, 0), max(per_cpu))
+            del table[key]
+        return out
+
+    def _device_record(
+        self,
+        ts: float,
+        interval_s: float,
+        dev: int,
+        dev_delta: Totals,
+        hist_delta: Totals,
+        max_ns: dict[int, int],
+    ) -> DiskRecord:
+        zero = (0,) * 8
+        per_op = {op: dev_delta.get((dev, index), zero) for index, op in enumerate(OPS)}
+        ios_all = sum(v[0] for v in per_op.values())
+        timed = sum(v[3] for v in per_op.values())
+        split = sum(v[5] for v in per_op.values())
+        queue_ns = sum(v[6] for v in per_op.values())
+        device_ns = sum(v[7] for v in per_op.values())
+        buckets = tuple(
+            (float(low), float(high), hist_delta[(dev, b)][0])
+            for b in sorted(b for d, b in hist_delta if d == dev)
+            for low, high in [bucket_bounds(b)]
+        )
+        top = max_ns.get(dev)
+        return DiskRecord(
+            ts=ts,
+            dev=self._names.name(dev),
+            interval_s=round(interval_s, 3),
+            reads=per_op["read"][0],
+            writes=per_op["write"][0],
+            read_bytes=per_op["read"][1],
+            write_bytes=per_op["write"][1],
+            discards=per_op["discard"][0],
+            flushes=per_op["other"][0],
+            errors=sum(v[2] for v in per_op.values()),
+            untimed=ios_all - timed,
+            lat_us=summarize(buckets, top / 1000 if top else None) if timed else None,
+            hist=buckets,
+            queue_us=round(queue_ns / split / 1000, 1) if split else None,
+            device_us=round(device_ns / split / 1000, 1) if split else None,
+        )
+
+    def _proc_records(self, ts: float, interval_s: float) -> list[DiskProcRecord]:
+        table = self._bpf[b"proc_totals"]
+        keys: dict[tuple[int, int, int, bytes], Any] = {}
+        now: Totals = {}
+        for k, v in table.items():
+            key = (k.pid, k.dev, k.op, bytes(k.comm))
+            keys[key] = k
+            now[key] = (v.ios, v.bytes, v.timed, v.lat_ns, v.slow)
+        delta = _changes(now, self._last_proc)
+        self._last_proc = now
+        # Forget processes that are gone and quiet, so the bounded map never fills.
+        for key, ctypes_key in keys.items():
+            pid = key[0]
+            if pid and key not in delta and not os.path.exists(f"/proc/{pid}"):
+                del table[ctypes_key]
+                del self._last_proc[key]
+        grouped: dict[tuple[int, bytes, int], list[int]] = {}
+        for (pid, dev, op, comm), (ios, nbytes, timed, lat_ns, slow) in delta.items():
+            row = grouped.setdefault((pid, comm, dev), [0, 0, 0, 0, 0, 0, 0])
+            if op == 0:
+                row[0] += ios
+                row[2] += nbytes
+            elif op == 1:
+                row[1] += ios
+                row[3] += nbytes
+            row[4] += timed
+            row[5] += lat_ns
+            row[6] += slow
+        return [
+            DiskProcRecord(
+                ts=ts,
+                pid=pid or None,
+                comm=_text(comm) if pid else None,
+                dev=self._names.name(dev),
+                interval_s=round(interval_s, 3),
+                reads=reads,
+                writes=writes,
+                read_bytes=read_bytes,
+                write_bytes=write_bytes,
+                avg_lat_us=round(lat_ns / timed / 1000, 1) if timed else None,
+                slow=slow,
+            )
+            for (pid, comm, dev), (
+                reads,
+                writes,
+                read_bytes,
+                write_bytes,
+                timed,
+                lat_ns,
+                slow,
+            ) in sorted(grouped.items())
+            if reads or writes
+        ]
+
+    # -- slow I/O events ----------------------------------------------------------------
+    def decode(self, event: Any, data: int) -> SlowIoRecord:
+        pid = int(event.pid) or None
+        return SlowIoRecord(
+            ts=self._clock.wall(event.ts_ns),
+            dev=self._names.name(int(event.dev)),
+            pid=pid,
+            comm=_text(bytes(event.comm)) if pid else None,
+            op=OPS[int(event.op)] if int(event.op) < len(OPS) else "other",
+            bytes=int(event.bytes),
+            sector=int(event.sector),
+            lat_us=round(event.lat_ns / 1000, 3),
+            queue_us=round(event.queue_ns / 1000, 1) if event.queue_ns else None,
+            error=int(event.error),
+        )
