@@ -39,9 +39,8 @@ def test_exact_direct_io_per_device_and_per_process(engine_for, tmp_path: Path) 
             direct_io(fd, WRITES, READS)
 
             def procs() -> list[DiskProcRecord]:
-                return [
-                    r for r in sink.of_type(DiskProcRecord) if r.pid == os.getpid() and r.dev == name
-                ]
+                mine = sink.of_type(DiskProcRecord)
+                return [r for r in mine if r.pid == os.getpid() and r.dev == name]
 
             def devices() -> list[DiskRecord]:
                 return [r for r in sink.of_type(DiskRecord) if r.dev == name]
@@ -55,7 +54,7 @@ def test_exact_direct_io_per_device_and_per_process(engine_for, tmp_path: Path) 
 
     assert totals(procs(), FIELDS) == EXPECTED
     assert totals(devices(), FIELDS) == EXPECTED
-    assert {r.comm for r in procs()} == {open("/proc/self/comm").read().strip()}
+    assert {r.comm for r in procs()} == {Path("/proc/self/comm").read_text().strip()}
     assert sum(r.untimed for r in devices()) == 0
     assert sum(r.discards + r.flushes + r.errors for r in devices()) == 0
     # Every one of our I/Os went into the in-kernel histogram, and the percentiles
@@ -89,9 +88,10 @@ def test_slow_threshold_sends_each_slow_io_with_its_submitter(engine_for, tmp_pa
 
             assert sink.wait_for(lambda: len(slow()) >= WRITES + READS)
             assert sink.wait_for(
-                lambda: sum(
-                    r.slow for r in sink.of_type(DiskProcRecord) if r.dev == name
-                ) >= WRITES + READS
+                lambda: (
+                    sum(r.slow for r in sink.of_type(DiskProcRecord) if r.dev == name)
+                    >= WRITES + READS
+                )
             )
             engine.stop()
         finally:
