@@ -6,6 +6,7 @@ Run as root with `make bench`. Prints a table; nothing here is part of the tests
   - exec storms from a C vfork+exec loop (1 and 2 processes): records received vs
     execs made, lost counter, and bpftop's CPU (% of one core) during the storm
   - bpftop's idle CPU
+  - direct-I/O IOPS with and without the disk probe (bench/disk_iops.py)
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import time
 from pathlib import Path
 
 import psutil
+from disk_iops import disk_overhead
 
 ROOT = Path(__file__).resolve().parent.parent
 BPFTOP = [sys.executable, "-m", "bpftop.cli"]
@@ -225,6 +227,7 @@ def main() -> int:
         startup(rows)
         json_storm(rows, storm_bin, noop)
         tui_storm_cpu(rows, storm_bin, noop)
+        disk_overhead(rows, workdir, BPFTOP, ROOT)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     print(f"bpftop benchmark, {time.strftime('%Y-%m-%d')}, {os.uname().nodename}, "

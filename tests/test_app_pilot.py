@@ -109,7 +109,7 @@ async def test_disk_key_detaches_and_slow_key_reaches_the_kernel(kernel_features
         assert "slow ≥ 10ms" in str(app.query_one("#pane-disk").border_title)
 
         disk_ids = program_ids(app, "disk")
-        assert len(disk_ids) == 6 and disk_ids <= set(loaded_programs())
+        assert len(disk_ids) == 5 and disk_ids <= set(loaded_programs())
         await pilot.press("3")
         await wait_state(pilot, app, "disk", "detached")
         assert wait_until_gone(disk_ids) == set()

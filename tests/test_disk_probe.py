@@ -70,6 +70,7 @@ def test_exact_direct_io_per_device_and_per_process(engine_for, tmp_path: Path) 
     assert sink.of_type(SlowIoRecord) == []
     counts = [c for c in sink.of_type(ProbeCounts) if c.probe == "disk"]
     assert sum(c.counts["ios"] for c in counts) >= WRITES + READS
+    assert sum(c.counts["collided"] + c.counts["table_full"] for c in counts) == 0
     assert sum(c.lost for c in counts) == 0
 
 

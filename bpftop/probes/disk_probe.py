@@ -10,7 +10,6 @@ from __future__ import annotations
 import ctypes
 import os
 import time
-from collections.abc import Iterable
 from typing import Any
 
 from bpftop.model.histogram import bucket_bounds, summarize
@@ -22,7 +21,6 @@ OPS = ("read", "write", "discard", "other")
 CFG_SLOW_NS = 0
 CFG_EPOCH = 1
 BLOCK_TRACEPOINTS = (
-    "block:block_rq_insert",
     "block:block_rq_issue",
     "block:block_rq_complete",
     "block:block_rq_merge",
@@ -30,6 +28,8 @@ BLOCK_TRACEPOINTS = (
 )
 
 Totals = dict[Any, tuple[int, ...]]
+# struct dev_agg fields read as running totals, in this order
+DEV_FIELDS = ("ios", "bytes", "errors", "timed", "lat_ns", "split", "queue_ns", "device_ns")
 
 
 def _changes(current: Totals, last: Totals) -> Totals:
@@ -63,11 +63,11 @@ class DiskProbe(Probe):
         # Before 6.5 there is no hook in the submitting task: no pids, latency from insert.
         PlanStep(
             via="tracepoint:block:block_rq_insert (no submitter pids)",
-            tracepoints=BLOCK_TRACEPOINTS,
+            tracepoints=("block:block_rq_insert", *BLOCK_TRACEPOINTS),
             cflags=("-DNO_IO_START",),
         ),
     )
-    counter_names = ("ios", "untimed", "merged", "requeued", "table_full", "lost")
+    counter_names = ("ios", "untimed", "merged", "requeued", "table_full", "collided", "lost")
     lost_counter = "lost"
     settings = ("slow_ms",)
 
@@ -105,15 +105,20 @@ class DiskProbe(Probe):
         if self._bpf is None:
             return []
         ts = time.time()
-        dev_now: Totals = {
-            (k.dev, k.op): (
-                v.ios, v.bytes, v.errors, v.timed, v.lat_ns, v.split, v.queue_ns, v.device_ns,
+        table = self._bpf[b"dev_totals"]
+        dev_now: Totals = {}
+        hist_now: Totals = {}
+        for key, per_cpu in table.items():
+            dev_now[(key.dev, key.op)] = tuple(
+                sum(getattr(cpu, field) for cpu in per_cpu) for field in DEV_FIELDS
             )
-            for k, v in self._bpf[b"dev_totals"].items()
-        }  # fmt: skip
-        hist_now = self._sum_over_ops(self._bpf[b"hist"].items())
-        # After the totals: every I/O counted above has its latency in the old slot.
-        max_ns = self._take_max()
+            hist = [sum(column) for column in zip(*(cpu.hist for cpu in per_cpu), strict=True)]
+            for bucket, count in enumerate(hist):
+                if count:
+                    previous = hist_now.get((key.dev, bucket), (0,))[0]
+                    hist_now[(key.dev, bucket)] = (previous + count,)
+        # After the totals: every I/O counted above has its max in the old epoch's slot.
+        max_ns = self._take_max(table)
         dev_delta = _changes(dev_now, self._last_dev)
         hist_delta = _changes(hist_now, self._last_hist)
         self._last_dev, self._last_hist = dev_now, hist_now
@@ -123,31 +128,23 @@ class DiskProbe(Probe):
         records.extend(self._proc_records(ts, interval_s))
         return records
 
-    @staticmethod
-    def _sum_over_ops(items: Iterable[tuple[Any, Any]]) -> Totals:
-        out: dict[tuple[int, int], int] = {}
-        for k, v in items:
-            out[(k.dev, k.bucket)] = out.get((k.dev, k.bucket), 0) + v.value
-        return {key: (n,) for key, n in out.items()}
-
-    def _take_max(self) -> dict[int, int]:
+    def _take_max(self, table: Any) -> dict[int, int]:
         """Max latency per device over the interval just ended.
 
-        The kernel writes maxima into the slot of the current epoch; flipping the
-        epoch lets this read and clear the old slot while new I/O uses the other.
-        An I/O completing between the totals read and the flip lands in this max but
-        the next interval's counts: the max can only err upwards, never hide one.
+        The kernel keeps the max of epoch e in slot e & 1, stamped with e; moving
+        to e + 1 leaves slot e & 1 alone until e + 2, so it is read here without
+        racing any writer and without anyone resetting it. An I/O completing
+        between the totals read and the flip lands in this max but the next
+        interval's counts: the max can only err upwards, never hide an I/O.
         """
-        old = self._epoch & 1
+        ended = self._epoch
         self._epoch += 1
         self._write_config(CFG_EPOCH, self._epoch)
-        table = self._bpf[b"max_lat"]
         out: dict[int, int] = {}
-        for key, per_cpu in list(table.items()):
-            if key.epoch != old:
-                continue
-            out[key.dev] = max(out.get(key.dev, 0), max(per_cpu))
-            del table[key]
+        for key, per_cpu in table.items():
+            for cpu in per_cpu:
+                if cpu.max_epoch[ended & 1] == ended:
+                    out[key.dev] = max(out.get(key.dev, 0), cpu.max_ns[ended & 1])
         return out
 
     def _device_record(
@@ -159,19 +156,16 @@ class DiskProbe(Probe):
         hist_delta: Totals,
         max_ns: dict[int, int],
     ) -> DiskRecord:
-        zero = (0,) * 8
+        zero = (0,) * len(DEV_FIELDS)
         per_op = {op: dev_delta.get((dev, index), zero) for index, op in enumerate(OPS)}
-        ios_all = sum(v[0] for v in per_op.values())
-        timed = sum(v[3] for v in per_op.values())
-        split = sum(v[5] for v in per_op.values())
-        queue_ns = sum(v[6] for v in per_op.values())
-        device_ns = sum(v[7] for v in per_op.values())
+        total = {f: sum(v[i] for v in per_op.values()) for i, f in enumerate(DEV_FIELDS)}
         buckets = tuple(
             (float(low), float(high), hist_delta[(dev, b)][0])
             for b in sorted(b for d, b in hist_delta if d == dev)
             for low, high in [bucket_bounds(b)]
         )
         top = max_ns.get(dev)
+        split = total["split"]
         return DiskRecord(
             ts=ts,
             dev=self._names.name(dev),
@@ -182,12 +176,12 @@ class DiskProbe(Probe):
             write_bytes=per_op["write"][1],
             discards=per_op["discard"][0],
             flushes=per_op["other"][0],
-            errors=sum(v[2] for v in per_op.values()),
-            untimed=ios_all - timed,
-            lat_us=summarize(buckets, top / 1000 if top else None) if timed else None,
+            errors=total["errors"],
+            untimed=total["ios"] - total["timed"],
+            lat_us=summarize(buckets, top / 1000 if top else None) if total["timed"] else None,
             hist=buckets,
-            queue_us=round(queue_ns / split / 1000, 1) if split else None,
-            device_us=round(device_ns / split / 1000, 1) if split else None,
+            queue_us=round(total["queue_ns"] / split / 1000, 1) if split else None,
+            device_us=round(total["device_ns"] / split / 1000, 1) if split else None,
         )
 
     def _proc_records(self, ts: float, interval_s: float) -> list[DiskProcRecord]:
