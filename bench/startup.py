@@ -31,6 +31,10 @@ from disk_iops import disk_overhead
 
 ROOT = Path(__file__).resolve().parent.parent
 BPFTOP = [sys.executable, "-m", "bpftop.cli"]
+sys.path.insert(0, str(ROOT))
+from bpftop.probes.registry import PROBE_NAMES  # noqa: E402
+
+ALL_ATTACHED = f"probes {len(PROBE_NAMES)}/{len(PROBE_NAMES)}"  # what the header says
 
 STORM_C = r"""
 #include <stdlib.h>
@@ -92,7 +96,7 @@ class TerminalRun:
             self.output += chunk
             now = time.monotonic() - self.start
             text = self.output[-200000:].decode("utf-8", "replace")
-            for marker in ("Execs", "probes 2/2"):
+            for marker in ("Execs", ALL_ATTACHED):
                 if marker not in self.seen and marker in text:
                     self.seen[marker] = now
 
@@ -139,7 +143,7 @@ def startup(rows: list[tuple[str, str]]) -> None:
     for _ in range(3):
         run = TerminalRun()
         first = run.wait_for("Execs")
-        ready = run.wait_for("probes 2/2")
+        ready = run.wait_for(ALL_ATTACHED)
         time.sleep(1.5)
         rss.append(psutil.Process(run.pid).memory_info().rss)
         with open(f"/proc/{run.pid}/status") as f:
@@ -155,7 +159,7 @@ def startup(rows: list[tuple[str, str]]) -> None:
 
 def tui_storm_cpu(rows: list[tuple[str, str]], storm_bin: Path, noop: Path) -> None:
     run = TerminalRun()
-    run.wait_for("probes 2/2")
+    run.wait_for(ALL_ATTACHED)
     time.sleep(2)
     before, t0 = process_cpu_seconds(run.pid), time.monotonic()
     time.sleep(5)

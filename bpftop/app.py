@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import signal
 import threading
 import time
@@ -45,6 +46,20 @@ HELP_TEXT = {
     "sort": "sort by the next column, or click a header",
     "reverse": "reverse the sort order",
 }
+
+
+EXIT_GRACE_SECONDS = 3.0
+
+
+def exit_anyway_after(seconds: float, code: int) -> None:
+    """Leave even if a clean exit hangs: every attachment is an fd, so the kernel
+    removes them all when the process goes, however it goes."""
+
+    def leave() -> None:
+        time.sleep(seconds)
+        os._exit(code)
+
+    threading.Thread(target=leave, name="exit-watchdog", daemon=True).start()
 
 
 class Controller(Protocol):
@@ -128,10 +143,17 @@ class BpftopApp(App[int]):
         if self._exit_after is not None:
             self.set_timer(self._exit_after, self.action_quit)
         loop = asyncio.get_running_loop()
+
+        def on_signal(signum: int, _frame: object) -> None:
+            # A plain handler, not loop.add_signal_handler: it runs even if the loop is
+            # stuck (seen once after a lost terminal: 100% CPU, SIGTERM ignored).
+            loop.call_soon_threadsafe(self.exit)
+            exit_anyway_after(EXIT_GRACE_SECONDS, 128 + signum)
+
         for sig in (signal.SIGTERM, signal.SIGHUP):
             # Not possible off the main thread (tests run the app elsewhere).
             with contextlib.suppress(RuntimeError, ValueError):
-                loop.add_signal_handler(sig, self.exit)
+                signal.signal(sig, on_signal)
         # Start the probes once the first frame is out: importing bcc and
         # compiling hold the GIL, which would delay the first paint.
         self.call_after_refresh(self._start_source)
