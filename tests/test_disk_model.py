@@ -107,3 +107,13 @@ def test_idle_devices_sort_after_busy_ones_and_keep_a_gap_in_p99() -> None:
     assert names == ["vda", "loop3"]  # vda had I/O inside the window
     vda = model.snapshot().devices[0]
     assert vda.p99_history == (120.0, None)
+
+
+def test_a_device_that_stops_reporting_leaves_the_pane() -> None:
+    model = DiskModel()
+    model.add_device(disk(1.0, "loop7", reads=1, p99=90.0))
+    model.add_device(disk(1.0, "vda"))
+    model.add_device(disk(5.0, "vda"))
+    assert [d.last.dev for d in model.snapshot().devices] == ["loop7", "vda"]
+    model.add_device(disk(12.0, "vda"))
+    assert [d.last.dev for d in model.snapshot().devices] == ["vda"]

@@ -31,6 +31,10 @@ class BlockDeviceNames:
             self._names[dev] = found
         return self._names[dev]
 
+    def exists(self, dev: int) -> bool:
+        major, minor = split_dev(dev)
+        return (self._sysfs / f"{major}:{minor}").exists()
+
     def _read_devname(self, majmin: str) -> str | None:
         try:
             uevent = (self._sysfs / majmin / "uevent").read_text()

@@ -94,7 +94,7 @@ class DiskProbe(Probe):
             self._write_config(CFG_SLOW_NS, self._slow_ns)
 
     def read_config(self, slot: int) -> int:
-        """What the kernel side is using (for tests and the status line)."""
+        """The value the BPF side reads (tests check that a key press reached it)."""
         return int(self._bpf[b"config"][ctypes.c_int(slot)].value)
 
     def _write_config(self, slot: int, value: int) -> None:
@@ -124,9 +124,18 @@ class DiskProbe(Probe):
         self._last_dev, self._last_hist = dev_now, hist_now
         records: list[Record] = []
         for dev in sorted({dev for dev, _op in dev_now}):
+            if not self._names.exists(dev) and not any(d == dev for d, _ in dev_delta):
+                self._forget_device(table, dev)  # detached (a loop device, a hot-unplug)
+                continue
             records.append(self._device_record(ts, interval_s, dev, dev_delta, hist_delta, max_ns))
         records.extend(self._proc_records(ts, interval_s))
         return records
+
+    def _forget_device(self, table: Any, dev: int) -> None:
+        for key in [k for k in table if k.dev == dev]:
+            del table[key]
+        self._last_dev = {k: v for k, v in self._last_dev.items() if k[0] != dev}
+        self._last_hist = {k: v for k, v in self._last_hist.items() if k[0] != dev}
 
     def _take_max(self, table: Any) -> dict[int, int]:
         """Max latency per device over the interval just ended.
