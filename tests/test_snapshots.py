@@ -71,3 +71,21 @@ def test_disk_pane_large(svg_snapshot) -> None:
 
     svg = take_svg_screenshot(app=recorded_app(), terminal_size=(160, 48), run_before=zoom_disk)
     assert svg == svg_snapshot
+
+
+async def test_picking_a_device_shows_its_histogram_and_stays_picked() -> None:
+    app = recorded_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        pane = app.query_one("#pane-disk")
+        assert pane.selected_dev == "nvme0n1"  # the first busy device
+        pane.devices_table.focus()
+        await pilot.press("down")
+        await settle(pilot)
+        for _ in range(3):  # refreshes rebuild the table; the pick must survive them
+            app.render_snapshot()
+            await pilot.pause(0.05)
+        assert pane.selected_dev == "vda"
+        assert pane.devices_table.cursor_row == 1
+        hist = str(app.query_one("#disk-hist").render())
+        assert hist.startswith("vda 5s") and "256us-512us" in hist

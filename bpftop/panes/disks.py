@@ -64,10 +64,12 @@ class DiskPane(Pane):
         super().__init__(**kwargs)
         self.slow_ms = 0.0
         self.selected_dev: str | None = None
+        self._device_rows: list[str] = []  # device names in the table, in order
+        self._device_columns: list[Any] = []
 
     def compose(self):  # type: ignore[no-untyped-def]
         devices: DataTable[Any] = DataTable(id="disk-devices", cursor_type="row")
-        devices.add_columns(*DEVICE_COLUMNS)
+        self._device_columns = devices.add_columns(*DEVICE_COLUMNS)
         yield devices
         with Horizontal(id="disk-lower"):
             yield Static(id="disk-hist")
@@ -126,31 +128,40 @@ class DiskPane(Pane):
         return out
 
     def _fill_devices(self, devices: tuple[DeviceView, ...]) -> None:
+        """Update cells in place while the device list is the same: the cursor (the
+        user's pick) stays put and only changed cells are redrawn over the link."""
         table = self.devices_table
-        cursor = table.cursor_row
-        table.clear()
+        names = [d.last.dev for d in devices]
+        if names != self._device_rows:
+            table.clear()
+            for d in devices:
+                table.add_row(*self._device_cells(d), key=d.last.dev)
+            self._device_rows = names
+            if self.selected_dev in names:
+                table.move_cursor(row=names.index(self.selected_dev), animate=False)
+            return
         for d in devices:
-            r = d.last
-            secs = r.interval_s or 1.0
-            lat = r.lat_us
-            table.add_row(
-                r.dev,
-                f"{r.reads / secs:.0f}",
-                f"{r.writes / secs:.0f}",
-                size(r.read_bytes / secs),
-                size(r.write_bytes / secs),
-                _lat_cell(lat.p50 if lat else None),
-                _lat_cell(lat.p95 if lat else None),
-                _lat_cell(lat.p99 if lat else None),
-                _lat_cell(lat.max if lat else None),
-                latency_us(r.queue_us),
-                latency_us(r.device_us),
-                key=r.dev,
-            )
-        if devices and self.selected_dev is not None:
-            row = next(i for i, d in enumerate(devices) if d.last.dev == self.selected_dev)
-            if row != cursor or cursor >= len(devices):
-                table.move_cursor(row=row, animate=False)
+            for column, cell in zip(self._device_columns, self._device_cells(d), strict=True):
+                table.update_cell(d.last.dev, column, cell)
+
+    @staticmethod
+    def _device_cells(d: DeviceView) -> tuple[str | Text, ...]:
+        r = d.last
+        secs = r.interval_s or 1.0
+        lat = r.lat_us
+        return (
+            r.dev,
+            f"{r.reads / secs:.0f}",
+            f"{r.writes / secs:.0f}",
+            size(r.read_bytes / secs),
+            size(r.write_bytes / secs),
+            _lat_cell(lat.p50 if lat else None),
+            _lat_cell(lat.p95 if lat else None),
+            _lat_cell(lat.p99 if lat else None),
+            _lat_cell(lat.max if lat else None),
+            latency_us(r.queue_us),
+            latency_us(r.device_us),
+        )
 
     def _histogram(self, device: DeviceView | None, snapshot: DashboardSnapshot) -> Text:
         if device is None:
