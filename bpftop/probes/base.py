@@ -55,6 +55,11 @@ def choose_step(
     return None, tuple(skipped)
 
 
+def c_string(raw: bytes) -> str:
+    """A NUL-terminated char[] from the kernel (comm, paths) as text."""
+    return raw.split(b"\0", 1)[0].decode("utf-8", "replace")
+
+
 class KernelClock:
     """Turns bpf_ktime_get_ns() (CLOCK_MONOTONIC) into wall-clock seconds."""
 

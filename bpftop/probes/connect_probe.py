@@ -5,7 +5,7 @@ from __future__ import annotations
 import ipaddress
 from typing import Any
 
-from bpftop.probes.base import PlanStep, Probe
+from bpftop.probes.base import PlanStep, Probe, c_string
 from bpftop.records import CONNECT_RESULTS, ConnectRecord
 
 AF_INET = 2
@@ -49,7 +49,7 @@ class ConnectProbe(Probe):
         return ConnectRecord(
             ts=self._clock.wall(event.ts_ns),
             pid=pid,
-            comm=bytes(event.comm).split(b"\0", 1)[0].decode("utf-8", "replace") if pid else None,
+            comm=c_string(bytes(event.comm)) if pid else None,
             uid=int(event.uid) if pid else None,
             direction="in" if event.direction else "out",
             family=4 if family == AF_INET else 6,

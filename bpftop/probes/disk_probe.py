@@ -13,7 +13,7 @@ import time
 from typing import Any
 
 from bpftop.model.histogram import bucket_bounds, summarize
-from bpftop.probes.base import PlanStep, Probe
+from bpftop.probes.base import PlanStep, Probe, c_string
 from bpftop.probes.block_devices import BlockDeviceNames
 from bpftop.records import DiskProcRecord, DiskRecord, Record, SlowIoRecord
 
@@ -45,10 +45,6 @@ def _changes(current: Totals, last: Totals) -> Totals:
         if any(delta):
             out[key] = delta
     return out
-
-
-def _text(raw: bytes) -> str:
-    return raw.split(b"\0", 1)[0].decode("utf-8", "replace")
 
 
 class DiskProbe(Probe):
@@ -225,7 +221,7 @@ class DiskProbe(Probe):
             DiskProcRecord(
                 ts=ts,
                 pid=pid or None,
-                comm=_text(comm) if pid else None,
+                comm=c_string(comm) if pid else None,
                 dev=self._names.name(dev),
                 interval_s=round(interval_s, 3),
                 reads=reads,
@@ -254,7 +250,7 @@ class DiskProbe(Probe):
             ts=self._clock.wall(event.ts_ns),
             dev=self._names.name(int(event.dev)),
             pid=pid,
-            comm=_text(bytes(event.comm)) if pid else None,
+            comm=c_string(bytes(event.comm)) if pid else None,
             op=OPS[int(event.op)] if int(event.op) < len(OPS) else "other",
             bytes=int(event.bytes),
             sector=int(event.sector),

@@ -5,15 +5,11 @@ from __future__ import annotations
 import ctypes
 from typing import Any
 
-from bpftop.probes.base import PlanStep, Probe
+from bpftop.probes.base import PlanStep, Probe, c_string
 from bpftop.records import ExecRecord
 
 ARGV_MAX = 20
 ARG_LEN = 128
-
-
-def _text(raw: bytes) -> str:
-    return raw.split(b"\0", 1)[0].decode("utf-8", "replace")
 
 
 class ExecProbe(Probe):
@@ -41,15 +37,15 @@ class ExecProbe(Probe):
         # NUL, so copy the raw bytes.
         argc = min(int(event.argc), ARGV_MAX)
         raw = ctypes.string_at(data + type(event).argv.offset, argc * ARG_LEN)
-        argv = tuple(_text(raw[i * ARG_LEN : (i + 1) * ARG_LEN]) for i in range(argc))
+        argv = tuple(c_string(raw[i * ARG_LEN : (i + 1) * ARG_LEN]) for i in range(argc))
         return ExecRecord(
             ts=self._clock.wall(event.ts_ns),
             pid=int(event.pid),
             ppid=int(event.ppid) or None,
             uid=int(event.uid),
-            comm=_text(bytes(event.comm)),
+            comm=c_string(bytes(event.comm)),
             argv=argv,
             ret=int(event.ret),
-            filename=_text(bytes(event.filename)),
+            filename=c_string(bytes(event.filename)),
             argv_truncated=bool(event.truncated),
         )
