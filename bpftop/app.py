@@ -24,6 +24,7 @@ from textual.widgets import Footer
 from bpftop.model.dashboard import Dashboard, DashboardSnapshot
 from bpftop.panes.base import Pane
 from bpftop.panes.connections import ConnectPane
+from bpftop.panes.denials import DenialsPane
 from bpftop.panes.disks import DiskPane
 from bpftop.panes.execs import ExecPane
 from bpftop.panes.header import HeaderLine
@@ -36,7 +37,8 @@ HELP_TEXT = {
     "toggle-exec": "exec probe on/off (off really detaches it)",
     "toggle-connect": "TCP connection probe on/off",
     "toggle-disk": "disk I/O probe on/off",
-    "slow-threshold": "disk pane: only processes with I/O slower than 1/10/100 ms, or off",
+    "toggle-denials": "permission denials probe on/off",
+    "slow-threshold": "disk: only I/O slower than 1 / 10 / 100 ms, or all",
     "pause": "freeze the display; counting goes on",
     "zoom": "maximize the focused pane / restore",
     "focus-next": "focus the next pane",
@@ -83,7 +85,9 @@ class BpftopApp(App[int]):
         Binding("1", "toggle_probe('exec')", "Execs", id="toggle-exec"),
         Binding("2", "toggle_probe('connect')", "TCP", id="toggle-connect"),
         Binding("3", "toggle_probe('disk')", "Disk", id="toggle-disk"),
-        Binding("t", "disk_slow", "Slow I/O", id="slow-threshold"),
+        Binding("4", "toggle_probe('denials')", "Denials", id="toggle-denials"),
+        # Not in the footer (80 columns are full); the disk pane's title names the key.
+        Binding("t", "disk_slow", "Slow I/O", show=False, id="slow-threshold"),
         Binding("p,space", "pause", "Pause", id="pause"),
         Binding("z", "zoom", "Zoom", id="zoom"),
         Binding("tab", "focus_next", "Next pane", show=False, id="focus-next"),
@@ -131,6 +135,7 @@ class BpftopApp(App[int]):
         disk = DiskPane(id="pane-disk")
         disk.slow_ms = self._disk_slow_ms
         yield disk
+        yield DenialsPane(id="pane-denials")
         yield Footer()
 
     @property

@@ -131,6 +131,7 @@ class BpfEngine:
     def _attach(self, name: str) -> None:
         probe = self.probes[name]
         step, skipped = choose_step(probe.plan, self._kernel)
+        skipped += probe.plan_notes(self._kernel)
         if step is None:
             self._status(name, "unavailable", reason="no usable attach point", skipped=skipped)
             return

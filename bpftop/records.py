@@ -249,6 +249,62 @@ class SlowIoRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class DenialRecord:
+    """One syscall that failed with EACCES/EPERM (sampled under a flood)."""
+
+    ts: float
+    pid: int
+    comm: str
+    uid: int
+    syscall: str
+    errno: str  # "EACCES" | "EPERM"
+    path: str | None  # for syscalls that take a path
+    addr: str | None  # for connect/bind/sendto: "10.0.0.1:80", "[::1]:80", a unix path
+    mechanism: str  # "capability" when the syscall had a refused capability check, else "syscall"
+    detail: str | None  # "CAP_NET_BIND_SERVICE" (several joined with ",")
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "type": "denial",
+            "ts": self.ts,
+            "pid": self.pid,
+            "comm": self.comm,
+            "uid": self.uid,
+            "syscall": self.syscall,
+            "errno": self.errno,
+            "path": self.path,
+            "addr": self.addr,
+            "mechanism": self.mechanism,
+            "detail": self.detail,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class DenialGroupRecord:
+    """Exact count of one (comm, uid, syscall, errno) group's denials in one interval."""
+
+    ts: float
+    interval_s: float
+    comm: str
+    uid: int
+    syscall: str
+    errno: str
+    count: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "type": "denial_group",
+            "ts": self.ts,
+            "interval_s": self.interval_s,
+            "comm": self.comm,
+            "uid": self.uid,
+            "syscall": self.syscall,
+            "errno": self.errno,
+            "count": self.count,
+        }
+
+
+@dataclass(frozen=True, slots=True)
 class SystemSample:
     """The header line: the box, and what bpftop itself costs it."""
 
@@ -285,5 +341,7 @@ Record = (
     | DiskRecord
     | DiskProcRecord
     | SlowIoRecord
+    | DenialRecord
+    | DenialGroupRecord
     | SystemSample
 )

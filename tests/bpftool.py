@@ -22,6 +22,8 @@ BPFTOP_PROGRAMS = {
     "tracepoint__block__block_rq_requeue",
     "tracepoint__block__block_rq_merge",
     "tracepoint__block__block_rq_complete",
+    "tracepoint__capability__cap_capable",
+    "sys_exit",  # bcc names a RAW_TRACEPOINT_PROBE after the tracepoint alone
 }
 
 

@@ -10,6 +10,8 @@ from collections.abc import Callable
 from bpftop.model.histogram import bucket_of, buckets_from_counts, summarize
 from bpftop.records import (
     ConnectRecord,
+    DenialGroupRecord,
+    DenialRecord,
     DiskProcRecord,
     DiskRecord,
     ExecRecord,
@@ -70,6 +72,7 @@ def recorded_session() -> list[Record]:
                       None, "established")
     )  # fmt: skip
     records.extend(recorded_disk())
+    records.extend(recorded_denials())
     records.append(
         ProbeCounts(T0 + 9, "exec", 1.0, {"ok": 36, "failed": 6, "unmatched": 0}, lost=0,
                     bpf_ns=210_000)
@@ -118,6 +121,46 @@ def recorded_disk() -> list[Record]:
             ProbeCounts(ts, "disk", 1.0, {"ios": 1390 + tail, "untimed": 30, "merged": 4,
                         "requeued": 0, "table_full": 0}, lost=0, bpf_ns=120_000)
         )  # fmt: skip
+    return records
+
+
+def recorded_denials() -> list[Record]:
+    """A crash-looping worker hammering a key it may not read, plus a few one-offs."""
+    records: list[Record] = [
+        ProbeStatus(T0, "denials", "attached",
+                    via="raw_tracepoint:sys_exit + tracepoint:capability:cap_capable",
+                    skipped=(("lsm: fexit on security_* hooks", "unavailable, lockdown=integrity"),
+                             ("selinux: avc:selinux_audited", "SELinux off")))
+    ]  # fmt: skip
+    dac = "CAP_DAC_OVERRIDE,CAP_DAC_READ_SEARCH"
+    one_offs = [
+        (3, 2210, "nginx", 0, "bind", "EACCES", None, "0.0.0.0:80", "CAP_NET_BIND_SERVICE"),
+        (5, 9120, "backup-agent", 0, "unlinkat", "EPERM", "/var/log/audit/audit.log",
+         None, "CAP_LINUX_IMMUTABLE"),
+        (7, 7011, "curl", 1000, "connect", "EACCES", None, "10.1.4.20:5432", None),
+    ]  # fmt: skip
+    for at, pid, comm, uid, syscall, err, path, addr, cap in one_offs:
+        records.append(
+            DenialRecord(T0 + at, pid, comm, uid, syscall, err, path, addr,
+                         "capability" if cap else "syscall", cap)
+        )  # fmt: skip
+    for i in range(4):
+        records.append(
+            DenialRecord(T0 + 8 + i * 0.2, 6100 + i, "app-worker", 1001, "openat", "EACCES",
+                         "/etc/app/secret.key", None, "capability", dac)
+        )  # fmt: skip
+    records.append(
+        ProbeCounts(T0 + 9, "denials", 1.0, {"denials": 48_003, "sampled_out": 46_000,
+                    "cap_refused": 48_040, "cap_named": 48_003, "table_full": 0},
+                    lost=0, bpf_ns=3_900_000)
+    )  # fmt: skip
+    for comm, uid, syscall, err, count in (
+        ("app-worker", 1001, "openat", "EACCES", 48_000),
+        ("nginx", 0, "bind", "EACCES", 1),
+        ("backup-agent", 0, "unlinkat", "EPERM", 1),
+        ("curl", 1000, "connect", "EACCES", 1),
+    ):
+        records.append(DenialGroupRecord(T0 + 9, 1.0, comm, uid, syscall, err, count))
     return records
 
 

@@ -117,3 +117,14 @@ async def test_disk_key_detaches_and_slow_key_reaches_the_kernel(kernel_features
         await pilot.press("3")  # back on: the threshold survives the re-attach
         await wait_state(pilot, app, "disk", "attached")
         assert probe.read_config(0) == 10_000_000
+
+
+async def test_denials_key_detaches_its_programs(kernel_features) -> None:
+    app = make_app(kernel_features)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_state(pilot, app, "denials", "attached")
+        ids = program_ids(app, "denials")
+        assert len(ids) == 2 and ids <= set(loaded_programs())
+        await pilot.press("4")
+        await wait_state(pilot, app, "denials", "detached")
+        assert wait_until_gone(ids) == set()

@@ -89,3 +89,13 @@ async def test_picking_a_device_shows_its_histogram_and_stays_picked() -> None:
         assert pane.devices_table.cursor_row == 1
         hist = str(app.query_one("#disk-hist").render())
         assert hist.startswith("vda 5s") and "256us-512us" in hist
+
+
+def test_denials_pane_zoomed(svg_snapshot) -> None:
+    async def zoom_denials(pilot) -> None:
+        await settle(pilot)
+        await pilot.press("tab", "tab", "tab", "tab", "z")
+        await settle(pilot)
+
+    svg = take_svg_screenshot(app=recorded_app(), terminal_size=(80, 24), run_before=zoom_denials)
+    assert svg == svg_snapshot

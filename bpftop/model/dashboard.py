@@ -9,11 +9,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bpftop.model.connections import ConnectModel, ConnectSnapshot
+from bpftop.model.denials import DenialModel, DenialSnapshot
 from bpftop.model.disks import DiskModel, DiskSnapshot
 from bpftop.model.execs import ExecModel, ExecSnapshot
 from bpftop.model.probe_state import ProbeState
 from bpftop.records import (
     ConnectRecord,
+    DenialGroupRecord,
+    DenialRecord,
     DiskProcRecord,
     DiskRecord,
     ExecRecord,
@@ -33,6 +36,7 @@ class DashboardSnapshot:
     execs: ExecSnapshot
     connects: ConnectSnapshot
     disks: DiskSnapshot
+    denials: DenialSnapshot
 
     @property
     def attached_count(self) -> int:
@@ -49,6 +53,7 @@ class Dashboard:
         self.execs = ExecModel()
         self.connects = ConnectModel()
         self.disks = DiskModel()
+        self.denials = DenialModel()
         self.system: SystemSample | None = None
 
     def apply(self, record: Record) -> None:
@@ -63,6 +68,10 @@ class Dashboard:
                 self.disks.add_proc(record)
             case SlowIoRecord():
                 self.disks.add_slow(record)
+            case DenialRecord():
+                self.denials.add(record)
+            case DenialGroupRecord():
+                self.denials.add_group(record)
             case ProbeCounts():
                 if record.probe in self.probes:
                     self.probes[record.probe] = self.probes[record.probe].with_counts(record)
@@ -72,6 +81,8 @@ class Dashboard:
                     self.connects.add_counts(record)
                 elif record.probe == "disk":
                     self.disks.add_counts(record)
+                elif record.probe == "denials":
+                    self.denials.add_counts(record)
             case ProbeStatus():
                 state = self.probes.get(record.probe, ProbeState(record.probe))
                 self.probes[record.probe] = state.with_status(record)
@@ -86,4 +97,5 @@ class Dashboard:
             execs=self.execs.snapshot(),
             connects=self.connects.snapshot(),
             disks=self.disks.snapshot(),
+            denials=self.denials.snapshot(),
         )

@@ -34,7 +34,7 @@ class Pane(Vertical, can_focus=False):
     Pane DataTable { height: 1fr; scrollbar-size-vertical: 1; scrollbar-size-horizontal: 0; }
     """
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("s", "cycle_sort", "Sort", id="sort"),
+        Binding("s", "cycle_sort", "Sort", show=False, id="sort"),  # in the help screen
         Binding("r", "reverse_sort", "Reverse", show=False, id="reverse"),
     ]
 

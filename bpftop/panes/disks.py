@@ -142,7 +142,7 @@ class DiskPane(Pane):
             return
         for d in devices:
             for column, cell in zip(self._device_columns, self._device_cells(d), strict=True):
-                table.update_cell(d.last.dev, column, cell)
+                table.update_cell(d.last.dev, column, cell, update_width=True)
 
     @staticmethod
     def _device_cells(d: DeviceView) -> tuple[str | Text, ...]:

@@ -106,6 +106,10 @@ class Probe(ABC):
         self._bpf = bpf
         self.on_started()
 
+    def plan_notes(self, kernel: KernelFeatures) -> tuple[tuple[str, str], ...]:
+        """Hook: richer sources this kernel cannot give, as (source, why) pairs."""
+        return ()
+
     def on_started(self) -> None:  # noqa: B027 (an optional hook)
         """Hook: push settings into the fresh BPF object's maps."""
 

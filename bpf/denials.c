@@ -1,0 +1,200 @@
+/* Permission denials: every syscall that returns -EACCES or -EPERM, who made it,
+ * what it was about, and which capability check failed inside it.
+ *
+ * The hot path is raw_tracepoint:sys_exit, which runs on every syscall exit of
+ * the box: it reads the return value from the raw arguments and returns at once
+ * unless it is a denial. Only then does it read the syscall number and arguments
+ * from the user registers, count the denial in the kernel (exact, per comm,
+ * uid, syscall and errno) and, within a per-CPU budget, send one event.
+ *
+ * capability:cap_capable also runs for silent checks that fail without failing
+ * anything (a plain Python start makes ~20). A refused capability is only named
+ * as the cause when the same thread's same syscall then fails with EPERM/EACCES;
+ * the rest are counted as silent. The syscall a check runs in comes from the
+ * task's user registers (bpf_task_pt_regs), not from kernel struct offsets.
+ *
+ * x86_64 only: syscall arguments are read from pt_regs di, si, dx, r10, r8, r9. */
+#include <uapi/linux/ptrace.h>
+#include "bpftop.h"
+
+#define EPERM 1
+#define EACCES 13
+#define PATH_LEN 256
+#define ADDR_LEN 28 /* sockaddr_in6; sockaddr_un is cut */
+#define MAX_SYSCALLS 512
+
+#define ARG_NONE 0
+#define ARG_PATH 1
+#define ARG_SOCKADDR 2
+
+/* Events per CPU per second, with a burst of the same size: beyond it a flood is
+ * sampled (its counts stay exact); the surplus is counted as sampled_out. */
+#ifndef EVENT_BUDGET
+#define EVENT_BUDGET 2000
+#endif
+#define NS_PER_TOKEN (1000000000ULL / EVENT_BUDGET)
+
+enum denial_counter {
+    DEN_DENIALS = 0,
+    DEN_SAMPLED_OUT = 1,
+    DEN_CAP_REFUSED = 2,   /* every refused capability check, silent or not */
+    DEN_CAP_NAMED = 3,     /* denials whose syscall had a refused capability check */
+    DEN_TABLE_FULL = 4,
+    DEN_LOST = 5,          /* events the ring buffer had no room for */
+    DEN_NR_COUNTERS = 6,
+};
+
+struct cap_refusal {
+    u64 caps;  /* bit per refused CAP_* */
+    u64 nr;    /* the syscall it happened in */
+    u64 ts_ns;
+};
+
+struct group_key {
+    char comm[TASK_COMM_LEN];
+    u32 uid;
+    u32 nr;
+    s32 ret;
+    u32 pad;
+};
+
+struct budget {
+    u64 tokens;
+    u64 last_ns;
+};
+
+struct denial_event {
+    u64 ts_ns;
+    u64 caps; /* refused capabilities in this syscall; 0: none */
+    u32 pid;
+    u32 tid;
+    u32 uid;
+    u32 nr;
+    s32 ret;
+    u8 arg_kind;
+    char comm[TASK_COMM_LEN];
+    char arg[PATH_LEN]; /* a path, or the raw sockaddr */
+};
+
+BPF_PERCPU_ARRAY(counters, u64, DEN_NR_COUNTERS);
+BPF_ARRAY(arg_kinds, u8, MAX_SYSCALLS); /* (kind << 4) | argument index; set by user space */
+BPF_TABLE("lru_hash", u32, struct cap_refusal, refusals, 8192);
+BPF_HASH(groups, struct group_key, u64, 10240);
+BPF_PERCPU_ARRAY(budgets, struct budget, 1);
+BPF_RINGBUF_OUTPUT(events, RINGBUF_PAGES);
+
+static __always_inline void count(u32 slot)
+{
+    u64 *v = counters.lookup(&slot);
+    if (v)
+        (*v)++;
+}
+
+static __always_inline int take_token(u64 now)
+{
+    u32 zero = 0;
+    struct budget *b = budgets.lookup(&zero);
+    if (!b)
+        return 0;
+    u64 earned = (now - b->last_ns) / NS_PER_TOKEN;
+    if (earned) {
+        b->tokens += earned;
+        if (b->tokens > EVENT_BUDGET)
+            b->tokens = EVENT_BUDGET;
+        b->last_ns = now;
+    }
+    if (!b->tokens)
+        return 0;
+    b->tokens--;
+    return 1;
+}
+
+TRACEPOINT_PROBE(capability, cap_capable)
+{
+    if (args->ret >= 0 || args->cap < 0 || args->cap > 63)
+        return 0;
+    count(DEN_CAP_REFUSED);
+    struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+    u64 nr = 0;
+    bpf_probe_read_kernel(&nr, sizeof(nr), &regs->orig_ax);
+    u32 tid = bpf_get_current_pid_tgid();
+    u64 now = bpf_ktime_get_ns();
+    struct cap_refusal *r = refusals.lookup(&tid);
+    if (r && r->nr == nr) {
+        r->caps |= 1ULL << args->cap;
+        r->ts_ns = now;
+        return 0;
+    }
+    struct cap_refusal fresh = {.caps = 1ULL << args->cap, .nr = nr, .ts_ns = now};
+    refusals.update(&tid, &fresh);
+    return 0;
+}
+
+RAW_TRACEPOINT_PROBE(sys_exit)
+{
+    long ret = (long)ctx->args[1];
+    if (ret != -EACCES && ret != -EPERM)
+        return 0; /* the hot path: everything that is not a denial */
+
+    struct pt_regs regs = {};
+    bpf_probe_read_kernel(&regs, sizeof(regs), (void *)ctx->args[0]);
+    u32 nr = regs.orig_ax;
+    u64 id = bpf_get_current_pid_tgid();
+    u32 tid = id;
+    u64 now = bpf_ktime_get_ns();
+    count(DEN_DENIALS);
+
+    u64 caps = 0;
+    struct cap_refusal *r = refusals.lookup(&tid);
+    if (r) {
+        if (r->nr == nr) {
+            caps = r->caps;
+            count(DEN_CAP_NAMED);
+        }
+        refusals.delete(&tid); /* this syscall is over: never carried to the next */
+    }
+
+    struct group_key gk = {.uid = bpf_get_current_uid_gid(), .nr = nr, .ret = ret};
+    bpf_get_current_comm(gk.comm, sizeof(gk.comm));
+    u64 zero = 0;
+    u64 *n = groups.lookup_or_try_init(&gk, &zero);
+    if (n)
+        __sync_fetch_and_add(n, 1);
+    else
+        count(DEN_TABLE_FULL);
+
+    if (!take_token(now)) {
+        count(DEN_SAMPLED_OUT);
+        return 0;
+    }
+    struct denial_event *e = events.ringbuf_reserve(sizeof(struct denial_event));
+    if (!e) {
+        count(DEN_LOST);
+        return 0;
+    }
+    e->ts_ns = now;
+    e->caps = caps;
+    e->pid = id >> 32;
+    e->tid = tid;
+    e->uid = gk.uid;
+    e->nr = nr;
+    e->ret = ret;
+    __builtin_memcpy(e->comm, gk.comm, sizeof(e->comm));
+    e->arg_kind = ARG_NONE;
+    e->arg[0] = 0;
+
+    u32 slot = nr;
+    u8 *kind = slot < MAX_SYSCALLS ? arg_kinds.lookup(&slot) : NULL;
+    if (kind && *kind) {
+        u64 argv[6] = {regs.di, regs.si, regs.dx, regs.r10, regs.r8, regs.r9};
+        u32 index = *kind & 0xf;
+        const void *ptr = index < 6 ? (const void *)argv[index] : NULL;
+        e->arg_kind = *kind >> 4;
+        if (ptr && e->arg_kind == ARG_PATH)
+            bpf_probe_read_user_str(e->arg, sizeof(e->arg), ptr);
+        else if (ptr && e->arg_kind == ARG_SOCKADDR)
+            bpf_probe_read_user(e->arg, ADDR_LEN, ptr);
+    }
+    events.ringbuf_submit(e, 0);
+    return 0;
+}

@@ -1,0 +1,85 @@
+"""Denials pane model: recent denial events, and exact per-group totals and rates
+(a group is one comm, uid, syscall and errno) from the kernel's counts."""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+
+from bpftop.model.rates import IntervalRate, RateSnapshot
+from bpftop.records import DenialGroupRecord, DenialRecord, ProbeCounts
+
+GroupKey = tuple[str, int, str, str]  # comm, uid, syscall, errno
+
+
+@dataclass(frozen=True)
+class DenialGroup:
+    comm: str
+    uid: int
+    syscall: str
+    errno: str
+    total: int
+    per_second: float  # over the last interval
+    last: DenialRecord | None  # the newest event seen for this group (target, cause)
+
+
+@dataclass(frozen=True)
+class DenialSnapshot:
+    rows: tuple[DenialRecord, ...]  # newest last
+    groups: tuple[DenialGroup, ...]  # busiest first
+    denials: RateSnapshot
+    silent_cap_checks: int  # refused capability checks that failed no syscall
+    sampled_out: int  # events not sent under a flood (their counts are in the groups)
+
+
+def _key(r: DenialRecord | DenialGroupRecord) -> GroupKey:
+    return (r.comm, r.uid, r.syscall, r.errno)
+
+
+class DenialModel:
+    def __init__(self, keep: int = 500, keep_groups: int = 2000) -> None:
+        self._rows: deque[DenialRecord] = deque(maxlen=keep)
+        self._totals: dict[GroupKey, int] = {}
+        self._rates: dict[GroupKey, float] = {}  # this interval's, reset each interval
+        self._last: dict[GroupKey, DenialRecord] = {}
+        self._keep_groups = keep_groups
+        self._denials = IntervalRate()
+        self._silent = 0
+        self._sampled_out = 0
+
+    def add(self, record: DenialRecord) -> None:
+        self._rows.append(record)
+        self._last[_key(record)] = record
+
+    def add_group(self, record: DenialGroupRecord) -> None:
+        key = _key(record)
+        self._totals[key] = self._totals.get(key, 0) + record.count
+        if record.interval_s > 0:
+            self._rates[key] = record.count / record.interval_s
+        if len(self._totals) > self._keep_groups:  # bounded: drop the smallest quiet group
+            quiet = [k for k in self._totals if k not in self._rates] or list(self._totals)
+            smallest = min(quiet, key=lambda k: self._totals[k])
+            self._totals.pop(smallest)
+            self._last.pop(smallest, None)
+
+    def add_counts(self, counts: ProbeCounts) -> None:
+        """Arrives before the interval's group records: the rates start over."""
+        c = counts.counts
+        self._rates = {}
+        self._denials.add(c.get("denials", 0), counts.interval_s)
+        self._silent += c.get("cap_refused", 0) - c.get("cap_named", 0)
+        self._sampled_out += c.get("sampled_out", 0)
+
+    def snapshot(self) -> DenialSnapshot:
+        groups = [
+            DenialGroup(*key, total, self._rates.get(key, 0.0), self._last.get(key))
+            for key, total in self._totals.items()
+        ]
+        groups.sort(key=lambda g: (-g.per_second, -g.total))
+        return DenialSnapshot(
+            rows=tuple(self._rows),
+            groups=tuple(groups),
+            denials=self._denials.snapshot(),
+            silent_cap_checks=self._silent,
+            sampled_out=self._sampled_out,
+        )

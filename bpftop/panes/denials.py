@@ -1,0 +1,117 @@
+"""Denials pane: the top (comm, syscall, errno) groups with exact counts and rates,
+and below them the recent denials with their target and cause."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.text import Text
+from textual.widgets import DataTable
+
+from bpftop.model.dashboard import DashboardSnapshot
+from bpftop.model.denials import DenialGroup
+from bpftop.model.probe_state import ProbeState
+from bpftop.panes.base import Pane, Row
+from bpftop.panes.format import clock, rate
+from bpftop.records import DenialRecord
+
+GROUP_COLUMNS = ("COUNT", "RATE", "COMM", "UID", "SYSCALL", "ERRNO", "LAST TARGET", "CAUSE")
+MAX_GROUPS = 50
+TARGET_WIDTH = 32
+# Refusing these two only means the file's mode said no: name that, not the capability.
+DAC_OVERRIDES = {"CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH"}
+
+
+def target(r: DenialRecord | None) -> str:
+    """The path or address, cut from the left so the file name stays in view."""
+    text = (r.path or r.addr or "") if r else ""
+    return text if len(text) <= TARGET_WIDTH else "…" + text[-(TARGET_WIDTH - 1) :]
+
+
+def cause(r: DenialRecord | None) -> Text:
+    """The refused capability; "file mode" for the DAC overrides; "-" when the syscall
+    failed without a refused capability (an LSM, a policy, the syscall's own rules)."""
+    if r is None or r.detail is None:
+        return Text("-", style="dim")
+    caps = set(r.detail.split(","))
+    if caps <= DAC_OVERRIDES:
+        return Text("file mode", style="#ffd700")
+    shown = ",".join(sorted(c.removeprefix("CAP_") for c in caps - DAC_OVERRIDES))
+    return Text(shown, style="bold #ff8700")
+
+
+class DenialsPane(Pane):
+    DEFAULT_CSS = """
+    DenialsPane #denial-groups { height: 1fr; }
+    DenialsPane #denial-events { height: 1fr; }
+    """
+    probe = "denials"
+    columns = ("TIME", "PID", "COMM", "UID", "SYSCALL", "ERRNO", "TARGET", "CAUSE")
+
+    def compose(self):  # type: ignore[no-untyped-def]
+        groups: DataTable[Any] = DataTable(id="denial-groups", cursor_type="row")
+        groups.add_columns(*GROUP_COLUMNS)
+        yield groups
+        events: DataTable[Any] = DataTable(id="denial-events", cursor_type="row")
+        events.add_columns(*self.columns)
+        yield events
+
+    @property
+    def table(self) -> DataTable[Any]:
+        return self.query_one("#denial-events", DataTable)
+
+    def on_resize(self) -> None:
+        # Too short for both (80x24 with every pane): the groups alone, flood-proof.
+        self.query_one("#denial-events").display = self.size.height >= 8
+
+    def title_text(self, snapshot: DashboardSnapshot, state: ProbeState) -> str:
+        d = snapshot.denials
+        if not state.attached:
+            return f"Denials [4] {self.state_suffix(state)}"
+        sampled = f" · sampled {d.sampled_out}" if d.sampled_out else ""
+        return (
+            f"Denials [4] {rate(d.denials.per_second)}{sampled}"
+            f" · silent caps {d.silent_cap_checks} · {self.state_suffix(state)}"
+        )
+
+    def update_from(self, snapshot: DashboardSnapshot) -> None:
+        super().update_from(snapshot)
+        table = self.query_one("#denial-groups", DataTable)
+        cursor = table.cursor_row
+        table.clear()
+        for g in snapshot.denials.groups[:MAX_GROUPS]:
+            table.add_row(*self._group_cells(g))
+        if cursor > 0 and table.row_count:
+            table.move_cursor(row=min(cursor, table.row_count - 1), animate=False)
+
+    @staticmethod
+    def _group_cells(g: DenialGroup) -> tuple[str | Text, ...]:
+        hot = "bold #ff005f" if g.per_second >= 100 else ""
+        return (
+            str(g.total),
+            Text(rate(g.per_second), style=hot) if g.per_second else Text("-", style="dim"),
+            g.comm,
+            str(g.uid),
+            g.syscall,
+            Text(g.errno, style="bold red"),
+            target(g.last),
+            cause(g.last),
+        )
+
+    def rows(self, snapshot: DashboardSnapshot) -> list[Row]:
+        return [
+            Row(
+                cells=(
+                    clock(r.ts),
+                    str(r.pid),
+                    r.comm,
+                    str(r.uid),
+                    r.syscall,
+                    Text(r.errno, style="bold red"),
+                    target(r),
+                    cause(r),
+                ),
+                keys=(r.ts, r.pid, r.comm, r.uid, r.syscall, r.errno, target(r), r.detail),
+            )
+            for r in snapshot.denials.rows
+        ]
