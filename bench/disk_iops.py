@@ -65,7 +65,7 @@ def _with_probe(bpftop: list[str], cwd: Path, tool: Path, dev: str) -> tuple[flo
             rec = json.loads(line)
             if rec["type"] == "status" and rec["state"] == "attached":
                 attached.set()
-            elif rec["type"] == "counts":
+            elif rec["type"] == "counts" and rec["bpf_ns"] is not None:  # a sampled interval
                 seen["ios"] += rec["counts"]["ios"]
                 seen["bpf_ns"] += rec["bpf_ns"]
 
@@ -132,7 +132,7 @@ def _compare(
     )  # fmt: skip
     rows.append(
         (f"disk probe BPF time per I/O, {label}",
-         f"{bpf_ns / max(ios, 1):,.0f} ns ({ios:,} I/Os counted)")
+         f"{bpf_ns / max(ios, 1):,.0f} ns ({ios:,} I/Os in the intervals with stats on)")
     )  # fmt: skip
 
 

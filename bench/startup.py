@@ -7,6 +7,8 @@ Run as root with `make bench`. Prints a table; nothing here is part of the tests
     execs made, lost counter, and bpftop's CPU (% of one core) during the storm
   - bpftop's idle CPU
   - direct-I/O IOPS with and without the disk probe (bench/disk_iops.py)
+  - a syscall loop with and without the denials probe, and a denied-open flood
+    with bpftop's CPU and key-press latency under it (bench/denials.py)
 """
 
 from __future__ import annotations
@@ -27,11 +29,13 @@ import time
 from pathlib import Path
 
 import psutil
-from disk_iops import disk_overhead
 
 ROOT = Path(__file__).resolve().parent.parent
 BPFTOP = [sys.executable, "-m", "bpftop.cli"]
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT))  # bpftop and tests' helpers, without installing anything
+from denials import denial_flood, syscall_overhead  # noqa: E402
+from disk_iops import disk_overhead  # noqa: E402
+
 from bpftop.probes.registry import PROBE_NAMES  # noqa: E402
 
 ALL_ATTACHED = f"probes {len(PROBE_NAMES)}/{len(PROBE_NAMES)}"  # what the header says
@@ -99,6 +103,19 @@ class TerminalRun:
             for marker in ("Execs", ALL_ATTACHED):
                 if marker not in self.seen and marker in text:
                     self.seen[marker] = now
+
+    def press(self, keys: bytes) -> None:
+        os.write(self.fd, keys)
+
+    def wait_for_text(self, text: str, timeout: float = 30) -> float | None:
+        """Monotonic time at which `text` was first seen after this call."""
+        start = len(self.output)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if text.encode() in self.output[max(0, start - len(text)) :]:
+                return time.monotonic()
+            time.sleep(0.005)
+        return None
 
     def wait_for(self, marker: str, timeout: float = 30) -> float | None:
         deadline = time.monotonic() + timeout
@@ -232,6 +249,8 @@ def main() -> int:
         json_storm(rows, storm_bin, noop)
         tui_storm_cpu(rows, storm_bin, noop)
         disk_overhead(rows, workdir, BPFTOP, ROOT)
+        syscall_overhead(rows, workdir, BPFTOP, ROOT)
+        denial_flood(rows, BPFTOP, ROOT, TerminalRun)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     print(f"bpftop benchmark, {time.strftime('%Y-%m-%d')}, {os.uname().nodename}, "

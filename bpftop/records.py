@@ -50,7 +50,9 @@ class ProbeCounts:
     interval_s: float
     counts: dict[str, int] = field(hash=False)
     lost: int = 0
-    bpf_ns: int = 0  # kernel time the probe's programs ran in this interval
+    # Kernel time the probe's programs ran in this interval; None in the intervals
+    # where run-time stats were off (they are sampled: see engine.STATS_SAMPLE_EVERY).
+    bpf_ns: int | None = 0
 
     def to_json(self) -> dict[str, Any]:
         return {

@@ -41,5 +41,7 @@ class ProbeState:
         )
 
     def with_counts(self, counts: ProbeCounts) -> ProbeState:
-        cpu = 100.0 * counts.bpf_ns / (counts.interval_s * 1e9) if counts.interval_s > 0 else 0.0
+        if counts.bpf_ns is None or counts.interval_s <= 0:  # not sampled: keep the last
+            return replace(self, lost=self.lost + counts.lost)
+        cpu = 100.0 * counts.bpf_ns / (counts.interval_s * 1e9)
         return replace(self, lost=self.lost + counts.lost, bpf_cpu_percent=cpu)
