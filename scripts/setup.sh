@@ -12,7 +12,8 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 
 # 1. Debian packages: bcc comes from Debian; the PyPI package named "bcc" is unrelated.
-PKGS="python3-bpfcc bpfcc-tools libbpfcc libbpf1 python3-venv bpftool bpftrace tmux gcc libc6-dev"
+#    gcc builds the tests' helpers; linux-libc-dev has the syscall names; mount has losetup.
+PKGS="python3-bpfcc bpfcc-tools libbpfcc libbpf1 python3-venv bpftool bpftrace tmux gcc libc6-dev linux-libc-dev mount"
 missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"
