@@ -9,9 +9,10 @@
  *
  * capability:cap_capable also runs for silent checks that fail without failing
  * anything (a plain Python start makes ~20). A refused capability is only named
- * as the cause when the same thread's same syscall then fails with EPERM/EACCES;
- * the rest are counted as silent. The syscall a check runs in comes from the
- * task's user registers (bpf_task_pt_regs), not from kernel struct offsets.
+ * as the cause when the same thread's same syscall then fails with EPERM/EACCES,
+ * within CAP_WINDOW_NS; the rest are counted as silent. The syscall a check runs
+ * in comes from the task's user registers (bpf_task_pt_regs), not from kernel
+ * struct offsets.
  *
  * x86_64 only: syscall arguments are read from pt_regs di, si, dx, r10, r8, r9. */
 #include <uapi/linux/ptrace.h>
@@ -33,6 +34,9 @@
 #define EVENT_BUDGET 2000
 #endif
 #define NS_PER_TOKEN (1000000000ULL / EVENT_BUDGET)
+/* A denial is blamed on a refused capability seen at most this long before it, in
+ * the same thread and syscall: permission checks come early in a syscall. */
+#define CAP_WINDOW_NS (10ULL * 1000 * 1000)
 
 enum denial_counter {
     DEN_DENIALS = 0,
@@ -147,7 +151,9 @@ RAW_TRACEPOINT_PROBE(sys_exit)
     u64 caps = 0;
     struct cap_refusal *r = refusals.lookup(&tid);
     if (r) {
-        if (r->nr == nr) {
+        /* Same syscall number, and recent: a refusal left by an earlier call of this
+         * syscall that succeeded (a silent check) must not be blamed for this one. */
+        if (r->nr == nr && now - r->ts_ns < CAP_WINDOW_NS) {
             caps = r->caps;
             count(DEN_CAP_NAMED);
         }
