@@ -29,6 +29,7 @@ from bpftop.panes.disks import DiskPane
 from bpftop.panes.execs import ExecPane
 from bpftop.panes.header import HeaderLine
 from bpftop.panes.help import HelpScreen
+from bpftop.panes.xdp import XdpPane
 from bpftop.records import ProbeStatus, Record, SystemSample
 from bpftop.themes import DEFAULT_THEME, load_themes
 
@@ -38,6 +39,7 @@ HELP_TEXT = {
     "toggle-connect": "TCP connection probe on/off",
     "toggle-disk": "disk I/O probe on/off",
     "toggle-denials": "permission denials probe on/off",
+    "toggle-xdp": "XDP probe on/off (it only reads: no XDP program is attached)",
     "slow-threshold": "disk: only I/O slower than 1 / 10 / 100 ms, or all",
     "pause": "freeze the display; counting goes on",
     "zoom": "maximize the focused pane / restore",
@@ -86,6 +88,7 @@ class BpftopApp(App[int]):
         Binding("2", "toggle_probe('connect')", "TCP", id="toggle-connect"),
         Binding("3", "toggle_probe('disk')", "Disk", id="toggle-disk"),
         Binding("4", "toggle_probe('denials')", "Denials", id="toggle-denials"),
+        Binding("5", "toggle_probe('xdp')", "XDP", id="toggle-xdp"),
         # Not in the footer (80 columns are full); the disk pane's title names the key.
         Binding("t", "disk_slow", "Slow I/O", show=False, id="slow-threshold"),
         Binding("p,space", "pause", "Pause", id="pause"),
@@ -136,6 +139,7 @@ class BpftopApp(App[int]):
         disk.slow_ms = self._disk_slow_ms
         yield disk
         yield DenialsPane(id="pane-denials")
+        yield XdpPane(id="pane-xdp")
         yield Footer()
 
     @property

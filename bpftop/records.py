@@ -306,6 +306,45 @@ class DenialGroupRecord:
         }
 
 
+XDP_ACTIONS = ("pass", "drop", "tx", "redirect", "aborted")
+
+
+@dataclass(frozen=True, slots=True)
+class XdpRecord:
+    """One interface over one interval, from one source of XDP counts.
+
+    `source` is "driver" (the driver's own ethtool counters), "tracepoint" (xdp
+    exceptions and redirect errors), or None for an interface with neither, which is
+    still reported for its state and packet rates.
+    """
+
+    ts: float
+    ifname: str
+    ifindex: int
+    interval_s: float
+    state: str
+    rx_pps: float
+    tx_pps: float
+    prog: dict[str, Any] | None = field(default=None, hash=False)  # id, name, mode, owner
+    actions: dict[str, int | None] | None = field(default=None, hash=False)
+    source: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "type": "xdp",
+            "ts": self.ts,
+            "ifname": self.ifname,
+            "ifindex": self.ifindex,
+            "interval_s": self.interval_s,
+            "state": self.state,
+            "prog": self.prog,
+            "actions": self.actions,
+            "source": self.source,
+            "rx_pps": self.rx_pps,
+            "tx_pps": self.tx_pps,
+        }
+
+
 @dataclass(frozen=True, slots=True)
 class SystemSample:
     """The header line: the box, and what bpftop itself costs it."""
@@ -345,5 +384,6 @@ Record = (
     | SlowIoRecord
     | DenialRecord
     | DenialGroupRecord
+    | XdpRecord
     | SystemSample
 )

@@ -19,6 +19,7 @@ from bpftop.records import (
     ProbeStatus,
     Record,
     SystemSample,
+    XdpRecord,
 )
 
 T0 = 1_795_000_000.0  # a fixed wall clock: 2026-11-18 ... UTC
@@ -73,6 +74,7 @@ def recorded_session() -> list[Record]:
     )  # fmt: skip
     records.extend(recorded_disk())
     records.extend(recorded_denials())
+    records.extend(recorded_xdp())
     records.append(
         ProbeCounts(T0 + 9, "exec", 1.0, {"ok": 36, "failed": 6, "unmatched": 0}, lost=0,
                     bpf_ns=210_000)
@@ -161,6 +163,29 @@ def recorded_denials() -> list[Record]:
         ("curl", 1000, "connect", "EACCES", 1),
     ):
         records.append(DenialGroupRecord(T0 + 9, 1.0, comm, uid, syscall, err, count))
+    return records
+
+
+def recorded_xdp() -> list[Record]:
+    """A DDoS filter (someone else's) dropping on eth0, a container veth, lo."""
+    records: list[Record] = [
+        ProbeStatus(T0, "xdp", "attached",
+                    via="netlink + ethtool stats + tracepoint:xdp:xdp_exception"),
+    ]  # fmt: skip
+    filter_prog = {"id": 412, "name": "ddos_filter", "mode": "driver", "owner": "foreign"}
+    for i in range(20):
+        ts = T0 - 10 + i
+        drops = 1200 + 900 * (i % 5 == 4) + 30 * i
+        actions = {"pass": None, "drop": drops, "tx": 0, "redirect": 0, "aborted": None}
+        records += [
+            XdpRecord(ts, "eth0", 2, 1.0, "UP", 48_200.0, 31_900.0, filter_prog, actions,
+                      "driver"),
+            XdpRecord(ts, "eth0", 2, 1.0, "UP", 48_200.0, 31_900.0, filter_prog,
+                      {"pass": 0, "drop": 0, "tx": 0, "redirect": 0, "aborted": 2 * (i > 15)},
+                      "tracepoint"),
+            XdpRecord(ts, "veth3a9f", 7, 1.0, "UP", 310.0, 295.0),
+            XdpRecord(ts, "lo", 1, 1.0, "UNKNOWN", 12.0, 12.0),
+        ]  # fmt: skip
     return records
 
 

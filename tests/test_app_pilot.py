@@ -128,3 +128,14 @@ async def test_denials_key_detaches_its_programs(kernel_features) -> None:
         await pilot.press("4")
         await wait_state(pilot, app, "denials", "detached")
         assert wait_until_gone(ids) == set()
+
+
+async def test_xdp_key_detaches_its_programs(kernel_features) -> None:
+    app = make_app(kernel_features)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_state(pilot, app, "xdp", "attached")
+        ids = program_ids(app, "xdp")
+        assert len(ids) == 2 and ids <= set(loaded_programs())
+        await pilot.press("5")
+        await wait_state(pilot, app, "xdp", "detached")
+        assert wait_until_gone(ids) == set()

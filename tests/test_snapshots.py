@@ -99,3 +99,13 @@ def test_denials_pane_zoomed(svg_snapshot) -> None:
 
     svg = take_svg_screenshot(app=recorded_app(), terminal_size=(80, 24), run_before=zoom_denials)
     assert svg == svg_snapshot
+
+
+def test_xdp_pane_zoomed(svg_snapshot) -> None:
+    async def zoom_xdp(pilot) -> None:
+        await settle(pilot)
+        await pilot.press("tab", "tab", "tab", "tab", "tab", "z")
+        await settle(pilot)
+
+    svg = take_svg_screenshot(app=recorded_app(), terminal_size=(80, 24), run_before=zoom_xdp)
+    assert svg == svg_snapshot

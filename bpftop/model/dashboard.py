@@ -13,6 +13,7 @@ from bpftop.model.denials import DenialModel, DenialSnapshot
 from bpftop.model.disks import DiskModel, DiskSnapshot
 from bpftop.model.execs import ExecModel, ExecSnapshot
 from bpftop.model.probe_state import ProbeState
+from bpftop.model.xdp import XdpModel, XdpSnapshot
 from bpftop.records import (
     ConnectRecord,
     DenialGroupRecord,
@@ -25,6 +26,7 @@ from bpftop.records import (
     Record,
     SlowIoRecord,
     SystemSample,
+    XdpRecord,
 )
 
 
@@ -37,6 +39,7 @@ class DashboardSnapshot:
     connects: ConnectSnapshot
     disks: DiskSnapshot
     denials: DenialSnapshot
+    xdp: XdpSnapshot
 
     @property
     def attached_count(self) -> int:
@@ -54,6 +57,7 @@ class Dashboard:
         self.connects = ConnectModel()
         self.disks = DiskModel()
         self.denials = DenialModel()
+        self.xdp = XdpModel()
         self.system: SystemSample | None = None
 
     def apply(self, record: Record) -> None:
@@ -72,6 +76,8 @@ class Dashboard:
                 self.denials.add(record)
             case DenialGroupRecord():
                 self.denials.add_group(record)
+            case XdpRecord():
+                self.xdp.add(record)
             case ProbeCounts():
                 if record.probe in self.probes:
                     self.probes[record.probe] = self.probes[record.probe].with_counts(record)
@@ -98,4 +104,5 @@ class Dashboard:
             connects=self.connects.snapshot(),
             disks=self.disks.snapshot(),
             denials=self.denials.snapshot(),
+            xdp=self.xdp.snapshot(),
         )

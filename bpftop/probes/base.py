@@ -104,7 +104,11 @@ class Probe(ABC):
             bpf.cleanup()
             raise
         self._bpf = bpf
-        self.on_started()
+        try:
+            self.on_started()
+        except Exception:
+            self.stop()
+            raise
 
     def plan_notes(self, kernel: KernelFeatures) -> tuple[tuple[str, str], ...]:
         """Hook: richer sources this kernel cannot give, as (source, why) pairs."""

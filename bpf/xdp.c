@@ -1,0 +1,38 @@
+/* XDP trouble the kernel reports through tracepoints, for any XDP program on any
+ * interface (bpftop's or someone else's), counted in the kernel per interface:
+ *  - xdp:xdp_exception: a program returned XDP_ABORTED or an invalid action;
+ *  - xdp:xdp_redirect_err: an XDP_REDIRECT that failed.
+ * Nothing is sent per packet; the ring buffer exists only because every probe has one. */
+#include "bpftop.h"
+
+#define MAX_ACTION 4 /* XDP_ABORTED, DROP, PASS, TX, REDIRECT; above: invalid */
+
+struct xdp_key {
+    s32 ifindex;
+    u32 what; /* 0..4: xdp_exception with that action, 5: invalid action, 6: redirect error */
+};
+
+BPF_PERCPU_ARRAY(counters, u64, 1);
+BPF_PERCPU_HASH(xdp_events, struct xdp_key, u64, 4096);
+BPF_RINGBUF_OUTPUT(events, 1);
+
+static __always_inline void bump(s32 ifindex, u32 what)
+{
+    struct xdp_key k = {.ifindex = ifindex, .what = what};
+    u64 zero = 0;
+    u64 *n = xdp_events.lookup_or_try_init(&k, &zero);
+    if (n)
+        (*n)++;
+}
+
+TRACEPOINT_PROBE(xdp, xdp_exception)
+{
+    bump(args->ifindex, args->act <= MAX_ACTION ? args->act : MAX_ACTION + 1);
+    return 0;
+}
+
+TRACEPOINT_PROBE(xdp, xdp_redirect_err)
+{
+    bump(args->ifindex, MAX_ACTION + 2);
+    return 0;
+}

@@ -1,0 +1,74 @@
+"""XDP pane model: per interface, the latest state, rates and program, the XDP action
+rates per source, and a drops-per-second history for the sparkline."""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+
+from bpftop.records import XdpRecord
+
+GONE_AFTER_S = 10.0  # not reported for this long: the interface is gone
+HISTORY = 120
+
+
+@dataclass(frozen=True)
+class IfaceView:
+    last: XdpRecord  # state, pps and program from the newest record
+    rates: dict[str, dict[str, float | None]] = field(hash=False)  # source -> action -> /s
+    drop_history: tuple[float, ...]  # drops/s, oldest first
+
+    @property
+    def drops_per_second(self) -> float:
+        return self.drop_history[-1] if self.drop_history else 0.0
+
+
+@dataclass(frozen=True)
+class XdpSnapshot:
+    ifaces: tuple[IfaceView, ...]  # by name
+
+
+class _Iface:
+    def __init__(self, record: XdpRecord) -> None:
+        self.last = record
+        self.rates: dict[str, dict[str, float | None]] = {}
+        self.drops: deque[float] = deque(maxlen=HISTORY)
+        self._drops_ts = 0.0
+
+    def add(self, r: XdpRecord) -> None:
+        self.last = r
+        if r.source is not None and r.actions is not None and r.interval_s > 0:
+            self.rates[r.source] = {
+                a: (n / r.interval_s if n is not None else None) for a, n in r.actions.items()
+            }
+        if r.ts != self._drops_ts:  # the first record of a new interval: a new point
+            self.drops.append(0.0)
+            self._drops_ts = r.ts
+        self.drops[-1] = self._drop_rate()
+
+    def _drop_rate(self) -> float:
+        """The driver's view when there is one (it sees every program's drops)."""
+        for source in ("driver", "tracepoint"):
+            if source in self.rates:
+                return self.rates[source].get("drop") or 0.0
+        return 0.0
+
+
+class XdpModel:
+    def __init__(self) -> None:
+        self._ifaces: dict[str, _Iface] = {}
+
+    def add(self, record: XdpRecord) -> None:
+        iface = self._ifaces.setdefault(record.ifname, _Iface(record))
+        iface.add(record)
+        gone = [n for n, i in self._ifaces.items() if i.last.ts < record.ts - GONE_AFTER_S]
+        for name in gone:
+            del self._ifaces[name]
+
+    def snapshot(self) -> XdpSnapshot:
+        return XdpSnapshot(
+            tuple(
+                IfaceView(i.last, {s: dict(a) for s, a in i.rates.items()}, tuple(i.drops))
+                for _, i in sorted(self._ifaces.items())
+            )
+        )

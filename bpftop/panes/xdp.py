@@ -1,0 +1,91 @@
+"""XDP pane: every interface, its XDP program and owner, and XDP actions per second
+from each source; drops stand out and carry a sparkline."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.text import Text
+
+from bpftop.model.dashboard import DashboardSnapshot
+from bpftop.model.probe_state import ProbeState
+from bpftop.model.xdp import IfaceView
+from bpftop.panes.base import Pane, Row
+from bpftop.panes.format import rate, sparkline
+
+SOURCE_SHORT = {"driver": "drv", "tracepoint": "tp"}
+
+
+def program_text(view: IfaceView) -> Text:
+    prog = view.last.prog
+    if prog is None:
+        return Text("-", style="dim")
+    owner = prog.get("owner")
+    style = "bold" if owner == "bpftop" else ""
+    mode = {"driver": "drv", "generic": "gen", "offload": "hw"}.get(prog.get("mode") or "", "?")
+    return Text(f"{prog.get('name') or '?'} #{prog['id']} {mode} {owner}", style=style)
+
+
+def action_rate(view: IfaceView, action: str) -> tuple[Text, float | None]:
+    """The rate from the best source that counts this action, labelled with it."""
+    for source in ("driver", "tracepoint"):
+        value = view.rates.get(source, {}).get(action)
+        if value is not None:
+            hot = "bold #ff005f" if action in ("drop", "aborted") and value > 0 else ""
+            return Text(f"{rate(value)} {SOURCE_SHORT[source]}", style=hot), value
+    return Text("-", style="dim"), None
+
+
+class XdpPane(Pane):
+    probe = "xdp"
+    # Most telling first: at 80 columns, drops and whose program makes them.
+    columns = (
+        *("IFACE", "STATE", "DROP/s", "DROPS", "XDP PROGRAM"),
+        *("ABORT/s", "REDIR/s", "RX/s", "TX/s"),
+    )
+    default_sort = "IFACE"
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.sort_reverse = False  # interfaces by name, a to z
+
+    def title_text(self, snapshot: DashboardSnapshot, state: ProbeState) -> str:
+        if not state.attached:
+            return f"XDP [5] {self.state_suffix(state)}"
+        ifaces = snapshot.xdp.ifaces
+        progs = sum(1 for i in ifaces if i.last.prog is not None)
+        drops = sum(i.drops_per_second for i in ifaces)
+        return (
+            f"XDP [5] {len(ifaces)} interfaces · {progs} with XDP · drops {rate(drops)}"
+            f" · {self.state_suffix(state)}"
+        )
+
+    def rows(self, snapshot: DashboardSnapshot) -> list[Row]:
+        out = []
+        for view in snapshot.xdp.ifaces:
+            r = view.last
+            drop, drop_value = action_rate(view, "drop")
+            aborted, aborted_value = action_rate(view, "aborted")
+            redirect, redirect_value = action_rate(view, "redirect")
+            spark = sparkline(view.drop_history, 12) if view.rates else ""  # no XDP counts
+            out.append(
+                Row(
+                    cells=(
+                        r.ifname,
+                        r.state.lower(),
+                        drop,
+                        Text(spark, style="#ff8700"),
+                        program_text(view),
+                        aborted,
+                        redirect,
+                        rate(r.rx_pps),
+                        rate(r.tx_pps),
+                    ),
+                    keys=(
+                        *(r.ifname, r.state, drop_value, view.drops_per_second),
+                        (r.prog or {}).get("id"),
+                        *(aborted_value, redirect_value, r.rx_pps, r.tx_pps),
+                    ),
+                )
+            )
+        return out
