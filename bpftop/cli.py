@@ -4,11 +4,13 @@ clear line, and the choice between the TUI and `--json`."""
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import sys
 from collections.abc import Callable
 
 from bpftop import __version__
+from bpftop.engine import BpfEngine
 from bpftop.kernel import KernelFeatures, detect
 from bpftop.probes.registry import PROBE_NAMES
 from bpftop.stderr_capture import StderrCapture
@@ -47,6 +49,39 @@ def milliseconds(text: str) -> float:
     return value
 
 
+def drop_rule(text: str) -> str:
+    from bpftop.probes.xdp_counter import parse_rule
+
+    try:
+        parse_rule(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
+
+
+def xdp_target_problem(ifnames: list[str]) -> str | None:
+    """Why bpftop's XDP counter cannot go on one of these interfaces, if it cannot."""
+    from bpftop.probes.interfaces import LinkReader
+    from bpftop.probes.stats import BpfStats
+
+    reader = LinkReader()
+    try:
+        links = {link.ifname: link for link in reader.links()}
+    finally:
+        reader.close()
+    for name in ifnames:
+        link = links.get(name)
+        if link is None:
+            return f"--xdp-attach: no interface {name!r}"
+        if link.xdp_prog_id is not None:
+            prog = BpfStats().prog_name(link.xdp_prog_id) or "?"
+            return (
+                f"--xdp-attach: {name} already has an XDP program (id {link.xdp_prog_id},"
+                f" {prog}); bpftop never replaces one"
+            )
+    return None
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="bpftop", description="A top-style eBPF dashboard: execs, TCP connections, ..."
@@ -75,6 +110,22 @@ def build_parser() -> argparse.ArgumentParser:
         default=0.0,
         metavar="MS",
         help="report each disk I/O at least this slow (disk_slow records; 0: off)",
+    )
+    parser.add_argument(
+        "--xdp-attach",
+        action="append",
+        default=[],
+        metavar="IFNAME",
+        help="attach bpftop's counting XDP program to an interface without one (repeatable)",
+    )
+    parser.add_argument(
+        "--xdp-drop",
+        action="append",
+        default=[],
+        type=drop_rule,
+        metavar="RULE",
+        help="drop what RULE matches on the --xdp-attach interfaces: udp:PORT, tcp:PORT, "
+        "udp, tcp, icmp, src:CIDR, or several joined with ',' (repeatable)",
     )
     parser.add_argument("--version", action="version", version=f"bpftop {__version__}")
     return parser
@@ -112,6 +163,15 @@ def _main(argv: list[str] | None) -> int:
     if problem := preflight(kernel):
         print(f"bpftop: {problem}", file=sys.stderr)
         return EXIT_USAGE if not kernel.can_bpf else EXIT_ENVIRONMENT
+    if args.xdp_drop and not args.xdp_attach:
+        print("bpftop: --xdp-drop needs --xdp-attach IFNAME", file=sys.stderr)
+        return EXIT_USAGE
+    if args.xdp_attach:
+        if problem := xdp_target_problem(args.xdp_attach):
+            print(f"bpftop: {problem}", file=sys.stderr)
+            return EXIT_USAGE
+        if "xdp" not in args.probes:
+            args.probes.append("xdp")
     if not args.json and not (sys.stdout.isatty() and sys.stdin.isatty()):
         print("bpftop: not a terminal; use --json for headless output", file=sys.stderr)
         return EXIT_USAGE
@@ -127,27 +187,27 @@ def _main(argv: list[str] | None) -> int:
                 args.probes,
                 duration=args.duration,
                 interval=args.interval,
-                disk_slow_ms=args.disk_slow_ms,
+                prepare=functools.partial(prepare_engine, args),
                 out=sys.stdout,
                 stderr=capture,
             )
-        return run_tui(
-            kernel, args.probes, args.interval, args.duration, args.disk_slow_ms, capture
-        )
+        return run_tui(kernel, args, capture)
     except KeyboardInterrupt:
         return 0
     finally:
         capture.stop()
 
 
-def run_tui(
-    kernel: KernelFeatures,
-    probes: list[str],
-    interval: float,
-    duration: float | None,
-    disk_slow_ms: float,
-    stderr: StderrCapture,
-) -> int:
+def prepare_engine(args: argparse.Namespace, engine: BpfEngine) -> None:
+    """Settings and actions from the command line, given before the engine starts."""
+    engine.configure("disk", "slow_ms", args.disk_slow_ms)
+    for ifname in args.xdp_attach:
+        engine.control("xdp", "attach", ifname)
+        for rule in args.xdp_drop:
+            engine.control("xdp", "rule", f"{ifname}={rule}")
+
+
+def run_tui(kernel: KernelFeatures, args: argparse.Namespace, stderr: StderrCapture) -> int:
     from bpftop.app import BpftopApp
     from bpftop.engine import BpfEngine
     from bpftop.probes.registry import PROBE_CLASSES
@@ -156,9 +216,9 @@ def run_tui(
 
     def start_engine(sink: Callable[[Record], None]) -> BpfEngine:
         engine = BpfEngine(
-            kernel, PROBE_CLASSES, sink, enabled=probes, interval=interval, stderr=stderr
+            kernel, PROBE_CLASSES, sink, enabled=args.probes, interval=args.interval, stderr=stderr
         )
-        engine.configure("disk", "slow_ms", disk_slow_ms)
+        prepare_engine(args, engine)
         engine.start()
         return engine
 
@@ -166,9 +226,9 @@ def run_tui(
         PROBE_NAMES,
         start_engine,
         sample_system=SystemSampler().sample,
-        refresh_seconds=interval,
-        exit_after=duration,
-        disk_slow_ms=disk_slow_ms,
+        refresh_seconds=args.interval,
+        exit_after=args.duration,
+        disk_slow_ms=args.disk_slow_ms,
     )
     try:
         result = app.run()

@@ -74,6 +74,27 @@ class BpfEngine:
             return
         self._commands.put(functools.partial(self._guarded, name, apply))
 
+    def control(self, name: str, action: str, arg: str) -> None:
+        """An action on a probe (xdp: attach IFNAME, detach IFNAME, rule IFNAME=RULE,...)."""
+        probe = self.probes.get(name)
+        if probe is None or action not in probe.controls:
+            raise ValueError(f"probe {name} has no action {action!r}")
+        apply = functools.partial(probe.control, action, arg)
+        if not self._thread.is_alive():
+            apply()  # not started: the probe records it and acts at attach
+            return
+        self._commands.put(functools.partial(self._guarded_control, name, apply))
+
+    def _guarded_control(self, name: str, apply: Callable[[], None]) -> None:
+        """A refused action (bad interface, one with an XDP program) is a notice on
+        the probe's status, not a reason to stop the probe."""
+        try:
+            apply()
+        except (OSError, ValueError) as exc:
+            probe = self.probes[name]
+            state = "attached" if probe.active else "detached"
+            self._status(name, state, reason=str(exc))
+
     def stop(self, timeout: float = 5.0) -> None:
         """Detach everything and wait for the thread to finish."""
         self._stopping.set()

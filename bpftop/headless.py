@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import signal
 import threading
+from collections.abc import Callable
 from typing import TextIO
 
 from bpftop.engine import BpfEngine
@@ -21,7 +22,7 @@ def run_headless(
     duration: float | None,
     interval: float,
     out: TextIO,
-    disk_slow_ms: float = 0.0,
+    prepare: Callable[[BpfEngine], None] = lambda _engine: None,
     stderr: StderrCapture | None,
 ) -> int:
     done = threading.Event()
@@ -44,7 +45,7 @@ def run_headless(
     engine = BpfEngine(
         kernel, PROBE_CLASSES, sink, enabled=probes, interval=interval, stderr=stderr
     )
-    engine.configure("disk", "slow_ms", disk_slow_ms)
+    prepare(engine)  # command-line settings, before anything attaches
     engine.start()
     try:
         # The duration counts from the moment the probes are attached.

@@ -328,9 +328,12 @@ class XdpRecord:
     prog: dict[str, Any] | None = field(default=None, hash=False)  # id, name, mode, owner
     actions: dict[str, int | None] | None = field(default=None, hash=False)
     source: str | None = None
+    # bpftop's own program only: packets per protocol, drops per rule, this interval
+    protocols: dict[str, int] | None = field(default=None, hash=False)
+    rules: list[dict[str, Any]] | None = field(default=None, hash=False)
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "type": "xdp",
             "ts": self.ts,
             "ifname": self.ifname,
@@ -343,6 +346,11 @@ class XdpRecord:
             "rx_pps": self.rx_pps,
             "tx_pps": self.tx_pps,
         }
+        if self.protocols is not None:
+            out["protocols"] = self.protocols
+        if self.rules is not None:
+            out["rules"] = self.rules
+        return out
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,6 +18,7 @@ from pyroute2 import IPRoute, netns
 
 ROOT = Path(__file__).resolve().parent.parent
 NUD_PERMANENT = 0x80
+PEER_MAC = "02:62:74:00:00:02"  # locally administered
 BPF_XDP = 37  # enum bpf_attach_type
 
 
@@ -62,10 +63,14 @@ def _up(tag: str) -> None:
     name, host_if, peer_if = f"bpftop-test-{tag}", f"bt{tag}a", f"bt{tag}b"
     netns.create(name)
     with IPRoute() as ipr:
-        ipr.link("add", ifname=host_if, kind="veth", peer={"ifname": peer_if, "net_ns_fd": name})
+        peer = {"ifname": peer_if, "net_ns_fd": name, "address": PEER_MAC}
+        ipr.link("add", ifname=host_if, kind="veth", peer=peer)
         index = ipr.link_lookup(ifname=host_if)[0]
         _ipv6_off(host_if)
         ipr.addr("add", index=index, address="10.213.7.1", prefixlen=24)
+        # Both ways static: no ARP at all (the host answers UDP to a closed port with
+        # ICMP, which would otherwise make it ask for the peer's address).
+        ipr.neigh("add", dst="10.213.7.2", lladdr=PEER_MAC, ifindex=index, state=NUD_PERMANENT)
         ipr.link("set", index=index, state="up")
         mac = ipr.get_links(index)[0].get_attr("IFLA_ADDRESS")
     netns.setns(name)  # this helper process only: the rest happens inside
@@ -89,6 +94,16 @@ def _send(name: str, ip: str, port: int, count: int) -> None:
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         for i in range(count):
             s.sendto(b"bpftop %d" % i, (ip, port))
+
+
+def xdp_prog_id(ifindex: int) -> int | None:
+    """The id of the XDP program on an interface, as netlink reports it."""
+    with IPRoute() as ipr:
+        xdp = ipr.get_links(ifindex)[0].get_attr("IFLA_XDP")
+    attrs = dict(xdp.get("attrs", ())) if isinstance(xdp, dict) else {}
+    if not attrs and xdp is not None:
+        attrs = {"IFLA_XDP_PROG_ID": xdp.get_attr("IFLA_XDP_PROG_ID")}
+    return attrs.get("IFLA_XDP_PROG_ID")
 
 
 @contextmanager

@@ -3,13 +3,21 @@ counters, exactly the packets it dropped, without touching it."""
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
 import pytest
 
 from bpftop.records import ProbeCounts, ProbeStatus, XdpRecord
-from tests.netns import foreign_xdp_drop, send_udp, veth_pair
+from tests.netns import foreign_xdp_drop, send_udp, veth_pair, xdp_prog_id
 
 pytestmark = pytest.mark.bpf
 PACKETS = 57
+BPFTOP = [sys.executable, "-m", "bpftop.cli"]
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_drops_of_a_foreign_program_from_driver_counters(engine_for) -> None:
@@ -49,3 +57,67 @@ def test_an_interface_that_vanishes_is_dropped_not_a_crash(engine_for) -> None:
     later = [r for r in sink.records[start:] if isinstance(r, XdpRecord)]
     assert later and all(r.ifname != name for r in later)
     assert engine.probes["xdp"].active
+
+
+def test_own_program_passes_all_but_what_a_rule_drops(engine_for) -> None:
+    passed, dropped = 25, 15
+    with veth_pair() as pair:
+        engine, sink = engine_for("xdp", interval=0.3)
+        engine.control("xdp", "attach", pair.host_if)
+        engine.control("xdp", "rule", f"{pair.host_if}=udp:9999")
+
+        def own() -> list[XdpRecord]:
+            return [r for r in sink.of_type(XdpRecord)
+                    if r.ifname == pair.host_if and r.source == "bpftop"]  # fmt: skip
+
+        assert sink.wait_for(lambda: len(own()) >= 2)
+        send_udp(pair, passed, port=8888)
+        send_udp(pair, dropped, port=9999)
+        assert sink.wait_for(
+            lambda: sum(r.actions["pass"] + r.actions["drop"] for r in own()) >= passed + dropped
+        )
+        prog = own()[-1].prog
+        engine.stop()
+        assert xdp_prog_id(pair.host_ifindex) is None  # detached with the probe
+    records = own()
+    assert sum(r.actions["pass"] for r in records) == passed
+    assert sum(r.actions["drop"] for r in records) == dropped
+    assert sum(r.protocols["udp"] for r in records) == passed + dropped
+    assert sum(r.rules[0]["drops"] for r in records) == dropped
+    assert records[-1].rules[0]["rule"] == "udp:9999"
+    assert prog is not None and (prog["name"], prog["owner"]) == ("bpftop_xdp", "bpftop")
+
+
+def test_refuses_an_interface_with_a_program_and_leaves_it_alone(kernel_features) -> None:
+    with veth_pair() as pair, foreign_xdp_drop(pair.host_ifindex):
+        before = xdp_prog_id(pair.host_ifindex)
+        run = subprocess.run(
+            [*BPFTOP, "--json", "--xdp-attach", pair.host_if, "--duration", "1"],
+            capture_output=True, text=True, timeout=60, cwd=ROOT,
+        )  # fmt: skip
+        assert run.returncode == 2
+        assert "already has an XDP program" in run.stderr and "Traceback" not in run.stderr
+        assert len(run.stderr.strip().splitlines()) == 1
+        assert xdp_prog_id(pair.host_ifindex) == before
+
+
+def test_sigkill_leaves_no_xdp_program_behind(kernel_features) -> None:
+    with veth_pair() as pair:
+        proc = subprocess.Popen(
+            [*BPFTOP, "--json", "--probes", "xdp", "--xdp-attach", pair.host_if,
+             "--xdp-drop", "udp:9999"],
+            stdout=subprocess.PIPE, text=True, cwd=ROOT,
+        )  # fmt: skip
+        try:
+            assert proc.stdout is not None
+            for line in proc.stdout:  # until the first record from bpftop's own program
+                if '"source":"bpftop"' in line:
+                    break
+            assert xdp_prog_id(pair.host_ifindex) is not None
+        finally:
+            proc.send_signal(signal.SIGKILL)
+            proc.wait()
+        deadline = time.monotonic() + 10
+        while xdp_prog_id(pair.host_ifindex) is not None and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert xdp_prog_id(pair.host_ifindex) is None

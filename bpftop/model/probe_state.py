@@ -26,6 +26,8 @@ class ProbeState:
         if self.state == "unavailable":
             return f"unavailable: {self.reason or 'unknown reason'}"
         text = f"via {self.via}" if self.via else ""
+        if self.reason:  # a notice while running (e.g. an XDP attach that was refused)
+            text = f"{self.reason} · {text}"
         if self.skipped:
             text += " (" + "; ".join(f"{step}: {why}" for step, why in self.skipped) + ")"
         return text

@@ -78,6 +78,7 @@ class Probe(ABC):
     counter_names: ClassVar[tuple[str, ...]]  # slot order of the `counters` array
     lost_counter: ClassVar[str]
     settings: ClassVar[tuple[str, ...]] = ()  # what configure() accepts
+    controls: ClassVar[tuple[str, ...]] = ()  # what control() accepts
 
     def __init__(self, emit: Callable[[Record], None], clock: KernelClock) -> None:
         self._emit = emit
@@ -120,6 +121,10 @@ class Probe(ABC):
     def configure(self, setting: str, value: float) -> None:
         """Change one of `settings`; kept across stop/start, applied at once if running."""
         raise ValueError(f"probe {self.name} has no setting {setting!r}")
+
+    def control(self, action: str, arg: str) -> None:
+        """One of `controls`; remembered across stop/start, acted on at once if running."""
+        raise ValueError(f"probe {self.name} has no action {action!r}")
 
     def interval_records(self, interval_s: float) -> list[Record]:
         """Hook: records aggregated in the kernel, read once per interval."""

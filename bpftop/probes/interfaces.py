@@ -7,6 +7,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+XDP_FLAGS_SKB_MODE = 2  # generic XDP, uapi/linux/if_link.h
 XDP_MODES = {"xdp": "driver", "xdpgeneric": "generic", "xdpoffload": "offload", "multi": "multi"}
 # Driver statistics names that carry XDP actions: veth's rx_queue_0_xdp_drops, virtio's
 # rx_queue_0_xdp_redirects, mlx5's rx_xdp_drop, rx_xdp_tx_xmit, ... Errors are not actions.
@@ -87,6 +88,19 @@ class LinkReader:
             return {}
         finally:
             ethtool.close()
+
+    def detach_netlink_xdp(self, ifindex: int) -> bool:
+        """Detach a netlink-attached XDP program (the kernel refuses for a bpf_link)."""
+        for flags in (None, XDP_FLAGS_SKB_MODE):
+            try:
+                if flags is None:
+                    self._ipr.link("set", index=ifindex, xdp_fd=-1)
+                else:
+                    self._ipr.link("set", index=ifindex, xdp_fd=-1, xdp_flags=flags)
+                return True
+            except Exception:
+                continue
+        return False
 
     def close(self) -> None:
         if self._ipr is not None:

@@ -1,8 +1,10 @@
 """XDP per interface: which program is attached and by whom, the driver's own XDP
-counters (so a foreign program's drops show without touching it), and the kernel's
-XDP exception and redirect-error tracepoints (bpf/xdp.c).
+counters (so a foreign program's drops show without touching it), the kernel's XDP
+exception and redirect-error tracepoints (bpf/xdp.c), and, where the user asks,
+bpftop's own counting XDP program with drop rules (bpf/xdp_counter.c).
 
-bpftop only reads here: it never attaches, replaces or detaches an XDP program.
+bpftop never replaces, detaches or changes an XDP program it did not attach: its own
+goes on only where an interface has none, through a bpf_link that dies with bpftop.
 """
 
 from __future__ import annotations
@@ -14,12 +16,12 @@ from typing import Any
 from bpftop.probes.base import PlanStep, Probe
 from bpftop.probes.interfaces import Link, LinkReader, driver_xdp_actions
 from bpftop.probes.stats import BpfStats
+from bpftop.probes.xdp_counter import PROGRAM_NAME, DropRule, XdpCounter, parse_rule
 from bpftop.records import XDP_ACTIONS, Record, XdpRecord
 
 # `what` in bpf/xdp.c: 0-4 the action an xdp_exception reported, 5 invalid, 6 redirect error
 TRACEPOINT_WHAT = {0: "aborted", 1: "drop", 2: "pass", 3: "tx", 4: "redirect", 5: "aborted",
                    6: "redirect"}  # fmt: skip
-OWN_PROGRAM_PREFIX = "bpftop_"  # names of XDP programs bpftop itself would attach
 
 
 def _delta(now: dict[str, int], before: dict[str, int] | None) -> dict[str, int]:
@@ -40,6 +42,7 @@ class XdpProbe(Probe):
     )
     counter_names = ("lost",)  # nothing is sent per packet
     lost_counter = "lost"
+    controls = ("attach", "detach", "rule", "clear_rules")
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -48,15 +51,87 @@ class XdpProbe(Probe):
         self._last_packets: dict[int, tuple[int, int]] = {}
         self._last_driver: dict[int, dict[str, int]] = {}
         self._last_tracepoint: dict[int, dict[str, int]] = {}
+        # bpftop's own counter: where the user wants it (kept across stop/start) and
+        # where it is attached now, with the running totals of the last interval.
+        self._wanted: dict[str, list[DropRule]] = {}
+        self._counters: dict[str, XdpCounter] = {}
+        self._last_own: dict[str, tuple[dict[str, int], list[int]]] = {}
 
     def on_started(self) -> None:
         self._last_packets, self._last_driver, self._last_tracepoint = {}, {}, {}
         self._names = BpfStats()
+        self._sweep_leftovers()
+        for ifname in list(self._wanted):
+            self._attach_counter(ifname)
         self.interval_records(0.0)  # the baseline: the first real interval is a delta
 
     def stop(self) -> None:
+        for counter in self._counters.values():
+            counter.detach()
+        self._counters.clear()
+        self._last_own.clear()
         super().stop()
         self._links.close()
+
+    def prog_fds(self) -> list[int]:
+        own = [fd for c in self._counters.values() for fd in c.prog_fds()]
+        return super().prog_fds() + own
+
+    # -- bpftop's own XDP program ------------------------------------------------------
+    def control(self, action: str, arg: str) -> None:
+        if action == "attach":
+            self._wanted.setdefault(arg, [])
+            if self.active:
+                self._attach_counter(arg)
+        elif action == "detach":
+            self._wanted.pop(arg, None)
+            counter = self._counters.pop(arg, None)
+            if counter is not None:
+                counter.detach()
+        elif action == "rule":  # "IFNAME=RULE"
+            ifname, _, text = arg.partition("=")
+            rules = [*self._wanted.get(ifname, []), parse_rule(text)]
+            self._set_rules(ifname, rules)
+        elif action == "clear_rules":
+            self._set_rules(arg, [])
+        else:
+            super().control(action, arg)
+
+    def _set_rules(self, ifname: str, rules: list[DropRule]) -> None:
+        counter = self._counters.get(ifname)
+        if counter is not None:
+            counter.set_rules(rules)  # raises before anything changes if too many
+        self._wanted[ifname] = rules
+
+    def _attach_counter(self, ifname: str) -> None:
+        """Attach where the interface exists and has no XDP program; else say why."""
+        if ifname in self._counters:
+            return
+        link = next((x for x in self._links.links() if x.ifname == ifname), None)
+        if link is None:
+            self._wanted.pop(ifname, None)
+            raise ValueError(f"no interface {ifname}")
+        if link.xdp_prog_id is not None:
+            self._wanted.pop(ifname, None)
+            name = self._names.prog_name(link.xdp_prog_id) if self._names else None
+            raise ValueError(
+                f"{ifname} already has an XDP program (id {link.xdp_prog_id}, {name or '?'}):"
+                " bpftop never replaces one"
+            )
+        counter = XdpCounter(ifname, link.ifindex)
+        counter.set_rules(self._wanted.get(ifname, []))
+        counter.attach()
+        self._counters[ifname] = counter
+
+    def _sweep_leftovers(self) -> None:
+        """Remove bpftop XDP programs an older version attached through netlink (they
+        outlive their process). Only programs named bpftop_xdp, never anything else;
+        one attached through a live bpf_link (another bpftop) refuses, and stays."""
+        for link in self._links.links():
+            if link.xdp_prog_id is None or self._names is None:
+                continue
+            if self._names.prog_name(link.xdp_prog_id) == PROGRAM_NAME:
+                self._links.detach_netlink_xdp(link.ifindex)
 
     def decode(self, event: Any, data: int) -> None:
         return None  # bpf/xdp.c sends no events
@@ -71,10 +146,42 @@ class XdpProbe(Probe):
         for table in (self._last_packets, self._last_driver, self._last_tracepoint):
             for gone in [i for i in table if i not in seen]:
                 del table[gone]  # an interface that vanished is simply not reported
+        for ifname in [n for n, c in self._counters.items() if c.ifindex not in seen]:
+            self._counters.pop(ifname).detach()  # its interface is gone
+            self._wanted.pop(ifname, None)
         records: list[Record] = []
         for link in links:
             records.extend(self._link_records(ts, interval_s, link, exceptions.get(link.ifindex)))
+            if link.ifname in self._counters:
+                records.append(self._own_record(ts, interval_s, link, self._counters[link.ifname]))
         return [] if interval_s <= 0 else records
+
+    def _own_record(
+        self, ts: float, interval_s: float, link: Link, counter: XdpCounter
+    ) -> XdpRecord:
+        counts, per_rule = counter.totals()
+        before_counts, before_rules = self._last_own.get(link.ifname, (counts, per_rule))
+        self._last_own[link.ifname] = (counts, per_rule)
+        delta = _delta(counts, before_counts)
+        rules = [
+            {"rule": rule.text, "drops": n - (before_rules[i] if i < len(before_rules) else 0)}
+            for i, (rule, n) in enumerate(zip(counter.rules, per_rule, strict=False))
+        ]
+        return XdpRecord(
+            ts=ts,
+            ifname=link.ifname,
+            ifindex=link.ifindex,
+            interval_s=round(interval_s, 3),
+            state=link.state,
+            rx_pps=0.0,
+            tx_pps=0.0,
+            prog=self._program(link),
+            actions={"pass": delta["pass"], "drop": delta["drop"], "tx": 0, "redirect": 0,
+                     "aborted": 0},
+            source="bpftop",
+            protocols={k: delta[k] for k in ("tcp", "udp", "icmp", "other_ip", "not_ip")},
+            rules=rules,
+        )  # fmt: skip
 
     def _tracepoint_totals(self) -> dict[int, dict[str, int]]:
         out: dict[int, dict[str, int]] = {}
@@ -118,5 +225,6 @@ class XdpProbe(Probe):
         if link.xdp_prog_id is None:
             return None
         name = self._names.prog_name(link.xdp_prog_id) if self._names else None
-        owner = "bpftop" if name and name.startswith(OWN_PROGRAM_PREFIX) else "foreign"
+        own = {c.prog_id for c in self._counters.values()}
+        owner = "bpftop" if link.xdp_prog_id in own else "foreign"
         return {"id": link.xdp_prog_id, "name": name, "mode": link.xdp_mode, "owner": owner}

@@ -1,0 +1,125 @@
+"""bpftop's own XDP program (bpf/xdp_counter.c): attach through a bpf_link, drop rules,
+counts. Only ever attached where no XDP program is; gone with bpftop's last fd."""
+
+from __future__ import annotations
+
+import ctypes
+import ipaddress
+import os
+import socket
+import sys
+from dataclasses import dataclass
+from typing import Any
+
+from bpftop.resources import bpf_dir
+
+PROGRAM_NAME = "bpftop_xdp"  # what `ip link` and bpftool show; how leftovers are known
+MAX_RULES = 16
+BPF_XDP = 37  # enum bpf_attach_type
+COUNT_SLOTS = ("pass", "drop", "tcp", "udp", "icmp", "other_ip", "not_ip")
+PROTOCOLS = {"tcp": socket.IPPROTO_TCP, "udp": socket.IPPROTO_UDP, "icmp": socket.IPPROTO_ICMP}
+
+
+@dataclass(frozen=True)
+class DropRule:
+    text: str  # as the user wrote it
+    proto: int = 0
+    port: int = 0
+    network: ipaddress.IPv4Network | None = None
+
+
+def parse_rule(text: str) -> DropRule:
+    """ "udp:9999", "tcp", "icmp", "src:10.0.0.0/8", or several joined with ","."""
+    proto = port = 0
+    network = None
+    for part in text.strip().lower().split(","):
+        kind, _, value = part.partition(":")
+        if kind in PROTOCOLS and not (kind == "icmp" and value):
+            proto = PROTOCOLS[kind]
+            if value:
+                if not value.isdigit() or not 0 < int(value) < 65536:
+                    raise ValueError(f"bad port {value!r} in drop rule {text!r}")
+                port = int(value)
+        elif kind == "src" and value:
+            try:
+                network = ipaddress.IPv4Network(value, strict=False)
+            except ValueError:
+                raise ValueError(f"bad IPv4 network {value!r} in drop rule {text!r}") from None
+        else:
+            raise ValueError(
+                f"bad drop rule {text!r}: use udp:PORT, tcp:PORT, udp, tcp, icmp or src:CIDR"
+            )
+    return DropRule(text.strip(), proto, port, network)
+
+
+class XdpCounter:
+    """One attachment on one interface. Call from the BPF thread only."""
+
+    def __init__(self, ifname: str, ifindex: int) -> None:
+        self.ifname = ifname
+        self.ifindex = ifindex
+        self.rules: list[DropRule] = []
+        self._bpf: Any = None
+        self._link_fd = -1
+        self.prog_id = 0
+
+    def attach(self) -> None:
+        from bcc import BPF
+
+        from bpftop.probes.stats import BpfStats
+
+        bpf = BPF(src_file=str(bpf_dir() / "xdp_counter.c").encode(), cflags=[f"-I{bpf_dir()}"])
+        try:
+            fn = bpf.load_func(PROGRAM_NAME.encode(), BPF.XDP)
+            lib = ctypes.CDLL("libbpf.so.1", use_errno=True)
+            lib.bpf_link_create.argtypes = [ctypes.c_int] * 3 + [ctypes.c_void_p]
+            link = lib.bpf_link_create(fn.fd, self.ifindex, BPF_XDP, None)
+            if link < 0:
+                err = ctypes.get_errno()
+                raise OSError(err, f"cannot attach to {self.ifname}: {os.strerror(err)}")
+            self.prog_id = BpfStats().prog_info(fn.fd)[0]
+        except Exception:
+            bpf.cleanup()
+            raise
+        self._bpf, self._link_fd = bpf, link
+        self._write_rules()
+
+    def set_rules(self, rules: list[DropRule]) -> None:
+        if len(rules) > MAX_RULES:
+            raise ValueError(f"at most {MAX_RULES} drop rules")
+        self.rules = list(rules)
+        if self._bpf is not None:
+            self._write_rules()
+
+    def _write_rules(self) -> None:
+        table = self._bpf[b"rules"]
+        for slot in range(MAX_RULES):
+            leaf = table.Leaf()
+            if slot < len(self.rules):
+                rule = self.rules[slot]
+                leaf.used = 1
+                leaf.proto = rule.proto
+                leaf.port = rule.port
+                if rule.network is not None:  # network byte order, as the packet has it
+                    leaf.src = int.from_bytes(rule.network.network_address.packed, sys.byteorder)
+                    leaf.mask = int.from_bytes(rule.network.netmask.packed, sys.byteorder)
+            table[ctypes.c_int(slot)] = leaf
+
+    def totals(self) -> tuple[dict[str, int], list[int]]:
+        """Running totals: per counter slot, and drops per rule."""
+        counts = self._bpf[b"xdp_counts"]
+        drops = self._bpf[b"rule_drops"]
+        by_slot = {name: int(sum(counts[ctypes.c_int(i)])) for i, name in enumerate(COUNT_SLOTS)}
+        per_rule = [int(sum(drops[ctypes.c_int(i)])) for i in range(len(self.rules))]
+        return by_slot, per_rule
+
+    def prog_fds(self) -> list[int]:
+        return [fn.fd for fn in self._bpf.funcs.values()] if self._bpf is not None else []
+
+    def detach(self) -> None:
+        if self._link_fd >= 0:
+            os.close(self._link_fd)  # the kernel detaches with the link's last fd
+            self._link_fd = -1
+        if self._bpf is not None:
+            self._bpf.cleanup()
+            self._bpf = None
