@@ -29,7 +29,9 @@ from bpftop.panes.disks import DiskPane
 from bpftop.panes.execs import ExecPane
 from bpftop.panes.header import HeaderLine
 from bpftop.panes.help import HelpScreen
+from bpftop.panes.prompt import PromptScreen
 from bpftop.panes.xdp import XdpPane
+from bpftop.probes.xdp_counter import parse_rule
 from bpftop.records import ProbeStatus, Record, SystemSample
 from bpftop.themes import DEFAULT_THEME, load_themes
 
@@ -39,7 +41,9 @@ HELP_TEXT = {
     "toggle-connect": "TCP connection probe on/off",
     "toggle-disk": "disk I/O probe on/off",
     "toggle-denials": "permission denials probe on/off",
-    "toggle-xdp": "XDP probe on/off (it only reads: no XDP program is attached)",
+    "toggle-xdp": "XDP probe on/off (reading only; with it go bpftop's own XDP programs)",
+    "xdp-attach": "XDP pane: bpftop's counting XDP program on/off on the selected interface",
+    "xdp-drop": "XDP pane: add a drop rule there (udp:PORT, tcp:PORT, icmp, src:CIDR)",
     "slow-threshold": "disk: only I/O slower than 1 / 10 / 100 ms, or all",
     "pause": "freeze the display; counting goes on",
     "zoom": "maximize the focused pane / restore",
@@ -73,6 +77,8 @@ class Controller(Protocol):
 
     def configure(self, name: str, setting: str, value: float) -> None: ...
 
+    def control(self, name: str, action: str, arg: str) -> None: ...
+
     def stop(self) -> None: ...
 
 
@@ -91,6 +97,9 @@ class BpftopApp(App[int]):
         Binding("5", "toggle_probe('xdp')", "XDP", id="toggle-xdp"),
         # Not in the footer (80 columns are full); the disk pane's title names the key.
         Binding("t", "disk_slow", "Slow I/O", show=False, id="slow-threshold"),
+        # XDP actions: in the help screen and the XDP pane's title, not the footer.
+        Binding("a", "xdp_attach", "XDP count", show=False, id="xdp-attach"),
+        Binding("d", "xdp_drop", "XDP drop", show=False, id="xdp-drop"),
         Binding("p,space", "pause", "Pause", id="pause"),
         Binding("z", "zoom", "Zoom", id="zoom"),
         Binding("tab", "focus_next", "Next pane", show=False, id="focus-next"),
@@ -210,6 +219,29 @@ class BpftopApp(App[int]):
 
     def action_disk_slow(self) -> None:
         self.query_one(DiskPane).cycle_slow_threshold()
+
+    def action_xdp_attach(self) -> None:
+        ifname = self.query_one(XdpPane).selected_interface()
+        if self.controller is None or ifname is None:
+            return
+        own = self.dashboard.xdp.own_attached(ifname)
+        self.controller.control("xdp", "detach" if own else "attach", ifname)
+
+    def action_xdp_drop(self) -> None:
+        ifname = self.query_one(XdpPane).selected_interface()
+        if self.controller is None or ifname is None:
+            return
+        if not self.dashboard.xdp.own_attached(ifname):
+            self.notify(f"bpftop's XDP program is not on {ifname}: press a to attach it")
+            return
+        controller = self.controller
+
+        def add(rule: str | None) -> None:
+            if rule:
+                controller.control("xdp", "rule", f"{ifname}={rule}")
+
+        self.push_screen(PromptScreen(f"Drop rule for bpftop's XDP program on {ifname}:",
+                                      parse_rule), add)  # fmt: skip
 
     def action_pause(self) -> None:
         self.paused = not self.paused

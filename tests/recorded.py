@@ -195,6 +195,7 @@ class RecordedSource:
     def __init__(self, sink: Callable[[Record], None], records: list[Record]) -> None:
         self._sink = sink
         self.settings: dict[tuple[str, str], float] = {}
+        self.actions: list[tuple[str, str, str]] = []
         for record in records:
             sink(record)
 
@@ -204,6 +205,9 @@ class RecordedSource:
 
     def configure(self, name: str, setting: str, value: float) -> None:
         self.settings[(name, setting)] = value
+
+    def control(self, name: str, action: str, arg: str) -> None:
+        self.actions.append((name, action, arg))
 
     def stop(self) -> None:
         pass

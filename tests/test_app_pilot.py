@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 
 import pytest
@@ -139,3 +140,58 @@ async def test_xdp_key_detaches_its_programs(kernel_features) -> None:
         await pilot.press("5")
         await wait_state(pilot, app, "xdp", "detached")
         assert wait_until_gone(ids) == set()
+
+
+async def test_xdp_keys_attach_count_drop_and_detach(kernel_features) -> None:
+    from tests.netns import send_udp, veth_pair, xdp_prog_id
+
+    # pyroute2's IPRoute runs its own asyncio loop: off the app's loop, in threads.
+    async def prog_id(ifindex: int) -> int | None:
+        return await asyncio.to_thread(xdp_prog_id, ifindex)
+
+    setup = veth_pair()
+    pair = await asyncio.to_thread(setup.__enter__)
+    try:
+        app = make_app(kernel_features)
+        async with app.run_test(size=(160, 48)) as pilot:
+            await wait_state(pilot, app, "xdp", "attached")
+            pane = app.query_one("#pane-xdp")
+            for _ in range(100):  # the veth shows up at the next interval
+                app.render_snapshot()
+                names = [str(pane.table.get_row_at(i)[0]) for i in range(pane.table.row_count)]
+                if pair.host_if in names:
+                    break
+                await pilot.pause(0.1)
+            pane.table.focus()
+            pane.table.move_cursor(row=names.index(pair.host_if))
+            assert pane.selected_interface() == pair.host_if
+
+            await pilot.press("a")
+            for _ in range(100):
+                if await prog_id(pair.host_ifindex) is not None:
+                    break
+                await pilot.pause(0.05)
+            assert await prog_id(pair.host_ifindex) is not None
+
+            await pilot.press("d", *"udp:0", "enter")  # a bad rule: the prompt stays
+            assert "bad port" in str(app.screen.query_one("#prompt-error").render())
+            await pilot.press("ctrl+a", "ctrl+k", *"udp:9999", "enter")
+            await pilot.pause(0.5)
+            await asyncio.to_thread(send_udp, pair, 12, 9999)
+            for _ in range(100):
+                views = app.dashboard.xdp.snapshot().ifaces
+                if any(v.last.ifname == pair.host_if and v.rules and v.rules[0][1] > 0
+                       for v in views):  # fmt: skip
+                    break
+                await pilot.pause(0.1)
+            else:
+                raise AssertionError("the drop rule never counted a drop")
+
+            await pilot.press("a")  # ours now: the same key detaches it
+            for _ in range(100):
+                if await prog_id(pair.host_ifindex) is None:
+                    break
+                await pilot.pause(0.05)
+            assert await prog_id(pair.host_ifindex) is None
+    finally:
+        await asyncio.to_thread(setup.__exit__, None, None, None)

@@ -17,6 +17,7 @@ class IfaceView:
     last: XdpRecord  # state, pps and program from the newest record
     rates: dict[str, dict[str, float | None]] = field(hash=False)  # source -> action -> /s
     drop_history: tuple[float, ...]  # drops/s, oldest first
+    rules: tuple[tuple[str, float], ...] = ()  # bpftop's own program: (rule, drops/s)
 
     @property
     def drops_per_second(self) -> float:
@@ -34,9 +35,12 @@ class _Iface:
         self.rates: dict[str, dict[str, float | None]] = {}
         self.drops: deque[float] = deque(maxlen=HISTORY)
         self._drops_ts = 0.0
+        self.rules: tuple[tuple[str, float], ...] = ()
 
     def add(self, r: XdpRecord) -> None:
         self.last = r
+        if r.source == "bpftop" and r.rules is not None and r.interval_s > 0:
+            self.rules = tuple((x["rule"], x["drops"] / r.interval_s) for x in r.rules)
         if r.source is not None and r.actions is not None and r.interval_s > 0:
             self.rates[r.source] = {
                 a: (n / r.interval_s if n is not None else None) for a, n in r.actions.items()
@@ -65,10 +69,15 @@ class XdpModel:
         for name in gone:
             del self._ifaces[name]
 
+    def own_attached(self, ifname: str) -> bool:
+        """bpftop's own program is on this interface (as of the last interval)."""
+        iface = self._ifaces.get(ifname)
+        return iface is not None and (iface.last.prog or {}).get("owner") == "bpftop"
+
     def snapshot(self) -> XdpSnapshot:
         return XdpSnapshot(
             tuple(
-                IfaceView(i.last, {s: dict(a) for s, a in i.rates.items()}, tuple(i.drops))
+                IfaceView(i.last, {s: dict(a) for s, a in i.rates.items()}, tuple(i.drops), i.rules)
                 for _, i in sorted(self._ifaces.items())
             )
         )

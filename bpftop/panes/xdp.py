@@ -23,7 +23,10 @@ def program_text(view: IfaceView) -> Text:
     owner = prog.get("owner")
     style = "bold" if owner == "bpftop" else ""
     mode = {"driver": "drv", "generic": "gen", "offload": "hw"}.get(prog.get("mode") or "", "?")
-    return Text(f"{prog.get('name') or '?'} #{prog['id']} {mode} {owner}", style=style)
+    text = f"{prog.get('name') or '?'} #{prog['id']} {mode} {owner}"
+    if view.rules:  # bpftop's own: its drop rules and what each dropped per second
+        text += " · " + ", ".join(f"{rule} {rate(n)}" for rule, n in view.rules)
+    return Text(text, style=style)
 
 
 def action_rate(view: IfaceView, action: str) -> tuple[Text, float | None]:
@@ -56,9 +59,15 @@ class XdpPane(Pane):
         progs = sum(1 for i in ifaces if i.last.prog is not None)
         drops = sum(i.drops_per_second for i in ifaces)
         return (
-            f"XDP [5] {len(ifaces)} interfaces · {progs} with XDP · drops {rate(drops)}"
-            f" · {self.state_suffix(state)}"
+            f"XDP [5] {len(ifaces)} ifaces · {progs} with XDP · drops {rate(drops)}"
+            f" · {self.state_suffix(state)} · a: count d: drop rule"
         )
+
+    def selected_interface(self) -> str | None:
+        table = self.table
+        if not table.row_count:
+            return None
+        return str(table.get_row_at(table.cursor_row)[0])
 
     def rows(self, snapshot: DashboardSnapshot) -> list[Row]:
         out = []

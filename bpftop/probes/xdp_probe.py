@@ -98,6 +98,8 @@ class XdpProbe(Probe):
             super().control(action, arg)
 
     def _set_rules(self, ifname: str, rules: list[DropRule]) -> None:
+        if ifname not in self._wanted:
+            raise ValueError(f"bpftop's XDP program is not on {ifname}: attach it first")
         counter = self._counters.get(ifname)
         if counter is not None:
             counter.set_rules(rules)  # raises before anything changes if too many
