@@ -172,6 +172,10 @@ async def test_xdp_keys_attach_count_drop_and_detach(kernel_features) -> None:
                     break
                 await pilot.pause(0.05)
             assert await prog_id(pair.host_ifindex) is not None
+            for _ in range(100):  # `d` acts once the pane has seen the program is ours
+                if app.dashboard.xdp.own_attached(pair.host_if):
+                    break
+                await pilot.pause(0.05)
 
             await pilot.press("d", *"udp:0", "enter")  # a bad rule: the prompt stays
             assert "bad port" in str(app.screen.query_one("#prompt-error").render())
