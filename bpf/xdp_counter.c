@@ -1,6 +1,6 @@
 /* bpftop's own XDP program, attached only when the user asks, on an interface that
  * has no XDP program, through a bpf_link (gone with bpftop's last fd). It counts
- * packets by action and protocol and passes everything, except what a drop rule
+ * packets by action, protocol and IPv4 source and passes everything, except what a drop rule
  * matches; drops are counted per rule. Rules live in `rules`, written by bpftop. */
 #include <uapi/linux/if_ether.h>
 #include <uapi/linux/ip.h>
@@ -33,6 +33,8 @@ struct drop_rule {
 BPF_PERCPU_ARRAY(xdp_counts, u64, CNT_NR);
 BPF_PERCPU_ARRAY(rule_drops, u64, MAX_RULES);
 BPF_ARRAY(rules, struct drop_rule, MAX_RULES);
+/* Packets per IPv4 source; the least recently seen sources make room for new ones. */
+BPF_TABLE("lru_percpu_hash", u32, u64, sources, 4096);
 
 static __always_inline void add(u32 slot)
 {
@@ -55,6 +57,13 @@ int bpftop_xdp(struct xdp_md *ctx)
     struct iphdr *ip = (void *)(eth + 1);
     if ((void *)(ip + 1) > end)
         goto pass;
+    u32 saddr = ip->saddr;
+    u64 one = 1;
+    u64 *seen = sources.lookup(&saddr);
+    if (seen)
+        (*seen)++;
+    else
+        sources.update(&saddr, &one);
     u32 proto = ip->protocol;
     u32 port = 0;
     void *l4 = (void *)ip + ip->ihl * 4;

@@ -331,6 +331,7 @@ class XdpRecord:
     # bpftop's own program only: packets per protocol, drops per rule, this interval
     protocols: dict[str, int] | None = field(default=None, hash=False)
     rules: list[dict[str, Any]] | None = field(default=None, hash=False)
+    top_sources: list[dict[str, Any]] | None = field(default=None, hash=False)
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -350,6 +351,8 @@ class XdpRecord:
             out["protocols"] = self.protocols
         if self.rules is not None:
             out["rules"] = self.rules
+        if self.top_sources is not None:
+            out["top_sources"] = self.top_sources
         return out
 
 

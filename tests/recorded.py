@@ -173,6 +173,7 @@ def recorded_xdp() -> list[Record]:
                     via="netlink + ethtool stats + tracepoint:xdp:xdp_exception"),
     ]  # fmt: skip
     filter_prog = {"id": 412, "name": "ddos_filter", "mode": "driver", "owner": "foreign"}
+    own_prog = {"id": 977, "name": "bpftop_xdp", "mode": "driver", "owner": "bpftop"}
     for i in range(20):
         ts = T0 - 10 + i
         drops = 1200 + 900 * (i % 5 == 4) + 30 * i
@@ -183,7 +184,11 @@ def recorded_xdp() -> list[Record]:
             XdpRecord(ts, "eth0", 2, 1.0, "UP", 48_200.0, 31_900.0, filter_prog,
                       {"pass": 0, "drop": 0, "tx": 0, "redirect": 0, "aborted": 2 * (i > 15)},
                       "tracepoint"),
-            XdpRecord(ts, "veth3a9f", 7, 1.0, "UP", 310.0, 295.0),
+            XdpRecord(ts, "veth3a9f", 7, 1.0, "UP", 310.0, 295.0, own_prog,
+                      {"pass": 280, "drop": 30, "tx": 0, "redirect": 0, "aborted": 0},
+                      "bpftop", {"tcp": 250, "udp": 60, "icmp": 0, "other_ip": 0, "not_ip": 0},
+                      [{"rule": "udp:9999", "drops": 30}],
+                      [{"src": "10.88.0.5", "packets": 200}]),
             XdpRecord(ts, "lo", 1, 1.0, "UNKNOWN", 12.0, 12.0),
         ]  # fmt: skip
     return records

@@ -84,6 +84,8 @@ def test_own_program_passes_all_but_what_a_rule_drops(engine_for) -> None:
     assert sum(r.actions["drop"] for r in records) == dropped
     assert sum(r.protocols["udp"] for r in records) == passed + dropped
     assert sum(r.rules[0]["drops"] for r in records) == dropped
+    from_peer = [s["packets"] for r in records for s in r.top_sources if s["src"] == pair.peer_ip]
+    assert sum(from_peer) == passed + dropped
     assert records[-1].rules[0]["rule"] == "udp:9999"
     assert prog is not None and (prog["name"], prog["owner"]) == ("bpftop_xdp", "bpftop")
 
@@ -121,3 +123,28 @@ def test_sigkill_leaves_no_xdp_program_behind(kernel_features) -> None:
         while xdp_prog_id(pair.host_ifindex) is not None and time.monotonic() < deadline:
             time.sleep(0.1)
         assert xdp_prog_id(pair.host_ifindex) is None
+
+
+def test_start_sweeps_netlink_leftovers_of_bpftop_and_nothing_else(engine_for) -> None:
+    from bcc import BPF
+
+    from bpftop.resources import bpf_dir
+
+    with veth_pair() as mine, veth_pair() as theirs:
+        # An older bpftop's program, attached through netlink (it outlives its process)...
+        old = BPF(src_file=str(bpf_dir() / "xdp_counter.c").encode(), cflags=[f"-I{bpf_dir()}"])
+        BPF.attach_xdp(mine.host_if, old.load_func(b"bpftop_xdp", BPF.XDP), 0)
+        # ... and someone else's, attached the same way, which must stay.
+        other = BPF(text=b"int not_bpftop(struct xdp_md *ctx) { return XDP_PASS; }")
+        BPF.attach_xdp(theirs.host_if, other.load_func(b"not_bpftop", BPF.XDP), 0)
+        foreign = xdp_prog_id(theirs.host_ifindex)
+        try:
+            assert xdp_prog_id(mine.host_ifindex) is not None
+            engine, _sink = engine_for("xdp", interval=0.3)
+            assert xdp_prog_id(mine.host_ifindex) is None
+            assert xdp_prog_id(theirs.host_ifindex) == foreign
+            engine.stop()
+        finally:
+            BPF.remove_xdp(theirs.host_if, 0)
+            old.cleanup()
+            other.cleanup()

@@ -52,7 +52,7 @@ class _Iface:
 
     def _drop_rate(self) -> float:
         """The driver's view when there is one (it sees every program's drops)."""
-        for source in ("driver", "tracepoint"):
+        for source in ("driver", "bpftop", "tracepoint"):
             if source in self.rates:
                 return self.rates[source].get("drop") or 0.0
         return 0.0

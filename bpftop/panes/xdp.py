@@ -13,7 +13,7 @@ from bpftop.model.xdp import IfaceView
 from bpftop.panes.base import Pane, Row
 from bpftop.panes.format import rate, sparkline
 
-SOURCE_SHORT = {"driver": "drv", "tracepoint": "tp"}
+SOURCE_SHORT = {"driver": "drv", "bpftop": "own", "tracepoint": "tp"}
 
 
 def program_text(view: IfaceView) -> Text:
@@ -31,7 +31,7 @@ def program_text(view: IfaceView) -> Text:
 
 def action_rate(view: IfaceView, action: str) -> tuple[Text, float | None]:
     """The rate from the best source that counts this action, labelled with it."""
-    for source in ("driver", "tracepoint"):
+    for source in SOURCE_SHORT:
         value = view.rates.get(source, {}).get(action)
         if value is not None:
             hot = "bold #ff005f" if action in ("drop", "aborted") and value > 0 else ""
@@ -60,7 +60,7 @@ class XdpPane(Pane):
         drops = sum(i.drops_per_second for i in ifaces)
         return (
             f"XDP [5] {len(ifaces)} ifaces · {progs} with XDP · drops {rate(drops)}"
-            f" · {self.state_suffix(state)} · a: count d: drop rule"
+            f" · {self.state_suffix(state)} · a/d: count/drop"
         )
 
     def selected_interface(self) -> str | None:

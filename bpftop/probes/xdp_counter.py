@@ -116,6 +116,14 @@ class XdpCounter:
     def prog_fds(self) -> list[int]:
         return [fn.fd for fn in self._bpf.funcs.values()] if self._bpf is not None else []
 
+    def source_totals(self) -> dict[str, int]:
+        """Running packet totals per IPv4 source (bounded: old sources age out)."""
+        out: dict[str, int] = {}
+        for key, per_cpu in self._bpf[b"sources"].items():
+            addr = str(ipaddress.IPv4Address(int(key.value).to_bytes(4, sys.byteorder)))
+            out[addr] = int(sum(per_cpu))
+        return out
+
     def detach(self) -> None:
         if self._link_fd >= 0:
             os.close(self._link_fd)  # the kernel detaches with the link's last fd

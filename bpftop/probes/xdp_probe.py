@@ -13,12 +13,14 @@ import time
 from dataclasses import replace
 from typing import Any
 
+from bpftop.kernel import KernelFeatures
 from bpftop.probes.base import PlanStep, Probe
 from bpftop.probes.interfaces import Link, LinkReader, driver_xdp_actions
 from bpftop.probes.stats import BpfStats
 from bpftop.probes.xdp_counter import PROGRAM_NAME, DropRule, XdpCounter, parse_rule
 from bpftop.records import XDP_ACTIONS, Record, XdpRecord
 
+TOP_SOURCES = 5  # busiest IPv4 sources per interval in bpftop's own records
 # `what` in bpf/xdp.c: 0-4 the action an xdp_exception reported, 5 invalid, 6 redirect error
 TRACEPOINT_WHAT = {0: "aborted", 1: "drop", 2: "pass", 3: "tx", 4: "redirect", 5: "aborted",
                    6: "redirect"}  # fmt: skip
@@ -55,7 +57,11 @@ class XdpProbe(Probe):
         # where it is attached now, with the running totals of the last interval.
         self._wanted: dict[str, list[DropRule]] = {}
         self._counters: dict[str, XdpCounter] = {}
-        self._last_own: dict[str, tuple[dict[str, int], list[int]]] = {}
+        self._last_own: dict[str, tuple[dict[str, int], list[int], dict[str, int]]] = {}
+
+    def plan_notes(self, kernel: KernelFeatures) -> tuple[tuple[str, str], ...]:
+        reason = kernel.prog_type_reason("tracing") or "not implemented yet"
+        return (("fexit on foreign XDP programs", reason),)
 
     def on_started(self) -> None:
         self._last_packets, self._last_driver, self._last_tracepoint = {}, {}, {}
@@ -162,9 +168,14 @@ class XdpProbe(Probe):
         self, ts: float, interval_s: float, link: Link, counter: XdpCounter
     ) -> XdpRecord:
         counts, per_rule = counter.totals()
-        before_counts, before_rules = self._last_own.get(link.ifname, (counts, per_rule))
-        self._last_own[link.ifname] = (counts, per_rule)
+        sources = counter.source_totals()
+        before_counts, before_rules, before_sources = self._last_own.get(
+            link.ifname, (counts, per_rule, sources)
+        )
+        self._last_own[link.ifname] = (counts, per_rule, sources)
         delta = _delta(counts, before_counts)
+        grew = _delta(sources, before_sources)
+        top = sorted(((n, src) for src, n in grew.items() if n > 0), reverse=True)[:TOP_SOURCES]
         rules = [
             {"rule": rule.text, "drops": n - (before_rules[i] if i < len(before_rules) else 0)}
             for i, (rule, n) in enumerate(zip(counter.rules, per_rule, strict=False))
@@ -183,6 +194,7 @@ class XdpProbe(Probe):
             source="bpftop",
             protocols={k: delta[k] for k in ("tcp", "udp", "icmp", "other_ip", "not_ip")},
             rules=rules,
+            top_sources=[{"src": src, "packets": n} for n, src in top],
         )  # fmt: skip
 
     def _tracepoint_totals(self) -> dict[int, dict[str, int]]:
