@@ -44,6 +44,7 @@ HELP_TEXT = {
     "toggle-xdp": "XDP probe on/off (reading only; with it go bpftop's own XDP programs)",
     "xdp-attach": "XDP pane: bpftop's counting XDP program on/off on the selected interface",
     "xdp-drop": "XDP pane: add a drop rule there (udp:PORT, tcp:PORT, icmp, src:CIDR)",
+    "xdp-clear": "XDP pane: remove every drop rule there (the program keeps counting)",
     "slow-threshold": "disk: only I/O slower than 1 / 10 / 100 ms, or all",
     "pause": "freeze the display; counting goes on",
     "zoom": "maximize the focused pane / restore",
@@ -100,6 +101,7 @@ class BpftopApp(App[int]):
         # XDP actions: in the help screen and the XDP pane's title, not the footer.
         Binding("a", "xdp_attach", "XDP count", show=False, id="xdp-attach"),
         Binding("d", "xdp_drop", "XDP drop", show=False, id="xdp-drop"),
+        Binding("D", "xdp_clear", "XDP clear", show=False, id="xdp-clear"),
         Binding("p,space", "pause", "Pause", id="pause"),
         Binding("z", "zoom", "Zoom", id="zoom"),
         Binding("tab", "focus_next", "Next pane", show=False, id="focus-next"),
@@ -242,6 +244,12 @@ class BpftopApp(App[int]):
 
         self.push_screen(PromptScreen(f"Drop rule for bpftop's XDP program on {ifname}:",
                                       parse_rule), add)  # fmt: skip
+
+    def action_xdp_clear(self) -> None:
+        ifname = self.query_one(XdpPane).selected_interface()
+        if self.controller is not None and ifname and self.dashboard.xdp.own_attached(ifname):
+            self.controller.control("xdp", "clear_rules", ifname)
+            self.notify(f"drop rules on {ifname} removed")
 
     def action_pause(self) -> None:
         self.paused = not self.paused

@@ -191,6 +191,22 @@ async def test_xdp_keys_attach_count_drop_and_detach(kernel_features) -> None:
             else:
                 raise AssertionError("the drop rule never counted a drop")
 
+            await pilot.press("D")  # the rules go, the program stays and counts
+            await pilot.pause(0.3)
+            await asyncio.to_thread(send_udp, pair, 7, 9999)
+
+            def own_rates() -> dict[str, float | None]:
+                views = [v for v in app.dashboard.xdp.snapshot().ifaces
+                         if v.last.ifname == pair.host_if]  # fmt: skip
+                return views[0].rates.get("bpftop", {}) if views else {}
+
+            for _ in range(100):  # udp:9999 now passes
+                if (own_rates().get("pass") or 0) > 0 and own_rates().get("drop") == 0:
+                    break
+                await pilot.pause(0.1)
+            else:
+                raise AssertionError(f"rules not cleared: {own_rates()}")
+
             await pilot.press("a")  # ours now: the same key detaches it
             for _ in range(100):
                 if await prog_id(pair.host_ifindex) is None:
