@@ -175,7 +175,7 @@ class BpfEngine:
         self._last_counts[name] = probe.read_counts()
         self._last_run_ns[name] = self._run_time_ns(probe)
         self._last_read[name] = time.monotonic()
-        self._status(name, "attached", via=step.via, skipped=skipped)
+        self._status(name, "attached", via=step.via, reason=probe.notice, skipped=skipped)
 
     def _status(
         self,

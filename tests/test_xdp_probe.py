@@ -148,3 +148,21 @@ def test_start_sweeps_netlink_leftovers_of_bpftop_and_nothing_else(engine_for) -
             BPF.remove_xdp(theirs.host_if, 0)
             old.cleanup()
             other.cleanup()
+
+
+def test_a_refused_attach_is_a_notice_and_the_probe_runs(kernel_features) -> None:
+    from bpftop.engine import BpfEngine
+    from bpftop.probes.registry import PROBE_CLASSES
+    from tests.conftest import Collector
+
+    sink = Collector()
+    engine = BpfEngine(kernel_features, PROBE_CLASSES, sink, enabled=["xdp"], interval=0.3)
+    engine.control("xdp", "attach", "bt-no-such0")  # gone before bpftop started, say
+    engine.start()
+    try:
+        assert engine.ready.wait(30)
+        (status,) = [s for s in sink.of_type(ProbeStatus) if s.state == "attached"]
+        assert status.reason == "no interface bt-no-such0"
+        assert sink.wait_for(lambda: len(sink.of_type(XdpRecord)) > 0)
+    finally:
+        engine.stop()

@@ -86,6 +86,7 @@ class Probe(ABC):
         self._bpf: Any = None
         self._events: Any = None
         self.decode_errors = 0
+        self.notice: str | None = None  # shown with the "attached" status (a refused action)
 
     @property
     def active(self) -> bool:

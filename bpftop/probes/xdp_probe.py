@@ -67,8 +67,13 @@ class XdpProbe(Probe):
         self._last_packets, self._last_driver, self._last_tracepoint = {}, {}, {}
         self._names = BpfStats()
         self._sweep_leftovers()
+        refused = []
         for ifname in list(self._wanted):
-            self._attach_counter(ifname)
+            try:
+                self._attach_counter(ifname)
+            except (OSError, ValueError) as exc:  # the probe itself still runs
+                refused.append(str(exc))
+        self.notice = "; ".join(refused) or None
         self.interval_records(0.0)  # the baseline: the first real interval is a delta
 
     def stop(self) -> None:
