@@ -19,6 +19,7 @@ from typing import ClassVar, Protocol
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.message import Message
+from textual.screen import Screen
 from textual.widgets import Footer
 
 from bpftop.model.dashboard import Dashboard, DashboardSnapshot
@@ -154,8 +155,14 @@ class BpftopApp(App[int]):
         yield Footer()
 
     @property
+    def dashboard_screen(self) -> Screen[object]:
+        """The screen the panes live on. `self.query` would search the active screen,
+        which is the help or a prompt while one is open (the timer still renders)."""
+        return self.screen_stack[0]
+
+    @property
     def panes(self) -> list[Pane]:
-        return list(self.query(Pane))
+        return list(self.dashboard_screen.query(Pane))
 
     def on_mount(self) -> None:
         self.render_snapshot()
@@ -207,7 +214,7 @@ class BpftopApp(App[int]):
 
     def render_snapshot(self) -> None:
         snap = self.snapshot()
-        self.query_one(HeaderLine).update_from(snap, paused=self.paused)
+        self.dashboard_screen.query_one(HeaderLine).update_from(snap, paused=self.paused)
         for pane in self.panes:
             pane.update_from(snap)
 
@@ -220,17 +227,17 @@ class BpftopApp(App[int]):
         self.controller.set_enabled(name, on)
 
     def action_disk_slow(self) -> None:
-        self.query_one(DiskPane).cycle_slow_threshold()
+        self.dashboard_screen.query_one(DiskPane).cycle_slow_threshold()
 
     def action_xdp_attach(self) -> None:
-        ifname = self.query_one(XdpPane).selected_interface()
+        ifname = self.dashboard_screen.query_one(XdpPane).selected_interface()
         if self.controller is None or ifname is None:
             return
         own = self.dashboard.xdp.own_attached(ifname)
         self.controller.control("xdp", "detach" if own else "attach", ifname)
 
     def action_xdp_drop(self) -> None:
-        ifname = self.query_one(XdpPane).selected_interface()
+        ifname = self.dashboard_screen.query_one(XdpPane).selected_interface()
         if self.controller is None or ifname is None:
             return
         if not self.dashboard.xdp.own_attached(ifname):
@@ -246,7 +253,7 @@ class BpftopApp(App[int]):
                                       parse_rule), add)  # fmt: skip
 
     def action_xdp_clear(self) -> None:
-        ifname = self.query_one(XdpPane).selected_interface()
+        ifname = self.dashboard_screen.query_one(XdpPane).selected_interface()
         if self.controller is not None and ifname and self.dashboard.xdp.own_attached(ifname):
             self.controller.control("xdp", "clear_rules", ifname)
             self.notify(f"drop rules on {ifname} removed")
@@ -254,7 +261,7 @@ class BpftopApp(App[int]):
     def action_pause(self) -> None:
         self.paused = not self.paused
         if self.paused:  # only the header changes: it says PAUSED and the frozen time
-            self.query_one(HeaderLine).update_from(self.snapshot(), paused=True)
+            self.dashboard_screen.query_one(HeaderLine).update_from(self.snapshot(), paused=True)
         else:
             self.render_snapshot()
 

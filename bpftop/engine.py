@@ -69,10 +69,7 @@ class BpfEngine:
         if probe is None or setting not in probe.settings:
             raise ValueError(f"probe {name} has no setting {setting!r}")
         apply = functools.partial(probe.configure, setting, value)
-        if not self._thread.is_alive():
-            apply()  # not started: the probe only stores it, used at attach
-            return
-        self._commands.put(functools.partial(self._guarded, name, apply))
+        self._submit(apply, functools.partial(self._guarded, name, apply))
 
     def control(self, name: str, action: str, arg: str) -> None:
         """An action on a probe (xdp: attach IFNAME, detach IFNAME, rule IFNAME=RULE,...)."""
@@ -80,10 +77,15 @@ class BpfEngine:
         if probe is None or action not in probe.controls:
             raise ValueError(f"probe {name} has no action {action!r}")
         apply = functools.partial(probe.control, action, arg)
+        self._submit(apply, functools.partial(self._guarded_control, name, apply))
+
+    def _submit(self, apply: Callable[[], None], on_thread: Callable[[], None]) -> None:
+        """Before start the probe only records the change (used at attach); after,
+        it runs on the BPF thread, which owns every bcc object."""
         if not self._thread.is_alive():
-            apply()  # not started: the probe records it and acts at attach
-            return
-        self._commands.put(functools.partial(self._guarded_control, name, apply))
+            apply()
+        else:
+            self._commands.put(on_thread)
 
     def _guarded_control(self, name: str, apply: Callable[[], None]) -> None:
         """A refused action (bad interface, one with an XDP program) is a notice on

@@ -120,25 +120,15 @@ async def test_disk_key_detaches_and_slow_key_reaches_the_kernel(kernel_features
         assert probe.read_config(0) == 10_000_000
 
 
-async def test_denials_key_detaches_its_programs(kernel_features) -> None:
+@pytest.mark.parametrize(("probe", "key", "programs"), [("denials", "4", 2), ("xdp", "5", 2)])
+async def test_probe_key_detaches_its_programs(kernel_features, probe, key, programs) -> None:
     app = make_app(kernel_features)
     async with app.run_test(size=(120, 40)) as pilot:
-        await wait_state(pilot, app, "denials", "attached")
-        ids = program_ids(app, "denials")
-        assert len(ids) == 2 and ids <= set(loaded_programs())
-        await pilot.press("4")
-        await wait_state(pilot, app, "denials", "detached")
-        assert wait_until_gone(ids) == set()
-
-
-async def test_xdp_key_detaches_its_programs(kernel_features) -> None:
-    app = make_app(kernel_features)
-    async with app.run_test(size=(120, 40)) as pilot:
-        await wait_state(pilot, app, "xdp", "attached")
-        ids = program_ids(app, "xdp")
-        assert len(ids) == 2 and ids <= set(loaded_programs())
-        await pilot.press("5")
-        await wait_state(pilot, app, "xdp", "detached")
+        await wait_state(pilot, app, probe, "attached")
+        ids = program_ids(app, probe)
+        assert len(ids) == programs and ids <= set(loaded_programs())
+        await pilot.press(key)
+        await wait_state(pilot, app, probe, "detached")
         assert wait_until_gone(ids) == set()
 
 

@@ -109,3 +109,20 @@ def test_xdp_pane_zoomed(svg_snapshot) -> None:
 
     svg = take_svg_screenshot(app=recorded_app(), terminal_size=(80, 24), run_before=zoom_xdp)
     assert svg == svg_snapshot
+
+
+async def test_the_screen_keeps_refreshing_under_the_help_and_a_prompt() -> None:
+    """The refresh timer renders the dashboard while a modal is on top of it."""
+    app = BpftopApp(
+        PROBE_NAMES,
+        lambda sink: RecordedSource(sink, recorded_session()),
+        clock=lambda: T0 + 10,
+        refresh_seconds=0.05,
+    )
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("question_mark")
+        await pilot.pause(0.3)  # several refreshes with the help on top
+        assert app.is_running and type(app.screen).__name__ == "HelpScreen"
+        await pilot.press("escape")
+        await pilot.pause(0.1)
+        assert app.is_running

@@ -18,6 +18,7 @@ from bpftop.panes.base import Pane, Row
 from bpftop.panes.format import latency_style, latency_us, rate, size, sparkline
 
 SLOW_THRESHOLDS_MS = (0.0, 1.0, 10.0, 100.0)  # `t` cycles; 0 = off
+HIST_WIDTH = 31  # the histogram's width in DEFAULT_CSS (32) less its right padding
 DEVICE_COLUMNS = (
     *("DEV", "R/s", "W/s", "R B/s", "W B/s"),
     *("P50", "P95", "P99", "MAX", "QUEUE", "DEVICE"),
@@ -166,7 +167,7 @@ class DiskPane(Pane):
     def _histogram(self, device: DeviceView | None, snapshot: DashboardSnapshot) -> Text:
         if device is None:
             return Text("no block I/O seen yet", style="dim")
-        width = max(self.query_one("#disk-hist", Static).content_size.width, 24)
+        width = HIST_WIDTH  # fixed, not measured: the same frame whenever it is drawn
         text = Text()
         title = f"{device.last.dev} {snapshot.disks.window_s:.0f}s"
         text.append(title, style="bold")
