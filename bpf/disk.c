@@ -243,6 +243,10 @@ TRACEPOINT_PROBE(block, block_rq_merge)
 static __always_inline void add_dev(u32 dev, u32 op, u64 bytes, int error, u64 lat, u64 queue,
                                     u64 device, int timed, int split)
 {
+    /* The epoch first: if user space flips it while this I/O is being counted, the
+     * I/O lands in the next interval's counts but in this interval's max, so a max
+     * can only err upwards, never miss an I/O its interval counted. */
+    u64 epoch = config_value(CFG_EPOCH);
     struct dev_key k = {.dev = dev, .op = op};
     struct dev_agg *d = dev_totals.lookup(&k);
     if (!d) {
@@ -271,7 +275,6 @@ static __always_inline void add_dev(u32 dev, u32 op, u64 bytes, int error, u64 l
     d->lat_ns += lat;
     /* bucket_of() is < 124; the mask is what lets the verifier see that. */
     d->hist[bucket_of(lat / 1000) & (HIST_BUCKETS - 1)]++;
-    u64 epoch = config_value(CFG_EPOCH);
     u32 m = epoch & 1;
     if (d->max_epoch[m] != epoch) {
         d->max_epoch[m] = epoch;

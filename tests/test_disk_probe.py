@@ -52,26 +52,26 @@ def test_exact_direct_io_per_device_and_per_process(engine_for, tmp_path: Path) 
         finally:
             os.close(fd)
 
-    assert totals(procs(), FIELDS) == EXPECTED
-    assert totals(devices(), FIELDS) == EXPECTED
+    assert totals(procs(), FIELDS) == EXPECTED, procs()
+    assert totals(devices(), FIELDS) == EXPECTED, [r for r in devices() if r.ios]
     assert {r.comm for r in procs()} == {Path("/proc/self/comm").read_text().strip()}
-    assert sum(r.untimed for r in devices()) == 0
-    assert sum(r.discards + r.flushes + r.errors for r in devices()) == 0
+    assert sum(r.untimed for r in devices()) == 0, [r for r in devices() if r.ios]
+    assert sum(r.discards + r.flushes + r.errors for r in devices()) == 0, devices()
     # Every one of our I/Os went into the in-kernel histogram, and the percentiles
     # computed from it are ordered and within the exact max.
     busy = [r for r in devices() if r.ios]
-    assert sum(count for r in busy for _, _, count in r.hist) == WRITES + READS
+    assert sum(count for r in busy for _, _, count in r.hist) == WRITES + READS, busy
     for r in busy:
-        assert r.lat_us is not None
-        assert 0 < r.lat_us.p50 <= r.lat_us.p95 <= r.lat_us.p99 <= r.lat_us.max
-        assert r.lat_us.max >= r.hist[-1][0]  # the exact max is in or above the top bucket
-        assert r.device_us is not None and r.queue_us is not None
+        assert r.lat_us is not None, r
+        assert 0 < r.lat_us.p50 <= r.lat_us.p95 <= r.lat_us.p99 <= r.lat_us.max, r
+        assert r.lat_us.max >= r.hist[-1][0], r  # the exact max: in or above the top bucket
+        assert r.device_us is not None and r.queue_us is not None, r
     # No event per I/O reached user space: the slow-I/O stream is off by default.
     assert sink.of_type(SlowIoRecord) == []
     counts = [c for c in sink.of_type(ProbeCounts) if c.probe == "disk"]
     assert sum(c.counts["ios"] for c in counts) >= WRITES + READS
-    assert sum(c.counts["collided"] + c.counts["table_full"] for c in counts) == 0
-    assert sum(c.lost for c in counts) == 0
+    assert sum(c.counts["collided"] + c.counts["table_full"] for c in counts) == 0, counts
+    assert sum(c.lost for c in counts) == 0, counts
 
 
 def test_slow_threshold_sends_each_slow_io_with_its_submitter(engine_for, tmp_path: Path) -> None:
