@@ -4,7 +4,6 @@ of denied opens (what a crash-looping service does) with bpftop's CPU under it."
 from __future__ import annotations
 
 import json
-import statistics
 import subprocess
 import threading
 import time
@@ -13,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import psutil
+from paired import ratio_row
 
 from tests.denied import NOBODY, workbench
 
@@ -104,14 +104,8 @@ def syscall_overhead(
             with_probe.append(rate(tool))
             run.proc.terminate()
             run.proc.wait()
-        ratios = sorted(w / b for w, b in zip(with_probe, without, strict=True))
-        ratio = statistics.median(ratios)
-        rows.append(
-            (f"{label} syscalls/s, {ROUNDS} rounds",
-             f"without {statistics.median(without):,.0f} · with denials probe"
-             f" {statistics.median(with_probe):,.0f} · ratio {ratio:.3f} ({(1 - ratio) * 100:.1f}%"
-             f" slower; rounds {ratios[0]:.3f}-{ratios[-1]:.3f})")
-        )  # fmt: skip
+        rows.append(ratio_row(f"{label} syscalls/s, {ROUNDS} rounds", without, with_probe,
+                              "denials"))  # fmt: skip
 
 
 def _flood(bench: Any) -> tuple[int, float]:

@@ -8,10 +8,11 @@ drift on the box hits both sides alike.
 from __future__ import annotations
 
 import json
-import statistics
 import subprocess
 import threading
 from pathlib import Path
+
+from paired import ratio_row
 
 IOPS_C = r"""
 #define _GNU_SOURCE
@@ -120,16 +121,8 @@ def _compare(
     finally:
         subprocess.run(["losetup", "-d", dev], check=False)
         backing.unlink(missing_ok=True)
-    # Each round pairs a run without and one with, back to back: the ratio per round
-    # cancels the box's drift; the median and range of those ratios are reported.
-    ratios = sorted(w / b for w, b in zip(with_probe, without, strict=True))
-    ratio = statistics.median(ratios)
-    rows.append(
-        (f"direct-I/O IOPS, {label}, {ROUNDS} rounds x {SECONDS:.0f}s",
-         f"without {statistics.median(without):,.0f} · with disk probe"
-         f" {statistics.median(with_probe):,.0f} · ratio {ratio:.3f} ({(1 - ratio) * 100:.1f}%"
-         f" slower; rounds {ratios[0]:.3f}-{ratios[-1]:.3f})")
-    )  # fmt: skip
+    name = f"direct-I/O IOPS, {label}, {ROUNDS} rounds x {SECONDS:.0f}s"
+    rows.append(ratio_row(name, without, with_probe, "disk"))
     rows.append(
         (f"disk probe BPF time per I/O, {label}",
          f"{bpf_ns / max(ios, 1):,.0f} ns ({ios:,} I/Os in the intervals with stats on)")
