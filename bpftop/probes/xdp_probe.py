@@ -133,7 +133,11 @@ class XdpProbe(Probe):
             )
         counter = XdpCounter(ifname, link.ifindex)
         counter.set_rules(self._wanted.get(ifname, []))
-        counter.attach()
+        try:
+            counter.attach()
+        except OSError:
+            self._wanted.pop(ifname, None)  # not retried at the next start either
+            raise
         self._counters[ifname] = counter
 
     def _sweep_leftovers(self) -> None:
