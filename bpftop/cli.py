@@ -29,21 +29,22 @@ def parse_probes(text: str) -> list[str]:
     return names
 
 
-def positive_seconds(text: str) -> float:
+def _number(text: str, unit: str) -> float:
     try:
-        value = float(text)
+        return float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+        raise argparse.ArgumentTypeError(f"not a number of {unit}: {text!r}") from None
+
+
+def positive_seconds(text: str) -> float:
+    value = _number(text, "seconds")
     if not value > 0:
         raise argparse.ArgumentTypeError(f"must be more than 0 seconds: {text!r}")
     return value
 
 
 def milliseconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number of milliseconds: {text!r}") from None
+    value = _number(text, "milliseconds")
     if not value >= 0:
         raise argparse.ArgumentTypeError(f"must be 0 or more milliseconds: {text!r}")
     return value

@@ -58,6 +58,13 @@ class Dashboard:
         self.disks = DiskModel()
         self.denials = DenialModel()
         self.xdp = XdpModel()
+        # Which model turns a probe's interval counts into rates.
+        self._counted_by: dict[str, ExecModel | ConnectModel | DiskModel | DenialModel] = {
+            "exec": self.execs,
+            "connect": self.connects,
+            "disk": self.disks,
+            "denials": self.denials,
+        }
         self.system: SystemSample | None = None
 
     def apply(self, record: Record) -> None:
@@ -81,14 +88,8 @@ class Dashboard:
             case ProbeCounts():
                 if record.probe in self.probes:
                     self.probes[record.probe] = self.probes[record.probe].with_counts(record)
-                if record.probe == "exec":
-                    self.execs.add_counts(record)
-                elif record.probe == "connect":
-                    self.connects.add_counts(record)
-                elif record.probe == "disk":
-                    self.disks.add_counts(record)
-                elif record.probe == "denials":
-                    self.denials.add_counts(record)
+                if model := self._counted_by.get(record.probe):
+                    model.add_counts(record)
             case ProbeStatus():
                 state = self.probes.get(record.probe, ProbeState(record.probe))
                 self.probes[record.probe] = state.with_status(record)

@@ -39,6 +39,8 @@ class Pane(Vertical, can_focus=False):
     ]
 
     probe: ClassVar[str]
+    label: ClassVar[str]  # "Execs [1]": the pane's name and its toggle key
+    title_hint: ClassVar[str] = ""  # keys of the pane's own, after the cost
     columns: ClassVar[tuple[str, ...]]
     default_sort: ClassVar[str | None] = None  # None: newest first
 
@@ -69,15 +71,17 @@ class Pane(Vertical, can_focus=False):
             rows.sort(key=lambda row: _sort_key(row.keys[index]), reverse=self.sort_reverse)
         else:
             rows.reverse()  # newest first
-        shown = [row.cells for row in rows[:MAX_ROWS]]
-        table = self.table
-        cursor = table.cursor_row
-        table.clear()
-        table.add_rows(shown)
-        if shown and cursor > 0:
-            table.move_cursor(row=min(cursor, len(shown) - 1), animate=False)
+        refill(self.table, [row.cells for row in rows[:MAX_ROWS]])
 
     def title_text(self, snapshot: DashboardSnapshot, state: ProbeState) -> str:
+        """`Execs [1] 42/s · ... · bpf 0.02%` while attached, else `Execs [1] off`."""
+        if not state.attached:
+            return f"{self.label} {self.state_suffix(state)}"
+        hint = f" · {self.title_hint}" if self.title_hint else ""
+        return f"{self.label} {self.live_title(snapshot)} · {self.state_suffix(state)}{hint}"
+
+    def live_title(self, snapshot: DashboardSnapshot) -> str:
+        """The pane's rates for its title while the probe is attached."""
         raise NotImplementedError
 
     def rows(self, snapshot: DashboardSnapshot) -> list[Row]:
@@ -124,6 +128,15 @@ class Pane(Vertical, can_focus=False):
 class Row:
     cells: tuple[str | Text, ...]
     keys: tuple[Any, ...]  # same length as cells: raw values to sort by
+
+
+def refill(table: DataTable[Any], rows: list[tuple[Any, ...]]) -> None:
+    """Replace a table's rows, keeping the cursor on the same line where it still fits."""
+    cursor = table.cursor_row
+    table.clear()
+    table.add_rows(rows)
+    if rows and cursor > 0:
+        table.move_cursor(row=min(cursor, len(rows) - 1), animate=False)
 
 
 def _sort_key(value: Any) -> tuple[int, Any]:

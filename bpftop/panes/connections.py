@@ -5,7 +5,6 @@ from __future__ import annotations
 from rich.text import Text
 
 from bpftop.model.dashboard import DashboardSnapshot
-from bpftop.model.probe_state import ProbeState
 from bpftop.panes.base import Pane, Row
 from bpftop.panes.format import clock, endpoint, latency_us, rate
 
@@ -20,16 +19,15 @@ RESULT_STYLES = {
 
 class ConnectPane(Pane):
     probe = "connect"
+    label = "TCP [2]"
     # Most telling first, so 80 columns show peer, result and latency.
     columns = ("TIME", "PID", "COMM", "PEER", "RESULT", "LAT", "LOCAL", "STATE")
 
-    def title_text(self, snapshot: DashboardSnapshot, state: ProbeState) -> str:
+    def live_title(self, snapshot: DashboardSnapshot) -> str:
         c = snapshot.connects
-        if not state.attached:
-            return f"TCP [2] {self.state_suffix(state)}"
         return (
-            f"TCP [2] out {rate(c.outbound.per_second)} · in {rate(c.inbound.per_second)}"
-            f" · failed {rate(c.failed.per_second)} · {self.state_suffix(state)}"
+            f"out {rate(c.outbound.per_second)} · in {rate(c.inbound.per_second)}"
+            f" · failed {rate(c.failed.per_second)}"
         )
 
     def rows(self, snapshot: DashboardSnapshot) -> list[Row]:

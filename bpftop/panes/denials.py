@@ -10,8 +10,7 @@ from textual.widgets import DataTable
 
 from bpftop.model.dashboard import DashboardSnapshot
 from bpftop.model.denials import DenialGroup
-from bpftop.model.probe_state import ProbeState
-from bpftop.panes.base import Pane, Row
+from bpftop.panes.base import Pane, Row, refill
 from bpftop.panes.format import clock, rate
 from bpftop.records import DenialRecord
 
@@ -46,6 +45,7 @@ class DenialsPane(Pane):
     DenialsPane #denial-events { height: 1fr; }
     """
     probe = "denials"
+    label = "Denials [4]"
     columns = ("TIME", "PID", "COMM", "UID", "SYSCALL", "ERRNO", "TARGET", "CAUSE")
 
     def compose(self):  # type: ignore[no-untyped-def]
@@ -64,25 +64,15 @@ class DenialsPane(Pane):
         # Too short for both (80x24 with every pane): the groups alone, flood-proof.
         self.query_one("#denial-events").display = self.size.height >= 8
 
-    def title_text(self, snapshot: DashboardSnapshot, state: ProbeState) -> str:
+    def live_title(self, snapshot: DashboardSnapshot) -> str:
         d = snapshot.denials
-        if not state.attached:
-            return f"Denials [4] {self.state_suffix(state)}"
         sampled = f" · sampled {d.sampled_out}" if d.sampled_out else ""
-        return (
-            f"Denials [4] {rate(d.denials.per_second)}{sampled}"
-            f" · silent caps {d.silent_cap_checks} · {self.state_suffix(state)}"
-        )
+        return f"{rate(d.denials.per_second)}{sampled} · silent caps {d.silent_cap_checks}"
 
     def update_from(self, snapshot: DashboardSnapshot) -> None:
         super().update_from(snapshot)
-        table = self.query_one("#denial-groups", DataTable)
-        cursor = table.cursor_row
-        table.clear()
-        for g in snapshot.denials.groups[:MAX_GROUPS]:
-            table.add_row(*self._group_cells(g))
-        if cursor > 0 and table.row_count:
-            table.move_cursor(row=min(cursor, table.row_count - 1), animate=False)
+        groups = [self._group_cells(g) for g in snapshot.denials.groups[:MAX_GROUPS]]
+        refill(self.query_one("#denial-groups", DataTable), groups)
 
     @staticmethod
     def _group_cells(g: DenialGroup) -> tuple[str | Text, ...]:

@@ -13,7 +13,6 @@ from textual.widgets import DataTable, Static
 from bpftop.model.dashboard import DashboardSnapshot
 from bpftop.model.disks import DeviceView
 from bpftop.model.histogram import by_power_of_two
-from bpftop.model.probe_state import ProbeState
 from bpftop.panes.base import Pane, Row
 from bpftop.panes.format import latency_style, latency_us, rate, size, sparkline
 
@@ -50,6 +49,7 @@ class DiskPane(Pane):
     DiskPane #disk-procs { width: 1fr; height: 1fr; }
     """
     probe = "disk"
+    label = "Disk I/O [3]"
     # Most telling first, so 80 columns show who, where, how much and how slow.
     columns = ("PID", "COMM", "DEV", "BYTES", "AVG LAT", "SLOW", "READS", "WRITES")
     default_sort = "BYTES"
@@ -86,14 +86,9 @@ class DiskPane(Pane):
     def devices_table(self) -> DataTable[Any]:
         return self.query_one("#disk-devices", DataTable)
 
-    def title_text(self, snapshot: DashboardSnapshot, state: ProbeState) -> str:
-        if not state.attached:
-            return f"Disk I/O [3] {self.state_suffix(state)}"
+    def live_title(self, snapshot: DashboardSnapshot) -> str:
         slow = f"slow ≥ {self.slow_ms:g}ms" if self.slow_ms else "slow: off (t)"
-        return (
-            f"Disk I/O [3] IO {rate(snapshot.disks.ios.per_second)} · {slow}"
-            f" · {self.state_suffix(state)}"
-        )
+        return f"IO {rate(snapshot.disks.ios.per_second)} · {slow}"
 
     def update_from(self, snapshot: DashboardSnapshot) -> None:
         super().update_from(snapshot)

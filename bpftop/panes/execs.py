@@ -5,22 +5,20 @@ from __future__ import annotations
 from rich.text import Text
 
 from bpftop.model.dashboard import DashboardSnapshot
-from bpftop.model.probe_state import ProbeState
 from bpftop.panes.base import Pane, Row
 from bpftop.panes.format import clock, rate
 
 
 class ExecPane(Pane):
     probe = "exec"
+    label = "Execs [1]"
     columns = ("TIME", "PID", "PPID", "UID", "COMM", "RESULT", "ARGV")
 
-    def title_text(self, snapshot: DashboardSnapshot, state: ProbeState) -> str:
+    def live_title(self, snapshot: DashboardSnapshot) -> str:
         execs = snapshot.execs
-        if not state.attached:
-            return f"Execs [1] {self.state_suffix(state)}"
         return (
-            f"Execs [1] {rate(execs.execs.per_second)} · failed {rate(execs.failed.per_second)}"
-            f" · total {execs.execs.total} · {self.state_suffix(state)}"
+            f"{rate(execs.execs.per_second)} · failed {rate(execs.failed.per_second)}"
+            f" · total {execs.execs.total}"
         )
 
     def rows(self, snapshot: DashboardSnapshot) -> list[Row]:

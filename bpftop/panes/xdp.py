@@ -8,7 +8,6 @@ from typing import Any
 from rich.text import Text
 
 from bpftop.model.dashboard import DashboardSnapshot
-from bpftop.model.probe_state import ProbeState
 from bpftop.model.xdp import IfaceView
 from bpftop.panes.base import Pane, Row
 from bpftop.panes.format import rate, sparkline
@@ -41,6 +40,8 @@ def action_rate(view: IfaceView, action: str) -> tuple[Text, float | None]:
 
 class XdpPane(Pane):
     probe = "xdp"
+    label = "XDP [5]"
+    title_hint = "a/d: count/drop"
     # Most telling first: at 80 columns, drops and whose program makes them.
     columns = (
         *("IFACE", "STATE", "DROP/s", "DROPS", "XDP PROGRAM"),
@@ -52,16 +53,11 @@ class XdpPane(Pane):
         super().__init__(**kwargs)
         self.sort_reverse = False  # interfaces by name, a to z
 
-    def title_text(self, snapshot: DashboardSnapshot, state: ProbeState) -> str:
-        if not state.attached:
-            return f"XDP [5] {self.state_suffix(state)}"
+    def live_title(self, snapshot: DashboardSnapshot) -> str:
         ifaces = snapshot.xdp.ifaces
         progs = sum(1 for i in ifaces if i.last.prog is not None)
         drops = sum(i.drops_per_second for i in ifaces)
-        return (
-            f"XDP [5] {len(ifaces)} ifaces · {progs} with XDP · drops {rate(drops)}"
-            f" · {self.state_suffix(state)} · a/d: count/drop"
-        )
+        return f"{len(ifaces)} ifaces · {progs} with XDP · drops {rate(drops)}"
 
     def selected_interface(self) -> str | None:
         table = self.table
