@@ -8,11 +8,11 @@ from dataclasses import dataclass
 
 from bpftop.model.histogram import Bucket, merge
 from bpftop.model.rates import IntervalRate, RateSnapshot
+from bpftop.model.silence import forget_silent
 from bpftop.records import DiskProcRecord, DiskRecord, ProbeCounts, SlowIoRecord
 
 WINDOW_INTERVALS = 5  # the histogram and process table cover this many intervals
 P99_HISTORY = 300  # intervals of p99 kept for the sparkline (5 min at 1 s)
-GONE_AFTER_S = 10.0  # no record for this long: the device was detached
 
 
 @dataclass(frozen=True)
@@ -70,12 +70,10 @@ class DiskModel:
         self._ios = IntervalRate()
 
     def add_device(self, record: DiskRecord) -> None:
-        device = self._devices.setdefault(record.dev, _Device(record))
-        device.add(record)
-        # A device that stopped reporting (detached) leaves the pane.
-        gone = [n for n, d in self._devices.items() if d.last.ts < record.ts - GONE_AFTER_S]
-        for name in gone:
-            del self._devices[name]
+        if record.dev not in self._devices:
+            self._devices[record.dev] = _Device(record)
+        self._devices[record.dev].add(record)
+        forget_silent(self._devices, record.ts)  # a detached device leaves the pane
 
     def add_proc(self, record: DiskProcRecord) -> None:
         if not self._proc_intervals or self._proc_intervals[-1][0] != record.ts:

@@ -6,9 +6,9 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass, field
 
+from bpftop.model.silence import forget_silent
 from bpftop.records import XdpRecord
 
-GONE_AFTER_S = 10.0  # not reported for this long: the interface is gone
 HISTORY = 120
 
 
@@ -63,11 +63,10 @@ class XdpModel:
         self._ifaces: dict[str, _Iface] = {}
 
     def add(self, record: XdpRecord) -> None:
-        iface = self._ifaces.setdefault(record.ifname, _Iface(record))
-        iface.add(record)
-        gone = [n for n, i in self._ifaces.items() if i.last.ts < record.ts - GONE_AFTER_S]
-        for name in gone:
-            del self._ifaces[name]
+        if record.ifname not in self._ifaces:
+            self._ifaces[record.ifname] = _Iface(record)
+        self._ifaces[record.ifname].add(record)
+        forget_silent(self._ifaces, record.ts)  # an interface that went leaves the pane
 
     def own_attached(self, ifname: str) -> bool:
         """bpftop's own program is on this interface (as of the last interval)."""
