@@ -4,10 +4,17 @@ the TUI, `--json` and the tests. `to_json()` is the headless wire format."""
 from __future__ import annotations
 
 import errno
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from bpftop.model.histogram import Bucket, LatencySummary
+
+
+def _fields_json(record: Any, kind: str) -> dict[str, Any]:
+    """`{"type": kind, field: value, ...}` in field order, for records that send every
+    field as it is."""
+    return {"type": kind, **{f.name: getattr(record, f.name) for f in fields(record)}}
+
 
 PROBE_STATES = ("attaching", "attached", "unavailable", "detached")
 
@@ -203,20 +210,7 @@ class DiskProcRecord:
     slow: int = 0  # I/Os at or above the slow threshold (0 when none is set)
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "type": "disk_proc",
-            "ts": self.ts,
-            "pid": self.pid,
-            "comm": self.comm,
-            "dev": self.dev,
-            "interval_s": self.interval_s,
-            "reads": self.reads,
-            "writes": self.writes,
-            "read_bytes": self.read_bytes,
-            "write_bytes": self.write_bytes,
-            "avg_lat_us": self.avg_lat_us,
-            "slow": self.slow,
-        }
+        return _fields_json(self, "disk_proc")
 
 
 @dataclass(frozen=True, slots=True)
@@ -235,19 +229,7 @@ class SlowIoRecord:
     error: int = 0
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "type": "disk_slow",
-            "ts": self.ts,
-            "dev": self.dev,
-            "pid": self.pid,
-            "comm": self.comm,
-            "op": self.op,
-            "bytes": self.bytes,
-            "sector": self.sector,
-            "lat_us": self.lat_us,
-            "queue_us": self.queue_us,
-            "error": self.error,
-        }
+        return _fields_json(self, "disk_slow")
 
 
 @dataclass(frozen=True, slots=True)
@@ -266,19 +248,7 @@ class DenialRecord:
     detail: str | None  # "CAP_NET_BIND_SERVICE" (several joined with ",")
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "type": "denial",
-            "ts": self.ts,
-            "pid": self.pid,
-            "comm": self.comm,
-            "uid": self.uid,
-            "syscall": self.syscall,
-            "errno": self.errno,
-            "path": self.path,
-            "addr": self.addr,
-            "mechanism": self.mechanism,
-            "detail": self.detail,
-        }
+        return _fields_json(self, "denial")
 
 
 @dataclass(frozen=True, slots=True)
@@ -294,16 +264,7 @@ class DenialGroupRecord:
     count: int
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "type": "denial_group",
-            "ts": self.ts,
-            "interval_s": self.interval_s,
-            "comm": self.comm,
-            "uid": self.uid,
-            "syscall": self.syscall,
-            "errno": self.errno,
-            "count": self.count,
-        }
+        return _fields_json(self, "denial_group")
 
 
 XDP_ACTIONS = ("pass", "drop", "tx", "redirect", "aborted")
