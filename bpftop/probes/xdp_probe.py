@@ -53,6 +53,9 @@ class XdpProbe(Probe):
         self._last_packets: dict[int, tuple[int, int]] = {}
         self._last_driver: dict[int, dict[str, int]] = {}
         self._last_tracepoint: dict[int, dict[str, int]] = {}
+        # Interfaces whose driver has no XDP counters: not asked again every interval
+        # (an ethtool ioctl each); forgotten with the interface, like the totals.
+        self._no_driver_xdp: dict[int, bool] = {}
         # bpftop's own counter: where the user wants it (kept across stop/start) and
         # where it is attached now, with the running totals of the last interval.
         self._wanted: dict[str, list[DropRule]] = {}
@@ -65,6 +68,7 @@ class XdpProbe(Probe):
 
     def on_started(self) -> None:
         self._last_packets, self._last_driver, self._last_tracepoint = {}, {}, {}
+        self._no_driver_xdp = {}
         self._names = BpfStats()
         self._sweep_leftovers()
         refused = []
@@ -160,7 +164,12 @@ class XdpProbe(Probe):
         exceptions = self._tracepoint_totals()
         links = self._links.links()
         seen = {link.ifindex for link in links}
-        for table in (self._last_packets, self._last_driver, self._last_tracepoint):
+        for table in (
+            self._last_packets,
+            self._last_driver,
+            self._last_tracepoint,
+            self._no_driver_xdp,
+        ):
             for gone in [i for i in table if i not in seen]:
                 del table[gone]  # an interface that vanished is simply not reported
         for ifname in [n for n, c in self._counters.items() if c.ifindex not in seen]:
@@ -231,7 +240,11 @@ class XdpProbe(Probe):
             prog=self._program(link),
         )
         out = []
-        driver = driver_xdp_actions(self._links.driver_stats(link.ifname))
+        driver = None
+        if link.ifindex not in self._no_driver_xdp:  # its driver has no XDP counters
+            driver = driver_xdp_actions(self._links.driver_stats(link.ifname))
+            if driver is None:
+                self._no_driver_xdp[link.ifindex] = True
         if driver is not None:
             delta = _delta(driver, self._last_driver.get(link.ifindex))
             self._last_driver[link.ifindex] = driver
