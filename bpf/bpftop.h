@@ -5,4 +5,55 @@
 
 #define TASK_COMM_LEN 16
 
+/* The user's filter (`/` in the TUI, --pid/--comm/... on the command line).
+ * Every program keeps one in its own `filter` array, slot 0, written by user
+ * space, and asks it before counting or sending anything about a task, so a
+ * filtered-out storm costs neither ring buffer space nor Python time.
+ * A zero field matches anything. */
+struct task_filter {
+    u32 pid;          /* tgid */
+    u32 uid;          /* valid when uid_set */
+    u32 uid_set;
+    u32 comm_len;     /* compare this many leading bytes of comm (a glob's literal head) */
+    char comm[TASK_COMM_LEN];
+    u64 cgroup;       /* cgroup v2 id: the task's cgroup or one of its ancestors */
+    u32 cgroup_level; /* that cgroup's depth below the v2 root */
+    u32 port;         /* TCP: either end of the connection */
+    u32 dev;          /* block device, kernel dev_t (MAJOR << 20 | MINOR) */
+    u32 pad;
+    u64 min_lat_ns;   /* events (connections, slow I/O) at least this slow */
+};
+
+static __always_inline int filter_on_task(const struct task_filter *f)
+{
+    return f->pid || f->uid_set || f->comm_len || f->cgroup;
+}
+
+/* Does the current task pass the filter's task fields? `parent` (0: unknown)
+ * lets the exec probe show a filtered pid's children too. */
+static __always_inline int task_passes(const struct task_filter *f, u32 parent)
+{
+    if (f->pid) {
+        u32 pid = bpf_get_current_pid_tgid() >> 32;
+        if (pid != f->pid && parent != f->pid)
+            return 0;
+    }
+    if (f->uid_set && (u32)bpf_get_current_uid_gid() != f->uid)
+        return 0;
+    if (f->cgroup && bpf_get_current_ancestor_cgroup_id(f->cgroup_level) != f->cgroup)
+        return 0;
+    if (f->comm_len) {
+        char comm[TASK_COMM_LEN];
+        bpf_get_current_comm(comm, sizeof(comm));
+#pragma unroll
+        for (int i = 0; i < TASK_COMM_LEN; i++) {
+            if (i >= f->comm_len)
+                break;
+            if (comm[i] != f->comm[i])
+                return 0;
+        }
+    }
+    return 1;
+}
+
 #endif

@@ -76,6 +76,7 @@ BPF_PERCPU_ARRAY(counters, u64, CONN_NR_COUNTERS);
 BPF_TABLE("lru_hash", u64, struct conn_start, connecting, 16384);
 BPF_TABLE("lru_hash", u64, struct conn_owner, owners, 65536);
 BPF_PERCPU_ARRAY(scratch, struct conn_event, 1);
+BPF_ARRAY(filter, struct task_filter, 1);
 BPF_RINGBUF_OUTPUT(events, RINGBUF_PAGES);
 
 static __always_inline void count(u32 slot)
@@ -83,6 +84,11 @@ static __always_inline void count(u32 slot)
     u64 *v = counters.lookup(&slot);
     if (v)
         (*v)++;
+}
+
+static __always_inline int port_passes(const struct task_filter *f, u16 sport, u16 dport)
+{
+    return !f->port || f->port == sport || f->port == dport;
 }
 
 static __always_inline struct conn_event *new_event(u16 family, u16 sport, u16 dport)
@@ -126,8 +132,14 @@ TRACEPOINT_PROBE(sock, inet_sock_set_state)
         return 0;
     u64 sk = (u64)args->skaddr;
     int from = args->oldstate, to = args->newstate;
+    u32 zero = 0;
+    struct task_filter *f = filter.lookup(&zero);
 
     if (to == TCP_SYN_SENT) {
+        /* The only moment the connecting task is current: filtered out here, the
+         * connection leaves no state, so its answer is never counted or sent. */
+        if (f && (!task_passes(f, 0) || !port_passes(f, args->sport, args->dport)))
+            return 0;
         struct conn_start start = {};
         u64 id = bpf_get_current_pid_tgid();
         start.ts_ns = bpf_ktime_get_ns();
@@ -152,6 +164,10 @@ TRACEPOINT_PROBE(sock, inet_sock_set_state)
         __builtin_memcpy(e->comm, start->comm, sizeof(e->comm));
         e->latency_ns = e->ts_ns - start->ts_ns;
         e->state = TCP_SYN_SENT;
+        if (f && f->min_lat_ns && e->latency_ns < f->min_lat_ns) {
+            connecting.delete(&sk);
+            return 0;
+        }
         if (to == TCP_ESTABLISHED) {
             struct conn_owner owner = {.pid = start->pid, .uid = start->uid, .direction = DIR_OUT};
             __builtin_memcpy(owner.comm, start->comm, sizeof(owner.comm));
@@ -174,6 +190,9 @@ TRACEPOINT_PROBE(sock, inet_sock_set_state)
     }
 
     if (from == TCP_SYN_RECV && to == TCP_ESTABLISHED) {
+        /* softirq: no task to test, so a task filter cannot pass it (never a guess). */
+        if (f && (filter_on_task(f) || f->min_lat_ns || !port_passes(f, args->sport, args->dport)))
+            return 0;
         struct conn_owner owner = {.direction = DIR_IN};
         owners.update(&sk, &owner);
         struct conn_event *e = new_event(args->family, args->sport, args->dport);

@@ -85,6 +85,7 @@ BPF_ARRAY(arg_kinds, u8, MAX_SYSCALLS); /* (kind << 4) | argument index; set by 
 BPF_TABLE("lru_hash", u32, struct cap_refusal, refusals, 8192);
 BPF_HASH(groups, struct group_key, u64, 10240);
 BPF_PERCPU_ARRAY(budgets, struct budget, 1);
+BPF_ARRAY(filter, struct task_filter, 1);
 BPF_RINGBUF_OUTPUT(events, RINGBUF_PAGES);
 
 static __always_inline void count(u32 slot)
@@ -140,6 +141,10 @@ RAW_TRACEPOINT_PROBE(sys_exit)
     if (ret != -EACCES && ret != -EPERM)
         return 0; /* the hot path: everything that is not a denial */
 
+    u32 zero_key = 0;
+    struct task_filter *f = filter.lookup(&zero_key);
+    if (f && !task_passes(f, 0))
+        return 0;
     struct pt_regs regs = {};
     bpf_probe_read_kernel(&regs, sizeof(regs), (void *)ctx->args[0]);
     u32 nr = regs.orig_ax;

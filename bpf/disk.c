@@ -54,6 +54,7 @@ struct rq_slot {
     u64 sector;
     u32 dev;
     u32 pid;      /* 0 unless block_io_start named the submitter */
+    u32 filtered; /* the submitter did not pass the user's task filter */
     char comm[TASK_COMM_LEN];
 };
 
@@ -114,6 +115,7 @@ BPF_ARRAY(inflight, struct rq_slot, INFLIGHT_SLOTS);
 BPF_F_TABLE("percpu_hash", struct dev_key, struct dev_agg, dev_totals, 1024, BPF_F_NO_PREALLOC);
 BPF_HASH(proc_totals, struct proc_key, struct proc_stats, 10240);
 BPF_PERCPU_ARRAY(zero_agg, struct dev_agg, 1); /* never written: too big for the stack */
+BPF_ARRAY(filter, struct task_filter, 1);
 BPF_RINGBUF_OUTPUT(events, RINGBUF_PAGES);
 
 static __always_inline void count(u32 slot)
@@ -187,6 +189,10 @@ static __always_inline void claim(u32 dev, u64 sector, u64 start_ns, u64 issue_n
     s->sector = sector;
     s->issue_ns = issue_ns;
     s->pid = 0;
+    u32 zero = 0;
+    struct task_filter *f = filter.lookup(&zero);
+    /* With a task filter, an I/O whose submitter is unknown cannot pass: never a guess. */
+    s->filtered = f && filter_on_task(f) && (!named || !task_passes(f, 0));
     if (named) {
         s->pid = bpf_get_current_pid_tgid() >> 32;
         bpf_get_current_comm(s->comm, sizeof(s->comm));
@@ -316,6 +322,13 @@ TRACEPOINT_PROBE(block, block_rq_complete)
     u32 op = bytes ? op_of(args->rwbs) : OP_OTHER;
     int error = args->error;
     struct rq_slot *s = find(dev, sector);
+    u32 zero = 0;
+    struct task_filter *f = filter.lookup(&zero);
+    if (f && (f->dev && f->dev != dev || (s ? s->filtered : filter_on_task(f)))) {
+        if (s)
+            s->start_ns = 0;
+        return 0; /* filtered out: the device and process tables only hold what passes */
+    }
 
     count(DISK_IOS);
     if (!s) {
@@ -336,11 +349,16 @@ TRACEPOINT_PROBE(block, block_rq_complete)
     u64 queue = split ? issue_ns - start_ns : 0;
     u64 device = split ? now - issue_ns : 0;
     u64 slow_ns = config_value(CFG_SLOW_NS);
+    /* A latency filter raises the bar for slow-I/O events only: the device
+     * histograms keep every I/O, or their percentiles would lie. */
+    u64 event_ns = slow_ns;
+    if (f && f->min_lat_ns > event_ns)
+        event_ns = f->min_lat_ns;
 
     add_dev(dev, op, bytes, error, lat, queue, device, 1, split);
     add_proc(pid, comm, dev, op, bytes, lat, 1, slow_ns);
 
-    if (slow_ns && lat >= slow_ns) {
+    if (event_ns && lat >= event_ns) {
         struct slow_event *e = events.ringbuf_reserve(sizeof(struct slow_event));
         if (!e) {
             count(DISK_LOST);

@@ -38,6 +38,7 @@ BPF_PERCPU_ARRAY(scratch, struct exec_event, 1);
 /* LRU: an exec whose exit we never see (task killed mid-exec) cannot fill the map. */
 BPF_TABLE("lru_hash", u32, struct exec_event, pending, 1024);
 BPF_TABLE("lru_hash", u32, u32, parents, 65536);
+BPF_ARRAY(filter, struct task_filter, 1);
 BPF_RINGBUF_OUTPUT(events, RINGBUF_PAGES);
 
 /* Exact counts live in the kernel, so they survive a ring buffer overflow. */
@@ -97,6 +98,16 @@ static __always_inline int record_exit(long ret)
         e = pending.lookup(&pid);
         tid = pid;
     }
+    u32 *ppid = parents.lookup(&pid);
+    u32 parent = ppid ? *ppid : 0;
+    u32 zero = 0;
+    struct task_filter *f = filter.lookup(&zero);
+    if (f && !task_passes(f, parent)) {
+        /* Filtered out: not counted either, so the pane's rates match its rows. */
+        if (e)
+            pending.delete(&tid);
+        return 0;
+    }
     count(ret == 0 ? EXEC_OK : EXEC_FAILED);
     if (!e) {
         count(EXEC_UNMATCHED);
@@ -105,8 +116,7 @@ static __always_inline int record_exit(long ret)
     e->ret = ret;
     e->pid = pid;
     e->uid = bpf_get_current_uid_gid();
-    u32 *ppid = parents.lookup(&pid);
-    e->ppid = ppid ? *ppid : 0;
+    e->ppid = parent;
     bpf_get_current_comm(e->comm, sizeof(e->comm));
     if (events.ringbuf_output(e, sizeof(*e), 0) != 0)
         count(EXEC_LOST);

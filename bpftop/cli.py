@@ -11,9 +11,23 @@ from collections.abc import Callable
 
 from bpftop import __version__
 from bpftop.engine import BpfEngine
+from bpftop.filters import SYNTAX, Filter, FilterError, parse_filter
 from bpftop.kernel import KernelFeatures, detect
 from bpftop.probes.registry import PROBE_NAMES
 from bpftop.stderr_capture import StderrCapture
+
+# (option, filter term, metavar): each option is one term of the filter expression.
+FILTER_OPTIONS = (
+    ("pid", "pid=", "PID"),
+    ("comm", "comm=", "GLOB"),
+    ("user", "user=", "NAME"),
+    ("uid", "uid=", "UID"),
+    ("cgroup", "cgroup=", "PATH"),
+    ("container", "container=", "ID"),
+    ("port", "port=", "PORT"),
+    ("dev", "dev=", "NAME"),
+    ("lat", "lat>", "DURATION"),
+)
 
 EXIT_USAGE = 2
 EXIT_ENVIRONMENT = 1
@@ -128,8 +142,26 @@ def build_parser() -> argparse.ArgumentParser:
         help="drop what RULE matches on the --xdp-attach interfaces: udp:PORT, tcp:PORT, "
         "udp, tcp, icmp, src:CIDR, or several joined with ',' (repeatable)",
     )
+    filters = parser.add_argument_group(
+        "filters", "all given must hold; the TUI's / bar takes the same terms"
+    )
+    for option, term, meta in FILTER_OPTIONS:
+        filters.add_argument(f"--{option}", metavar=meta, help=f"same as the filter term {term}")
+    filters.add_argument("--filter", metavar="EXPR", help=f"a whole filter: {SYNTAX}")
     parser.add_argument("--version", action="version", version=f"bpftop {__version__}")
     return parser
+
+
+def filter_from_args(args: argparse.Namespace) -> Filter:
+    """--filter and the per-term options make one expression, parsed by the bar's parser."""
+    terms = [args.filter or ""]
+    for option, term, _meta in FILTER_OPTIONS:
+        value = getattr(args, option)
+        if value is not None:
+            if not value.strip() or any(c.isspace() for c in value):
+                raise FilterError(f"--{option} needs one value without spaces: {value!r}")
+            terms.append(term + value)
+    return parse_filter(" ".join(terms))
 
 
 def preflight(kernel: KernelFeatures) -> str | None:
@@ -159,6 +191,11 @@ def main(argv: list[str] | None = None) -> int:
 
 def _main(argv: list[str] | None) -> int:
     args = build_parser().parse_args(argv)
+    try:
+        args.user_filter = filter_from_args(args)
+    except FilterError as exc:
+        print(f"bpftop: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     hidden = [tp for tp in os.environ.get("BPFTOP_HIDE_TRACEPOINTS", "").split(",") if tp]
     kernel = detect(hidden_tracepoints=hidden)
     if problem := preflight(kernel):
@@ -202,6 +239,7 @@ def _main(argv: list[str] | None) -> int:
 def prepare_engine(args: argparse.Namespace, engine: BpfEngine) -> None:
     """Settings and actions from the command line, given before the engine starts."""
     engine.configure("disk", "slow_ms", args.disk_slow_ms)
+    engine.set_filter(args.user_filter)
     for ifname in args.xdp_attach:
         engine.control("xdp", "attach", ifname)
         for rule in args.xdp_drop:
@@ -210,7 +248,6 @@ def prepare_engine(args: argparse.Namespace, engine: BpfEngine) -> None:
 
 def run_tui(kernel: KernelFeatures, args: argparse.Namespace, stderr: StderrCapture) -> int:
     from bpftop.app import BpftopApp
-    from bpftop.engine import BpfEngine
     from bpftop.probes.registry import PROBE_CLASSES
     from bpftop.records import Record
     from bpftop.system import SystemSampler

@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 
+from bpftop.filters import Filter
 from bpftop.kernel import KernelFeatures
 from bpftop.probes.base import KernelClock, Probe, choose_step
 from bpftop.probes.stats import BpfStats
@@ -38,11 +39,15 @@ class BpfEngine:
         stderr: StderrCapture | None = None,
     ) -> None:
         self._kernel = kernel
-        self._sink = sink
+        self._deliver = sink
+        # Read from the BPF thread, replaced whole from any thread (no lock needed).
+        self._filter = Filter()
         self._interval = interval
         self._stderr = stderr
         clock = KernelClock()
-        self.probes: dict[str, Probe] = {cls.name: cls(sink, clock) for cls in probe_classes}
+        self.probes: dict[str, Probe] = {
+            cls.name: cls(self._sink, clock) for cls in probe_classes
+        }
         self._wanted = [name for name in enabled if name in self.probes]
         # Work for the BPF thread, queued from any thread.
         self._commands: queue.Queue[Callable[[], None]] = queue.Queue()
@@ -62,6 +67,18 @@ class BpfEngine:
 
     def set_enabled(self, name: str, on: bool) -> None:
         self._commands.put(functools.partial(self._set_enabled, name, on))
+
+    def set_filter(self, user_filter: Filter) -> None:
+        """The kernel drops what it can test; the sink drops the rest (glob tails,
+        interfaces), and records caught in flight while the maps change."""
+        self._filter = user_filter
+        for probe in self.probes.values():
+            apply = functools.partial(probe.set_filter, user_filter)
+            self._submit(apply, functools.partial(self._guarded, probe.name, apply))
+
+    def _sink(self, record: Record) -> None:
+        if self._filter.keeps(record):
+            self._deliver(record)
 
     def configure(self, name: str, setting: str, value: float) -> None:
         """Change a probe setting (e.g. disk slow_ms); kept across detach/attach."""

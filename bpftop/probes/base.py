@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
+from bpftop.filters import Filter
 from bpftop.kernel import KernelFeatures
 from bpftop.records import Record
 from bpftop.resources import bpf_dir
@@ -79,6 +80,7 @@ class Probe(ABC):
     lost_counter: ClassVar[str]
     settings: ClassVar[tuple[str, ...]] = ()  # what configure() accepts
     controls: ClassVar[tuple[str, ...]] = ()  # what control() accepts
+    kernel_filter: ClassVar[bool] = True  # the program has a `filter` array (bpftop.h)
 
     def __init__(self, emit: Callable[[Record], None], clock: KernelClock) -> None:
         self._emit = emit
@@ -87,6 +89,7 @@ class Probe(ABC):
         self._events: Any = None
         self.decode_errors = 0
         self.notice: str | None = None  # shown with the "attached" status (a refused action)
+        self._filter = Filter()
 
     @property
     def active(self) -> bool:
@@ -107,10 +110,26 @@ class Probe(ABC):
             raise
         self._bpf = bpf
         try:
+            self._write_filter()
             self.on_started()
         except Exception:
             self.stop()
             raise
+
+    def set_filter(self, user_filter: Filter) -> None:
+        """The user's filter; kept across stop/start, written to the kernel at once."""
+        self._filter = user_filter
+        self._write_filter()
+
+    def _write_filter(self) -> None:
+        """Programs that test tasks keep the filter in their `filter` array (bpftop.h)."""
+        if self._bpf is None or not self.kernel_filter:
+            return
+        table = self._bpf[b"filter"]
+        leaf = table.Leaf()
+        for name, value in self._filter.kernel_fields().items():
+            setattr(leaf, name, value)
+        table[ctypes.c_int(0)] = leaf
 
     def plan_notes(self, kernel: KernelFeatures) -> tuple[tuple[str, str], ...]:
         """Hook: richer sources this kernel cannot give, as (source, why) pairs."""

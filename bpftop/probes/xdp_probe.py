@@ -33,6 +33,7 @@ def _delta(now: dict[str, int], before: dict[str, int] | None) -> dict[str, int]
 
 
 class XdpProbe(Probe):
+    kernel_filter = False  # interfaces, not tasks: its filter is dev=, in user space
     name = "xdp"
     title = "XDP"
     source = "xdp.c"
