@@ -13,7 +13,7 @@ from bpftop import __version__
 from bpftop.engine import BpfEngine
 from bpftop.filters import SYNTAX, Filter, FilterError, parse_filter
 from bpftop.kernel import KernelFeatures, detect
-from bpftop.probes.registry import PROBE_NAMES
+from bpftop.probes.registry import PID_PROBE_NAMES, PROBE_NAMES
 from bpftop.stderr_capture import StderrCapture
 
 # (option, filter term, metavar): each option is one term of the filter expression.
@@ -35,10 +35,11 @@ EXIT_ENVIRONMENT = 1
 
 def parse_probes(text: str) -> list[str]:
     names = [name.strip() for name in text.split(",") if name.strip()]
-    unknown = [name for name in names if name not in PROBE_NAMES]
+    known = PROBE_NAMES + PID_PROBE_NAMES
+    unknown = [name for name in names if name not in known]
     if unknown or not names:
         raise argparse.ArgumentTypeError(
-            f"unknown probe {', '.join(unknown) or '(none)'}; choose from {','.join(PROBE_NAMES)}"
+            f"unknown probe {', '.join(unknown) or '(none)'}; choose from {','.join(known)}"
         )
     return names
 
@@ -105,9 +106,18 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--probes",
         type=parse_probes,
-        default=list(PROBE_NAMES),
         metavar="LIST",
-        help=f"comma-separated probes to attach (default: {','.join(PROBE_NAMES)})",
+        help=f"comma-separated probes to attach (default: {','.join(PROBE_NAMES)}; "
+        f"with --pid also {','.join(PID_PROBE_NAMES)})",
+    )
+    parser.add_argument(
+        "--uprobe",
+        action="append",
+        default=[],
+        metavar="LIB_OR_PATH:SYMBOL",
+        help="count calls and latency of a function in the --pid process, e.g. c:malloc, "
+        "libssl.so.3:SSL_read, /usr/sbin/nginx:ngx_http_handler (repeatable; "
+        "alone it attaches only the uprobes)",
     )
     parser.add_argument(
         "--duration", type=positive_seconds, metavar="SECONDS", help="exit after this long"
@@ -164,6 +174,26 @@ def filter_from_args(args: argparse.Namespace) -> Filter:
     return parse_filter(" ".join(terms))
 
 
+def pid_probe_problem(args: argparse.Namespace) -> str | None:
+    """Fill in the probe list; the syscalls and uprobes probes need one live pid
+    and functions the symbol table can place."""
+    from bpftop.probes.user_binaries import UserCodeError, resolve
+
+    if args.probes is None:
+        args.probes = ["uprobes"] if args.uprobe else list(PROBE_NAMES)
+    if args.uprobe and "uprobes" not in args.probes:
+        args.probes.append("uprobes")
+    wanted = [name for name in PID_PROBE_NAMES if name in args.probes]
+    if wanted and args.user_filter.pid is None:
+        return f"{'/'.join(wanted)} need --pid PID"
+    for spec in args.uprobe:
+        try:
+            resolve(args.user_filter.pid, spec)
+        except UserCodeError as exc:
+            return f"--uprobe {spec}: {exc}"
+    return None
+
+
 def preflight(kernel: KernelFeatures) -> str | None:
     """One line saying what stops bpftop from running here and how to fix it."""
     if not kernel.can_bpf:
@@ -201,6 +231,9 @@ def _main(argv: list[str] | None) -> int:
     if problem := preflight(kernel):
         print(f"bpftop: {problem}", file=sys.stderr)
         return EXIT_USAGE if not kernel.can_bpf else EXIT_ENVIRONMENT
+    if problem := pid_probe_problem(args):
+        print(f"bpftop: {problem}", file=sys.stderr)
+        return EXIT_USAGE
     if args.xdp_drop and not args.xdp_attach:
         print("bpftop: --xdp-drop needs --xdp-attach IFNAME", file=sys.stderr)
         return EXIT_USAGE
@@ -240,6 +273,11 @@ def prepare_engine(args: argparse.Namespace, engine: BpfEngine) -> None:
     """Settings and actions from the command line, given before the engine starts."""
     engine.configure("disk", "slow_ms", args.disk_slow_ms)
     engine.set_filter(args.user_filter)
+    if args.user_filter.pid is not None:
+        for name in PID_PROBE_NAMES:
+            engine.configure(name, "pid", args.user_filter.pid)
+    for spec in args.uprobe:
+        engine.control("uprobes", "attach", spec)
     for ifname in args.xdp_attach:
         engine.control("xdp", "attach", ifname)
         for rule in args.xdp_drop:

@@ -267,5 +267,8 @@ class BpfEngine:
                 bpf_ns=bpf_ns,
             )
         )
-        for record in probe.interval_records(interval):
+        for record in probe.interval_records(round(interval, 3)):
             self._sink(record)
+        if probe.done_reason:
+            probe.stop()
+            self._status(name, "detached", reason=probe.done_reason)

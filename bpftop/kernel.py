@@ -15,6 +15,7 @@ from pathlib import Path
 
 TRACEFS_CANDIDATES = (Path("/sys/kernel/tracing"), Path("/sys/kernel/debug/tracing"))
 LOCKDOWN_FILE = Path("/sys/kernel/security/lockdown")
+UPROBE_PMU = Path("/sys/bus/event_source/devices/uprobe")
 
 # enum bpf_prog_type / bpf_map_type values from uapi/linux/bpf.h
 PROG_TYPES = {
@@ -45,6 +46,9 @@ class KernelFeatures:
     kprobes: bool
     # Tracepoints to report missing, so tests can simulate an older kernel.
     hidden_tracepoints: frozenset[str] = field(default_factory=frozenset)
+    # The perf "uprobe" PMU: uprobes as fds, gone with the process. Without it bcc
+    # writes uprobe_events, which outlives a killed bpftop, so bpftop refuses.
+    uprobe_pmu: bool = False
 
     def has_tracepoint(self, name: str) -> bool:
         """`name` is "category:event", e.g. "sock:inet_sock_set_state"."""
@@ -57,6 +61,10 @@ class KernelFeatures:
         """None when the program type is usable, else a short reason."""
         if prog_type == "kprobe" and not self.kprobes:
             return "unavailable, CONFIG_KPROBES off"
+        if prog_type == "uprobe":
+            if not self.uprobe_pmu:
+                return "unavailable, no uprobe perf PMU (would need uprobe_events)"
+            prog_type = "kprobe"  # uprobe programs are BPF_PROG_TYPE_KPROBE
         if prog_type in self.prog_types:
             return None
         if self.lockdown and self.lockdown != "none":
@@ -134,4 +142,5 @@ def detect(hidden_tracepoints: Iterable[str] = ()) -> KernelFeatures:
         ringbuf=ringbuf,
         kprobes=tracefs is not None and _exists(tracefs / "kprobe_events"),
         hidden_tracepoints=frozenset(hidden_tracepoints),
+        uprobe_pmu=_exists(UPROBE_PMU),
     )

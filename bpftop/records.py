@@ -318,6 +318,79 @@ class XdpRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class SyscallRow:
+    syscall: str
+    calls: int
+    errors: dict[str, int] = field(hash=False)  # {"EAGAIN": 3}
+    total_us: float
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "syscall": self.syscall,
+            "calls": self.calls,
+            "errors": self.errors,
+            "total_us": self.total_us,
+            "avg_us": round(self.total_us / self.calls, 3) if self.calls else 0.0,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class SyscallsRecord:
+    """One process's syscalls over one interval (exact counts), busiest first."""
+
+    ts: float
+    pid: int
+    interval_s: float
+    rows: tuple[SyscallRow, ...]
+    exited: bool = False  # the process is gone; these were its last calls
+
+    def to_json(self) -> dict[str, Any]:
+        out = {
+            "type": "syscalls",
+            "ts": self.ts,
+            "pid": self.pid,
+            "interval_s": self.interval_s,
+            "rows": [row.to_json() for row in self.rows],
+        }
+        if self.exited:
+            out["exited"] = True
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class UprobeRecord:
+    """Calls of one user function in one process over one interval."""
+
+    ts: float
+    pid: int
+    target: str  # "libc.so.6", or the binary's file name
+    path: str
+    symbol: str
+    interval_s: float
+    calls: int
+    lat_us: dict[str, float] | None = field(default=None, hash=False)  # p50, p99, max bucket
+    hist: tuple[Bucket, ...] = ()  # (low_us, high_us, count) of the returns
+    exited: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        out = {
+            "type": "uprobe",
+            "ts": self.ts,
+            "pid": self.pid,
+            "target": self.target,
+            "path": self.path,
+            "symbol": self.symbol,
+            "interval_s": self.interval_s,
+            "calls": self.calls,
+            "lat_us": self.lat_us,
+            "hist": [list(b) for b in self.hist],
+        }
+        if self.exited:
+            out["exited"] = True
+        return out
+
+
+@dataclass(frozen=True, slots=True)
 class SystemSample:
     """The header line: the box, and what bpftop itself costs it."""
 
@@ -357,5 +430,7 @@ Record = (
     | DenialRecord
     | DenialGroupRecord
     | XdpRecord
+    | SyscallsRecord
+    | UprobeRecord
     | SystemSample
 )

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import ctypes
 import time
-from abc import ABC, abstractmethod
+from abc import ABC
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -81,6 +81,7 @@ class Probe(ABC):
     settings: ClassVar[tuple[str, ...]] = ()  # what configure() accepts
     controls: ClassVar[tuple[str, ...]] = ()  # what control() accepts
     kernel_filter: ClassVar[bool] = True  # the program has a `filter` array (bpftop.h)
+    streams_events: ClassVar[bool] = True  # the program has an `events` ring buffer
 
     def __init__(self, emit: Callable[[Record], None], clock: KernelClock) -> None:
         self._emit = emit
@@ -90,6 +91,9 @@ class Probe(ABC):
         self.decode_errors = 0
         self.notice: str | None = None  # shown with the "attached" status (a refused action)
         self._filter = Filter()
+        # Set by a probe whose target is gone (a process that exited): the engine
+        # then detaches it, so it costs the box nothing more.
+        self.done_reason: str | None = None
 
     @property
     def active(self) -> bool:
@@ -101,14 +105,16 @@ class Probe(ABC):
 
         src = self.source_path()
         cflags = [f"-I{bpf_dir()}", f"-DRINGBUF_PAGES={RINGBUF_PAGES}", *step.cflags]
-        bpf = BPF(src_file=str(src).encode(), cflags=cflags)
+        bpf = BPF(src_file=str(src).encode(), cflags=[*cflags, *self.compile_flags()])
         try:
-            self._events = bpf[b"events"]
-            self._events.open_ring_buffer(self._on_event)
+            if self.streams_events:
+                self._events = bpf[b"events"]
+                self._events.open_ring_buffer(self._on_event)
         except Exception:
             bpf.cleanup()
             raise
         self._bpf = bpf
+        self.done_reason = None
         try:
             self._write_filter()
             self.on_started()
@@ -130,6 +136,10 @@ class Probe(ABC):
         for name, value in self._filter.kernel_fields().items():
             setattr(leaf, name, value)
         table[ctypes.c_int(0)] = leaf
+
+    def compile_flags(self) -> list[str]:
+        """Hook: -D flags of this attach (a target pid compiled in as a constant)."""
+        return []
 
     def plan_notes(self, kernel: KernelFeatures) -> tuple[tuple[str, str], ...]:
         """Hook: richer sources this kernel cannot give, as (source, why) pairs."""
@@ -160,7 +170,7 @@ class Probe(ABC):
         self._events = None
 
     def poll(self) -> None:
-        if self._bpf is not None:
+        if self._bpf is not None and self.streams_events:
             self._bpf.ring_buffer_consume()
 
     def prog_fds(self) -> list[int]:
@@ -187,6 +197,6 @@ class Probe(ABC):
         if record is not None:
             self._emit(record)
 
-    @abstractmethod
     def decode(self, event: Any, data: int) -> Record | None:
         """Turn one ring buffer event into a record. `data` is its raw address."""
+        raise NotImplementedError(f"probe {self.name} streams no events")

@@ -31,6 +31,16 @@ PATH_ARG = {
 # Zero-based index of the sockaddr argument.
 SOCKADDR_ARG = {"connect": 1, "bind": 1, "sendto": 4}
 
+# x86_64 syscalls newer than Debian 12's headers (6.1). 335/336 are what a
+# uretprobe/uprobe trampoline calls: the drilldown's own uprobes show up as them.
+NEWER_SYSCALLS = {
+    335: "uretprobe", 336: "uprobe", 451: "cachestat", 452: "fchmodat2",
+    453: "map_shadow_stack", 454: "futex_wake", 455: "futex_wait", 456: "futex_requeue",
+    457: "statmount", 458: "listmount", 459: "lsm_get_self_attr", 460: "lsm_set_self_attr",
+    461: "lsm_list_modules", 462: "mseal", 463: "setxattrat", 464: "getxattrat",
+    465: "listxattrat", 466: "removexattrat", 467: "open_tree_attr",
+}  # fmt: skip
+
 ARG_PATH = 1
 ARG_SOCKADDR = 2
 
@@ -48,7 +58,7 @@ def syscall_numbers() -> dict[str, int]:
 
 @cache
 def syscall_names() -> dict[int, str]:
-    return {nr: name for name, nr in syscall_numbers().items()}
+    return {**NEWER_SYSCALLS, **{nr: name for name, nr in syscall_numbers().items()}}
 
 
 def syscall_name(nr: int) -> str:
