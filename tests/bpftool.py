@@ -26,6 +26,8 @@ BPFTOP_PROGRAMS = {
     "tracepoint__xdp__xdp_exception",
     "tracepoint__xdp__xdp_redirect_err",
     "sys_exit",  # bcc names a RAW_TRACEPOINT_PROBE after the tracepoint alone
+    "sys_enter",
+    *(f"{kind}_{slot}" for kind in ("enter", "leave") for slot in range(16)),  # uprobes.c
 }
 
 

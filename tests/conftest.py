@@ -67,10 +67,15 @@ def engine_for(kernel_features: kernel.KernelFeatures) -> Iterator[Callable[...,
 
     engines: list[BpfEngine] = []
 
-    def start(*probes: str, interval: float = 0.5) -> tuple[BpfEngine, Collector]:
+    def start(
+        *probes: str,
+        interval: float = 0.5,
+        prepare: Callable[[BpfEngine], None] = lambda _engine: None,
+    ) -> tuple[BpfEngine, Collector]:
         sink = Collector()
         engine = BpfEngine(kernel_features, PROBE_CLASSES, sink, enabled=probes, interval=interval)
         engines.append(engine)
+        prepare(engine)  # settings given before anything attaches, as the CLI does
         engine.start()
         assert engine.ready.wait(30), "probes did not attach in 30 s"
         return engine, sink

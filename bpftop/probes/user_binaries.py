@@ -42,7 +42,7 @@ def mapped_files(pid: int) -> list[MappedFile]:
     except FileNotFoundError:
         raise UserCodeError(f"no process with pid {pid}") from None
     except PermissionError:
-        raise UserCodeError(f"cannot read /proc/{pid}/maps (not root?)") from None
+        raise UserCodeError(f"cannot read /proc/{pid}/maps: permission denied") from None
     files: dict[str, MappedFile] = {}
     for line in lines:
         parts = line.split(maxsplit=5)

@@ -1,0 +1,174 @@
+"""Real kernel: the drilldown's per-pid probes count exactly what one process does.
+
+A C helper (tests/callee.py) calls `bpftop_work` and getppid exactly N times on
+command; a second copy does the same and must not be counted.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bpftop.probes.user_binaries import UserCodeError, resolve
+from bpftop.records import ProbeStatus, SyscallsRecord, UprobeRecord
+from tests.bpftool import bpftop_program_ids, wait_until_gone
+from tests.callee import callee_binary, callees
+
+pytestmark = pytest.mark.bpf
+ROOT = Path(__file__).resolve().parent.parent
+UPROBE_EVENTS = Path("/sys/kernel/tracing/uprobe_events")
+WORK = "bpftop_callee:bpftop_work"
+
+
+@pytest.fixture(scope="module")
+def binary(tmp_path_factory) -> Path:
+    with callee_binary(tmp_path_factory.mktemp("callee")) as path:
+        yield path
+
+
+def _pid_probes(engine_for, pid: int, *specs: str):
+    def prepare(engine) -> None:
+        engine.configure("syscalls", "pid", pid)
+        engine.configure("uprobes", "pid", pid)
+        for spec in specs:
+            engine.control("uprobes", "attach", spec)
+
+    return engine_for("syscalls", "uprobes", interval=0.3, prepare=prepare)
+
+
+def _attached(sink, name: str) -> bool:
+    return any(r.probe == name and r.state == "attached" for r in sink.of_type(ProbeStatus))
+
+
+def test_uprobe_and_syscall_counts_are_exact_and_only_the_target(engine_for, binary) -> None:
+    with callees(binary, 2) as (target, other):
+        engine, sink = _pid_probes(engine_for, target.pid, WORK)
+        assert _attached(sink, "uprobes") and _attached(sink, "syscalls"), sink.records
+        target.call(4321)
+        other.call(999)  # same binary, same function: another process
+        target.call(79)
+
+        def work() -> list[UprobeRecord]:
+            return [r for r in sink.of_type(UprobeRecord) if r.symbol == "bpftop_work"]
+
+        def getppid_calls() -> int:
+            return sum(
+                row.calls
+                for r in sink.of_type(SyscallsRecord)
+                for row in r.rows
+                if row.syscall == "getppid"
+            )
+
+        assert sink.wait_for(lambda: sum(r.calls for r in work()) >= 4400 and getppid_calls() >= 4400)
+        engine.stop()
+        records = work()
+        assert sum(r.calls for r in records) == 4400, records
+        assert {(r.pid, r.target) for r in records} == {(target.pid, "bpftop_callee")}
+        assert sum(count for r in records for _lo, _hi, count in r.hist) == 4400
+        assert getppid_calls() == 4400
+        rows = [row for r in sink.of_type(SyscallsRecord) for row in r.rows]
+        assert all(r.pid == target.pid for r in sink.of_type(SyscallsRecord))
+        assert all(row.total_us >= 0 and not row.errors for row in rows if row.syscall == "getppid")
+
+
+def test_process_exit_detaches_and_keeps_last_data(engine_for, binary) -> None:
+    with callees(binary) as (target,):
+        before = bpftop_program_ids()
+        engine, sink = _pid_probes(engine_for, target.pid, WORK)
+        ours = bpftop_program_ids() - before
+        # sys_enter + sys_exit, and enter_0 + leave_0: bcc loads only attached slots
+        assert len(ours) == 4
+        target.call(50)
+        target.stop()
+        done = lambda: [  # noqa: E731
+            r for r in sink.of_type(ProbeStatus) if r.state == "detached" and r.reason
+        ]
+        assert sink.wait_for(lambda: len(done()) == 2)
+        assert {r.reason for r in done()} == {f"process {target.pid} exited"}
+        assert sum(r.calls for r in sink.of_type(UprobeRecord)) == 50
+        assert any(r.exited for r in sink.of_type(SyscallsRecord))
+        assert wait_until_gone(ours) == set()
+        assert engine.probes["uprobes"].active is False
+
+
+def test_refuses_what_the_symbol_table_cannot_place(binary, tmp_path) -> None:
+    copy = tmp_path / "bpftop_callee"
+    shutil.copy(binary, copy)
+    with callees(copy) as (target,):
+        mapped, symbol = resolve(target.pid, WORK)
+        assert (mapped.label, symbol) == ("bpftop_callee", "bpftop_work")
+        with pytest.raises(UserCodeError, match="no function 'nosuch'"):
+            resolve(target.pid, "bpftop_callee:nosuch")
+        with pytest.raises(UserCodeError, match="libnotthere is not mapped"):
+            resolve(target.pid, "libnotthere:f")
+        copy.unlink()  # the binary is gone: its symbols no longer describe what runs
+        with pytest.raises(UserCodeError, match="deleted or replaced"):
+            resolve(target.pid, WORK)
+        result = _bpftop("--json", "--pid", str(target.pid), "--uprobe", WORK)
+        assert result.returncode == 2
+        assert result.stderr.count("\n") == 1 and "deleted or replaced" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--probes", "syscalls"], "need --pid PID"),
+        (["--uprobe", "c:malloc"], "need --pid PID"),
+        (["--pid", str(os.getpid()), "--uprobe", "malloc"], "wants LIB_OR_PATH:SYMBOL"),
+        (["--pid", str(os.getpid()), "--uprobe", "c:no_such_function_here"], "no function"),
+        (["--pid", "4194300", "--probes", "syscalls"], "no process with pid"),
+    ],
+)
+def test_bad_pid_probe_arguments_are_one_line(args: list[str], message: str) -> None:
+    result = _bpftop("--json", *args)
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1 and message in result.stderr, result.stderr
+    assert result.stdout == ""
+
+
+def test_sigkill_leaves_no_uprobe_behind(kernel_features, binary) -> None:
+    events_before = UPROBE_EVENTS.read_text()
+    programs_before = bpftop_program_ids()
+    with callees(binary) as (target,):
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "bpftop.cli", "--json", "--interval", "0.3",
+             "--pid", str(target.pid), "--uprobe", WORK, "--probes", "syscalls"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
+        )  # fmt: skip
+        assert proc.stdout is not None
+        for line in proc.stdout:  # the target calls once both probes are attached
+            record = json.loads(line)
+            if record["type"] == "status" and record["state"] == "attached":
+                if record["probe"] == "uprobes":
+                    target.call(10)
+            if record["type"] == "uprobe" and record["calls"]:
+                assert record["calls"] == 10
+                break
+        ours = bpftop_program_ids() - programs_before
+        assert len(ours) == 4 and _perf_attachments(proc.pid) == 4
+        assert UPROBE_EVENTS.read_text() == events_before  # fd-based: nothing in tracefs
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(10)
+        assert wait_until_gone(ours) == set()
+        assert _perf_attachments(proc.pid) == 0
+        assert UPROBE_EVENTS.read_text() == events_before
+        target.call(10)  # the target runs on, unprobed
+
+
+def _perf_attachments(pid: int) -> int:
+    out = subprocess.run(["bpftool", "-j", "perf"], capture_output=True, text=True, check=True)
+    return sum(1 for entry in json.loads(out.stdout or "[]") if entry.get("pid") == pid)
+
+
+def _bpftop(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "bpftop.cli", *args],
+        capture_output=True, text=True, cwd=ROOT, timeout=60,
+    )  # fmt: skip
