@@ -16,22 +16,29 @@ import time
 from collections.abc import Callable
 from typing import ClassVar, Protocol
 
+from textual import work
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer
 
+from bpftop.filters import SYNTAX, Filter, parse_filter
 from bpftop.model.dashboard import Dashboard, DashboardSnapshot
 from bpftop.panes.base import Pane
 from bpftop.panes.connections import ConnectPane
 from bpftop.panes.denials import DenialsPane
 from bpftop.panes.disks import DiskPane
+from bpftop.panes.drilldown import DrilldownScreen
 from bpftop.panes.execs import ExecPane
 from bpftop.panes.header import HeaderLine
 from bpftop.panes.help import HelpScreen
+from bpftop.panes.picker import PickerScreen
 from bpftop.panes.prompt import PromptScreen
 from bpftop.panes.xdp import XdpPane
+from bpftop.process_info import ProcessInfo, watch_process
+from bpftop.probes.uprobe_probe import PRESETS
+from bpftop.probes.user_binaries import UserCodeError, functions, host_path, mapped_files, resolve
 from bpftop.probes.xdp_counter import parse_rule
 from bpftop.records import ProbeStatus, Record, SystemSample
 from bpftop.themes import DEFAULT_THEME, load_themes
@@ -47,6 +54,14 @@ HELP_TEXT = {
     "xdp-drop": "XDP pane: add a drop rule there (udp:PORT, tcp:PORT, icmp, src:CIDR)",
     "xdp-clear": "XDP pane: remove every drop rule there (the program keeps counting)",
     "slow-threshold": "disk: only I/O slower than 1 / 10 / 100 ms, or all",
+    "filter": f"filter every pane, in the kernel where it can: {SYNTAX}",
+    "drilldown": "drill into a process picked from a list (Enter on a row with a PID too)",
+    "drilldown-close": "drilldown: back to the dashboard (detaches its probes)",
+    "drilldown-uprobe": "drilldown: search the process's functions, attach a uprobe on one",
+    "drilldown-libc": "drilldown: uprobes on malloc free read write open connect (libc)",
+    "drilldown-openssl": "drilldown: uprobes on SSL_read SSL_write (libssl)",
+    "drilldown-clear": "drilldown: detach every uprobe",
+    "drilldown-files": "drilldown: the process's events, or its open files and sockets",
     "pause": "freeze the display; counting goes on",
     "zoom": "maximize the focused pane / restore",
     "focus-next": "focus the next pane",
@@ -81,6 +96,8 @@ class Controller(Protocol):
 
     def control(self, name: str, action: str, arg: str) -> None: ...
 
+    def set_filter(self, user_filter: Filter) -> None: ...
+
     def stop(self) -> None: ...
 
 
@@ -103,8 +120,10 @@ class BpftopApp(App[int]):
         Binding("a", "xdp_attach", "XDP count", show=False, id="xdp-attach"),
         Binding("d", "xdp_drop", "XDP drop", show=False, id="xdp-drop"),
         Binding("D", "xdp_clear", "XDP clear", show=False, id="xdp-clear"),
+        Binding("slash", "filter", "Filter", id="filter"),
+        Binding("P", "pick_process", "Drill", show=False, id="drilldown"),
         Binding("p,space", "pause", "Pause", id="pause"),
-        Binding("z", "zoom", "Zoom", id="zoom"),
+        Binding("z", "zoom", "Zoom", show=False, id="zoom"),  # 80 columns: help screen
         Binding("tab", "focus_next", "Next pane", show=False, id="focus-next"),
         Binding("shift+tab", "focus_previous", "Previous pane", show=False, id="focus-prev"),
         Binding("question_mark,f1", "help", "Help", id="help"),
@@ -127,9 +146,15 @@ class BpftopApp(App[int]):
         refresh_seconds: float = 1.0,
         exit_after: float | None = None,
         disk_slow_ms: float = 0.0,
+        user_filter: Filter = Filter(),
+        drilldown_pid: int | None = None,
+        watch_process: Callable[[int], Callable[[], ProcessInfo | None] | None] = watch_process,
     ) -> None:
         super().__init__()
         self.dashboard = Dashboard(probe_names)
+        self.dashboard.set_filter(user_filter)  # the engine got it from the command line
+        self._drilldown_at_start = drilldown_pid
+        self._watch_process = watch_process
         self._lock = threading.Lock()
         self._source_factory = source
         self.controller: Controller | None = None
@@ -187,6 +212,8 @@ class BpftopApp(App[int]):
 
     def _start_source(self) -> None:
         self.controller = self._source_factory(self.sink)
+        if self._drilldown_at_start is not None:
+            self.open_drilldown(self._drilldown_at_start)
 
     def sink(self, record: Record) -> None:
         """Called from the BPF thread for every record."""
@@ -217,6 +244,8 @@ class BpftopApp(App[int]):
         self.dashboard_screen.query_one(HeaderLine).update_from(snap, paused=self.paused)
         for pane in self.panes:
             pane.update_from(snap)
+        if isinstance(self.screen, DrilldownScreen):
+            self.screen.update_from(snap)
 
     # -- actions -----------------------------------------------------------------
     def action_toggle_probe(self, name: str) -> None:
@@ -257,6 +286,132 @@ class BpftopApp(App[int]):
         if self.controller is not None and ifname and self.dashboard.xdp.own_attached(ifname):
             self.controller.control("xdp", "clear_rules", ifname)
             self.notify(f"drop rules on {ifname} removed")
+
+    # -- filter ------------------------------------------------------------------
+    def action_filter(self) -> None:
+        def apply(text: str | None) -> None:
+            if text is None:
+                return
+            user_filter = parse_filter(text)
+            with self._lock:
+                self.dashboard.set_filter(user_filter)
+            if self.controller is not None:
+                self.controller.set_filter(user_filter)
+            self.render_snapshot()
+
+        prompt = PromptScreen(
+            f"Filter (empty clears): {SYNTAX}", parse_filter, value=self.dashboard.filter.text
+        )
+        self.push_screen(prompt, apply)
+
+    # -- drilldown -------------------------------------------------------------------
+    def on_pane_pid_picked(self, message: Pane.PidPicked) -> None:
+        self.open_drilldown(message.pid)
+
+    def action_pick_process(self) -> None:
+        import psutil
+
+        entries = [
+            (str(p.info["pid"]), f"{p.info['pid']:>7}  {p.info['username'] or '?':<10} "
+             f"{p.info['name']}  {' '.join(' '.join(p.info['cmdline'] or []).split())[:60]}")
+            for p in psutil.process_iter(["pid", "username", "name", "cmdline"])
+        ]  # fmt: skip
+
+        def picked(pid: str | None) -> None:
+            if pid is not None:
+                self.open_drilldown(int(pid))
+
+        self.push_screen(PickerScreen("Drill into which process?", entries), picked)
+
+    def open_drilldown(self, pid: int) -> None:
+        if isinstance(self.screen, DrilldownScreen):
+            return  # one drilldown at a time
+        read_process = self._watch_process(pid)
+        if read_process is None:
+            self.notify(f"no process with pid {pid}", severity="error")
+            return
+        with self._lock:
+            self.dashboard.open_drilldown(pid)
+        if self.controller is not None:
+            for probe in ("syscalls", "uprobes"):
+                self.controller.configure(probe, "pid", pid)
+                self.controller.set_enabled(probe, True)
+        self.push_screen(DrilldownScreen(pid, read_process), self._drilldown_closed)
+        self.render_snapshot()
+
+    def _drilldown_closed(self, _result: None = None) -> None:
+        """Leaving the drilldown detaches everything it attached."""
+        if self.controller is not None:
+            self.controller.control("uprobes", "clear", "")
+            for probe in ("syscalls", "uprobes"):
+                self.controller.set_enabled(probe, False)
+        with self._lock:
+            self.dashboard.close_drilldown()
+
+    def on_drilldown_screen_pick_function(self, _message: DrilldownScreen.PickFunction) -> None:
+        screen = self.screen
+        if isinstance(screen, DrilldownScreen):
+            self._list_functions(screen.pid)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="functions")
+    def _list_functions(self, pid: int) -> None:
+        """Every function the mapped files' symbol tables place (a few ms per file)."""
+        entries: list[tuple[str, str]] = []
+        problems: list[str] = []
+        try:
+            files = mapped_files(pid)
+        except UserCodeError as exc:
+            self.call_from_thread(self.notify, str(exc), severity="error")
+            return
+        for mapped in files:
+            try:
+                names = functions(host_path(pid, mapped))
+            except (UserCodeError, OSError) as exc:
+                problems.append(f"{mapped.label}: {exc}")
+                continue
+            marker = " (replaced since start: refused)" if mapped.deleted else ""
+            for name in sorted(names):
+                entries.append((f"{mapped.path}:{name}", f"{mapped.label}:{name}{marker}"))
+        title = f"Uprobe on which function of pid {pid}? ({len(files)} files mapped)"
+        self.call_from_thread(
+            self.push_screen, PickerScreen(title, entries), self._attach_uprobe
+        )
+
+    def _attach_uprobe(self, spec: str | None) -> None:
+        screen = self.screen
+        if spec is None or self.controller is None or not isinstance(screen, DrilldownScreen):
+            return
+        try:
+            resolve(screen.pid, spec)  # refused here with a clear line, before the engine
+        except UserCodeError as exc:
+            self.notify(str(exc), severity="error")
+            return
+        self.controller.control("uprobes", "attach", spec)
+
+    def on_drilldown_screen_preset(self, message: DrilldownScreen.Preset) -> None:
+        screen = self.screen
+        if self.controller is None or not isinstance(screen, DrilldownScreen):
+            return
+        attached, missing = [], []
+        for spec in PRESETS[message.name]:
+            try:
+                mapped, symbol = resolve(screen.pid, spec)
+            except UserCodeError:
+                missing.append(spec.split(":", 1)[1])
+                continue
+            self.controller.control("uprobes", "attach", f"{mapped.path}:{symbol}")
+            attached.append(symbol)
+        if not attached:
+            self.notify(f"{message.name} is not loaded in pid {screen.pid}", severity="warning")
+        elif missing:
+            self.notify(f"not found: {', '.join(missing)}", severity="warning")
+
+    def on_drilldown_screen_detach_all(self, _message: DrilldownScreen.DetachAll) -> None:
+        if self.controller is not None:
+            self.controller.control("uprobes", "clear", "")
+        with self._lock:
+            if self.dashboard.drilldown is not None:
+                self.dashboard.drilldown.forget_functions()
 
     def action_pause(self) -> None:
         self.paused = not self.paused

@@ -179,11 +179,15 @@ def pid_probe_problem(args: argparse.Namespace) -> str | None:
     and functions the symbol table can place."""
     from bpftop.probes.user_binaries import UserCodeError, resolve
 
+    # Headless, --uprobe alone means just the uprobes; the TUI's drilldown starts the
+    # per-pid probes itself (and detaches them when it closes).
     if args.probes is None:
-        args.probes = ["uprobes"] if args.uprobe else list(PROBE_NAMES)
-    if args.uprobe and "uprobes" not in args.probes:
+        args.probes = ["uprobes"] if args.uprobe and args.json else list(PROBE_NAMES)
+    if args.uprobe and args.json and "uprobes" not in args.probes:
         args.probes.append("uprobes")
     wanted = [name for name in PID_PROBE_NAMES if name in args.probes]
+    if args.uprobe and "uprobes" not in wanted:
+        wanted.append("uprobes")
     if wanted and args.user_filter.pid is None:
         return f"{'/'.join(wanted)} need --pid PID"
     for spec in args.uprobe:
@@ -305,6 +309,8 @@ def run_tui(kernel: KernelFeatures, args: argparse.Namespace, stderr: StderrCapt
         refresh_seconds=args.interval,
         exit_after=args.duration,
         disk_slow_ms=args.disk_slow_ms,
+        user_filter=args.user_filter,
+        drilldown_pid=args.user_filter.pid,
     )
     try:
         result = app.run()

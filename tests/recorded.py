@@ -214,5 +214,8 @@ class RecordedSource:
     def control(self, name: str, action: str, arg: str) -> None:
         self.actions.append((name, action, arg))
 
+    def set_filter(self, user_filter: object) -> None:
+        self.actions.append(("*", "filter", str(user_filter)))
+
     def stop(self) -> None:
         pass

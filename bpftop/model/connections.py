@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from bpftop.model.rates import IntervalRate, RateSnapshot
@@ -28,6 +29,10 @@ class ConnectModel:
 
     def add(self, record: ConnectRecord) -> None:
         self._rows.append(record)
+
+    def retain(self, keep: Callable[[ConnectRecord], bool]) -> None:
+        """Drop the rows a new filter excludes."""
+        self._rows = deque(filter(keep, self._rows), maxlen=self._rows.maxlen)
 
     def add_counts(self, counts: ProbeCounts) -> None:
         c = counts.counts

@@ -10,7 +10,9 @@ from dataclasses import dataclass
 
 from bpftop.model.connections import ConnectModel, ConnectSnapshot
 from bpftop.model.denials import DenialModel, DenialSnapshot
+from bpftop.filters import Filter
 from bpftop.model.disks import DiskModel, DiskSnapshot
+from bpftop.model.drilldown import DrilldownModel, DrilldownSnapshot
 from bpftop.model.execs import ExecModel, ExecSnapshot
 from bpftop.model.probe_state import ProbeState
 from bpftop.model.xdp import XdpModel, XdpSnapshot
@@ -25,7 +27,9 @@ from bpftop.records import (
     ProbeStatus,
     Record,
     SlowIoRecord,
+    SyscallsRecord,
     SystemSample,
+    UprobeRecord,
     XdpRecord,
 )
 
@@ -40,6 +44,8 @@ class DashboardSnapshot:
     disks: DiskSnapshot
     denials: DenialSnapshot
     xdp: XdpSnapshot
+    filter: Filter = Filter()
+    drilldown: DrilldownSnapshot | None = None
 
     @property
     def attached_count(self) -> int:
@@ -66,8 +72,24 @@ class Dashboard:
             "denials": self.denials,
         }
         self.system: SystemSample | None = None
+        self.filter = Filter()
+        self.drilldown: DrilldownModel | None = None
+
+    def set_filter(self, user_filter: Filter) -> None:
+        """Rows the new filter excludes leave at once; new records arrive filtered."""
+        self.filter = user_filter
+        for model in (self.execs, self.connects, self.disks, self.denials, self.xdp):
+            model.retain(user_filter.keeps)
+
+    def open_drilldown(self, pid: int) -> None:
+        self.drilldown = DrilldownModel(pid)
+
+    def close_drilldown(self) -> None:
+        self.drilldown = None
 
     def apply(self, record: Record) -> None:
+        if self._apply_drilldown(record):
+            return
         match record:
             case ExecRecord():
                 self.execs.add(record)
@@ -96,6 +118,21 @@ class Dashboard:
             case SystemSample():
                 self.system = record
 
+    def _apply_drilldown(self, record: Record) -> bool:
+        """The per-pid probes' records belong to the drilldown (if one is open)."""
+        if isinstance(record, (ProbeStatus, ProbeCounts)):
+            if record.probe in self.probes or record.probe in self._counted_by:
+                return False
+            if self.drilldown is not None and isinstance(record, ProbeStatus):
+                self.drilldown.add_status(record)
+            return True
+        if self.drilldown is not None:
+            if isinstance(record, SyscallsRecord):
+                self.drilldown.add_syscalls(record)
+            elif isinstance(record, UprobeRecord):
+                self.drilldown.add_uprobe(record)
+        return isinstance(record, (SyscallsRecord, UprobeRecord))
+
     def snapshot(self, now: float) -> DashboardSnapshot:
         return DashboardSnapshot(
             ts=now,
@@ -106,4 +143,6 @@ class Dashboard:
             disks=self.disks.snapshot(),
             denials=self.denials.snapshot(),
             xdp=self.xdp.snapshot(),
+            filter=self.filter,
+            drilldown=self.drilldown.snapshot() if self.drilldown else None,
         )

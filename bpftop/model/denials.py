@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from bpftop.model.rates import IntervalRate, RateSnapshot
@@ -50,6 +51,12 @@ class DenialModel:
     def add(self, record: DenialRecord) -> None:
         self._rows.append(record)
         self._last[_key(record)] = record
+
+    def retain(self, keep: Callable[[DenialRecord], bool]) -> None:
+        """A new filter: drop the rows it excludes; group counts start over (the
+        kernel counts only what passes from now on)."""
+        self._rows = deque(filter(keep, self._rows), maxlen=self._rows.maxlen)
+        self._totals, self._rates, self._last = {}, {}, {}
 
     def add_group(self, record: DenialGroupRecord) -> None:
         key = _key(record)

@@ -4,6 +4,7 @@ the histogram and the process table, a p99 history, and the recent slow I/Os."""
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from bpftop.model.histogram import Bucket, merge
@@ -82,6 +83,13 @@ class DiskModel:
 
     def add_slow(self, record: SlowIoRecord) -> None:
         self._slow.append(record)
+
+    def retain(self, keep: Callable[[object], bool]) -> None:
+        """Drop what a new filter excludes: devices, processes, slow I/Os."""
+        self._devices = {dev: d for dev, d in self._devices.items() if keep(d.last)}
+        self._slow = deque(filter(keep, self._slow), maxlen=self._slow.maxlen)
+        for _ts, _length, records in self._proc_intervals:
+            records[:] = filter(keep, records)
 
     def add_counts(self, counts: ProbeCounts) -> None:
         self._ios.add(counts.counts.get("ios", 0), counts.interval_s)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from bpftop.model.rates import IntervalRate, RateSnapshot
@@ -24,6 +25,10 @@ class ExecModel:
 
     def add(self, record: ExecRecord) -> None:
         self._rows.append(record)
+
+    def retain(self, keep: Callable[[ExecRecord], bool]) -> None:
+        """Drop the rows a new filter excludes."""
+        self._rows = deque(filter(keep, self._rows), maxlen=self._rows.maxlen)
 
     def add_counts(self, counts: ProbeCounts) -> None:
         ok = counts.counts.get("ok", 0)

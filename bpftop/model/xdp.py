@@ -4,6 +4,7 @@ rates per source, and a drops-per-second history for the sparkline."""
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from bpftop.model.silence import forget_silent
@@ -67,6 +68,10 @@ class XdpModel:
             self._ifaces[record.ifname] = _Iface(record)
         self._ifaces[record.ifname].add(record)
         forget_silent(self._ifaces, record.ts)  # an interface that went leaves the pane
+
+    def retain(self, keep: Callable[[XdpRecord], bool]) -> None:
+        """Drop the interfaces a new filter excludes."""
+        self._ifaces = {name: i for name, i in self._ifaces.items() if keep(i.last)}
 
     def own_attached(self, ifname: str) -> bool:
         """bpftop's own program is on this interface (as of the last interval)."""

@@ -9,6 +9,7 @@ from typing import Any, ClassVar
 from rich.text import Text
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
+from textual.message import Message
 from textual.widgets import DataTable
 
 from bpftop.model.dashboard import DashboardSnapshot
@@ -44,11 +45,19 @@ class Pane(Vertical, can_focus=False):
     columns: ClassVar[tuple[str, ...]]
     default_sort: ClassVar[str | None] = None  # None: newest first
 
+    class PidPicked(Message):
+        """Enter on a row that names a process: open its drilldown."""
+
+        def __init__(self, pid: int) -> None:
+            super().__init__()
+            self.pid = pid
+
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.sort_column: str | None = self.default_sort
         self.sort_reverse = True
         self._last: DashboardSnapshot | None = None
+        self._row_pids: list[int | None] = []  # the pid of each shown row, in table order
 
     def compose(self):  # type: ignore[no-untyped-def]
         table: DataTable[Any] = DataTable(cursor_type="row", zebra_stripes=False)
@@ -71,7 +80,18 @@ class Pane(Vertical, can_focus=False):
             rows.sort(key=lambda row: _sort_key(row.keys[index]), reverse=self.sort_reverse)
         else:
             rows.reverse()  # newest first
-        refill(self.table, [row.cells for row in rows[:MAX_ROWS]])
+        shown = rows[:MAX_ROWS]
+        self._row_pids = [row.pid for row in shown]
+        refill(self.table, [row.cells for row in shown])
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        if event.data_table is not self.table or event.cursor_row >= len(self._row_pids):
+            return
+        pid = self._row_pids[event.cursor_row]
+        if pid is None:
+            self.notify("no process known for this row", timeout=2)
+        else:
+            self.post_message(self.PidPicked(pid))
 
     def title_text(self, snapshot: DashboardSnapshot, state: ProbeState) -> str:
         """`Execs [1] 42/s · ... · bpf 0.02%` while attached, else `Execs [1] off`."""
@@ -128,6 +148,7 @@ class Pane(Vertical, can_focus=False):
 class Row:
     cells: tuple[str | Text, ...]
     keys: tuple[Any, ...]  # same length as cells: raw values to sort by
+    pid: int | None = None  # the process the row is about, for the drilldown
 
 
 def refill(table: DataTable[Any], rows: list[tuple[Any, ...]]) -> None:

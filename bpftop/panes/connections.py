@@ -58,6 +58,7 @@ class ConnectPane(Pane):
                         (r.saddr, r.sport),
                         r.state,
                     ),
+                    pid=r.pid,
                 )
             )
         return out

@@ -102,6 +102,7 @@ class DenialsPane(Pane):
                     cause(r),
                 ),
                 keys=(r.ts, r.pid, r.comm, r.uid, r.syscall, r.errno, target(r), r.detail),
+                pid=r.pid,
             )
             for r in snapshot.denials.rows
         ]

@@ -119,6 +119,7 @@ class DiskPane(Pane):
                         str(p.writes),
                     ),
                     keys=(p.pid, p.comm, p.dev, total, p.avg_lat_us, p.slow, p.reads, p.writes),
+                    pid=p.pid,
                 )
             )
         return out

@@ -40,6 +40,7 @@ class ExecPane(Pane):
                         argv or r.filename,
                     ),
                     keys=(r.ts, r.pid, r.ppid, r.uid, r.comm, r.ret, argv),
+                    pid=r.pid,
                 )
             )
         return out

@@ -58,6 +58,9 @@ class HeaderLine(Static):
             stamp = time.strftime("%H:%M:%S", time.localtime(snapshot.ts))
             text.append(f" PAUSED {stamp} ", style="reverse bold")
             text.append(" ")
+        if not snapshot.filter.empty:  # first, so a narrow terminal still shows it
+            text.append(f" FILTER {snapshot.filter.text} ", style="reverse")
+            text.append(" ")
         body = SEPARATOR.join(wide)
         if len(body) + len(text) > width:
             body = SEPARATOR.join(narrow)

@@ -26,15 +26,16 @@ class PromptScreen(ModalScreen[str | None]):
         Binding("escape", "cancel", "Cancel", id="cancel-prompt"),
     ]
 
-    def __init__(self, question: str, check: Callable[[str], object]) -> None:
+    def __init__(self, question: str, check: Callable[[str], object], value: str = "") -> None:
         super().__init__()
         self._question = question
         self._check = check
+        self._value = value
 
     def compose(self) -> ComposeResult:
         with Vertical():
             yield Static(self._question)
-            yield Input(id="prompt-input")
+            yield Input(value=self._value, id="prompt-input")
             yield Static("", id="prompt-error")
 
     def on_input_submitted(self, event: Input.Submitted) -> None:

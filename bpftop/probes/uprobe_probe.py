@@ -75,8 +75,9 @@ class UprobeProbe(Probe):
             super().configure(setting, value)
         if self.active:
             raise ValueError("detach the uprobes before changing their pid")
+        if self.pid != int(value):
+            self.wanted = []  # functions of another process
         self.pid = int(value)
-        self.wanted = []
 
     def compile_flags(self) -> list[str]:
         if self.pid is None:

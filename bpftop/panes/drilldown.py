@@ -1,0 +1,258 @@
+"""The per-pid drilldown: who the process is, its syscalls (strace -c), the
+functions picked for uprobes, and the other panes' events for it.
+
+The screen renders what the app hands it (a dashboard snapshot and the psutil
+view); keys that change probes post messages, and the app talks to the engine.
+Leaving the screen is what detaches its probes (the app's dismiss callback).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Static
+
+from bpftop.model.dashboard import DashboardSnapshot
+from bpftop.model.drilldown import DrilldownSnapshot
+from bpftop.panes.base import refill
+from bpftop.panes.format import clock, latency_us, rate, size
+from bpftop.process_info import ProcessInfo
+
+# Most telling first: at 80 columns the two tables share the width and cut the right.
+SYSCALL_COLUMNS = ("SYSCALL", "CALLS", "TOTAL", "AVG", "ERRORS", "RATE")
+FUNCTION_COLUMNS = ("FUNCTION", "CALLS", "P50", "P99", "RATE")
+EVENT_COLUMNS = ("TIME", "KIND", "DETAIL")
+MAX_EVENTS = 200
+
+
+class DrilldownScreen(Screen[None]):
+    DEFAULT_CSS = """
+    DrilldownScreen { layout: vertical; }
+    DrilldownScreen #dd-info {
+        height: auto; max-height: 3; padding: 0 1; background: $panel;
+        text-wrap: nowrap; text-overflow: ellipsis;
+    }
+    DrilldownScreen Horizontal { height: 1fr; }
+    DrilldownScreen .dd-box {
+        border: round $secondary; border-title-color: $text; border-title-style: bold;
+        border-subtitle-color: $text-muted; height: 1fr;
+    }
+    DrilldownScreen #dd-syscalls-box { width: 1fr; }
+    DrilldownScreen #dd-functions-box { width: 1fr; }
+    DrilldownScreen .dd-box DataTable { height: 1fr; scrollbar-size-horizontal: 0; }
+    """
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape,q", "close", "Back", id="drilldown-close"),
+        Binding("u", "pick_function", "Uprobe…", id="drilldown-uprobe"),
+        Binding("m", "preset('libc')", "libc", id="drilldown-libc"),
+        Binding("l", "preset('openssl')", "OpenSSL", id="drilldown-openssl"),
+        Binding("x", "detach_all", "Clear", id="drilldown-clear"),
+        Binding("o", "toggle_open", "Files", id="drilldown-files"),
+    ]
+
+    class PickFunction(Message):
+        """The user wants the function list of the process (u)."""
+
+    class Preset(Message):
+        def __init__(self, name: str) -> None:
+            super().__init__()
+            self.name = name
+
+    class DetachAll(Message):
+        """Detach every uprobe of the drilldown (x)."""
+
+    def __init__(self, pid: int, read_process: Callable[[], ProcessInfo | None]) -> None:
+        super().__init__()
+        self.pid = pid
+        self._read_process = read_process
+        self.info: ProcessInfo | None = None
+        self.exited = False
+        self.show_open = False  # bottom table: the pid's events, or its open files
+        self._last: DashboardSnapshot | None = None
+        self._mounted = False  # the app may render before the screen is up
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="dd-info")
+        with Horizontal():
+            with Vertical(id="dd-syscalls-box", classes="dd-box"):
+                yield DataTable(id="dd-syscalls", cursor_type="row")
+            with Vertical(id="dd-functions-box", classes="dd-box"):
+                yield DataTable(id="dd-functions", cursor_type="row")
+        with Vertical(id="dd-events-box", classes="dd-box"):
+            yield DataTable(id="dd-events", cursor_type="row")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#dd-syscalls", DataTable).add_columns(*SYSCALL_COLUMNS)
+        self.query_one("#dd-functions", DataTable).add_columns(*FUNCTION_COLUMNS)
+        self.query_one("#dd-events", DataTable).add_columns(*EVENT_COLUMNS)
+        self._mounted = True
+        if self._last is not None:
+            self.update_from(self._last)
+        else:
+            self.refresh_process()
+
+    # -- the process, read off the UI thread ---------------------------------------
+    @work(thread=True, exclusive=True, exit_on_error=False, group="process-info")
+    def refresh_process(self) -> None:
+        info = self._read_process()
+        self.app.call_from_thread(self.show_process, info)
+
+    def show_process(self, info: ProcessInfo | None) -> None:
+        """The latest psutil view; None once the process is gone (the last view stays)."""
+        if info is None:
+            self.exited = True
+        else:
+            self.info = info
+        self._render_info()
+        if self._last is not None:
+            self._fill_bottom(self._last)
+
+    def _render_info(self) -> None:
+        """Three lines, each cut at the edge rather than wrapped (80x24 has no room)."""
+        text = Text(no_wrap=True, overflow="ellipsis")
+        info = self.info
+        if self.exited:
+            text.append(" EXITED ", style="reverse bold red")
+            text.append(" ")
+        if info is None:
+            text.append(f"pid {self.pid}", style="bold")
+            text.append("  (no process information)" if not self.exited else "")
+            self.query_one("#dd-info", Static).update(text)
+            return
+        text.append(f"pid {info.pid} {info.name}", style="bold")
+        text.append(
+            f" │ {info.user} │ cpu {info.cpu_percent:.1f}% │ rss {size(info.rss_bytes)}"
+            f" │ {info.threads} thr │ started {clock(info.started)} │ files {len(info.files)}"
+            f" │ sockets {len(info.sockets)}\n"
+        )
+        text.append(" ".join(info.cmdline.split()), style="italic")
+        chain = " ← ".join(f"{pid} {name}" for pid, name in info.parents[:4])
+        where = f"cgroup {info.cgroup}" if info.cgroup else ""
+        if info.container:
+            where += f" (container {info.container})"
+        text.append(f"\nparents {chain or '-'}   {where}")
+        self.query_one("#dd-info", Static).update(text)
+
+    # -- live data ---------------------------------------------------------------------
+    def update_from(self, snapshot: DashboardSnapshot) -> None:
+        self._last = snapshot
+        if not self._mounted:
+            return
+        drill = snapshot.drilldown
+        if drill is not None and drill.pid == self.pid:
+            self.exited |= drill.exited
+            self._fill_syscalls(drill)
+            self._fill_functions(drill)
+        self._fill_bottom(snapshot)
+        self.refresh_process()
+
+    def _fill_syscalls(self, drill: DrilldownSnapshot) -> None:
+        box = self.query_one("#dd-syscalls-box")
+        state = drill.probes.get("syscalls")
+        total = sum(s.calls for s in drill.syscalls)
+        box.border_title = f"Syscalls {total} calls"
+        box.border_subtitle = _probe_line(state)
+        rows = []
+        for s in drill.syscalls:
+            errors = " ".join(f"{name} {n}" for name, n in sorted(s.errors.items()))
+            rows.append((
+                s.syscall, str(s.calls), latency_us(s.total_us), latency_us(s.avg_us),
+                Text(errors, style="bold red") if errors else "", rate(s.per_second),
+            ))  # fmt: skip
+        refill(self.query_one("#dd-syscalls", DataTable), rows)
+
+    def _fill_functions(self, drill: DrilldownSnapshot) -> None:
+        box = self.query_one("#dd-functions-box")
+        state = drill.probes.get("uprobes")
+        box.border_title = f"Functions {len(drill.functions)}"  # keys: in the footer
+        box.border_subtitle = _probe_line(state)
+        rows = [
+            (
+                f"{f.target}:{f.symbol}", str(f.calls), latency_us(f.p50_us),
+                latency_us(f.p99_us), rate(f.per_second),
+            )
+            for f in drill.functions
+        ]  # fmt: skip
+        if not rows:
+            rows = [(Text("u: pick functions", style="dim"), "", "", "", "")]
+        refill(self.query_one("#dd-functions", DataTable), rows)
+
+    def _fill_bottom(self, snapshot: DashboardSnapshot) -> None:
+        box = self.query_one("#dd-events-box")
+        if self.show_open:
+            info = self.info
+            rows: list[tuple[Any, ...]] = [("", "socket", s) for s in (info.sockets if info else ())]
+            rows += [("", "file", f) for f in (info.files if info else ())]
+            box.border_title = "Open sockets and files · o: events"
+        else:
+            rows = pid_events(snapshot, self.pid)
+            box.border_title = f"Events of pid {self.pid} and its children · o: open files"
+        refill(self.query_one("#dd-events", DataTable), rows[:MAX_EVENTS])
+
+    # -- keys --------------------------------------------------------------------------
+    def action_close(self) -> None:
+        self.dismiss(None)
+
+    def action_pick_function(self) -> None:
+        self.post_message(self.PickFunction())
+
+    def action_preset(self, name: str) -> None:
+        self.post_message(self.Preset(name))
+
+    def action_detach_all(self) -> None:
+        self.post_message(self.DetachAll())
+
+    def action_toggle_open(self) -> None:
+        self.show_open = not self.show_open
+        if self._last is not None:
+            self._fill_bottom(self._last)
+
+
+def _probe_line(state: Any) -> str:
+    if state is None:
+        return "starting…"
+    if state.state == "attached":
+        return state.describe_plan()
+    if state.reason:
+        return f"{state.state}: {state.reason}"
+    return state.state
+
+
+def pid_events(snapshot: DashboardSnapshot, pid: int) -> list[tuple[Any, ...]]:
+    """The other panes' rows about `pid` (and execs of its children), newest first."""
+    rows: list[tuple[float, str, str | Text]] = []
+    for e in snapshot.execs.rows:
+        if pid in (e.pid, e.ppid):
+            result = e.error or "ok"
+            who = "" if e.pid == pid else f"child {e.pid} "
+            rows.append((e.ts, "exec", f"{who}{' '.join(e.argv) or e.filename} → {result}"))
+    for c in snapshot.connects.rows:
+        if c.pid == pid:
+            peer = f"{c.daddr}:{c.dport}"
+            rows.append((c.ts, "tcp", f"{c.direction} {peer} {c.result} {latency_us(c.latency_us)}"))
+    for s in snapshot.disks.slow:
+        if s.pid == pid:
+            rows.append((s.ts, "slow io", f"{s.dev} {s.op} {size(s.bytes)} {latency_us(s.lat_us)}"))
+    for d in snapshot.denials.rows:
+        if d.pid == pid:
+            what = d.path or d.addr or ""
+            rows.append((d.ts, "denied", f"{d.syscall} {d.errno} {what} {d.detail or ''}".strip()))
+    rows.sort(key=lambda row: row[0], reverse=True)
+    out: list[tuple[Any, ...]] = [(clock(ts), kind, detail) for ts, kind, detail in rows]
+    for p in snapshot.disks.procs:
+        if p.pid == pid:
+            window = f"{snapshot.disks.window_s:.0f}s"
+            out.insert(0, (window, "disk", (
+                f"{p.dev} reads {p.reads} writes {p.writes} "
+                f"{size(p.read_bytes + p.write_bytes)} avg {latency_us(p.avg_lat_us)}"
+            )))  # fmt: skip
+    return out
