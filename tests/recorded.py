@@ -18,9 +18,13 @@ from bpftop.records import (
     ProbeCounts,
     ProbeStatus,
     Record,
+    SyscallRow,
+    SyscallsRecord,
     SystemSample,
+    UprobeRecord,
     XdpRecord,
 )
+from bpftop.process_info import ProcessInfo
 
 T0 = 1_795_000_000.0  # a fixed wall clock: 2026-11-18 ... UTC
 SKIPPED = (("fexit:tcp_v4_connect", "unavailable, lockdown=integrity"),)
@@ -192,6 +196,44 @@ def recorded_xdp() -> list[Record]:
             XdpRecord(ts, "lo", 1, 1.0, "UNKNOWN", 12.0, 12.0),
         ]  # fmt: skip
     return records
+
+
+DRILL_PID = 880  # the parent of the recorded execs
+
+
+def recorded_process() -> ProcessInfo:
+    return ProcessInfo(
+        DRILL_PID, "supervisord", "/usr/bin/python3 /usr/bin/supervisord -n -c /etc/supervisord.conf",
+        "root", ((1, "systemd"),), T0 - 86_400, 3.5, 48_300_000, 4,
+        "/system.slice/supervisor.service", None,
+        ("/var/log/supervisor/supervisord.log", "/etc/supervisord.conf"),
+        ("unix /run/supervisor.sock LISTEN", "tcp 127.0.0.1:9001 LISTEN"),
+    )  # fmt: skip
+
+
+def recorded_drilldown() -> list[Record]:
+    """The per-pid probes' records for DRILL_PID, as the engine emits them."""
+    row = SyscallRow
+    return [
+        ProbeStatus(T0 + 9, "syscalls", "attached",
+                    via="raw_tracepoint:sys_enter + sys_exit, pid compiled in"),
+        ProbeStatus(T0 + 9, "uprobes", "attached",
+                    via="uprobe + uretprobe (perf_event uprobe PMU, pid only)"),
+        SyscallsRecord(T0 + 10, DRILL_PID, 1.0, (
+            row("epoll_wait", 212, {}, 991_000.0),
+            row("wait4", 14, {"ECHILD": 9}, 2_310.5),
+            row("clone3", 14, {}, 1_840.2),
+            row("read", 388, {"EAGAIN": 61}, 402.7),
+            row("write", 97, {}, 230.1),
+            row("openat", 31, {"ENOENT": 4, "EACCES": 1}, 61.0),
+        )),
+        UprobeRecord(T0 + 10, DRILL_PID, "libc.so.6", "/usr/lib/x86_64-linux-gnu/libc.so.6",
+                     "malloc", 1.0, 5120, {"p50": 0.2, "p99": 1.6, "max_bucket": 2.048},
+                     ((0.128, 0.256, 4000), (0.256, 0.512, 1000), (1.024, 2.048, 120))),
+        UprobeRecord(T0 + 10, DRILL_PID, "libssl.so.3", "/usr/lib/x86_64-linux-gnu/libssl.so.3",
+                     "SSL_read", 1.0, 42, {"p50": 35.0, "p99": 900.0, "max_bucket": 1048.576},
+                     ((16.384, 32.768, 20), (32.768, 65.536, 20), (524.288, 1048.576, 2))),
+    ]  # fmt: skip
 
 
 class RecordedSource:

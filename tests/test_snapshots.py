@@ -7,7 +7,14 @@ from textual._doc import take_svg_screenshot
 
 from bpftop.app import BpftopApp
 from bpftop.probes.registry import PROBE_NAMES
-from tests.recorded import T0, RecordedSource, recorded_session
+from tests.recorded import (
+    DRILL_PID,
+    T0,
+    RecordedSource,
+    recorded_drilldown,
+    recorded_process,
+    recorded_session,
+)
 
 
 def recorded_app() -> BpftopApp:
@@ -126,3 +133,39 @@ async def test_the_screen_keeps_refreshing_under_the_help_and_a_prompt() -> None
         await pilot.press("escape")
         await pilot.pause(0.1)
         assert app.is_running
+
+
+def drilldown_app() -> BpftopApp:
+    return BpftopApp(
+        PROBE_NAMES,
+        lambda sink: RecordedSource(sink, recorded_session()),
+        clock=lambda: T0 + 10,
+        refresh_seconds=60,
+        watch_process=lambda pid: recorded_process if pid == DRILL_PID else None,
+    )
+
+
+async def open_drilldown(pilot) -> None:
+    await settle(pilot)
+    pilot.app.open_drilldown(DRILL_PID)
+    for record in recorded_drilldown():
+        pilot.app.sink(record)
+    await settle(pilot)
+
+
+@pytest.mark.parametrize("size", [(80, 24), (120, 40)])
+def test_drilldown(svg_snapshot, size: tuple[int, int]) -> None:
+    svg = take_svg_screenshot(app=drilldown_app(), terminal_size=size, run_before=open_drilldown)
+    assert svg == svg_snapshot
+
+
+def test_drilldown_open_files(svg_snapshot) -> None:
+    async def open_files(pilot) -> None:
+        await open_drilldown(pilot)
+        await pilot.press("o")
+        await settle(pilot)
+
+    svg = take_svg_screenshot(
+        app=drilldown_app(), terminal_size=(80, 24), run_before=open_files
+    )
+    assert svg == svg_snapshot

@@ -27,8 +27,8 @@ from bpftop.panes.format import clock, latency_us, rate, size
 from bpftop.process_info import ProcessInfo
 
 # Most telling first: at 80 columns the two tables share the width and cut the right.
-SYSCALL_COLUMNS = ("SYSCALL", "CALLS", "TOTAL", "AVG", "ERRORS", "RATE")
-FUNCTION_COLUMNS = ("FUNCTION", "CALLS", "P50", "P99", "RATE")
+SYSCALL_COLUMNS = ("SYSCALL", "CALLS", "ERR", "TOTAL", "%TIME", "AVG", "ERRNO", "RATE")
+FUNCTION_COLUMNS = ("FUNCTION", "CALLS", "P50", "P99", "RATE", "FILE")
 EVENT_COLUMNS = ("TIME", "KIND", "DETAIL")
 MAX_EVENTS = 200
 
@@ -45,8 +45,8 @@ class DrilldownScreen(Screen[None]):
         border: round $secondary; border-title-color: $text; border-title-style: bold;
         border-subtitle-color: $text-muted; height: 1fr;
     }
-    DrilldownScreen #dd-syscalls-box { width: 1fr; }
-    DrilldownScreen #dd-functions-box { width: 1fr; }
+    DrilldownScreen #dd-syscalls-box { width: 3fr; }
+    DrilldownScreen #dd-functions-box { width: 2fr; }
     DrilldownScreen .dd-box DataTable { height: 1fr; scrollbar-size-horizontal: 0; }
     """
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -56,6 +56,13 @@ class DrilldownScreen(Screen[None]):
         Binding("l", "preset('openssl')", "OpenSSL", id="drilldown-openssl"),
         Binding("x", "detach_all", "Clear", id="drilldown-clear"),
         Binding("o", "toggle_open", "Files", id="drilldown-files"),
+        # The probe keys still work here, out of the footer (it is the drilldown's).
+        *(
+            Binding(str(key), f"app.toggle_probe('{probe}')", probe, show=False)
+            for key, probe in enumerate(("exec", "connect", "disk", "denials", "xdp"), start=1)
+        ),
+        Binding("slash", "app.filter", "Filter", show=False),
+        Binding("p,space", "app.pause", "Pause", show=False),
     ]
 
     class PickFunction(Message):
@@ -162,11 +169,14 @@ class DrilldownScreen(Screen[None]):
         box.border_title = f"Syscalls {total} calls"
         box.border_subtitle = _probe_line(state)
         rows = []
+        all_us = sum(s.total_us for s in drill.syscalls) or 1.0
         for s in drill.syscalls:
-            errors = " ".join(f"{name} {n}" for name, n in sorted(s.errors.items()))
+            failed = sum(s.errors.values())
+            errnos = " ".join(f"{name}:{n}" for name, n in sorted(s.errors.items()))
             rows.append((
-                s.syscall, str(s.calls), latency_us(s.total_us), latency_us(s.avg_us),
-                Text(errors, style="bold red") if errors else "", rate(s.per_second),
+                s.syscall, str(s.calls), Text(str(failed), style="bold red") if failed else "",
+                latency_us(s.total_us), f"{100 * s.total_us / all_us:.1f}", latency_us(s.avg_us),
+                Text(errnos, style="red"), rate(s.per_second),
             ))  # fmt: skip
         refill(self.query_one("#dd-syscalls", DataTable), rows)
 
@@ -177,13 +187,13 @@ class DrilldownScreen(Screen[None]):
         box.border_subtitle = _probe_line(state)
         rows = [
             (
-                f"{f.target}:{f.symbol}", str(f.calls), latency_us(f.p50_us),
-                latency_us(f.p99_us), rate(f.per_second),
+                f.symbol, str(f.calls), latency_us(f.p50_us), latency_us(f.p99_us),
+                rate(f.per_second), f.target,
             )
             for f in drill.functions
         ]  # fmt: skip
         if not rows:
-            rows = [(Text("u: pick functions", style="dim"), "", "", "", "")]
+            rows = [(Text("u: pick functions", style="dim"), "", "", "", "", "")]
         refill(self.query_one("#dd-functions", DataTable), rows)
 
     def _fill_bottom(self, snapshot: DashboardSnapshot) -> None:

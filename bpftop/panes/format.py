@@ -31,6 +31,8 @@ def latency_us(value: float | None) -> str:
         return f"{value / 1_000_000:.1f}s"
     if value >= 1000:
         return f"{value / 1000:.1f}ms"
+    if 0 < value < 1:  # user functions (uprobes) return in nanoseconds
+        return f"{value * 1000:.0f}ns"
     return f"{value:.0f}us"
 
 
