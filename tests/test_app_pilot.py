@@ -205,3 +205,117 @@ async def test_xdp_keys_attach_count_drop_and_detach(kernel_features) -> None:
             assert await prog_id(pair.host_ifindex) is None
     finally:
         await asyncio.to_thread(setup.__exit__, None, None, None)
+
+
+async def wait_for(pilot, predicate, what: str) -> None:
+    for _ in range(200):
+        if predicate():
+            return
+        await pilot.pause(0.05)
+    raise AssertionError(f"gave up waiting for {what}")
+
+
+def drill_state(app: BpftopApp, probe: str) -> str | None:
+    drill = app.dashboard.drilldown
+    state = drill.snapshot().probes.get(probe) if drill else None
+    return state.state if state else None
+
+
+async def test_drilldown_picks_a_process_counts_its_function_and_detaches_on_leave(
+    kernel_features, tmp_path
+) -> None:
+    from bpftop.panes.drilldown import DrilldownScreen
+    from tests.callee import callee_binary, callees
+
+    with callee_binary(tmp_path) as binary, callees(binary) as (target,):
+        app = make_app(kernel_features)
+        async with app.run_test(size=(120, 40)) as pilot:
+            for name in PROBE_NAMES:
+                await wait_state(pilot, app, name, "attached")
+            before = set(loaded_programs())
+            await pilot.press("P")  # the process list
+            await pilot.pause(0.3)
+            await pilot.press(*str(target.pid), "enter")
+            await wait_for(pilot, lambda: isinstance(app.screen, DrilldownScreen), "drilldown")
+            assert app.screen.pid == target.pid
+            await wait_for(pilot, lambda: drill_state(app, "uprobes") == "attached", "uprobes")
+            await wait_for(pilot, lambda: drill_state(app, "syscalls") == "attached", "syscalls")
+
+            await pilot.press("u")  # the function list, searched
+            await wait_for(pilot, lambda: type(app.screen).__name__ == "PickerScreen", "picker")
+            await pilot.press(*"bpftop_work", "enter")
+            engine = app.controller
+            assert isinstance(engine, BpfEngine)
+            await wait_for(pilot, lambda: engine.probes["uprobes"].attached, "the uprobe")
+            ours = set(loaded_programs()) - before
+            assert {loaded_programs()[i] for i in ours} >= {"enter_0", "leave_0", "sys_enter"}
+
+            await asyncio.to_thread(target.call, 321)
+            functions = lambda: app.dashboard.drilldown.snapshot().functions  # noqa: E731
+            await wait_for(pilot, lambda: functions() and functions()[0].calls >= 321, "calls")
+            await pilot.pause(0.5)
+            assert [(f.symbol, f.calls) for f in functions()] == [("bpftop_work", 321)]
+            syscalls = {s.syscall: s.calls for s in app.dashboard.drilldown.snapshot().syscalls}
+            assert syscalls["getppid"] == 321
+
+            await pilot.press("escape")  # leaving detaches everything it attached
+            await wait_for(pilot, lambda: not isinstance(app.screen, DrilldownScreen), "back")
+            assert wait_until_gone(ours) == set()
+            assert app.dashboard.drilldown is None
+            await pilot.press("q")
+
+
+async def test_drilldown_shows_an_exited_process_and_a_missing_pid(kernel_features, tmp_path) -> None:
+    from bpftop.panes.drilldown import DrilldownScreen
+    from tests.callee import callee_binary, callees
+
+    with callee_binary(tmp_path) as binary, callees(binary) as (target,):
+        app = make_app(kernel_features)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await wait_state(pilot, app, "exec", "attached")
+            app.open_drilldown(4_194_000)  # no such pid: a message, no screen
+            await pilot.pause(0.1)
+            assert not isinstance(app.screen, DrilldownScreen)
+            assert any("no process with pid" in n.message for n in app._notifications)
+
+            app.open_drilldown(target.pid)
+            await wait_for(pilot, lambda: drill_state(app, "syscalls") == "attached", "attach")
+            syscall_ids = program_ids(app, "syscalls")
+            assert len(syscall_ids) == 2  # sys_enter + sys_exit
+            await asyncio.to_thread(target.call, 5)
+            await asyncio.to_thread(target.stop)
+            await wait_for(pilot, lambda: app.screen.exited, "exited")
+            await wait_for(pilot, lambda: drill_state(app, "syscalls") == "detached", "detach")
+            await pilot.pause(0.3)
+            assert app.is_running and isinstance(app.screen, DrilldownScreen)
+            assert "EXITED" in str(app.screen.query_one("#dd-info").render())
+            assert app.dashboard.drilldown.snapshot().syscalls  # its last data stays
+            assert wait_until_gone(syscall_ids) == set()  # the exit detached it
+            await pilot.press("escape", "q")
+
+
+async def test_filter_bar_reaches_the_kernel_and_rejects_bad_input(kernel_features) -> None:
+    app = make_app(kernel_features)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_state(pilot, app, "exec", "attached")
+        await pilot.press("slash", *"pid=abc", "enter")
+        await pilot.pause(0.1)
+        error = app.screen.query_one("#prompt-error")
+        assert "pid must be a number" in str(error.render())  # the bar stays open
+        await pilot.press("ctrl+a", "ctrl+k", *"comm=tru*", "enter")
+        await pilot.pause(0.2)
+        assert app.dashboard.filter.comm == "tru*"
+        header = str(app.query_one("#header").render())
+        assert "FILTER comm=tru*" in header
+        engine = app.controller
+        assert isinstance(engine, BpfEngine)
+        for _ in range(5):
+            await asyncio.to_thread(subprocess.run, ["/bin/echo", "-n"], check=True)
+        await asyncio.to_thread(subprocess.run, ["/bin/true", "filtered-in"], check=True)
+        await wait_for(
+            pilot,
+            lambda: any("filtered-in" in r.argv for r in app.dashboard.execs.snapshot().rows),
+            "the true exec",
+        )
+        assert {r.comm for r in app.dashboard.execs.snapshot().rows} == {"true"}
+        await pilot.press("q")
