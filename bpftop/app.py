@@ -36,10 +36,10 @@ from bpftop.panes.help import HelpScreen
 from bpftop.panes.picker import PickerScreen
 from bpftop.panes.prompt import PromptScreen
 from bpftop.panes.xdp import XdpPane
-from bpftop.process_info import ProcessInfo, watch_process
 from bpftop.probes.uprobe_probe import PRESETS
 from bpftop.probes.user_binaries import UserCodeError, functions, host_path, mapped_files, resolve
 from bpftop.probes.xdp_counter import parse_rule
+from bpftop.process_info import ProcessInfo, watch_process
 from bpftop.records import ProbeStatus, Record, SystemSample
 from bpftop.themes import DEFAULT_THEME, load_themes
 
@@ -146,13 +146,14 @@ class BpftopApp(App[int]):
         refresh_seconds: float = 1.0,
         exit_after: float | None = None,
         disk_slow_ms: float = 0.0,
-        user_filter: Filter = Filter(),
+        user_filter: Filter | None = None,
         drilldown_pid: int | None = None,
         watch_process: Callable[[int], Callable[[], ProcessInfo | None] | None] = watch_process,
     ) -> None:
         super().__init__()
         self.dashboard = Dashboard(probe_names)
-        self.dashboard.set_filter(user_filter)  # the engine got it from the command line
+        if user_filter is not None:  # the engine got it from the command line
+            self.dashboard.set_filter(user_filter)
         self._drilldown_at_start = drilldown_pid
         self._watch_process = watch_process
         self._lock = threading.Lock()
@@ -373,9 +374,7 @@ class BpftopApp(App[int]):
             for name in sorted(names):
                 entries.append((f"{mapped.path}:{name}", f"{mapped.label}:{name}{marker}"))
         title = f"Uprobe on which function of pid {pid}? ({len(files)} files mapped)"
-        self.call_from_thread(
-            self.push_screen, PickerScreen(title, entries), self._attach_uprobe
-        )
+        self.call_from_thread(self.push_screen, PickerScreen(title, entries), self._attach_uprobe)
 
     def _attach_uprobe(self, spec: str | None) -> None:
         screen = self.screen

@@ -45,9 +45,7 @@ class BpfEngine:
         self._interval = interval
         self._stderr = stderr
         clock = KernelClock()
-        self.probes: dict[str, Probe] = {
-            cls.name: cls(self._sink, clock) for cls in probe_classes
-        }
+        self.probes: dict[str, Probe] = {cls.name: cls(self._sink, clock) for cls in probe_classes}
         self._wanted = [name for name in enabled if name in self.probes]
         # Work for the BPF thread, queued from any thread.
         self._commands: queue.Queue[Callable[[], None]] = queue.Queue()

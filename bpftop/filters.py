@@ -22,7 +22,8 @@ from bpftop.records import ConnectRecord, ExecRecord, SlowIoRecord
 COMM_LEN = 16  # TASK_COMM_LEN, with its NUL
 CGROUP2_MOUNTS = (Path("/sys/fs/cgroup/unified"), Path("/sys/fs/cgroup"))
 SYNTAX = (
-    "pid=PID  comm=GLOB  user=NAME|uid=UID  cgroup=PATH|container=ID  port=N  dev=NAME  lat>N[us|ms|s]"
+    "pid=PID  comm=GLOB  user=NAME|uid=UID  cgroup=PATH|container=ID  port=N  dev=NAME"
+    "  lat>N[us|ms|s]"
 )
 _TERM = re.compile(r"^(pid|comm|user|uid|cgroup|container|port|dev)=(.+)$|^lat>=?(.+)$")
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)(us|ms|s)?$")
@@ -53,8 +54,11 @@ class Filter:
 
     @property
     def on_task(self) -> bool:
-        return self.pid is not None or self.comm is not None or self.uid is not None or bool(
-            self.cgroup_id
+        return (
+            self.pid is not None
+            or self.comm is not None
+            or self.uid is not None
+            or bool(self.cgroup_id)
         )
 
     def comm_head(self) -> bytes:
@@ -71,9 +75,8 @@ class Filter:
         counts, samples) pass the task fields: the kernel filtered what they count."""
         if self.empty:
             return True
-        if self.on_task and hasattr(record, "comm"):
-            if not self._task_passes(record):
-                return False
+        if self.on_task and hasattr(record, "comm") and not self._task_passes(record):
+            return False
         dev = getattr(record, "dev", None)
         if self.disk is not None and dev is not None and dev != self.disk:
             return False
@@ -102,12 +105,11 @@ class Filter:
             parent = record.ppid if isinstance(record, ExecRecord) else None
             if self.pid not in (pid, parent):
                 return False
-        if self.comm is not None:
-            if record.comm is None or not fnmatch.fnmatchcase(record.comm, self.comm):
-                return False
-        if self.uid is not None and getattr(record, "uid", None) != self.uid:
+        if self.comm is not None and (
+            record.comm is None or not fnmatch.fnmatchcase(record.comm, self.comm)
+        ):
             return False
-        return True
+        return self.uid is None or getattr(record, "uid", None) == self.uid
 
     def kernel_fields(self) -> dict[str, Any]:
         """The values of `struct task_filter` (bpf/bpftop.h)."""
@@ -136,8 +138,10 @@ def parse_filter(text: str) -> Filter:
         key, value, latency = match.groups()
         if latency is not None:
             key, value = "lat", latency
-        if key in values or (key in ("user", "uid") and "uid" in values) or (
-            key in ("cgroup", "container") and "cgroup" in values
+        if (
+            key in values
+            or (key in ("user", "uid") and "uid" in values)
+            or (key in ("cgroup", "container") and "cgroup" in values)
         ):
             raise FilterError(f"{key} given twice in the filter")
         values.update(_parse_term(key, value))
@@ -209,9 +213,9 @@ def _cgroup(key: str, value: str) -> dict[str, Any]:
     else:
         if len(value) < 4:
             raise FilterError("container id: give at least 4 characters")
-        path = next((p for p, _d, _f in os.walk(root) if value in Path(p).name), None)
-        if path is None:
+        found = next((d for d, _dirs, _files in os.walk(root) if value in Path(d).name), None)
+        if found is None:
             raise FilterError(f"no cgroup for container {value!r} under {root}")
-        path = Path(path)
+        path = Path(found)
     level = len(path.relative_to(root).parts)
     return {"cgroup": value, "cgroup_id": path.stat().st_ino, "cgroup_level": level}

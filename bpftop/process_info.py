@@ -10,6 +10,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import psutil
 
@@ -57,7 +58,11 @@ class ProcessWatcher:
             with proc.oneshot():
                 name, cmdline = proc.name(), " ".join(proc.cmdline())
                 user, started = proc.username(), proc.create_time()
-                cpu, rss, threads = proc.cpu_percent(None), proc.memory_info().rss, proc.num_threads()
+                cpu, rss, threads = (
+                    proc.cpu_percent(None),
+                    proc.memory_info().rss,
+                    proc.num_threads(),
+                )
                 parents = tuple((p.pid, p.name()) for p in proc.parents())
             files = tuple(f.path for f in proc.open_files()[:MAX_LISTED])
             sockets = tuple(_socket_text(c) for c in proc.net_connections("all")[:MAX_LISTED])
@@ -80,7 +85,8 @@ def watch_process(pid: int) -> Callable[[], ProcessInfo | None] | None:
     return watcher.read if watcher.exists else None
 
 
-def _socket_text(conn: psutil._common.pconn) -> str:
+def _socket_text(conn: Any) -> str:
+    """One psutil connection (psutil's named tuple is not public API) as a line."""
     kind = {1: "tcp", 2: "udp"}.get(int(conn.type), "sock")
     if isinstance(conn.laddr, str):  # unix
         return f"unix {conn.laddr or conn.raddr or '(unnamed)'}"

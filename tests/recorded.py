@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from bpftop.model.histogram import bucket_of, buckets_from_counts, summarize
+from bpftop.process_info import ProcessInfo
 from bpftop.records import (
     ConnectRecord,
     DenialGroupRecord,
@@ -24,7 +25,6 @@ from bpftop.records import (
     UprobeRecord,
     XdpRecord,
 )
-from bpftop.process_info import ProcessInfo
 
 T0 = 1_795_000_000.0  # a fixed wall clock: 2026-11-18 ... UTC
 SKIPPED = (("fexit:tcp_v4_connect", "unavailable, lockdown=integrity"),)
@@ -203,12 +203,20 @@ DRILL_PID = 880  # the parent of the recorded execs
 
 def recorded_process() -> ProcessInfo:
     return ProcessInfo(
-        DRILL_PID, "supervisord", "/usr/bin/python3 /usr/bin/supervisord -n -c /etc/supervisord.conf",
-        "root", ((1, "systemd"),), T0 - 86_400, 3.5, 48_300_000, 4,
-        "/system.slice/supervisor.service", None,
-        ("/var/log/supervisor/supervisord.log", "/etc/supervisord.conf"),
-        ("unix /run/supervisor.sock LISTEN", "tcp 127.0.0.1:9001 LISTEN"),
-    )  # fmt: skip
+        pid=DRILL_PID,
+        name="supervisord",
+        cmdline="/usr/bin/python3 /usr/bin/supervisord -n -c /etc/supervisord.conf",
+        user="root",
+        parents=((1, "systemd"),),
+        started=T0 - 86_400,
+        cpu_percent=3.5,
+        rss_bytes=48_300_000,
+        threads=4,
+        cgroup="/system.slice/supervisor.service",
+        container=None,
+        files=("/var/log/supervisor/supervisord.log", "/etc/supervisord.conf"),
+        sockets=("unix /run/supervisor.sock LISTEN", "tcp 127.0.0.1:9001 LISTEN"),
+    )
 
 
 def recorded_drilldown() -> list[Record]:

@@ -265,7 +265,9 @@ async def test_drilldown_picks_a_process_counts_its_function_and_detaches_on_lea
             await pilot.press("q")
 
 
-async def test_drilldown_shows_an_exited_process_and_a_missing_pid(kernel_features, tmp_path) -> None:
+async def test_drilldown_shows_an_exited_process_and_a_missing_pid(
+    kernel_features, tmp_path
+) -> None:
     from bpftop.panes.drilldown import DrilldownScreen
     from tests.callee import callee_binary, callees
 

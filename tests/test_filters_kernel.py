@@ -64,7 +64,7 @@ def test_comm_filter_keeps_an_exec_storm_of_other_comms_out(engine_for) -> None:
 def test_port_filter_counts_only_that_port(engine_for) -> None:
     servers = [socket.create_server(("127.0.0.1", 0), backlog=16) for _ in range(2)]
     wanted = servers[1].getsockname()[1]
-    engine, sink = engine_for(
+    _engine, sink = engine_for(
         "connect", interval=0.3, prepare=lambda e: e.set_filter(parse_filter(f"port={wanted}"))
     )
     for server, n in zip(servers, (6, 4), strict=True):

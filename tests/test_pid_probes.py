@@ -66,7 +66,9 @@ def test_uprobe_and_syscall_counts_are_exact_and_only_the_target(engine_for, bin
                 if row.syscall == "getppid"
             )
 
-        assert sink.wait_for(lambda: sum(r.calls for r in work()) >= 4400 and getppid_calls() >= 4400)
+        assert sink.wait_for(
+            lambda: sum(r.calls for r in work()) >= 4400 and getppid_calls() >= 4400
+        )
         engine.stop()
         records = work()
         assert sum(r.calls for r in records) == 4400, records
@@ -145,9 +147,12 @@ def test_sigkill_leaves_no_uprobe_behind(kernel_features, binary) -> None:
         assert proc.stdout is not None
         for line in proc.stdout:  # the target calls once both probes are attached
             record = json.loads(line)
-            if record["type"] == "status" and record["state"] == "attached":
-                if record["probe"] == "uprobes":
-                    target.call(10)
+            if (record["type"], record.get("state"), record.get("probe")) == (
+                "status",
+                "attached",
+                "uprobes",
+            ):
+                target.call(10)
             if record["type"] == "uprobe" and record["calls"]:
                 assert record["calls"] == 10
                 break

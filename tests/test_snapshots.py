@@ -165,7 +165,5 @@ def test_drilldown_open_files(svg_snapshot) -> None:
         await pilot.press("o")
         await settle(pilot)
 
-    svg = take_svg_screenshot(
-        app=drilldown_app(), terminal_size=(80, 24), run_before=open_files
-    )
+    svg = take_svg_screenshot(app=drilldown_app(), terminal_size=(80, 24), run_before=open_files)
     assert svg == svg_snapshot

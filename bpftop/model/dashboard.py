@@ -6,11 +6,11 @@ that one path is what the panes render.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from bpftop.filters import Filter
 from bpftop.model.connections import ConnectModel, ConnectSnapshot
 from bpftop.model.denials import DenialModel, DenialSnapshot
-from bpftop.filters import Filter
 from bpftop.model.disks import DiskModel, DiskSnapshot
 from bpftop.model.drilldown import DrilldownModel, DrilldownSnapshot
 from bpftop.model.execs import ExecModel, ExecSnapshot
@@ -44,7 +44,7 @@ class DashboardSnapshot:
     disks: DiskSnapshot
     denials: DenialSnapshot
     xdp: XdpSnapshot
-    filter: Filter = Filter()
+    filter: Filter = field(default_factory=Filter)
     drilldown: DrilldownSnapshot | None = None
 
     @property

@@ -22,6 +22,7 @@ from textual.widgets import DataTable, Footer, Static
 
 from bpftop.model.dashboard import DashboardSnapshot
 from bpftop.model.drilldown import DrilldownSnapshot
+from bpftop.model.probe_state import ProbeState
 from bpftop.panes.base import refill
 from bpftop.panes.format import clock, latency_us, rate, size
 from bpftop.process_info import ProcessInfo
@@ -185,7 +186,7 @@ class DrilldownScreen(Screen[None]):
         state = drill.probes.get("uprobes")
         box.border_title = f"Functions {len(drill.functions)}"  # keys: in the footer
         box.border_subtitle = _probe_line(state)
-        rows = [
+        rows: list[tuple[str | Text, ...]] = [
             (
                 f.symbol, str(f.calls), latency_us(f.p50_us), latency_us(f.p99_us),
                 rate(f.per_second), f.target,
@@ -200,7 +201,9 @@ class DrilldownScreen(Screen[None]):
         box = self.query_one("#dd-events-box")
         if self.show_open:
             info = self.info
-            rows: list[tuple[Any, ...]] = [("", "socket", s) for s in (info.sockets if info else ())]
+            rows: list[tuple[Any, ...]] = [
+                ("", "socket", s) for s in (info.sockets if info else ())
+            ]
             rows += [("", "file", f) for f in (info.files if info else ())]
             box.border_title = "Open sockets and files · o: events"
         else:
@@ -227,7 +230,7 @@ class DrilldownScreen(Screen[None]):
             self._fill_bottom(self._last)
 
 
-def _probe_line(state: Any) -> str:
+def _probe_line(state: ProbeState | None) -> str:
     if state is None:
         return "starting…"
     if state.state == "attached":
@@ -248,7 +251,9 @@ def pid_events(snapshot: DashboardSnapshot, pid: int) -> list[tuple[Any, ...]]:
     for c in snapshot.connects.rows:
         if c.pid == pid:
             peer = f"{c.daddr}:{c.dport}"
-            rows.append((c.ts, "tcp", f"{c.direction} {peer} {c.result} {latency_us(c.latency_us)}"))
+            rows.append(
+                (c.ts, "tcp", f"{c.direction} {peer} {c.result} {latency_us(c.latency_us)}")
+            )
     for s in snapshot.disks.slow:
         if s.pid == pid:
             rows.append((s.ts, "slow io", f"{s.dev} {s.op} {size(s.bytes)} {latency_us(s.lat_us)}"))

@@ -68,7 +68,9 @@ class PickerScreen(ModalScreen[str | None]):
         if matches:
             options.highlighted = 0
         more = f", first {MAX_SHOWN} shown" if len(matches) > MAX_SHOWN else ""
-        self.query_one("#picker-count", Static).update(f"{len(matches)} of {len(self._entries)}{more}")
+        self.query_one("#picker-count", Static).update(
+            f"{len(matches)} of {len(self._entries)}{more}"
+        )
 
     def action_move(self, step: int) -> None:
         options = self.query_one(OptionList)

@@ -102,4 +102,3 @@ class SyscallProbe(Probe):
                 deltas[ident] = count - self._last_errors.get(ident, 0)
                 self._last_errors[ident] = count
         return deltas
-

@@ -169,9 +169,7 @@ class UprobeProbe(Probe):
             last_calls, last_hist = entry.last
             entry.last = (calls, hist)
             delta = [h - (last_hist[i] if last_hist else 0) for i, h in enumerate(hist)]
-            buckets = tuple(
-                (*log2_bucket_us(i), n) for i, n in enumerate(delta) if n > 0
-            )
+            buckets = tuple((*log2_bucket_us(i), n) for i, n in enumerate(delta) if n > 0)
             lat = None
             if buckets:
                 lat = {
@@ -181,8 +179,16 @@ class UprobeProbe(Probe):
                 }
             out.append(
                 UprobeRecord(
-                    now, self.pid, entry.target, entry.path, entry.symbol, interval_s,
-                    calls - last_calls, lat, buckets, exited,
+                    now,
+                    self.pid,
+                    entry.target,
+                    entry.path,
+                    entry.symbol,
+                    interval_s,
+                    calls - last_calls,
+                    lat,
+                    buckets,
+                    exited,
                 )
             )
         return out

@@ -77,9 +77,7 @@ def find_mapped(pid: int, target: str) -> MappedFile:
     files = mapped_files(pid)
     for mapped in files:
         name = mapped.label
-        if target in (mapped.path, name) or name.startswith(
-            (f"lib{target}.so", f"{target}.so")
-        ):
+        if target in (mapped.path, name) or name.startswith((f"lib{target}.so", f"{target}.so")):
             return mapped
     raise UserCodeError(f"{target} is not mapped in pid {pid}")
 
@@ -98,9 +96,11 @@ def _functions(path: str, _inode: int, _mtime: int) -> dict[str, int]:
         raise UserCodeError(f"cannot read {path}: {exc.strerror}") from None
     if data[:4] != b"\x7fELF" or data[4] != 2 or data[5] != 1:
         raise UserCodeError(f"{path} is not a 64-bit little-endian ELF file")
-    shoff, = struct.unpack_from("<Q", data, 0x28)
+    (shoff,) = struct.unpack_from("<Q", data, 0x28)
     shentsize, shnum = struct.unpack_from("<HH", data, 0x3A)
-    sections = [struct.unpack_from("<IIQQQQIIQQ", data, shoff + i * shentsize) for i in range(shnum)]
+    sections = [
+        struct.unpack_from("<IIQQQQIIQQ", data, shoff + i * shentsize) for i in range(shnum)
+    ]
     found: dict[str, int] = {}
     for _name, kind, _flags, _addr, offset, size, link, _info, _align, entsize in sections:
         if kind not in (SHT_SYMTAB, SHT_DYNSYM) or not entsize:
