@@ -9,6 +9,8 @@ Run as root with `make bench`. Prints a table; nothing here is part of the tests
   - direct-I/O IOPS with and without the disk probe (bench/disk_iops.py)
   - a syscall loop with and without the denials probe, and a denied-open flood
     with bpftop's CPU and key-press latency under it (bench/denials.py)
+  - the drilldown's syscall summary on another process and on its target, and a
+    uprobe per call (bench/drilldown.py)
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ BPFTOP = [sys.executable, "-m", "bpftop.cli"]
 sys.path.insert(0, str(ROOT))  # bpftop and tests' helpers, without installing anything
 from denials import denial_flood, syscall_overhead  # noqa: E402
 from disk_iops import disk_overhead  # noqa: E402
+from drilldown import drilldown_overhead  # noqa: E402
 
 from bpftop.probes.registry import PROBE_NAMES  # noqa: E402
 
@@ -251,6 +254,7 @@ def main() -> int:
         disk_overhead(rows, workdir, BPFTOP, ROOT)
         syscall_overhead(rows, workdir, BPFTOP, ROOT)
         denial_flood(rows, BPFTOP, ROOT, TerminalRun)
+        drilldown_overhead(rows, workdir, BPFTOP, ROOT)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     print(f"bpftop benchmark, {time.strftime('%Y-%m-%d')}, {os.uname().nodename}, "

@@ -1,0 +1,78 @@
+"""What the drilldown's per-pid probes cost: the syscall summary on the rest of the
+box and on its target, and a uprobe per call of the target's function."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from pathlib import Path
+
+from denials import SYSCALLS_C, _getppid_rate
+from paired import ratio_row
+
+from tests.callee import callee_binary, callees
+
+ROUNDS = 5
+CALLS = 300_000
+
+
+class PidProbes:
+    """`bpftop --json --pid PID --probes syscalls [--uprobe ...]`, until attached."""
+
+    def __init__(self, bpftop: list[str], cwd: Path, pid: int, *extra: str) -> None:
+        self.proc = subprocess.Popen(
+            [*bpftop, "--json", "--pid", str(pid), "--probes", "syscalls", *extra],
+            stdout=subprocess.PIPE,
+            text=True,
+            cwd=cwd,
+        )
+        assert self.proc.stdout is not None
+        wanted = 2 if extra else 1
+        for line in self.proc.stdout:
+            record = json.loads(line)
+            if record["type"] == "status" and record["state"] == "attached":
+                wanted -= 1
+                if not wanted:
+                    break
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait()
+
+
+def drilldown_overhead(
+    rows: list[tuple[str, str]], workdir: Path, bpftop: list[str], cwd: Path
+) -> None:
+    (workdir / "syscalls.c").write_text(SYSCALLS_C)
+    tool = workdir / "syscalls"
+    subprocess.run(["gcc", "-O2", "-o", str(tool), str(workdir / "syscalls.c")], check=True)
+    with callee_binary(workdir) as binary, callees(binary) as (target,):
+        # The rest of the box: a getppid loop in another process.
+        without, with_probe = [], []
+        for _ in range(ROUNDS):
+            without.append(_getppid_rate(tool))
+            run = PidProbes(bpftop, cwd, target.pid)
+            with_probe.append(_getppid_rate(tool))
+            run.stop()
+        rows.append(ratio_row(f"getppid() loop of another process, {ROUNDS} rounds", without,
+                              with_probe, "syscalls"))  # fmt: skip
+
+        # The target itself: CALLS x (bpftop_work() + getppid) per round.
+        def calls_per_second() -> float:
+            start = time.monotonic()
+            target.call(CALLS)
+            return CALLS / (time.monotonic() - start)
+
+        for label, extra in (
+            ("syscalls", ()),
+            ("syscalls+uprobe", ("--uprobe", "bpftop_callee:bpftop_work")),
+        ):
+            without, with_probe = [], []
+            for _ in range(ROUNDS):
+                without.append(calls_per_second())
+                run = PidProbes(bpftop, cwd, target.pid, *extra)
+                with_probe.append(calls_per_second())
+                run.stop()
+            rows.append(ratio_row(f"drilldown target: function + getppid per call ({label})",
+                                  without, with_probe, label))  # fmt: skip
