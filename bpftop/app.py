@@ -23,7 +23,7 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer
 
-from bpftop.filters import SYNTAX, Filter, parse_filter
+from bpftop.filters import SYNTAX, Filter, parse_filter, thread_group
 from bpftop.model.dashboard import Dashboard, DashboardSnapshot
 from bpftop.panes.base import Pane
 from bpftop.panes.connections import ConnectPane
@@ -327,6 +327,10 @@ class BpftopApp(App[int]):
     def open_drilldown(self, pid: int) -> None:
         if isinstance(self.screen, DrilldownScreen):
             return  # one drilldown at a time
+        tgid = thread_group(pid)
+        if tgid is not None and tgid != pid:
+            self.notify(f"{pid} is a thread of process {tgid}: showing {tgid}")
+            pid = tgid
         read_process = self._watch_process(pid)
         if read_process is None:
             self.notify(f"no process with pid {pid}", severity="error")

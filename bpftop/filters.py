@@ -29,6 +29,16 @@ _TERM = re.compile(r"^(pid|comm|user|uid|cgroup|container|port|dev)=(.+)$|^lat>=
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)(us|ms|s)?$")
 
 
+def thread_group(pid: int) -> int | None:
+    """The process (tgid) a pid or thread id belongs to; None if there is none."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return None
+    line = next((line for line in status.splitlines() if line.startswith("Tgid:")), None)
+    return int(line.split()[1]) if line else None
+
+
 class FilterError(ValueError):
     """A bad filter expression; the message is one line for the filter bar."""
 
@@ -151,8 +161,11 @@ def parse_filter(text: str) -> Filter:
 def _parse_term(key: str, value: str) -> dict[str, Any]:
     if key == "pid":
         pid = _integer(key, value, 1, 2**22)
-        if not Path(f"/proc/{pid}").exists():
+        tgid = thread_group(pid)
+        if tgid is None:
             raise FilterError(f"no process with pid {pid}")
+        if tgid != pid:  # the kernel side compares tgids: a thread id would match nothing
+            raise FilterError(f"{pid} is a thread of process {tgid}: use pid={tgid}")
         return {"pid": pid}
     if key == "comm":
         if len(value) > COMM_LEN - 1 and not any(c in value for c in "*?["):

@@ -3,11 +3,33 @@
 from __future__ import annotations
 
 import os
+import threading
 
 import pytest
 
 from bpftop.filters import Filter, FilterError, parse_filter
 from bpftop.records import ConnectRecord, DenialGroupRecord, DiskRecord, ExecRecord, SlowIoRecord
+
+
+def _thread_id() -> int:
+    """A live thread of this process that is not its main thread."""
+    ready, done = threading.Event(), threading.Event()
+    found: list[int] = []
+
+    def run() -> None:
+        found.append(threading.get_native_id())
+        ready.set()
+        done.wait()
+
+    threading.Thread(target=run, daemon=True).start()
+    ready.wait()
+    return found[0]
+
+
+def test_a_thread_id_names_its_process() -> None:
+    tid = _thread_id()
+    with pytest.raises(FilterError, match=f"{tid} is a thread of process {os.getpid()}"):
+        parse_filter(f"pid={tid}")
 
 
 def _exec(pid: int, ppid: int | None, comm: str, uid: int = 0) -> ExecRecord:

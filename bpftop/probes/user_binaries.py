@@ -75,9 +75,16 @@ def check_unchanged(pid: int, mapped: MappedFile) -> None:
 def find_mapped(pid: int, target: str) -> MappedFile:
     """`libc.so.6`, `c`, `libssl`, a path, or the binary's own name."""
     files = mapped_files(pid)
+    # A path may be a symlink (/usr/bin/python3 -> python3.11); maps has the real file.
+    # Resolved only where the process shares bpftop's root (not inside a container).
+    try:
+        same_root = os.readlink(f"/proc/{pid}/root") == "/"
+    except OSError:
+        same_root = False
+    real = os.path.realpath(target) if same_root and target.startswith("/") else None
     for mapped in files:
         name = mapped.label
-        if target in (mapped.path, name) or name.startswith((f"lib{target}.so", f"{target}.so")):
+        if target in (mapped.path, name) or real == mapped.path or name.startswith((f"lib{target}.so", f"{target}.so")):
             return mapped
     raise UserCodeError(f"{target} is not mapped in pid {pid}")
 
