@@ -16,14 +16,14 @@ import time
 from collections.abc import Callable
 from typing import ClassVar, Protocol
 
-from textual import work
-from textual.app import App, ComposeResult
+from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer
 
-from bpftop.filters import SYNTAX, Filter, parse_filter, thread_group
+from bpftop.drilldown_actions import DrilldownActions
+from bpftop.filters import SYNTAX, Filter, parse_filter
 from bpftop.model.dashboard import Dashboard, DashboardSnapshot
 from bpftop.panes.base import Pane
 from bpftop.panes.connections import ConnectPane
@@ -33,11 +33,8 @@ from bpftop.panes.drilldown import DrilldownScreen
 from bpftop.panes.execs import ExecPane
 from bpftop.panes.header import HeaderLine
 from bpftop.panes.help import HelpScreen
-from bpftop.panes.picker import PickerScreen
 from bpftop.panes.prompt import PromptScreen
 from bpftop.panes.xdp import XdpPane
-from bpftop.probes.uprobe_probe import PRESETS
-from bpftop.probes.user_binaries import UserCodeError, functions, host_path, mapped_files, resolve
 from bpftop.probes.xdp_counter import parse_rule
 from bpftop.process_info import ProcessInfo, watch_process
 from bpftop.records import ProbeStatus, Record, SystemSample
@@ -60,6 +57,7 @@ HELP_TEXT = {
     "drilldown-uprobe": "drilldown: search the process's functions, attach a uprobe on one",
     "drilldown-libc": "drilldown: uprobes on malloc free read write open connect (libc)",
     "drilldown-openssl": "drilldown: uprobes on SSL_read SSL_write (libssl)",
+    "drilldown-usdt": "drilldown: count the process's USDT probes (semaphores set by the kernel)",
     "drilldown-clear": "drilldown: detach every uprobe",
     "drilldown-files": "drilldown: the process's events, or its open files and sockets",
     "pause": "freeze the display; counting goes on",
@@ -104,7 +102,7 @@ class Controller(Protocol):
 SourceFactory = Callable[[Callable[[Record], None]], Controller]
 
 
-class BpftopApp(App[int]):
+class BpftopApp(DrilldownActions):
     CSS_PATH = "app.tcss"
     TITLE = "bpftop"
     ENABLE_COMMAND_PALETTE = False
@@ -305,117 +303,6 @@ class BpftopApp(App[int]):
         )
         self.push_screen(prompt, apply)
 
-    # -- drilldown -------------------------------------------------------------------
-    def on_pane_pid_picked(self, message: Pane.PidPicked) -> None:
-        self.open_drilldown(message.pid)
-
-    def action_pick_process(self) -> None:
-        import psutil
-
-        entries = [
-            (str(p.info["pid"]), f"{p.info['pid']:>7}  {p.info['username'] or '?':<10} "
-             f"{p.info['name']}  {' '.join(' '.join(p.info['cmdline'] or []).split())[:60]}")
-            for p in psutil.process_iter(["pid", "username", "name", "cmdline"])
-        ]  # fmt: skip
-
-        def picked(pid: str | None) -> None:
-            if pid is not None:
-                self.open_drilldown(int(pid))
-
-        self.push_screen(PickerScreen("Drill into which process?", entries), picked)
-
-    def open_drilldown(self, pid: int) -> None:
-        if isinstance(self.screen, DrilldownScreen):
-            return  # one drilldown at a time
-        tgid = thread_group(pid)
-        if tgid is not None and tgid != pid:
-            self.notify(f"{pid} is a thread of process {tgid}: showing {tgid}")
-            pid = tgid
-        read_process = self._watch_process(pid)
-        if read_process is None:
-            self.notify(f"no process with pid {pid}", severity="error")
-            return
-        with self._lock:
-            self.dashboard.open_drilldown(pid)
-        if self.controller is not None:
-            for probe in ("syscalls", "uprobes"):
-                self.controller.configure(probe, "pid", pid)
-                self.controller.set_enabled(probe, True)
-        self.push_screen(DrilldownScreen(pid, read_process), self._drilldown_closed)
-        self.render_snapshot()
-
-    def _drilldown_closed(self, _result: None = None) -> None:
-        """Leaving the drilldown detaches everything it attached."""
-        if self.controller is not None:
-            self.controller.control("uprobes", "clear", "")
-            for probe in ("syscalls", "uprobes"):
-                self.controller.set_enabled(probe, False)
-        with self._lock:
-            self.dashboard.close_drilldown()
-
-    def on_drilldown_screen_pick_function(self, _message: DrilldownScreen.PickFunction) -> None:
-        screen = self.screen
-        if isinstance(screen, DrilldownScreen):
-            self._list_functions(screen.pid)
-
-    @work(thread=True, exclusive=True, exit_on_error=False, group="functions")
-    def _list_functions(self, pid: int) -> None:
-        """Every function the mapped files' symbol tables place (a few ms per file)."""
-        entries: list[tuple[str, str]] = []
-        problems: list[str] = []
-        try:
-            files = mapped_files(pid)
-        except UserCodeError as exc:
-            self.call_from_thread(self.notify, str(exc), severity="error")
-            return
-        for mapped in files:
-            try:
-                names = functions(host_path(pid, mapped))
-            except (UserCodeError, OSError) as exc:
-                problems.append(f"{mapped.label}: {exc}")
-                continue
-            marker = " (replaced since start: refused)" if mapped.deleted else ""
-            for name in sorted(names):
-                entries.append((f"{mapped.path}:{name}", f"{mapped.label}:{name}{marker}"))
-        title = f"Uprobe on which function of pid {pid}? ({len(files)} files mapped)"
-        self.call_from_thread(self.push_screen, PickerScreen(title, entries), self._attach_uprobe)
-
-    def _attach_uprobe(self, spec: str | None) -> None:
-        screen = self.screen
-        if spec is None or self.controller is None or not isinstance(screen, DrilldownScreen):
-            return
-        try:
-            resolve(screen.pid, spec)  # refused here with a clear line, before the engine
-        except UserCodeError as exc:
-            self.notify(str(exc), severity="error")
-            return
-        self.controller.control("uprobes", "attach", spec)
-
-    def on_drilldown_screen_preset(self, message: DrilldownScreen.Preset) -> None:
-        screen = self.screen
-        if self.controller is None or not isinstance(screen, DrilldownScreen):
-            return
-        attached, missing = [], []
-        for spec in PRESETS[message.name]:
-            try:
-                mapped, symbol = resolve(screen.pid, spec)
-            except UserCodeError:
-                missing.append(spec.split(":", 1)[1])
-                continue
-            self.controller.control("uprobes", "attach", f"{mapped.path}:{symbol}")
-            attached.append(symbol)
-        if not attached:
-            self.notify(f"{message.name} is not loaded in pid {screen.pid}", severity="warning")
-        elif missing:
-            self.notify(f"not found: {', '.join(missing)}", severity="warning")
-
-    def on_drilldown_screen_detach_all(self, _message: DrilldownScreen.DetachAll) -> None:
-        if self.controller is not None:
-            self.controller.control("uprobes", "clear", "")
-        with self._lock:
-            if self.dashboard.drilldown is not None:
-                self.dashboard.drilldown.forget_functions()
-
     def action_pause(self) -> None:
         self.paused = not self.paused
         if self.paused:  # only the header changes: it says PAUSED and the frozen time
@@ -444,9 +331,10 @@ class BpftopApp(App[int]):
         self.push_screen(HelpScreen(keys))
 
     def _bindings_for_help(self) -> list[Binding]:
+        """The app's, the panes' and the drilldown's own keys (not its repeats of ours)."""
         bindings: list[Binding] = []
-        for item in (*self.BINDINGS, *Pane.BINDINGS):
-            if isinstance(item, Binding):
+        for item in (*self.BINDINGS, *Pane.BINDINGS, *DrilldownScreen.BINDINGS):
+            if isinstance(item, Binding) and item.id:
                 bindings.append(item)
         return bindings
 

@@ -116,8 +116,8 @@ def build_parser() -> argparse.ArgumentParser:
         default=[],
         metavar="LIB_OR_PATH:SYMBOL",
         help="count calls and latency of a function in the --pid process, e.g. c:malloc, "
-        "libssl.so.3:SSL_read, /usr/sbin/nginx:ngx_http_handler (repeatable; "
-        "alone it attaches only the uprobes)",
+        "libssl.so.3:SSL_read, /usr/sbin/nginx:ngx_http_handler, or calls of a USDT probe: "
+        "usdt:LIB_OR_PATH:PROVIDER:NAME (repeatable; alone it attaches only the uprobes)",
     )
     parser.add_argument(
         "--duration", type=positive_seconds, metavar="SECONDS", help="exit after this long"
@@ -177,7 +177,7 @@ def filter_from_args(args: argparse.Namespace) -> Filter:
 def pid_probe_problem(args: argparse.Namespace) -> str | None:
     """Fill in the probe list; the syscalls and uprobes probes need one live pid
     and functions the symbol table can place."""
-    from bpftop.probes.user_binaries import UserCodeError, resolve
+    from bpftop.probes.user_binaries import UserCodeError, check_spec
 
     # Headless, --uprobe alone means just the uprobes; the TUI's drilldown starts the
     # per-pid probes itself (and detaches them when it closes).
@@ -192,7 +192,7 @@ def pid_probe_problem(args: argparse.Namespace) -> str | None:
         return f"{'/'.join(wanted)} need --pid PID"
     for spec in args.uprobe:
         try:
-            resolve(args.user_filter.pid, spec)
+            check_spec(args.user_filter.pid, spec)
         except UserCodeError as exc:
             return f"--uprobe {spec}: {exc}"
     return None

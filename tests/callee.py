@@ -53,11 +53,14 @@ class Callee:
     def pid(self) -> int:
         return self.proc.pid
 
-    def call(self, n: int) -> None:
+    def call(self, n: int) -> int:
+        """Returns the number the helper printed after "done"."""
         assert self.proc.stdin is not None and self.proc.stdout is not None
         self.proc.stdin.write(f"{n}\n")
         self.proc.stdin.flush()
-        assert self.proc.stdout.readline().startswith("done")
+        word, number = self.proc.stdout.readline().split()
+        assert word == "done"
+        return int(number)
 
     def stop(self) -> None:
         if self.proc.poll() is None:
@@ -84,3 +87,68 @@ def callees(binary: Path, count: int = 1) -> Iterator[list[Callee]]:
     finally:
         for callee in running:
             callee.stop()
+
+
+# A USDT probe with a semaphore, written out as <sys/sdt.h> would (it is not installed):
+# the nop at 990, a .note.stapsdt entry naming it, and the semaphore in .probes.
+USDT_C = r"""
+#include <stdio.h>
+#include <stdlib.h>
+
+__extension__ unsigned short bpftop_tick_semaphore __attribute__((section(".probes"), used));
+
+static inline void probe_tick(void) {
+    __asm__ __volatile__(
+        "990: nop\n"
+        ".pushsection .note.stapsdt,\"?\",\"note\"\n"
+        ".balign 4\n"
+        ".4byte 992f-991f, 994f-993f, 3\n"
+        "991: .asciz \"stapsdt\"\n"
+        "992: .balign 4\n"
+        "993: .8byte 990b\n"
+        ".8byte _.stapsdt.base\n"
+        ".8byte bpftop_tick_semaphore\n"
+        ".asciz \"bpftop\"\n"
+        ".asciz \"tick\"\n"
+        ".asciz \"\"\n"
+        "994: .balign 4\n"
+        ".popsection\n"
+        ".ifndef _.stapsdt.base\n"
+        ".pushsection .stapsdt.base,\"aG\",\"progbits\",.stapsdt.base,comdat\n"
+        ".weak _.stapsdt.base\n"
+        ".hidden _.stapsdt.base\n"
+        "_.stapsdt.base: .space 1\n"
+        ".size _.stapsdt.base, 1\n"
+        ".popsection\n"
+        ".endif\n");
+}
+
+/* Each line "N": N loop turns; the probe fires only while its semaphore is set, as
+ * real USDT users do. Prints "done FIRED": how many turns saw the semaphore set. */
+int main(void) {
+    char line[64];
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    printf("ready\n");
+    while (fgets(line, sizeof(line), stdin)) {
+        long n = atol(line), fired = 0;
+        for (long i = 0; i < n; i++) {
+            if (bpftop_tick_semaphore) {
+                probe_tick();
+                fired++;
+            }
+        }
+        printf("done %ld\n", fired);
+    }
+    return 0;
+}
+"""
+
+
+@contextmanager
+def usdt_binary(directory: Path) -> Iterator[Path]:
+    """Compile the USDT helper into `directory` (comm "bpftop_usdt")."""
+    source = directory / "usdt.c"
+    source.write_text(USDT_C)
+    binary = directory / "bpftop_usdt"
+    subprocess.run(["gcc", "-O2", "-o", str(binary), str(source)], check=True)
+    yield binary

@@ -177,3 +177,47 @@ def _bpftop(*args: str) -> subprocess.CompletedProcess[str]:
         [sys.executable, "-m", "bpftop.cli", *args],
         capture_output=True, text=True, cwd=ROOT, timeout=60,
     )  # fmt: skip
+
+
+def test_usdt_probe_counts_exactly_and_its_semaphore_is_the_kernels(engine_for, tmp_path) -> None:
+    from tests.callee import usdt_binary
+
+    spec = "usdt:bpftop_usdt:bpftop:tick"
+    with usdt_binary(tmp_path) as binary, callees(binary) as (target,):
+        assert target.call(100) == 0  # nobody listens: the semaphore is 0, the probe is off
+        engine, sink = _pid_probes(engine_for, target.pid, spec)
+        assert _attached(sink, "uprobes") and not engine.probes["uprobes"].notice
+        assert target.call(777) == 777  # the kernel raised the semaphore for our probe
+        ticks = lambda: sum(r.calls for r in sink.of_type(UprobeRecord))  # noqa: E731
+        assert sink.wait_for(lambda: ticks() >= 777)
+        engine.control("uprobes", "detach", spec)
+        assert sink.wait_for(lambda: target.call(10) == 0)  # and lowered it on detach
+        engine.stop()
+        records = sink.of_type(UprobeRecord)
+        assert ticks() == 777
+        assert {(r.target, r.symbol, r.lat_us) for r in records} == {
+            ("bpftop_usdt", "bpftop:tick", None)
+        }
+
+
+def test_sigkill_lowers_the_usdt_semaphore(kernel_features, tmp_path) -> None:
+    from tests.callee import usdt_binary
+
+    with usdt_binary(tmp_path) as binary, callees(binary) as (target,):
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "bpftop.cli", "--json", "--interval", "0.3",
+             "--pid", str(target.pid), "--uprobe", "usdt:bpftop_usdt:bpftop:tick"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
+        )  # fmt: skip
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            record = json.loads(line)
+            if record["type"] == "status" and record["state"] == "attached":
+                break
+        assert target.call(50) == 50
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(10)
+        for _ in range(50):  # the kernel drops the probe when the last fd goes
+            if target.call(10) == 0:
+                break
+        assert target.call(10) == 0

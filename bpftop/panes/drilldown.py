@@ -55,6 +55,7 @@ class DrilldownScreen(Screen[None]):
         Binding("u", "pick_function", "Uprobe…", id="drilldown-uprobe"),
         Binding("m", "preset('libc')", "libc", id="drilldown-libc"),
         Binding("l", "preset('openssl')", "OpenSSL", id="drilldown-openssl"),
+        Binding("k", "preset('usdt')", "USDT", id="drilldown-usdt"),
         Binding("x", "detach_all", "Clear", id="drilldown-clear"),
         Binding("o", "toggle_open", "Files", id="drilldown-files"),
         # The probe keys still work here, out of the footer (it is the drilldown's).

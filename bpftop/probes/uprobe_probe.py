@@ -9,6 +9,7 @@ in a file not replaced since the process started (user_binaries.resolve).
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,7 +17,8 @@ from typing import Any
 
 from bpftop.model.histogram import percentile
 from bpftop.probes.base import PlanStep, Probe
-from bpftop.probes.user_binaries import UserCodeError, host_path, resolve
+from bpftop.probes.perf_uprobe import open_uprobe
+from bpftop.probes.user_binaries import UserCodeError, host_path, resolve, resolve_usdt
 from bpftop.records import Record, UprobeRecord
 
 UPROBE_SLOTS = 16  # bpf/uprobes.c compiles this many enter_N/leave_N pairs
@@ -38,6 +40,7 @@ class Attached:
     symbol: str
     slot: int
     last: tuple[int, tuple[int, ...]] = (0, ())  # calls and histogram at the last read
+    perf_fds: tuple[int, ...] = ()  # a USDT probe's own perf event (bcc keeps the others)
 
 
 def log2_bucket_us(index: int) -> tuple[float, float]:
@@ -115,17 +118,23 @@ class UprobeProbe(Probe):
         else:
             super().control(action, arg)
 
+    def _free_slot(self) -> int:
+        taken = {a.slot for a in self.attached.values()}
+        free = [slot for slot in range(UPROBE_SLOTS) if slot not in taken]
+        if not free:
+            raise ValueError(f"at most {UPROBE_SLOTS} probes at once; detach one first")
+        return free[0]
+
     def _attach(self, spec: str) -> None:
         assert self.pid is not None
+        if spec.startswith("usdt:"):
+            self._attach_usdt(spec)
+            return
         try:
             mapped, symbol = resolve(self.pid, spec)
         except UserCodeError as exc:
             raise ValueError(str(exc)) from None
-        taken = {a.slot for a in self.attached.values()}
-        free = [slot for slot in range(UPROBE_SLOTS) if slot not in taken]
-        if not free:
-            raise ValueError(f"at most {UPROBE_SLOTS} functions at once; detach one first")
-        slot = free[0]
+        slot = self._free_slot()
         path = host_path(self.pid, mapped).encode()
         try:
             self._bpf.attach_uprobe(
@@ -144,8 +153,40 @@ class UprobeProbe(Probe):
         entry.last = self._read_slot(slot)  # a reused slot keeps its old totals
         self.attached[spec] = entry
 
+    def _attach_usdt(self, spec: str) -> None:
+        """A USDT probe: entry only (calls, no latency), through our own perf event so
+        the kernel manages its semaphore (perf_uprobe)."""
+        from bcc import BPF
+
+        assert self.pid is not None
+        try:
+            mapped, probe = resolve_usdt(self.pid, spec)
+        except UserCodeError as exc:
+            raise ValueError(str(exc)) from None
+        slot = self._free_slot()
+        path = host_path(self.pid, mapped)
+        prog = self._bpf.load_func(f"enter_{slot}".encode(), BPF.KPROBE)
+        try:
+            fd = open_uprobe(path, probe.offset, self.pid, prog.fd, probe.semaphore_offset)
+        except OSError as exc:
+            raise ValueError(f"cannot attach {spec}: {exc.strerror}") from None
+        entry = Attached(spec, mapped.label, mapped.path, path, probe.label, slot, perf_fds=(fd,))
+        entry.last = self._read_slot(slot)
+        self.attached[spec] = entry
+
+    def stop(self) -> None:
+        for entry in self.attached.values():
+            for fd in entry.perf_fds:
+                os.close(fd)
+        self.attached = {}
+        super().stop()
+
     def _detach(self, entry: Attached) -> None:
         if self._bpf is None or self.pid is None:
+            return
+        if entry.perf_fds:
+            for fd in entry.perf_fds:
+                os.close(fd)
             return
         path = entry.open_path.encode()
         self._bpf.detach_uprobe(name=path, sym=entry.symbol.encode(), pid=self.pid)

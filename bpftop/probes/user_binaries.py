@@ -17,7 +17,10 @@ from pathlib import Path
 STT_FUNC = 2
 STT_GNU_IFUNC = 10
 SHT_SYMTAB = 2
+SHT_NOTE = 7
 SHT_DYNSYM = 11
+PT_LOAD = 1
+NT_STAPSDT = 3
 
 
 class UserCodeError(ValueError):
@@ -84,9 +87,27 @@ def find_mapped(pid: int, target: str) -> MappedFile:
     real = os.path.realpath(target) if same_root and target.startswith("/") else None
     for mapped in files:
         name = mapped.label
-        if target in (mapped.path, name) or real == mapped.path or name.startswith((f"lib{target}.so", f"{target}.so")):
+        if (
+            target in (mapped.path, name)
+            or real == mapped.path
+            or name.startswith((f"lib{target}.so", f"{target}.so"))
+        ):
             return mapped
     raise UserCodeError(f"{target} is not mapped in pid {pid}")
+
+
+@dataclass(frozen=True)
+class UsdtProbe:
+    """A USDT (SystemTap SDT) probe point of a file, as uprobes need it."""
+
+    provider: str
+    name: str
+    offset: int  # file offset of the probe's nop
+    semaphore_offset: int  # file offset of its semaphore; 0: none
+
+    @property
+    def label(self) -> str:
+        return f"{self.provider}:{self.name}"
 
 
 def functions(path: str) -> dict[str, int]:
@@ -97,17 +118,8 @@ def functions(path: str) -> dict[str, int]:
 
 @lru_cache(maxsize=32)
 def _functions(path: str, _inode: int, _mtime: int) -> dict[str, int]:
-    try:
-        data = Path(path).read_bytes()
-    except OSError as exc:
-        raise UserCodeError(f"cannot read {path}: {exc.strerror}") from None
-    if data[:4] != b"\x7fELF" or data[4] != 2 or data[5] != 1:
-        raise UserCodeError(f"{path} is not a 64-bit little-endian ELF file")
-    (shoff,) = struct.unpack_from("<Q", data, 0x28)
-    shentsize, shnum = struct.unpack_from("<HH", data, 0x3A)
-    sections = [
-        struct.unpack_from("<IIQQQQIIQQ", data, shoff + i * shentsize) for i in range(shnum)
-    ]
+    data = _read_elf(path)
+    sections = _sections(data)
     found: dict[str, int] = {}
     for _name, kind, _flags, _addr, offset, size, link, _info, _align, entsize in sections:
         if kind not in (SHT_SYMTAB, SHT_DYNSYM) or not entsize:
@@ -126,6 +138,105 @@ def _functions(path: str, _inode: int, _mtime: int) -> dict[str, int]:
             if name and st_size:
                 found.setdefault(name, st_value)
     return found
+
+
+def usdt_probes(path: str) -> list[UsdtProbe]:
+    """The file's .note.stapsdt probes (one entry per location)."""
+    stat = os.stat(path)
+    return _usdt_probes(path, stat.st_ino, stat.st_mtime_ns)
+
+
+@lru_cache(maxsize=32)
+def _usdt_probes(path: str, _inode: int, _mtime: int) -> list[UsdtProbe]:
+    data = _read_elf(path)
+    sections = _sections(data)
+    names_at = sections[struct.unpack_from("<H", data, 0x3E)[0]][4]
+
+    def name_of(section: tuple[int, ...]) -> str:
+        start = names_at + section[0]
+        return data[start : data.index(b"\0", start)].decode()
+
+    base = next((s[3] for s in sections if name_of(s) == ".stapsdt.base"), None)
+    found = []
+    for section in sections:
+        if section[1] != SHT_NOTE or name_of(section) != ".note.stapsdt":
+            continue
+        at, end = section[4], section[4] + section[5]
+        while at + 12 <= end:
+            namesz, descsz, kind = struct.unpack_from("<III", data, at)
+            desc = at + 12 + _align4(namesz)
+            at = desc + _align4(descsz)
+            if kind != NT_STAPSDT or descsz < 24:
+                continue
+            pc, note_base, semaphore = struct.unpack_from("<QQQ", data, desc)
+            provider, name = data[desc + 24 : desc + descsz].split(b"\0")[:2]
+            if base is not None and note_base:  # prelinked: the base moved, so did the rest
+                pc += base - note_base
+                semaphore += (base - note_base) if semaphore else 0
+            offset = _file_offset(data, pc)
+            if offset is None:
+                continue
+            semaphore_offset = _file_offset(data, semaphore) if semaphore else None
+            found.append(UsdtProbe(provider.decode(), name.decode(), offset, semaphore_offset or 0))
+    return found
+
+
+def _align4(n: int) -> int:
+    return (n + 3) & ~3
+
+
+def _read_elf(path: str) -> bytes:
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        raise UserCodeError(f"cannot read {path}: {exc.strerror}") from None
+    if data[:4] != b"\x7fELF" or data[4] != 2 or data[5] != 1:
+        raise UserCodeError(f"{path} is not a 64-bit little-endian ELF file")
+    return data
+
+
+def _sections(data: bytes) -> list[tuple[int, ...]]:
+    """(name, type, flags, addr, offset, size, link, info, align, entsize) per section."""
+    (shoff,) = struct.unpack_from("<Q", data, 0x28)
+    shentsize, shnum = struct.unpack_from("<HH", data, 0x3A)
+    return [struct.unpack_from("<IIQQQQIIQQ", data, shoff + i * shentsize) for i in range(shnum)]
+
+
+def _file_offset(data: bytes, vaddr: int) -> int | None:
+    """Where a virtual address of the file's image lies in the file (PT_LOAD segments)."""
+    (phoff,) = struct.unpack_from("<Q", data, 0x20)
+    phentsize, phnum = struct.unpack_from("<HH", data, 0x36)
+    for i in range(phnum):
+        kind, _flags, offset, start, _paddr, filesz, _memsz, _align = struct.unpack_from(
+            "<IIQQQQQQ", data, phoff + i * phentsize
+        )
+        if kind == PT_LOAD and start <= vaddr < start + filesz:
+            return int(vaddr - start + offset)
+    return None
+
+
+def resolve_usdt(pid: int, spec: str) -> tuple[MappedFile, UsdtProbe]:
+    """`usdt:LIB_OR_PATH:PROVIDER:NAME` -> the mapped file and the probe; or why not."""
+    parts = spec.split(":")
+    if len(parts) != 4 or parts[0] != "usdt" or not all(parts[1:]):
+        raise UserCodeError(f"USDT probe wants usdt:LIB_OR_PATH:PROVIDER:NAME, got {spec!r}")
+    _, target, provider, name = parts
+    mapped = find_mapped(pid, target)
+    check_unchanged(pid, mapped)
+    matches = [
+        p for p in usdt_probes(host_path(pid, mapped)) if (p.provider, p.name) == (provider, name)
+    ]
+    if not matches:
+        raise UserCodeError(f"{mapped.label} has no USDT probe {provider}:{name}")
+    return mapped, matches[0]  # the first location; a probe inlined in several places counts once
+
+
+def check_spec(pid: int, spec: str) -> None:
+    """Raise UserCodeError unless `spec` (a function or a usdt: probe) can be probed."""
+    if spec.startswith("usdt:"):
+        resolve_usdt(pid, spec)
+    else:
+        resolve(pid, spec)
 
 
 def resolve(pid: int, spec: str) -> tuple[MappedFile, str]:

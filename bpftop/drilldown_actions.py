@@ -1,0 +1,184 @@
+"""The drilldown's side of the app: opening it for a pid, the function and
+process pickers, presets, and detaching everything when it closes.
+
+A mixin of BpftopApp, kept apart so app.py stays about the dashboard. It talks
+to the record source (the engine) only through the app's `controller`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from textual import work
+from textual.app import App
+
+from bpftop.filters import thread_group
+from bpftop.model.dashboard import Dashboard
+from bpftop.panes.base import Pane
+from bpftop.panes.drilldown import DrilldownScreen
+from bpftop.panes.picker import PickerScreen
+from bpftop.probes.registry import PID_PROBE_NAMES
+from bpftop.probes.uprobe_probe import PRESETS
+from bpftop.probes.user_binaries import (
+    UserCodeError,
+    check_spec,
+    functions,
+    host_path,
+    mapped_files,
+    resolve,
+    usdt_probes,
+)
+from bpftop.process_info import ProcessInfo
+
+if TYPE_CHECKING:
+    import threading
+
+    from bpftop.app import Controller
+
+
+class DrilldownActions(App[int]):
+    """What BpftopApp provides to this mixin."""
+
+    dashboard: Dashboard
+    controller: Controller | None
+    _lock: threading.Lock
+    _watch_process: Callable[[int], Callable[[], ProcessInfo | None] | None]
+
+    def render_snapshot(self) -> None:
+        raise NotImplementedError
+
+    def on_pane_pid_picked(self, message: Pane.PidPicked) -> None:
+        self.open_drilldown(message.pid)
+
+    def action_pick_process(self) -> None:
+        import psutil
+
+        entries = [
+            (str(p.info["pid"]), f"{p.info['pid']:>7}  {p.info['username'] or '?':<10} "
+             f"{p.info['name']}  {' '.join(' '.join(p.info['cmdline'] or []).split())[:60]}")
+            for p in psutil.process_iter(["pid", "username", "name", "cmdline"])
+        ]  # fmt: skip
+
+        def picked(pid: str | None) -> None:
+            if pid is not None:
+                self.open_drilldown(int(pid))
+
+        self.push_screen(PickerScreen("Drill into which process?", entries), picked)
+
+    def open_drilldown(self, pid: int) -> None:
+        if isinstance(self.screen, DrilldownScreen):
+            return  # one drilldown at a time
+        tgid = thread_group(pid)
+        if tgid is not None and tgid != pid:
+            self.notify(f"{pid} is a thread of process {tgid}: showing {tgid}")
+            pid = tgid
+        read_process = self._watch_process(pid)
+        if read_process is None:
+            self.notify(f"no process with pid {pid}", severity="error")
+            return
+        with self._lock:
+            self.dashboard.open_drilldown(pid)
+        if self.controller is not None:
+            for probe in PID_PROBE_NAMES:
+                self.controller.configure(probe, "pid", pid)
+                self.controller.set_enabled(probe, True)
+        self.push_screen(DrilldownScreen(pid, read_process), self._drilldown_closed)
+        self.render_snapshot()
+
+    def _drilldown_closed(self, _result: None = None) -> None:
+        """Leaving the drilldown detaches everything it attached."""
+        if self.controller is not None:
+            self.controller.control("uprobes", "clear", "")
+            for probe in PID_PROBE_NAMES:
+                self.controller.set_enabled(probe, False)
+        with self._lock:
+            self.dashboard.close_drilldown()
+
+    def on_drilldown_screen_pick_function(self, _message: DrilldownScreen.PickFunction) -> None:
+        screen = self.screen
+        if isinstance(screen, DrilldownScreen):
+            self._list_functions(screen.pid)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="functions")
+    def _list_functions(self, pid: int) -> None:
+        """Every function the mapped files' symbol tables place (a few ms per file)."""
+        entries: list[tuple[str, str]] = []
+        problems: list[str] = []
+        try:
+            files = mapped_files(pid)
+        except UserCodeError as exc:
+            self.call_from_thread(self.notify, str(exc), severity="error")
+            return
+        for mapped in files:
+            try:
+                names = functions(host_path(pid, mapped))
+            except (UserCodeError, OSError) as exc:
+                problems.append(f"{mapped.label}: {exc}")
+                continue
+            marker = " (replaced since start: refused)" if mapped.deleted else ""
+            for probe in usdt_probes(host_path(pid, mapped)):
+                entries.append((f"usdt:{mapped.path}:{probe.label}",
+                                f"{mapped.label} usdt:{probe.label}{marker}"))  # fmt: skip
+            for name in sorted(names):
+                entries.append((f"{mapped.path}:{name}", f"{mapped.label}:{name}{marker}"))
+        title = f"Uprobe on which function of pid {pid}? ({len(files)} files mapped)"
+        self.call_from_thread(self.push_screen, PickerScreen(title, entries), self._attach_uprobe)
+
+    def _attach_uprobe(self, spec: str | None) -> None:
+        screen = self.screen
+        if spec is None or self.controller is None or not isinstance(screen, DrilldownScreen):
+            return
+        try:
+            check_spec(screen.pid, spec)  # refused here with a clear line, before the engine
+        except UserCodeError as exc:
+            self.notify(str(exc), severity="error")
+            return
+        self.controller.control("uprobes", "attach", spec)
+
+    def on_drilldown_screen_preset(self, message: DrilldownScreen.Preset) -> None:
+        screen = self.screen
+        if self.controller is None or not isinstance(screen, DrilldownScreen):
+            return
+        if message.name == "usdt":
+            self._attach_usdt_probes(screen.pid)
+            return
+        attached, missing = [], []
+        for spec in PRESETS[message.name]:
+            try:
+                mapped, symbol = resolve(screen.pid, spec)
+            except UserCodeError:
+                missing.append(spec.split(":", 1)[1])
+                continue
+            self.controller.control("uprobes", "attach", f"{mapped.path}:{symbol}")
+            attached.append(symbol)
+        if not attached:
+            self.notify(f"{message.name} is not loaded in pid {screen.pid}", severity="warning")
+        elif missing:
+            self.notify(f"not found: {', '.join(missing)}", severity="warning")
+
+    def _attach_usdt_probes(self, pid: int) -> None:
+        """Every USDT probe of the files the process maps, up to the free slots."""
+        assert self.controller is not None
+        specs = []
+        try:
+            for mapped in mapped_files(pid):
+                if not mapped.deleted:
+                    path = host_path(pid, mapped)
+                    specs += [f"usdt:{mapped.path}:{p.label}" for p in usdt_probes(path)]
+        except (UserCodeError, OSError) as exc:
+            self.notify(str(exc), severity="error")
+            return
+        if not specs:
+            self.notify(f"pid {pid} has no USDT probes", severity="warning")
+            return
+        for spec in dict.fromkeys(specs):  # a probe inlined in several places: once
+            self.controller.control("uprobes", "attach", spec)
+        self.notify(f"{len(set(specs))} USDT probes: calls only, while the screen is open")
+
+    def on_drilldown_screen_detach_all(self, _message: DrilldownScreen.DetachAll) -> None:
+        if self.controller is not None:
+            self.controller.control("uprobes", "clear", "")
+        with self._lock:
+            if self.dashboard.drilldown is not None:
+                self.dashboard.drilldown.forget_functions()
