@@ -239,8 +239,11 @@ class BpftopApp(DrilldownActions):
             self.render_snapshot()
 
     def render_snapshot(self) -> None:
+        header = self.dashboard_screen.query(HeaderLine)
+        if not header:  # a last timer tick while the app tears its screens down
+            return
         snap = self.snapshot()
-        self.dashboard_screen.query_one(HeaderLine).update_from(snap, paused=self.paused)
+        header.first().update_from(snap, paused=self.paused)
         for pane in self.panes:
             pane.update_from(snap)
         if isinstance(self.screen, DrilldownScreen):
