@@ -59,7 +59,7 @@ HELP_TEXT = {
     "drilldown-openssl": "drilldown: uprobes on SSL_read SSL_write (libssl)",
     "drilldown-usdt": "drilldown: count the process's USDT probes (semaphores set by the kernel)",
     "drilldown-clear": "drilldown: detach every uprobe",
-    "drilldown-files": "drilldown: the process's events, or its open files and sockets",
+    "drilldown-files": "drilldown: its events / open files and sockets / latency histogram",
     "pause": "freeze the display; counting goes on",
     "zoom": "maximize the focused pane / restore",
     "focus-next": "focus the next pane",

@@ -167,3 +167,13 @@ def test_drilldown_open_files(svg_snapshot) -> None:
 
     svg = take_svg_screenshot(app=drilldown_app(), terminal_size=(80, 24), run_before=open_files)
     assert svg == svg_snapshot
+
+
+def test_drilldown_latency_of_a_function(svg_snapshot) -> None:
+    async def latency(pilot) -> None:
+        await open_drilldown(pilot)
+        await pilot.press("o", "o")  # events -> open files -> latency of the first function
+        await settle(pilot)
+
+    svg = take_svg_screenshot(app=drilldown_app(), terminal_size=(80, 24), run_before=latency)
+    assert svg == svg_snapshot

@@ -21,16 +21,22 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
 from bpftop.model.dashboard import DashboardSnapshot
-from bpftop.model.drilldown import DrilldownSnapshot
+from bpftop.model.drilldown import DrilldownSnapshot, FunctionView
 from bpftop.model.probe_state import ProbeState
 from bpftop.panes.base import refill
-from bpftop.panes.format import clock, latency_us, rate, size
+from bpftop.panes.format import clock, latency_style, latency_us, rate, size
 from bpftop.process_info import ProcessInfo
 
 # Most telling first: at 80 columns the two tables share the width and cut the right.
 SYSCALL_COLUMNS = ("SYSCALL", "CALLS", "ERR", "TOTAL", "%TIME", "AVG", "ERRNO", "RATE")
 FUNCTION_COLUMNS = ("FUNCTION", "CALLS", "P50", "P99", "RATE", "FILE")
-EVENT_COLUMNS = ("TIME", "KIND", "DETAIL")
+# What the bottom table shows, in the order `o` goes through them, and its columns.
+BOTTOM_VIEWS = {
+    "events": ("TIME", "KIND", "DETAIL"),
+    "files": ("", "KIND", "WHAT"),
+    "latency": ("LATENCY", "RETURNS", ""),
+}
+HIST_BAR = 40
 MAX_EVENTS = 200
 
 
@@ -57,7 +63,7 @@ class DrilldownScreen(Screen[None]):
         Binding("l", "preset('openssl')", "OpenSSL", id="drilldown-openssl"),
         Binding("k", "preset('usdt')", "USDT", id="drilldown-usdt"),
         Binding("x", "detach_all", "Clear", id="drilldown-clear"),
-        Binding("o", "toggle_open", "Files", id="drilldown-files"),
+        Binding("o", "next_view", "View", id="drilldown-files"),
         # The probe keys still work here, out of the footer (it is the drilldown's).
         *(
             Binding(str(key), f"app.toggle_probe('{probe}')", probe, show=False)
@@ -84,7 +90,8 @@ class DrilldownScreen(Screen[None]):
         self._read_process = read_process
         self.info: ProcessInfo | None = None
         self.exited = False
-        self.show_open = False  # bottom table: the pid's events, or its open files
+        self.view = "events"  # the bottom table: one of BOTTOM_VIEWS
+        self.picked_function: str | None = None  # the highlighted row of the functions
         self._last: DashboardSnapshot | None = None
         self._mounted = False  # the app may render before the screen is up
 
@@ -102,7 +109,7 @@ class DrilldownScreen(Screen[None]):
     def on_mount(self) -> None:
         self.query_one("#dd-syscalls", DataTable).add_columns(*SYSCALL_COLUMNS)
         self.query_one("#dd-functions", DataTable).add_columns(*FUNCTION_COLUMNS)
-        self.query_one("#dd-events", DataTable).add_columns(*EVENT_COLUMNS)
+        self.query_one("#dd-events", DataTable).add_columns(*BOTTOM_VIEWS[self.view])
         self._mounted = True
         if self._last is not None:
             self.update_from(self._last)
@@ -200,17 +207,44 @@ class DrilldownScreen(Screen[None]):
 
     def _fill_bottom(self, snapshot: DashboardSnapshot) -> None:
         box = self.query_one("#dd-events-box")
-        if self.show_open:
+        rows: list[tuple[Any, ...]]
+        if self.view == "files":
             info = self.info
-            rows: list[tuple[Any, ...]] = [
-                ("", "socket", s) for s in (info.sockets if info else ())
-            ]
+            rows = [("", "socket", s) for s in (info.sockets if info else ())]
             rows += [("", "file", f) for f in (info.files if info else ())]
-            box.border_title = "Open sockets and files · o: events"
+            box.border_title = "Open sockets and files · o: latency"
+        elif self.view == "latency":
+            drill = snapshot.drilldown
+            functions = drill.functions if drill and drill.pid == self.pid else ()
+            picked = next((f for f in functions if f.symbol == self.picked_function), None)
+            picked = picked or (functions[0] if functions else None)
+            rows = latency_rows(picked) if picked else []
+            name = picked.symbol if picked else "(no function probed)"
+            box.border_title = f"Latency of {name} since opened (pick it above) · o: events"
         else:
             rows = pid_events(snapshot, self.pid)
             box.border_title = f"Events of pid {self.pid} and its children · o: open files"
-        refill(self.query_one("#dd-events", DataTable), rows[:MAX_EVENTS])
+        table = self.query_one("#dd-events", DataTable)
+        labels = BOTTOM_VIEWS[self.view]
+        if tuple(str(c.label) for c in table.columns.values()) != labels:
+            table.clear(columns=True)
+            table.add_columns(*labels)
+            # A cursor would paint over the first bar of the histogram.
+            table.cursor_type = "none" if self.view == "latency" else "row"
+        refill(table, rows[:MAX_EVENTS])
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        """The highlighted function is the one whose latency the bottom table shows."""
+        if event.data_table.id != "dd-functions" or self._last is None:
+            return
+        drill = self._last.drilldown
+        functions = drill.functions if drill else ()
+        if event.cursor_row < len(functions):
+            symbol = functions[event.cursor_row].symbol
+            if symbol != self.picked_function:
+                self.picked_function = symbol
+                if self.view == "latency":
+                    self._fill_bottom(self._last)
 
     # -- keys --------------------------------------------------------------------------
     def action_close(self) -> None:
@@ -225,8 +259,9 @@ class DrilldownScreen(Screen[None]):
     def action_detach_all(self) -> None:
         self.post_message(self.DetachAll())
 
-    def action_toggle_open(self) -> None:
-        self.show_open = not self.show_open
+    def action_next_view(self) -> None:
+        views = list(BOTTOM_VIEWS)
+        self.view = views[(views.index(self.view) + 1) % len(views)]
         if self._last is not None:
             self._fill_bottom(self._last)
 
@@ -239,6 +274,19 @@ def _probe_line(state: ProbeState | None) -> str:
     if state.reason:
         return f"{state.state}: {state.reason}"
     return state.state
+
+
+def latency_rows(function: FunctionView) -> list[tuple[Any, ...]]:
+    """The function's return latencies as a log2 histogram: range, count, bar."""
+    if not function.hist:
+        return [("", "", Text("no returns yet (USDT probes have no latency)", style="dim"))]
+    top = max(count for _, _, count in function.hist)
+    rows: list[tuple[Any, ...]] = []
+    for low, high, count in function.hist:
+        bar = "█" * max(1, round(count / top * HIST_BAR))
+        label = f"{latency_us(low) if low else '0'}-{latency_us(high)}"
+        rows.append((label, str(count), Text(bar, style=latency_style(low))))
+    return rows
 
 
 def pid_events(snapshot: DashboardSnapshot, pid: int) -> list[tuple[Any, ...]]:
