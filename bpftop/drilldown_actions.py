@@ -113,15 +113,18 @@ class DrilldownActions(App[int]):
         for mapped in files:
             try:
                 names = functions(host_path(pid, mapped))
+                probes = usdt_probes(host_path(pid, mapped))
             except (UserCodeError, OSError) as exc:
                 problems.append(f"{mapped.label}: {exc}")
                 continue
             marker = " (replaced since start: refused)" if mapped.deleted else ""
-            for probe in usdt_probes(host_path(pid, mapped)):
+            for probe in probes:
                 entries.append((f"usdt:{mapped.path}:{probe.label}",
                                 f"{mapped.label} usdt:{probe.label}{marker}"))  # fmt: skip
             for name in sorted(names):
                 entries.append((f"{mapped.path}:{name}", f"{mapped.label}:{name}{marker}"))
+        if problems:  # e.g. a file the process maps that bpftop cannot read
+            self.call_from_thread(self.notify, "not listed: " + "; ".join(problems))
         title = f"Uprobe on which function of pid {pid}? ({len(files)} files mapped)"
         self.call_from_thread(self.push_screen, PickerScreen(title, entries), self._attach_uprobe)
 

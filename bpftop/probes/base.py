@@ -200,3 +200,43 @@ class Probe(ABC):
     def decode(self, event: Any, data: int) -> Record | None:
         """Turn one ring buffer event into a record. `data` is its raw address."""
         raise NotImplementedError(f"probe {self.name} streams no events")
+
+
+class PidProbe(Probe):
+    """A probe of one process (the drilldown's): its pid is compiled into the
+    programs, so every other task leaves after one compare, and it detaches
+    itself (done_reason) once the process is gone."""
+
+    settings: ClassVar[tuple[str, ...]] = ("pid",)
+    kernel_filter = False  # its own target, not the dashboard's filter
+    streams_events = False  # interval totals only
+
+    def __init__(self, emit: Callable[[Record], None], clock: KernelClock) -> None:
+        super().__init__(emit, clock)
+        self.pid: int | None = None
+
+    def configure(self, setting: str, value: float) -> None:
+        if setting != "pid":
+            super().configure(setting, value)
+        if self.active:
+            raise ValueError(f"detach the {self.name} probe before changing its pid")
+        self.on_new_pid(int(value))
+        self.pid = int(value)
+
+    def on_new_pid(self, pid: int) -> None:
+        """Hook: forget what belonged to the previous target."""
+
+    def compile_flags(self) -> list[str]:
+        if self.pid is None:
+            raise ValueError(f"the {self.name} probe needs a pid (--pid)")
+        if not Path(f"/proc/{self.pid}").exists():
+            raise ValueError(f"no process with pid {self.pid}")
+        return [f"-DTARGET_TGID={self.pid}"]
+
+    def target_exited(self) -> bool:
+        """True once the process is gone; the engine then detaches this probe."""
+        assert self.pid is not None
+        if Path(f"/proc/{self.pid}").exists():
+            return False
+        self.done_reason = f"process {self.pid} exited"
+        return True

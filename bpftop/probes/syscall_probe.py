@@ -10,15 +10,14 @@ docs/benchmarks.md).
 from __future__ import annotations
 
 import time
-from pathlib import Path
 from typing import Any
 
-from bpftop.probes.base import PlanStep, Probe
+from bpftop.probes.base import PidProbe, PlanStep
 from bpftop.probes.syscall_table import syscall_name
 from bpftop.records import Record, SyscallRow, SyscallsRecord, errno_name
 
 
-class SyscallProbe(Probe):
+class SyscallProbe(PidProbe):
     name = "syscalls"
     title = "Syscalls"
     source = "syscalls.c"
@@ -32,29 +31,11 @@ class SyscallProbe(Probe):
     )
     counter_names = ("unmatched", "table_full", "lost")
     lost_counter = "lost"
-    settings = ("pid",)
-    kernel_filter = False  # its own target pid, not the dashboard's filter
-    streams_events = False
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.pid: int | None = None
         self._last_totals: dict[int, tuple[int, int, int]] = {}
         self._last_errors: dict[tuple[int, int], int] = {}
-
-    def configure(self, setting: str, value: float) -> None:
-        if setting != "pid":
-            super().configure(setting, value)
-        if self.active:
-            raise ValueError("detach the syscalls probe before changing its pid")
-        self.pid = int(value)
-
-    def compile_flags(self) -> list[str]:
-        if self.pid is None:
-            raise ValueError("the syscalls probe needs a pid")
-        if not Path(f"/proc/{self.pid}").exists():
-            raise ValueError(f"no process with pid {self.pid}")
-        return [f"-DTARGET_TGID={self.pid}"]
 
     def on_started(self) -> None:
         self._last_totals = {}
@@ -62,9 +43,7 @@ class SyscallProbe(Probe):
 
     def interval_records(self, interval_s: float) -> list[Record]:
         assert self.pid is not None
-        exited = not Path(f"/proc/{self.pid}").exists()
-        if exited:  # its last calls are in this read; then the engine detaches
-            self.done_reason = f"process {self.pid} exited"
+        exited = self.target_exited()  # its last calls are in this read
         errors = self._error_deltas()
         rows = []
         for nr, (calls, _errs, total_ns) in self._total_deltas().items():

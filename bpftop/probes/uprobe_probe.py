@@ -12,11 +12,10 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from bpftop.model.histogram import percentile
-from bpftop.probes.base import PlanStep, Probe
+from bpftop.probes.base import PidProbe, PlanStep
 from bpftop.probes.perf_uprobe import open_uprobe
 from bpftop.probes.user_binaries import UserCodeError, host_path, resolve, resolve_usdt
 from bpftop.records import Record, UprobeRecord
@@ -49,7 +48,7 @@ def log2_bucket_us(index: int) -> tuple[float, float]:
     return low / 1000, 2**index / 1000
 
 
-class UprobeProbe(Probe):
+class UprobeProbe(PidProbe):
     name = "uprobes"
     title = "Uprobes"
     source = "uprobes.c"
@@ -62,32 +61,16 @@ class UprobeProbe(Probe):
     )
     counter_names = ("unmatched", "lost")
     lost_counter = "lost"
-    settings = ("pid",)
     controls = ("attach", "detach", "clear")
-    kernel_filter = False
-    streams_events = False
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.pid: int | None = None
         self.wanted: list[str] = []  # specs, kept across stop/start
         self.attached: dict[str, Attached] = {}
 
-    def configure(self, setting: str, value: float) -> None:
-        if setting != "pid":
-            super().configure(setting, value)
-        if self.active:
-            raise ValueError("detach the uprobes before changing their pid")
-        if self.pid != int(value):
+    def on_new_pid(self, pid: int) -> None:
+        if pid != self.pid:
             self.wanted = []  # functions of another process
-        self.pid = int(value)
-
-    def compile_flags(self) -> list[str]:
-        if self.pid is None:
-            raise ValueError("uprobes need a pid (--pid)")
-        if not Path(f"/proc/{self.pid}").exists():
-            raise ValueError(f"no process with pid {self.pid}")
-        return [f"-DTARGET_TGID={self.pid}"]
 
     def on_started(self) -> None:
         self.attached = {}
@@ -200,9 +183,7 @@ class UprobeProbe(Probe):
 
     def interval_records(self, interval_s: float) -> list[Record]:
         assert self.pid is not None
-        exited = not Path(f"/proc/{self.pid}").exists()
-        if exited:
-            self.done_reason = f"process {self.pid} exited"
+        exited = self.target_exited()
         now = time.time()
         out: list[Record] = []
         for entry in self.attached.values():
