@@ -23,5 +23,8 @@ test: lint
 bench: setup
 	$(SUDO) $(VENV)/bin/python bench/startup.py
 
+soak: setup  # an hour by default: SOAK_MINUTES=N make soak
+	$(SUDO) env SOAK_MINUTES=$${SOAK_MINUTES:-60} $(VENV)/bin/python bench/soak.py
+
 clean:
 	rm -rf $(VENV) build dist *.egg-info
