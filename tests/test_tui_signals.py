@@ -25,12 +25,12 @@ ALL_ATTACHED = f"probes {len(PROBE_NAMES)}/{len(PROBE_NAMES)}"
 class Terminal:
     """bpftop as the session leader of a fresh pty, its screen read in the background."""
 
-    def __init__(self) -> None:
+    def __init__(self, *args: str) -> None:
         self.pid, self.fd = pty.fork()
         if self.pid == 0:  # the child: the pty is its controlling terminal
             os.chdir(ROOT)
             os.environ["TERM"] = "xterm-256color"
-            os.execv(sys.executable, [sys.executable, "-m", "bpftop.cli"])
+            os.execv(sys.executable, [sys.executable, "-m", "bpftop.cli", *args])
         self.screen = bytearray()
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
@@ -46,6 +46,10 @@ class Terminal:
                     self.screen += chunk
             except OSError:  # the master was closed, or the child is gone
                 return
+
+    def text(self) -> str:
+        """The end of what bpftop wrote, for failure messages."""
+        return self.screen[-2000:].decode("utf-8", "replace")
 
     def wait_for(self, text: str, timeout: float = 30) -> bool:
         deadline = time.monotonic() + timeout
