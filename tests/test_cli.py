@@ -178,3 +178,48 @@ def test_missing_tracepoint_makes_one_probe_unavailable(kernel_features) -> None
         "attached",
         "detached",
     ]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--pid", "abc"], "pid must be a number"),
+        (["--pid", "4194000"], "no process with pid 4194000"),
+        (["--comm", "a_very_long_name_x"], "longer than the kernel's 15"),
+        (["--filter", "bogus"], "bad filter term 'bogus'"),
+        (["--filter", "port=1 port=2"], "port given twice"),
+        (["--port", "0"], "port must be a number from 1 to 65535"),
+        (["--dev", "nosuchdev0"], "no block device or network interface named"),
+        (["--lat", "fast"], "latency must look like"),
+        (["--user", "no_such_user_x"], "no user named"),
+        (["--container", "deadbeefcafe"], "no cgroup"),
+        (["--comm", "two words"], "needs one value without spaces"),
+    ],
+)
+def test_bad_filters_are_one_line_and_attach_nothing(args: list[str], message: str) -> None:
+    before = bpftop_program_ids()
+    result = run("--json", *args)
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr.count("\n") == 1 and message in result.stderr, result.stderr
+    assert bpftop_program_ids() - before == set()
+
+
+@pytest.mark.bpf
+def test_no_tracefs_is_one_line_and_leaves_nothing(kernel_features) -> None:
+    """tracefs unmounted in a private mount namespace (the host keeps its own)."""
+    # debugfs goes too: it would mount tracefs again on access (debug/tracing automounts).
+    hide = (
+        "for m in /sys/kernel/debug/tracing /sys/kernel/debug /sys/kernel/tracing;"
+        ' do umount "$m" 2>/dev/null; done; exec "$@"'
+    )
+    before = bpftop_program_ids()
+    result = subprocess.run(
+        ["unshare", "--mount", "sh", "-c", hide, "sh", *BPFTOP, "--json", "--duration", "5"],
+        capture_output=True, text=True, timeout=60, cwd=ROOT,
+    )  # fmt: skip
+    assert result.returncode == 1 and result.stdout == ""
+    assert result.stderr == (
+        "bpftop: tracefs is not mounted: run `mount -t tracefs nodev /sys/kernel/tracing`\n"
+    )
+    assert bpftop_program_ids() - before == set()
+    assert Path("/sys/kernel/tracing/events").is_dir()  # the host's tracefs is untouched
