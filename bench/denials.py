@@ -105,7 +105,7 @@ def syscall_overhead(
             run.proc.terminate()
             run.proc.wait()
         rows.append(ratio_row(f"{label} syscalls/s, {ROUNDS} rounds", without, with_probe,
-                              "denials"))  # fmt: skip
+                              "denials probe"))  # fmt: skip
 
 
 def _flood(bench: Any) -> tuple[int, float]:

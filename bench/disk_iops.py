@@ -122,7 +122,7 @@ def _compare(
         subprocess.run(["losetup", "-d", dev], check=False)
         backing.unlink(missing_ok=True)
     name = f"direct-I/O IOPS, {label}, {ROUNDS} rounds x {SECONDS:.0f}s"
-    rows.append(ratio_row(name, without, with_probe, "disk"))
+    rows.append(ratio_row(name, without, with_probe, "disk probe"))
     rows.append(
         (f"disk probe BPF time per I/O, {label}",
          f"{bpf_ns / max(ios, 1):,.0f} ns ({ios:,} I/Os in the intervals with stats on)")

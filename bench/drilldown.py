@@ -56,7 +56,7 @@ def drilldown_overhead(
             with_probe.append(_getppid_rate(tool))
             run.stop()
         rows.append(ratio_row(f"getppid() loop of another process, {ROUNDS} rounds", without,
-                              with_probe, "syscalls"))  # fmt: skip
+                              with_probe, "syscalls probe"))  # fmt: skip
 
         # The target itself: CALLS x (bpftop_work() + getppid) per round.
         def calls_per_second() -> float:
@@ -75,4 +75,4 @@ def drilldown_overhead(
                 with_probe.append(calls_per_second())
                 run.stop()
             rows.append(ratio_row(f"drilldown target: function + getppid per call ({label})",
-                                  without, with_probe, label))  # fmt: skip
+                                  without, with_probe, f"{label} probes"))  # fmt: skip

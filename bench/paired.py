@@ -7,14 +7,14 @@ import statistics
 
 
 def ratio_row(
-    name: str, without: list[float], with_probe: list[float], probe: str
+    name: str, without: list[float], with_probe: list[float], with_what: str
 ) -> tuple[str, str]:
     """One table row: medians, the median ratio, and the range of the per-round ratios."""
     ratios = sorted(w / b for w, b in zip(with_probe, without, strict=True))
     ratio = statistics.median(ratios)
     return (
         name,
-        f"without {statistics.median(without):,.0f} · with {probe} probe"
+        f"without {statistics.median(without):,.0f} · with {with_what}"
         f" {statistics.median(with_probe):,.0f} · ratio {ratio:.3f} ({(1 - ratio) * 100:.1f}%"
         f" slower; rounds {ratios[0]:.3f}-{ratios[-1]:.3f})",
     )

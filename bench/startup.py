@@ -11,6 +11,9 @@ Run as root with `make bench`. Prints a table; nothing here is part of the tests
     with bpftop's CPU and key-press latency under it (bench/denials.py)
   - the drilldown's syscall summary on another process and on its target, and a
     uprobe per call (bench/drilldown.py)
+  - exec, loopback TCP and veth UDP rates with and without bpftop, the storms at which
+    it loses events, its CPU next to bpftrace's, and terminal bytes next to htop's
+    (bench/peers.py)
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ sys.path.insert(0, str(ROOT))  # bpftop and tests' helpers, without installing a
 from denials import denial_flood, syscall_overhead  # noqa: E402
 from disk_iops import disk_overhead  # noqa: E402
 from drilldown import drilldown_overhead  # noqa: E402
+from peers import peers  # noqa: E402
 
 from bpftop.probes.registry import PROBE_NAMES  # noqa: E402
 
@@ -255,6 +259,7 @@ def main() -> int:
         syscall_overhead(rows, workdir, BPFTOP, ROOT)
         denial_flood(rows, BPFTOP, ROOT, TerminalRun)
         drilldown_overhead(rows, workdir, BPFTOP, ROOT)
+        peers(rows, workdir, BPFTOP, ROOT, storm_bin, noop)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     print(f"bpftop benchmark, {time.strftime('%Y-%m-%d')}, {os.uname().nodename}, "
