@@ -132,10 +132,12 @@ class Headless:
         *args: str,
         want: int = 5,
         mine: Callable[[dict], bool] = lambda _record: False,
+        env: dict[str, str] | None = None,
     ) -> None:
         self.proc = subprocess.Popen(
-            [*bpftop, "--json", *args], stdout=subprocess.PIPE, text=True, cwd=cwd
-        )
+            [*bpftop, "--json", *args], stdout=subprocess.PIPE, text=True, cwd=cwd,
+            env={**os.environ, **(env or {})},
+        )  # fmt: skip
         self.records: dict[str, int] = {}
         self.counts: dict[str, int] = {}
         self.lost = 0
@@ -249,21 +251,24 @@ def capacity(rows: list[tuple[str, str]], workdir: Path, bpftop: list[str], cwd:
                  f"{run.mine:,}/30,000 storm execs recorded; kernel counted"
                  f" {run.counts.get('ok', 0):,} box-wide; lost {run.lost}"))  # fmt: skip
 
-    run = Headless(bpftop, cwd, "--probes", "connect", want=1,
-                   mine=lambda r: r.get("comm") == "connloop")  # fmt: skip
-    start = time.monotonic()
-    procs = [subprocess.Popen([str(connloop), "20000"], stdout=subprocess.DEVNULL)
-             for _ in range(2)]  # fmt: skip
-    for proc in procs:
-        proc.wait()
-    rate = 40000 / (time.monotonic() - start)
-    run.stop()
-    made = 40000
-    rows.append((f"connect capacity: 2-process storm, {rate:,.0f} connections/s",
-                 f"{run.mine:,}/{made:,} outbound recorded ({run.records.get('connect', 0):,}"
-                 f" connect records in all); kernel counted out"
-                 f" {run.counts.get('out_established', 0):,},"
-                 f" in {run.counts.get('in_established', 0):,}; lost {run.lost}"))  # fmt: skip
+    for pages in (None, 1):  # the real buffer, then a 4 KiB one to overflow on purpose
+        env = {"BPFTOP_RINGBUF_PAGES": str(pages)} if pages else None
+        run = Headless(bpftop, cwd, "--probes", "connect", want=1, env=env,
+                       mine=lambda r: r.get("comm") == "connloop")  # fmt: skip
+        start = time.monotonic()
+        procs = [subprocess.Popen([str(connloop), "20000"], stdout=subprocess.DEVNULL)
+                 for _ in range(2)]  # fmt: skip
+        for proc in procs:
+            proc.wait()
+        rate = 40000 / (time.monotonic() - start)
+        run.stop()
+        made = 40000
+        buffer = "4 KiB ring buffer (forced)" if pages else "2 MiB ring buffer"
+        counted = run.counts.get("out_established", 0), run.counts.get("in_established", 0)
+        rows.append((f"connect storm, 2 processes, {rate:,.0f} connections/s, {buffer}",
+                     f"{run.mine:,}/{made:,} outbound recorded ({run.records.get('connect', 0):,}"
+                     f" connect records in all); kernel counted out {counted[0]:,},"
+                     f" in {counted[1]:,}; lost {run.lost:,}"))  # fmt: skip
 
 
 def _cpu_during(pid: int, work: Callable[[], object]) -> float:

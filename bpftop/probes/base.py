@@ -7,6 +7,7 @@ programs, so toggling a probe off really removes it from the kernel.
 from __future__ import annotations
 
 import ctypes
+import os
 import time
 from abc import ABC
 from collections.abc import Callable
@@ -20,6 +21,15 @@ from bpftop.records import Record
 from bpftop.resources import bpf_dir
 
 RINGBUF_PAGES = 512  # 2 MiB per probe: ~0.3 s of the fastest exec storm between drains
+
+
+def ringbuf_pages() -> int:
+    """RINGBUF_PAGES, or BPFTOP_RINGBUF_PAGES (a power of two): the benchmark shrinks the
+    buffer to show what overflow looks like, since this box cannot outrun 2 MiB."""
+    text = os.environ.get("BPFTOP_RINGBUF_PAGES", "")
+    if text.isdigit() and int(text) > 0 and int(text) & (int(text) - 1) == 0:
+        return int(text)
+    return RINGBUF_PAGES
 
 
 @dataclass(frozen=True)
@@ -104,7 +114,7 @@ class Probe(ABC):
         from bcc import BPF  # imported here: only the BPF thread pays for bcc
 
         src = self.source_path()
-        cflags = [f"-I{bpf_dir()}", f"-DRINGBUF_PAGES={RINGBUF_PAGES}", *step.cflags]
+        cflags = [f"-I{bpf_dir()}", f"-DRINGBUF_PAGES={ringbuf_pages()}", *step.cflags]
         bpf = BPF(src_file=str(src).encode(), cflags=[*cflags, *self.compile_flags()])
         try:
             if self.streams_events:
