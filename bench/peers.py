@@ -26,6 +26,7 @@ from paired import ratio_row
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # the tests' netns helpers
 
+from tests.denied import NOBODY, workbench  # noqa: E402
 from tests.netns import veth_pair  # noqa: E402
 
 ROUNDS = 5
@@ -107,6 +108,10 @@ int main(int argc, char **argv) {
 BPFTRACE_EXEC = (
     "tracepoint:syscalls:sys_enter_execve,tracepoint:syscalls:sys_exit_execve,"
     "tracepoint:sched:sched_process_fork { @[probe] = count(); }"
+)
+BPFTRACE_DENIALS = (
+    "tracepoint:raw_syscalls:sys_exit /args->ret == -13 || args->ret == -1/ { @[comm] = count(); }"
+    " tracepoint:capability:cap_capable /args->ret != 0/ { @caps = count(); }"
 )
 BPFTRACE_CONNECT = (
     "tracepoint:sock:inet_sock_set_state,tracepoint:tcp:tcp_receive_reset,"
@@ -280,34 +285,34 @@ def _cpu_during(pid: int, work: Callable[[], object]) -> float:
 
 def versus_bpftrace(rows: list[tuple[str, str]], workdir: Path, bpftop: list[str], cwd: Path,
                     storm: Path, noop: Path) -> None:  # fmt: skip
+    """bpftop's CPU and bpftrace's, each alone on the box, under the same workload.
+    bpftrace only counts in the kernel; bpftop also sends each event (argv, addresses)."""
     connloop = workdir / "connloop"
-
-    def exec_storm() -> None:
-        subprocess.run([str(storm), "10000", str(noop), "vs"], check=True)
-
-    def connect_storm() -> None:
-        subprocess.run([str(connloop), "20000"], check=True, stdout=subprocess.DEVNULL)
-
-    def idle() -> None:
-        time.sleep(5)
-
-    for label, probe, script, work in (
-        ("idle", "exec", BPFTRACE_EXEC, idle),
-        ("exec storm", "exec", BPFTRACE_EXEC, exec_storm),
-        ("connect storm", "connect", BPFTRACE_CONNECT, connect_storm),
-    ):
-        run = Headless(bpftop, cwd, "--probes", probe, want=1)
-        ours = _cpu_during(run.proc.pid, work)
-        run.stop()
-        trace = subprocess.Popen(["bpftrace", "-e", script], stdout=subprocess.DEVNULL,
-                                 stderr=subprocess.DEVNULL)  # fmt: skip
-        time.sleep(3)  # bpftrace compiles and attaches
-        theirs = _cpu_during(trace.pid, work)
-        trace.terminate()
-        trace.wait()
-        rows.append((f"CPU, {label}: bpftop --json --probes {probe} vs bpftrace counting",
-                     f"bpftop {ours:.1f}% · bpftrace {theirs:.1f}% of one core "
-                     f"(bpftop also sends every event with its argv/addresses)"))  # fmt: skip
+    with workbench() as bench:
+        workloads: list[tuple[str, str, str, Callable[[], object]]] = [
+            ("idle", "exec", BPFTRACE_EXEC, lambda: time.sleep(5)),
+            ("exec storm", "exec", BPFTRACE_EXEC,
+             lambda: subprocess.run([str(storm), "10000", str(noop), "vs"], check=True)),
+            ("connect storm", "connect", BPFTRACE_CONNECT,
+             lambda: subprocess.run([str(connloop), "20000"], check=True,
+                                    stdout=subprocess.DEVNULL)),
+            ("denied-open flood", "denials", BPFTRACE_DENIALS,
+             lambda: subprocess.run([str(bench.opener), str(bench.secret), "300000",
+                                     str(bench.public), "0"], user=NOBODY, group=NOBODY,
+                                    extra_groups=[], cwd="/", check=True)),
+        ]  # fmt: skip
+        for label, probe, script, work in workloads:
+            run = Headless(bpftop, cwd, "--probes", probe, want=1)
+            ours = _cpu_during(run.proc.pid, work)
+            run.stop()
+            trace = subprocess.Popen(["bpftrace", "-e", script], stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.DEVNULL)  # fmt: skip
+            time.sleep(3)  # bpftrace compiles and attaches
+            theirs = _cpu_during(trace.pid, work)
+            trace.terminate()
+            trace.wait()
+            rows.append((f"CPU, {label}: bpftop --json --probes {probe} vs bpftrace counting",
+                         f"bpftop {ours:.1f}% · bpftrace {theirs:.1f}% of one core"))  # fmt: skip
 
 
 def _terminal_bytes(argv: list[str], cwd: Path, seconds: float) -> int:
