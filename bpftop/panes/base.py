@@ -9,7 +9,6 @@ from typing import Any, ClassVar
 from rich.text import Text
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
-from textual.coordinate import Coordinate
 from textual.message import Message
 from textual.widgets import DataTable
 
@@ -153,20 +152,16 @@ class Row:
 
 
 def refill(table: DataTable[Any], rows: list[tuple[Any, ...]]) -> None:
-    """Show `rows`, rewriting only the cells that changed: over a slow link a refresh
-    costs the bytes of what moved, not of the whole table. The cursor stays on its line."""
-    shown: list[tuple[Any, ...]] = getattr(table, "_shown_rows", [])
-    if len(shown) == len(rows) and table.row_count == len(rows):
-        for r, (old, new) in enumerate(zip(shown, rows, strict=True)):
-            for c, (before, after) in enumerate(zip(old, new, strict=True)):
-                if before != after:
-                    table.update_cell_at(Coordinate(r, c), after, update_width=True)
-    else:
-        cursor = table.cursor_row
-        table.clear()
-        table.add_rows(rows)
-        if rows and cursor > 0:
-            table.move_cursor(row=min(cursor, len(rows) - 1), animate=False)
+    """Show `rows`, keeping the cursor on its line. A table whose rows did not change is
+    left alone: no repaint, no bytes over the link. (Updating changed cells in place
+    measured no fewer bytes than a rebuild, and it fills DataTable's render caches.)"""
+    if getattr(table, "_shown_rows", None) == rows and table.row_count == len(rows):
+        return
+    cursor = table.cursor_row
+    table.clear()
+    table.add_rows(rows)
+    if rows and cursor > 0:
+        table.move_cursor(row=min(cursor, len(rows) - 1), animate=False)
     table._shown_rows = list(rows)  # type: ignore[attr-defined]
 
 
