@@ -155,8 +155,13 @@ def build_parser() -> argparse.ArgumentParser:
     filters = parser.add_argument_group(
         "filters", "all given must hold; the TUI's / bar takes the same terms"
     )
+    extra = {"pid": "; the TUI opens its drilldown; the target of syscalls and --uprobe"}
     for option, term, meta in FILTER_OPTIONS:
-        filters.add_argument(f"--{option}", metavar=meta, help=f"same as the filter term {term}")
+        filters.add_argument(
+            f"--{option}",
+            metavar=meta,
+            help=f"same as the filter term {term}{extra.get(option, '')}",
+        )
     filters.add_argument("--filter", metavar="EXPR", help=f"a whole filter: {SYNTAX}")
     parser.add_argument("--version", action="version", version=f"bpftop {__version__}")
     return parser

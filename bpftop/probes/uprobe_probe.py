@@ -1,5 +1,6 @@
 """Calls and latency of user functions picked by the user, in one process
-(bpf/uprobes.c): uprobe + uretprobe per function, attached with the target's pid.
+(bpf/uprobes.c): uprobe + uretprobe per function, attached with the target's pid;
+and calls of USDT probes (an entry uprobe through perf_uprobe, semaphore and all).
 
 bcc attaches uprobes through perf_event_open with the uprobe PMU: the probes are
 fds of this process, so the kernel removes them when bpftop exits or is killed,
