@@ -10,7 +10,8 @@ from rich.text import Text
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.message import Message
-from textual.widgets import DataTable
+from textual.widget import Widget
+from textual.widgets import DataTable, Static
 
 from bpftop.model.dashboard import DashboardSnapshot
 from bpftop.model.probe_state import ProbeState
@@ -72,8 +73,8 @@ class Pane(Vertical, can_focus=False):
         self._last = snapshot
         state = snapshot.probes.get(self.probe, ProbeState(self.probe, state="detached"))
         self.set_class(not state.attached, "-off")
-        self.border_title = self.title_text(snapshot, state)
-        self.border_subtitle = state.describe_plan() if state.state != "detached" else "off"
+        subtitle = state.describe_plan() if state.state != "detached" else "off"
+        set_titles(self, self.title_text(snapshot, state), subtitle)
         rows = self.rows(snapshot)
         if self.sort_column is not None and self.sort_column in self.columns:
             index = self.columns.index(self.sort_column)
@@ -168,3 +169,21 @@ def refill(table: DataTable[Any], rows: list[tuple[Any, ...]]) -> None:
 def _sort_key(value: Any) -> tuple[int, Any]:
     """Blanks (None) sort below everything; the column's own type otherwise."""
     return (0, 0) if value is None else (1, value)
+
+
+def set_titles(widget: Widget, title: str, subtitle: str | None = None) -> None:
+    """Border title and subtitle, assigned only when they change: every assignment
+    repaints the whole widget, which over SSH is the bytes of the whole pane."""
+    shown = getattr(widget, "_shown_titles", None)
+    if shown != (title, subtitle):
+        widget.border_title = title
+        if subtitle is not None:
+            widget.border_subtitle = subtitle
+        widget._shown_titles = (title, subtitle)  # type: ignore[attr-defined]
+
+
+def show(static: Static, content: Text | str) -> None:
+    """Static.update, skipped when the content is what is already shown (see set_titles)."""
+    if getattr(static, "_shown_content", None) != content:
+        static.update(content)
+        static._shown_content = content  # type: ignore[attr-defined]

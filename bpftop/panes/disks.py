@@ -13,7 +13,7 @@ from textual.widgets import DataTable, Static
 from bpftop.model.dashboard import DashboardSnapshot
 from bpftop.model.disks import DeviceView
 from bpftop.model.histogram import by_power_of_two
-from bpftop.panes.base import Pane, Row
+from bpftop.panes.base import Pane, Row, show
 from bpftop.panes.format import latency_style, latency_us, rate, size, sparkline
 
 SLOW_THRESHOLDS_MS = (0.0, 1.0, 10.0, 100.0)  # `t` cycles; 0 = off
@@ -98,7 +98,7 @@ class DiskPane(Pane):
             self.selected_dev = names[0] if names else None
         self._fill_devices(devices)
         selected = next((d for d in devices if d.last.dev == self.selected_dev), None)
-        self.query_one("#disk-hist", Static).update(self._histogram(selected, snapshot))
+        show(self.query_one("#disk-hist", Static), self._histogram(selected, snapshot))
 
     def rows(self, snapshot: DashboardSnapshot) -> list[Row]:
         out = []

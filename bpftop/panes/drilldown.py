@@ -23,7 +23,7 @@ from textual.widgets import DataTable, Footer, Static
 from bpftop.model.dashboard import DashboardSnapshot
 from bpftop.model.drilldown import DrilldownSnapshot, FunctionView
 from bpftop.model.probe_state import ProbeState
-from bpftop.panes.base import refill
+from bpftop.panes.base import refill, set_titles, show
 from bpftop.panes.format import clock, latency_style, latency_us, rate, size
 from bpftop.process_info import ProcessInfo
 
@@ -142,7 +142,7 @@ class DrilldownScreen(Screen[None]):
         if info is None:
             text.append(f"pid {self.pid}", style="bold")
             text.append("  (no process information)" if not self.exited else "")
-            self.query_one("#dd-info", Static).update(text)
+            show(self.query_one("#dd-info", Static), text)
             return
         text.append(f"pid {info.pid} {info.name}", style="bold")
         text.append(
@@ -156,7 +156,7 @@ class DrilldownScreen(Screen[None]):
         if info.container:
             where += f" (container {info.container})"
         text.append(f"\nparents {chain or '-'}   {where}")
-        self.query_one("#dd-info", Static).update(text)
+        show(self.query_one("#dd-info", Static), text)
 
     # -- live data ---------------------------------------------------------------------
     def update_from(self, snapshot: DashboardSnapshot) -> None:
@@ -175,8 +175,7 @@ class DrilldownScreen(Screen[None]):
         box = self.query_one("#dd-syscalls-box")
         state = drill.probes.get("syscalls")
         total = sum(s.calls for s in drill.syscalls)
-        box.border_title = f"Syscalls {total} calls"
-        box.border_subtitle = _probe_line(state)
+        set_titles(box, f"Syscalls {total} calls", _probe_line(state))
         rows = []
         all_us = sum(s.total_us for s in drill.syscalls) or 1.0
         for s in drill.syscalls:
@@ -192,8 +191,7 @@ class DrilldownScreen(Screen[None]):
     def _fill_functions(self, drill: DrilldownSnapshot) -> None:
         box = self.query_one("#dd-functions-box")
         state = drill.probes.get("uprobes")
-        box.border_title = f"Functions {len(drill.functions)}"  # keys: in the footer
-        box.border_subtitle = _probe_line(state)
+        set_titles(box, f"Functions {len(drill.functions)}", _probe_line(state))  # keys: footer
         rows: list[tuple[str | Text, ...]] = [
             (
                 f.symbol, str(f.calls), latency_us(f.p50_us), latency_us(f.p99_us),
@@ -212,7 +210,7 @@ class DrilldownScreen(Screen[None]):
             info = self.info
             rows = [("", "socket", s) for s in (info.sockets if info else ())]
             rows += [("", "file", f) for f in (info.files if info else ())]
-            box.border_title = "Open sockets and files · o: latency"
+            set_titles(box, "Open sockets and files · o: latency")
         elif self.view == "latency":
             drill = snapshot.drilldown
             functions = drill.functions if drill and drill.pid == self.pid else ()
@@ -220,10 +218,10 @@ class DrilldownScreen(Screen[None]):
             picked = picked or (functions[0] if functions else None)
             rows = latency_rows(picked) if picked else []
             name = picked.symbol if picked else "(no function probed)"
-            box.border_title = f"Latency of {name} since opened (pick it above) · o: events"
+            set_titles(box, f"Latency of {name} since opened (pick it above) · o: events")
         else:
             rows = pid_events(snapshot, self.pid)
-            box.border_title = f"Events of pid {self.pid} and its children · o: open files"
+            set_titles(box, f"Events of pid {self.pid} and its children · o: open files")
         table = self.query_one("#dd-events", DataTable)
         labels = BOTTOM_VIEWS[self.view]
         if tuple(str(c.label) for c in table.columns.values()) != labels:

@@ -8,6 +8,7 @@ from rich.text import Text
 from textual.widgets import Static
 
 from bpftop.model.dashboard import DashboardSnapshot
+from bpftop.panes.base import show
 from bpftop.panes.format import duration
 
 SEPARATOR = " │ "
@@ -20,11 +21,11 @@ class HeaderLine(Static):
 
     def update_from(self, snapshot: DashboardSnapshot, *, paused: bool = False) -> None:
         self._snapshot, self._paused = snapshot, paused
-        self.update(self._line(self.size.width - 2 if self.size.width else 200))
+        show(self, self._line(self.size.width - 2 if self.size.width else 200))
 
     def on_resize(self) -> None:
         if getattr(self, "_snapshot", None) is not None:
-            self.update(self._line(self.size.width - 2))
+            show(self, self._line(self.size.width - 2))
 
     def _line(self, width: int) -> Text:
         """The full line where it fits; a compact one on narrow terminals (80x24 over SSH)."""
