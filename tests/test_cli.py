@@ -85,6 +85,14 @@ def _start_json(*args: str, env: dict[str, str] | None = None) -> subprocess.Pop
     )
 
 
+def record(line: str) -> dict:
+    """One JSON line of --json; a line that is not one fails with the line itself."""
+    try:
+        return json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise AssertionError(f"not a JSON line ({exc}): {line!r}") from None
+
+
 def _read_until(proc: subprocess.Popen[str], predicate, timeout: float = 30) -> list[dict]:
     assert proc.stdout is not None
     lines: list[dict] = []
@@ -93,7 +101,7 @@ def _read_until(proc: subprocess.Popen[str], predicate, timeout: float = 30) -> 
         line = proc.stdout.readline()
         if not line:
             break
-        lines.append(json.loads(line))
+        lines.append(record(line))
         if predicate(lines):
             return lines
     raise AssertionError(f"gave up waiting; got {lines[-5:]}")
@@ -121,7 +129,7 @@ def test_json_streams_records_and_exits_clean_on_signal(kernel_features, sig) ->
     )
     proc.send_signal(sig)
     out, err = proc.communicate(timeout=30)
-    lines += [json.loads(line) for line in out.splitlines()]
+    lines += [record(line) for line in out.splitlines()]
     assert proc.returncode == 0, err
     assert "Traceback" not in err
     detached = {r["probe"] for r in lines if r["type"] == "status" and r["state"] == "detached"}
@@ -139,7 +147,7 @@ def test_json_streams_records_and_exits_clean_on_signal(kernel_features, sig) ->
 def test_duration_exits_zero_and_sigkill_leaves_nothing(kernel_features) -> None:
     result = run("--json", "--probes", "exec", "--duration", "1")
     assert result.returncode == 0, result.stderr
-    records = [json.loads(line) for line in result.stdout.splitlines()]
+    records = [record(line) for line in result.stdout.splitlines()]
     states = [r["state"] for r in records if r["type"] == "status"]
     assert states == ["attaching", "attached", "detached"]
 
@@ -158,7 +166,7 @@ def test_missing_tracepoint_makes_one_probe_unavailable(kernel_features) -> None
     env = {**os.environ, "BPFTOP_HIDE_TRACEPOINTS": "sock:inet_sock_set_state"}
     result = run("--json", "--duration", "1", env=env)
     assert result.returncode == 0, result.stderr
-    status = [json.loads(line) for line in result.stdout.splitlines()]
+    status = [record(line) for line in result.stdout.splitlines()]
     status = [r for r in status if r["type"] == "status"]
     connect = [r for r in status if r["probe"] == "connect"]
     assert connect == [
