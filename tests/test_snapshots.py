@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import pytest
 from textual._doc import take_svg_screenshot
+from textual.coordinate import Coordinate
 
 from bpftop.app import BpftopApp
 from bpftop.probes.registry import PROBE_NAMES
+from bpftop.records import ExecRecord
 from tests.recorded import (
     DRILL_PID,
     T0,
@@ -177,3 +179,16 @@ def test_drilldown_latency_of_a_function(svg_snapshot) -> None:
 
     svg = take_svg_screenshot(app=drilldown_app(), terminal_size=(80, 24), run_before=latency)
     assert svg == svg_snapshot
+
+
+async def test_brackets_in_argv_are_shown_as_typed() -> None:
+    """Cells are plain text: `grep [a-z]` must not be read as Rich markup."""
+    argv = ("grep", "-E", "[a-z]+", "[bold]x[/bold]")
+    records = [*recorded_session(), ExecRecord(T0 + 9.9, 4242, 1, 0, "grep", argv, 0, "/bin/grep")]
+    app = BpftopApp(PROBE_NAMES, lambda sink: RecordedSource(sink, records),
+                    clock=lambda: T0 + 10, refresh_seconds=60)  # fmt: skip
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settle(pilot)
+        table = app.query_one("#pane-exec").table
+        cells = [str(table.get_cell_at(Coordinate(0, c))) for c in range(len(table.columns))]
+        assert "grep -E [a-z]+ [bold]x[/bold]" in cells

@@ -16,7 +16,7 @@ from textual.widgets import DataTable, Static
 from bpftop.model.dashboard import DashboardSnapshot
 from bpftop.model.probe_state import ProbeState
 
-MAX_ROWS = 200  # newest rows shown; the model keeps more
+MAX_ROWS = 100  # newest rows shown (measuring cells is most of a refresh); the model keeps 500
 
 
 class Pane(Vertical, can_focus=False):
@@ -160,7 +160,9 @@ def refill(table: DataTable[Any], rows: list[tuple[Any, ...]]) -> None:
         return
     cursor = table.cursor_row
     table.clear()
-    table.add_rows(rows)
+    # Text, not str: DataTable reads a str as Rich markup, so an argv like `grep [a-z]`
+    # would lose its brackets (and parsing markup cost most of a refresh).
+    table.add_rows([tuple(Text(c) if isinstance(c, str) else c for c in row) for row in rows])
     if rows and cursor > 0:
         table.move_cursor(row=min(cursor, len(rows) - 1), animate=False)
     table._shown_rows = list(rows)  # type: ignore[attr-defined]
