@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
@@ -47,7 +48,7 @@ class PickerScreen(ModalScreen[str | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical():
-            yield Static(self._title)
+            yield Static(Text(self._title))
             yield Input(placeholder="type to search, Enter picks, Esc backs out", id="picker-input")
             yield OptionList(id="picker-options")
             yield Static("", id="picker-count")
@@ -64,7 +65,7 @@ class PickerScreen(ModalScreen[str | None]):
         matches.sort(key=lambda entry: _rank(entry[1], needle))  # stable: list order within
         options = self.query_one(OptionList)
         options.clear_options()
-        options.add_options([Option(label, id=value) for value, label in matches[:MAX_SHOWN]])
+        options.add_options([Option(Text(label), id=value) for value, label in matches[:MAX_SHOWN]])
         if matches:
             options.highlighted = 0
         more = f", first {MAX_SHOWN} shown" if len(matches) > MAX_SHOWN else ""

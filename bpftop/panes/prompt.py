@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import ClassVar
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
@@ -34,7 +35,7 @@ class PromptScreen(ModalScreen[str | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical():
-            yield Static(self._question)
+            yield Static(Text(self._question))  # plain: a question may show [brackets]
             yield Input(value=self._value, id="prompt-input")
             yield Static("", id="prompt-error")
 
@@ -42,7 +43,7 @@ class PromptScreen(ModalScreen[str | None]):
         try:
             self._check(event.value)
         except ValueError as exc:
-            self.query_one("#prompt-error", Static).update(str(exc))
+            self.query_one("#prompt-error", Static).update(Text(str(exc)))  # echoes input
             return
         self.dismiss(event.value)
 
