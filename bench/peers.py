@@ -256,21 +256,22 @@ def capacity(rows: list[tuple[str, str]], workdir: Path, bpftop: list[str], cwd:
                  f"{run.mine:,}/30,000 storm execs recorded; kernel counted"
                  f" {run.counts.get('ok', 0):,} box-wide; lost {run.lost}"))  # fmt: skip
 
-    for pages in (None, 1):  # the real buffer, then a 4 KiB one to overflow on purpose
+    # One process, two, then two against a 4 KiB buffer to overflow on purpose.
+    for procs_n, pages in ((1, None), (2, None), (2, 1)):
         env = {"BPFTOP_RINGBUF_PAGES": str(pages)} if pages else None
         run = Headless(bpftop, cwd, "--probes", "connect", want=1, env=env,
                        mine=lambda r: r.get("comm") == "connloop")  # fmt: skip
         start = time.monotonic()
         procs = [subprocess.Popen([str(connloop), "20000"], stdout=subprocess.DEVNULL)
-                 for _ in range(2)]  # fmt: skip
+                 for _ in range(procs_n)]  # fmt: skip
         for proc in procs:
             proc.wait()
-        rate = 40000 / (time.monotonic() - start)
+        made = 20000 * procs_n
+        rate = made / (time.monotonic() - start)
         run.stop()
-        made = 40000
         buffer = "4 KiB ring buffer (forced)" if pages else "2 MiB ring buffer"
         counted = run.counts.get("out_established", 0), run.counts.get("in_established", 0)
-        rows.append((f"connect storm, 2 processes, {rate:,.0f} connections/s, {buffer}",
+        rows.append((f"connect storm, {procs_n} process(es), {rate:,.0f} connections/s, {buffer}",
                      f"{run.mine:,}/{made:,} outbound recorded ({run.records.get('connect', 0):,}"
                      f" connect records in all); kernel counted out {counted[0]:,},"
                      f" in {counted[1]:,}; lost {run.lost:,}"))  # fmt: skip
