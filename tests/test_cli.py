@@ -128,7 +128,11 @@ def test_json_streams_records_and_exits_clean_on_signal(kernel_features, sig) ->
         proc, lambda ls: sum(1 for r in ls if r["type"] == "exec" and token in r["argv"]) == 10
     )
     proc.send_signal(sig)
-    out, err = proc.communicate(timeout=30)
+    # Not communicate(): it reads the pipes' fds directly and would skip what readline()
+    # already buffered, starting mid-line (seen once as a JSONDecodeError).
+    proc.wait(timeout=30)
+    assert proc.stdout is not None and proc.stderr is not None
+    out, err = proc.stdout.read(), proc.stderr.read()
     lines += [record(line) for line in out.splitlines()]
     assert proc.returncode == 0, err
     assert "Traceback" not in err
