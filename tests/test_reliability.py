@@ -135,8 +135,9 @@ def test_killed_at_any_moment_leaves_nothing(kernel_features, tmp_path, sig, mom
             os.close(term.fd)
         assert code is not None, f"still running 6 s after {context}"
 
-        assert wait_until_gone(seen) == set(), context
-        assert our_programs() - programs_before == set(), context
+        # Also what it loaded after `seen` was taken (killed while attaching): the process
+        # is gone, so the set is final; the kernel frees programs a moment after the fds go.
+        assert wait_until_gone(seen | (our_programs() - programs_before)) == set(), context
         assert links_of(seen) == [], context
         assert perf_attachments(term.pid) == 0, context
         assert UPROBE_EVENTS.read_text() == events_before, context
