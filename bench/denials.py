@@ -14,6 +14,7 @@ from typing import Any
 import psutil
 from paired import ratio_row
 
+from tests.c_helpers import compile_c
 from tests.denied import NOBODY, workbench
 
 SYSCALLS_C = r"""
@@ -93,9 +94,7 @@ class JsonRun:
 def syscall_overhead(
     rows: list[tuple[str, str]], workdir: Path, bpftop: list[str], cwd: Path
 ) -> None:
-    (workdir / "syscalls.c").write_text(SYSCALLS_C)
-    tool = workdir / "syscalls"
-    subprocess.run(["gcc", "-O2", "-o", str(tool), str(workdir / "syscalls.c")], check=True)
+    tool = compile_c(workdir, "syscalls", SYSCALLS_C)
     for label, rate in (("getppid() loop", _getppid_rate), ("dd bs=1 (read+write)", _dd_rate)):
         without, with_probe = [], []
         for _ in range(ROUNDS):

@@ -14,6 +14,8 @@ from pathlib import Path
 
 from paired import ratio_row
 
+from tests.c_helpers import compile_c
+
 IOPS_C = r"""
 #define _GNU_SOURCE
 #include <fcntl.h>
@@ -81,9 +83,7 @@ def _with_probe(bpftop: list[str], cwd: Path, tool: Path, dev: str) -> tuple[flo
 
 
 def disk_overhead(rows: list[tuple[str, str]], workdir: Path, bpftop: list[str], cwd: Path) -> None:
-    (workdir / "iops.c").write_text(IOPS_C)
-    tool = workdir / "iops"
-    subprocess.run(["gcc", "-O2", "-o", str(tool), str(workdir / "iops.c")], check=True)
+    tool = compile_c(workdir, "iops", IOPS_C)
     # Worst case: a loop device over tmpfs (~6 us per I/O, so any per-I/O cost shows).
     # Typical: a loop device doing direct I/O to a file on the real disk.
     for label, directory, flags in (

@@ -11,6 +11,7 @@ from pathlib import Path
 from denials import SYSCALLS_C, _getppid_rate
 from paired import ratio_row
 
+from tests.c_helpers import compile_c
 from tests.callee import callee_binary, callees
 
 ROUNDS = 5
@@ -44,9 +45,7 @@ class PidProbes:
 def drilldown_overhead(
     rows: list[tuple[str, str]], workdir: Path, bpftop: list[str], cwd: Path
 ) -> None:
-    (workdir / "syscalls.c").write_text(SYSCALLS_C)
-    tool = workdir / "syscalls"
-    subprocess.run(["gcc", "-O2", "-o", str(tool), str(workdir / "syscalls.c")], check=True)
+    tool = compile_c(workdir, "syscalls", SYSCALLS_C)
     with callee_binary(workdir) as binary, callees(binary) as (target,):
         # The rest of the box: a getppid loop in another process.
         without, with_probe = [], []

@@ -26,6 +26,7 @@ from paired import ratio_row
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # the tests' netns helpers
 
+from tests.c_helpers import compile_c  # noqa: E402
 from tests.denied import NOBODY, workbench  # noqa: E402
 from tests.netns import veth_pair  # noqa: E402
 
@@ -119,14 +120,6 @@ BPFTRACE_CONNECT = (
 )
 
 
-def build(workdir: Path, name: str, source: str) -> Path:
-    (workdir / f"{name}.c").write_text(source)
-    subprocess.run(
-        ["gcc", "-O2", "-o", str(workdir / name), str(workdir / f"{name}.c")], check=True
-    )
-    return workdir / name
-
-
 class Headless:
     """`bpftop --json ARGS` with its records tallied in the background."""
 
@@ -202,7 +195,7 @@ def overhead(
     rows: list[tuple[str, str]], workdir: Path, bpftop: list[str], cwd: Path, storm: Path,
     noop: Path,
 ) -> None:  # fmt: skip
-    connloop = build(workdir, "connloop", CONNLOOP_C)
+    connloop = compile_c(workdir, "connloop", CONNLOOP_C)
 
     def exec_rate() -> float:
         start = time.monotonic()
@@ -221,7 +214,7 @@ def overhead(
            "bpftop --json (all probes)")  # fmt: skip
     paired(rows, f"loopback TCP connections/s, {ROUNDS} rounds", connect_rate, all_probes,
            "bpftop --json (all probes)")  # fmt: skip
-    udp = build(workdir, "udp", UDP_C)
+    udp = compile_c(workdir, "udp", UDP_C)
     with veth_pair() as pair:
 
         def udp_rate() -> float:

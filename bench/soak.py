@@ -26,6 +26,7 @@ import psutil
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from tests.c_helpers import compile_c  # noqa: E402
 from tests.denied import NOBODY, workbench  # noqa: E402
 
 SAMPLE_SECONDS = 30
@@ -93,9 +94,7 @@ def main() -> int:
         socket.create_connection(("127.0.0.1", port), timeout=2).close()
 
     with workbench() as bench, tempfile.TemporaryDirectory() as tmp:
-        (Path(tmp) / "noop.c").write_text("int main(void) { return 0; }\n")
-        noop = Path(tmp) / "noop"
-        subprocess.run(["gcc", "-O2", "-o", str(noop), str(Path(tmp) / "noop.c")], check=True)
+        noop = compile_c(Path(tmp), "noop", "int main(void) { return 0; }\n")
 
         # The helper under its own name: the tests count "denyloop" exactly.
         opener = bench.opener.with_name("soakdeny")

@@ -44,6 +44,7 @@ from drilldown import drilldown_overhead  # noqa: E402
 from peers import peers  # noqa: E402
 
 from bpftop.probes.registry import PROBE_NAMES  # noqa: E402
+from tests.c_helpers import compile_c  # noqa: E402
 
 ALL_ATTACHED = f"probes {len(PROBE_NAMES)}/{len(PROBE_NAMES)}"  # what the header says
 
@@ -67,13 +68,7 @@ NOOP_C = "int main(void) { return 0; }\n"
 
 
 def build_tools(workdir: Path) -> tuple[Path, Path]:
-    (workdir / "storm.c").write_text(STORM_C)
-    (workdir / "noop.c").write_text(NOOP_C)
-    subprocess.run(["gcc", "-O2", "-o", workdir / "storm", workdir / "storm.c"], check=True)
-    subprocess.run(
-        ["gcc", "-O2", "-static", "-o", workdir / "noop", workdir / "noop.c"], check=True
-    )
-    return workdir / "storm", workdir / "noop"
+    return compile_c(workdir, "storm", STORM_C), compile_c(workdir, "noop", NOOP_C, "-static")
 
 
 class TerminalRun:

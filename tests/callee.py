@@ -8,6 +8,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from tests.c_helpers import compile_c
+
 CALLEE_C = r"""
 #include <stdio.h>
 #include <stdlib.h>
@@ -72,11 +74,7 @@ class Callee:
 @contextmanager
 def callee_binary(directory: Path) -> Iterator[Path]:
     """Compile the helper into `directory` (comm "bpftop_callee")."""
-    source = directory / "callee.c"
-    source.write_text(CALLEE_C)
-    binary = directory / "bpftop_callee"
-    subprocess.run(["gcc", "-O2", "-o", str(binary), str(source)], check=True)
-    yield binary
+    yield compile_c(directory, "bpftop_callee", CALLEE_C)
 
 
 @contextmanager
@@ -147,8 +145,4 @@ int main(void) {
 @contextmanager
 def usdt_binary(directory: Path) -> Iterator[Path]:
     """Compile the USDT helper into `directory` (comm "bpftop_usdt")."""
-    source = directory / "usdt.c"
-    source.write_text(USDT_C)
-    binary = directory / "bpftop_usdt"
-    subprocess.run(["gcc", "-O2", "-o", str(binary), str(source)], check=True)
-    yield binary
+    yield compile_c(directory, "bpftop_usdt", USDT_C)

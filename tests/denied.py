@@ -8,6 +8,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests.c_helpers import compile_c
+
 NOBODY = 65534
 OPENER_C = r"""
 #include <fcntl.h>
@@ -43,9 +45,7 @@ def workbench(base: Path = Path("/tmp")) -> Iterator[Workbench]:
     directory = Path(subprocess.check_output(["mktemp", "-d", "-p", str(base)], text=True).strip())
     try:
         directory.chmod(0o755)
-        (directory / "denyloop.c").write_text(OPENER_C)
-        opener = directory / "denyloop"
-        subprocess.run(["gcc", "-O2", "-o", str(opener), str(directory / "denyloop.c")], check=True)
+        opener = compile_c(directory, "denyloop", OPENER_C)
         secret, public = directory / "secret", directory / "public"
         secret.write_text("root only\n")
         secret.chmod(0o600)
