@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import time
+from pathlib import Path
 
 # Names bcc gives bpftop's programs (one per TRACEPOINT_PROBE in bpf/*.c).
 BPFTOP_PROGRAMS = {
@@ -29,6 +30,19 @@ BPFTOP_PROGRAMS = {
     "sys_enter",
     *(f"{kind}_{slot}" for kind in ("enter", "leave") for slot in range(16)),  # uprobes.c
 }
+
+
+UPROBE_EVENTS = Path("/sys/kernel/tracing/uprobe_events")  # uprobes written to tracefs
+
+
+def perf_attachments(pid: int, kinds: tuple[str, ...] | None = None) -> int:
+    """Perf-event attachments a process holds (tracepoints, uprobes, ...), per bpftool."""
+    out = subprocess.run(["bpftool", "-j", "perf"], capture_output=True, text=True, check=True)
+    return sum(
+        1
+        for entry in json.loads(out.stdout or "[]")
+        if entry.get("pid") == pid and (kinds is None or entry.get("fd_type") in kinds)
+    )
 
 
 def loaded_programs() -> dict[int, str]:

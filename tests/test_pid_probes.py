@@ -18,12 +18,12 @@ import pytest
 
 from bpftop.probes.user_binaries import UserCodeError, resolve
 from bpftop.records import ProbeStatus, SyscallsRecord, UprobeRecord
-from tests.bpftool import bpftop_program_ids, wait_until_gone
+from tests.bpftool import UPROBE_EVENTS, bpftop_program_ids, perf_attachments, wait_until_gone
 from tests.callee import callee_binary, callees
+from tests.test_cli import run
 
 pytestmark = pytest.mark.bpf
 ROOT = Path(__file__).resolve().parent.parent
-UPROBE_EVENTS = Path("/sys/kernel/tracing/uprobe_events")
 WORK = "bpftop_callee:bpftop_work"
 
 
@@ -113,7 +113,7 @@ def test_refuses_what_the_symbol_table_cannot_place(binary, tmp_path) -> None:
         copy.unlink()  # the binary is gone: its symbols no longer describe what runs
         with pytest.raises(UserCodeError, match="deleted or replaced"):
             resolve(target.pid, WORK)
-        result = _bpftop("--json", "--pid", str(target.pid), "--uprobe", WORK)
+        result = run("--json", "--pid", str(target.pid), "--uprobe", WORK)
         assert result.returncode == 2
         assert result.stderr.count("\n") == 1 and "deleted or replaced" in result.stderr
 
@@ -129,7 +129,7 @@ def test_refuses_what_the_symbol_table_cannot_place(binary, tmp_path) -> None:
     ],
 )
 def test_bad_pid_probe_arguments_are_one_line(args: list[str], message: str) -> None:
-    result = _bpftop("--json", *args)
+    result = run("--json", *args)
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1 and message in result.stderr, result.stderr
     assert result.stdout == ""
@@ -157,26 +157,14 @@ def test_sigkill_leaves_no_uprobe_behind(kernel_features, binary) -> None:
                 assert record["calls"] == 10
                 break
         ours = bpftop_program_ids() - programs_before
-        assert len(ours) == 4 and _perf_attachments(proc.pid) == 4
+        assert len(ours) == 4 and perf_attachments(proc.pid) == 4
         assert UPROBE_EVENTS.read_text() == events_before  # fd-based: nothing in tracefs
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(10)
         assert wait_until_gone(ours) == set()
-        assert _perf_attachments(proc.pid) == 0
+        assert perf_attachments(proc.pid) == 0
         assert UPROBE_EVENTS.read_text() == events_before
         target.call(10)  # the target runs on, unprobed
-
-
-def _perf_attachments(pid: int) -> int:
-    out = subprocess.run(["bpftool", "-j", "perf"], capture_output=True, text=True, check=True)
-    return sum(1 for entry in json.loads(out.stdout or "[]") if entry.get("pid") == pid)
-
-
-def _bpftop(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "bpftop.cli", *args],
-        capture_output=True, text=True, cwd=ROOT, timeout=60,
-    )  # fmt: skip
 
 
 def test_usdt_probe_counts_exactly_and_its_semaphore_is_the_kernels(engine_for, tmp_path) -> None:

@@ -17,18 +17,22 @@ import subprocess
 import threading
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from bpftop.probes.registry import PROBE_NAMES
-from tests.bpftool import BPFTOP_PROGRAMS, loaded_programs, wait_until_gone
+from tests.bpftool import (
+    BPFTOP_PROGRAMS,
+    UPROBE_EVENTS,
+    loaded_programs,
+    perf_attachments,
+    wait_until_gone,
+)
 from tests.callee import callee_binary, callees
 from tests.netns import veth_pair, xdp_prog_id
 from tests.test_tui_signals import Terminal
 
 pytestmark = pytest.mark.bpf
-UPROBE_EVENTS = Path("/sys/kernel/tracing/uprobe_events")
 ALL_ATTACHED = f"probes {len(PROBE_NAMES)}/{len(PROBE_NAMES)}"
 OURS = BPFTOP_PROGRAMS | {"bpftop_xdp"}
 SIGNALS = ["SIGKILL", "SIGTERM", "SIGHUP", "SIGINT"]
@@ -38,16 +42,6 @@ ENTER_ALT_SCREEN, LEAVE_ALT_SCREEN = b"\x1b[?1049h", b"\x1b[?1049l"
 
 def our_programs() -> set[int]:
     return {i for i, name in loaded_programs().items() if name in OURS}
-
-
-def perf_attachments(pid: int, kinds: tuple[str, ...] | None = None) -> int:
-    """Perf-event attachments a process holds (tracepoints, uprobes, ...), per bpftool."""
-    out = subprocess.run(["bpftool", "-j", "perf"], capture_output=True, text=True, check=True)
-    return sum(
-        1
-        for entry in json.loads(out.stdout or "[]")
-        if entry.get("pid") == pid and (kinds is None or entry.get("fd_type") in kinds)
-    )
 
 
 def links_of(programs: set[int]) -> list[dict]:
