@@ -3,13 +3,12 @@ box and on its target, and a uprobe per call of the target's function."""
 
 from __future__ import annotations
 
-import json
-import subprocess
 import time
 from pathlib import Path
 
 from denials import SYSCALLS_C, _getppid_rate
 from paired import ratio_row
+from peers import Headless
 
 from tests.c_helpers import compile_c
 from tests.callee import callee_binary, callees
@@ -18,28 +17,10 @@ ROUNDS = 5
 CALLS = 300_000
 
 
-class PidProbes:
-    """`bpftop --json --pid PID --probes syscalls [--uprobe ...]`, until attached."""
-
-    def __init__(self, bpftop: list[str], cwd: Path, pid: int, *extra: str) -> None:
-        self.proc = subprocess.Popen(
-            [*bpftop, "--json", "--pid", str(pid), "--probes", "syscalls", *extra],
-            stdout=subprocess.PIPE,
-            text=True,
-            cwd=cwd,
-        )
-        assert self.proc.stdout is not None
-        wanted = 2 if extra else 1
-        for line in self.proc.stdout:
-            record = json.loads(line)
-            if record["type"] == "status" and record["state"] == "attached":
-                wanted -= 1
-                if not wanted:
-                    break
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        self.proc.wait()
+def pid_probes(bpftop: list[str], cwd: Path, pid: int, *extra: str) -> Headless:
+    """`bpftop --json --pid PID --probes syscalls [--uprobe ...]`, once attached."""
+    args = ("--pid", str(pid), "--probes", "syscalls", *extra)
+    return Headless(bpftop, cwd, *args, want=2 if extra else 1)
 
 
 def drilldown_overhead(
@@ -51,9 +32,9 @@ def drilldown_overhead(
         without, with_probe = [], []
         for _ in range(ROUNDS):
             without.append(_getppid_rate(tool))
-            run = PidProbes(bpftop, cwd, target.pid)
+            run = pid_probes(bpftop, cwd, target.pid)
             with_probe.append(_getppid_rate(tool))
-            run.stop()
+            run.stop(last_counts=False)
         rows.append(ratio_row(f"getppid() loop of another process, {ROUNDS} rounds", without,
                               with_probe, "syscalls probe"))  # fmt: skip
 
@@ -70,8 +51,8 @@ def drilldown_overhead(
             without, with_probe = [], []
             for _ in range(ROUNDS):
                 without.append(calls_per_second())
-                run = PidProbes(bpftop, cwd, target.pid, *extra)
+                run = pid_probes(bpftop, cwd, target.pid, *extra)
                 with_probe.append(calls_per_second())
-                run.stop()
+                run.stop(last_counts=False)
             rows.append(ratio_row(f"drilldown target: function + getppid per call ({label})",
                                   without, with_probe, f"{label} probes"))  # fmt: skip

@@ -167,8 +167,9 @@ class Headless:
     def cpu_seconds(self) -> float:
         return sum(psutil.Process(self.proc.pid).cpu_times()[:2])
 
-    def stop(self) -> None:
-        time.sleep(1.5)  # the last interval's counts
+    def stop(self, last_counts: bool = True) -> None:
+        if last_counts:
+            time.sleep(1.5)  # the last interval's counts
         self.proc.terminate()
         self.proc.wait()
         self._reader.join(5)
