@@ -14,6 +14,7 @@ import os
 import pwd
 import re
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -58,11 +59,12 @@ class Filter:
     min_latency_us: float | None = None
     text: str = field(default="", compare=False)
 
-    @property
+    @cached_property
     def empty(self) -> bool:
+        """Asked for every record the engine sends: computed once per filter."""
         return self == Filter()
 
-    @property
+    @cached_property
     def on_task(self) -> bool:
         return (
             self.pid is not None
