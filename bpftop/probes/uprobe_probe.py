@@ -42,6 +42,11 @@ class Attached:
     last: tuple[int, tuple[int, ...]] = (0, ())  # calls and histogram at the last read
     perf_fds: tuple[int, ...] = ()  # a USDT probe's own perf event (bcc keeps the others)
 
+    def close_perf_fds(self) -> None:
+        for fd in self.perf_fds:
+            os.close(fd)
+        self.perf_fds = ()
+
 
 def log2_bucket_us(index: int) -> tuple[float, float]:
     """Bucket b of uprobes.c holds [2^(b-1), 2^b) ns; in microseconds."""
@@ -159,9 +164,9 @@ class UprobeProbe(PidProbe):
         self.attached[spec] = entry
 
     def stop(self) -> None:
+        """bcc's cleanup detaches its uprobes; the USDT probes' fds are ours to close."""
         for entry in self.attached.values():
-            for fd in entry.perf_fds:
-                os.close(fd)
+            entry.close_perf_fds()
         self.attached = {}
         super().stop()
 
@@ -169,8 +174,7 @@ class UprobeProbe(PidProbe):
         if self._bpf is None or self.pid is None:
             return
         if entry.perf_fds:
-            for fd in entry.perf_fds:
-                os.close(fd)
+            entry.close_perf_fds()
             return
         path = entry.open_path.encode()
         self._bpf.detach_uprobe(name=path, sym=entry.symbol.encode(), pid=self.pid)
