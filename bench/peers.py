@@ -310,24 +310,41 @@ def versus_bpftrace(rows: list[tuple[str, str]], workdir: Path, bpftop: list[str
                          f"bpftop {ours:.1f}% · bpftrace {theirs:.1f}% of one core"))  # fmt: skip
 
 
+class CountingTerminal:
+    """A program (bpftop, htop) in a 120x40 pty; its output is counted and thrown away."""
+
+    def __init__(self, argv: list[str], cwd: Path) -> None:
+        self.pid, self.fd = pty.fork()
+        if self.pid == 0:
+            os.chdir(cwd)
+            os.environ["TERM"] = "xterm-256color"
+            os.execvp(argv[0], argv)
+        fcntl.ioctl(self.fd, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
+        self.bytes = 0
+        self._stop = threading.Event()
+        threading.Thread(target=self._drain, daemon=True).start()
+
+    def _drain(self) -> None:
+        while not self._stop.is_set():
+            if select.select([self.fd], [], [], 0.1)[0]:
+                try:
+                    self.bytes += len(os.read(self.fd, 65536))
+                except OSError:
+                    return
+
+    def stop(self) -> None:
+        os.write(self.fd, b"q")  # both bpftop and htop quit on q
+        os.waitpid(self.pid, 0)
+        self._stop.set()
+        os.close(self.fd)
+
+
 def _terminal_bytes(argv: list[str], cwd: Path, seconds: float) -> int:
-    pid, fd = pty.fork()
-    if pid == 0:
-        os.chdir(cwd)
-        os.environ["TERM"] = "xterm-256color"
-        os.execvp(argv[0], argv)
-    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
-    total, end = 0, time.monotonic() + seconds
-    while time.monotonic() < end:
-        if select.select([fd], [], [], 0.1)[0]:
-            try:
-                total += len(os.read(fd, 65536))
-            except OSError:
-                break
-    os.kill(pid, 15)
-    os.waitpid(pid, 0)
-    os.close(fd)
-    return total
+    terminal = CountingTerminal(argv, cwd)
+    time.sleep(seconds)
+    written = terminal.bytes  # not what it writes while quitting
+    terminal.stop()
+    return written
 
 
 def terminal_output(rows: list[tuple[str, str]], bpftop: list[str], cwd: Path) -> None:

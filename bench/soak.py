@@ -6,16 +6,11 @@ warm-up. Not part of the tests or of `make bench`: it takes an hour.
 
 from __future__ import annotations
 
-import fcntl
 import os
-import pty
-import select
 import socket
-import struct
 import subprocess
 import sys
 import tempfile
-import termios
 import threading
 import time
 from collections.abc import Callable
@@ -26,6 +21,8 @@ import psutil
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from peers import CountingTerminal  # noqa: E402
+
 from tests.c_helpers import compile_c  # noqa: E402
 from tests.denied import NOBODY, workbench  # noqa: E402
 
@@ -33,35 +30,6 @@ SAMPLE_SECONDS = 30
 EXECS_PER_SECOND = 200
 CONNECTS_PER_SECOND = 100
 DENIALS_PER_SECOND = 1000
-
-
-class Tui:
-    """bpftop in a pty; its output is counted and thrown away."""
-
-    def __init__(self) -> None:
-        self.pid, self.fd = pty.fork()
-        if self.pid == 0:
-            os.chdir(ROOT)
-            os.environ["TERM"] = "xterm-256color"
-            os.execv(sys.executable, [sys.executable, "-m", "bpftop.cli"])
-        fcntl.ioctl(self.fd, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
-        self.bytes = 0
-        self._stop = threading.Event()
-        threading.Thread(target=self._drain, daemon=True).start()
-
-    def _drain(self) -> None:
-        while not self._stop.is_set():
-            if select.select([self.fd], [], [], 0.1)[0]:
-                try:
-                    self.bytes += len(os.read(self.fd, 65536))
-                except OSError:
-                    return
-
-    def stop(self) -> None:
-        os.write(self.fd, b"q")
-        os.waitpid(self.pid, 0)
-        self._stop.set()
-        os.close(self.fd)
 
 
 def paced(rate: int, action: Callable[[], object], stop: threading.Event, done: list[int]) -> None:
@@ -108,7 +76,7 @@ def main() -> int:
                 user=NOBODY, group=NOBODY, extra_groups=[], cwd="/", check=True,
             )  # fmt: skip
 
-        tui = Tui()
+        tui = CountingTerminal([sys.executable, "-m", "bpftop.cli"], ROOT)
         time.sleep(5)  # attached
 
         def run_noop() -> None:
