@@ -8,7 +8,6 @@ attached or detached) also post a message so the screen follows a key at once.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import signal
 import threading
@@ -163,6 +162,7 @@ class BpftopApp(DrilldownActions):
         self._exit_after = exit_after
         self._disk_slow_ms = disk_slow_ms
         self.paused = False
+        self._exit_signal: int | None = None
         for theme in load_themes():
             self.register_theme(theme)
         self.theme = DEFAULT_THEME
@@ -193,23 +193,36 @@ class BpftopApp(DrilldownActions):
         self.set_interval(self._refresh_seconds, self.tick)
         if self._exit_after is not None:
             self.set_timer(self._exit_after, self.action_quit)
-        loop = asyncio.get_running_loop()
-
-        def on_signal(signum: int, _frame: object) -> None:
-            # A plain handler, not loop.add_signal_handler: it runs even if the loop is
-            # stuck (seen once after a lost terminal: 100% CPU, SIGTERM ignored).
-            loop.call_soon_threadsafe(self.exit)
-            exit_anyway_after(EXIT_GRACE_SECONDS, 128 + signum)
-
-        for sig in (signal.SIGTERM, signal.SIGHUP):
-            # Not possible off the main thread (tests run the app elsewhere).
-            with contextlib.suppress(RuntimeError, ValueError):
-                signal.signal(sig, on_signal)
+        if self._exit_signal is not None:  # signalled before the loop ran
+            self.exit()
+            return
         # Start the probes once the first frame is out: importing bcc and
         # compiling hold the GIL, which would delay the first paint.
         self.call_after_refresh(self._start_source)
 
+    def leave_on_signals(self) -> None:
+        """SIGINT, SIGTERM and SIGHUP (the terminal went away) quit cleanly, with a watchdog.
+
+        Installed before `run()`: asyncio's own SIGINT handler only cancels the main task,
+        which Textual swallows during start-up (bpftop then ran on after SIGINT). A plain
+        handler, not loop.add_signal_handler: it runs even if the loop is stuck (seen once
+        after a lost terminal: 100% CPU, SIGTERM ignored). Main thread only."""
+
+        def on_signal(signum: int, _frame: object) -> None:
+            self._exit_signal = signum
+            exit_anyway_after(EXIT_GRACE_SECONDS, 128 + signum)
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:
+                return  # not running yet: on_mount sees _exit_signal
+            loop.call_soon_threadsafe(self.exit)
+
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(sig, on_signal)
+
     def _start_source(self) -> None:
+        if self._exit_signal is not None:
+            return
         self.controller = self._source_factory(self.sink)
         if self._drilldown_at_start is not None:
             self.open_drilldown(self._drilldown_at_start)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import functools
 import os
+import signal
 import sys
 from collections.abc import Callable
 
@@ -220,6 +221,8 @@ def preflight(kernel: KernelFeatures) -> str | None:
 def main(argv: list[str] | None = None) -> int:
     try:
         return _main(argv)
+    except KeyboardInterrupt:  # Ctrl-C before the TUI took the terminal
+        return 128 + signal.SIGINT
     except Exception as exc:  # a last line of defence: one line, not a traceback
         if os.environ.get("BPFTOP_DEBUG"):
             raise
@@ -317,6 +320,7 @@ def run_tui(kernel: KernelFeatures, args: argparse.Namespace, stderr: StderrCapt
         user_filter=args.user_filter,
         drilldown_pid=args.user_filter.pid,
     )
+    app.leave_on_signals()
     try:
         result = app.run()
     finally:
