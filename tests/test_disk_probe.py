@@ -70,7 +70,9 @@ def test_exact_direct_io_per_device_and_per_process(engine_for, tmp_path: Path) 
     assert sink.of_type(SlowIoRecord) == []
     counts = [c for c in sink.of_type(ProbeCounts) if c.probe == "disk"]
     assert sum(c.counts["ios"] for c in counts) >= WRITES + READS
-    assert sum(c.counts["collided"] + c.counts["table_full"] for c in counts) == 0, counts
+    # `collided` is box-wide: other I/O (a CI clone writing) may collide among itself.
+    # Ours did not, or our device would show untimed I/O (asserted above).
+    assert sum(c.counts["table_full"] for c in counts) == 0, counts
     assert sum(c.lost for c in counts) == 0, counts
 
 
