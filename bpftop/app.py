@@ -13,23 +13,29 @@ import signal
 import threading
 import time
 from collections.abc import Callable
-from typing import ClassVar, Protocol
+from pathlib import Path
+from typing import Any, ClassVar, Protocol
 
+from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer
 
+from bpftop.bundle import BundleError, default_directory, with_statuses, write_bundle
 from bpftop.drilldown_actions import DrilldownActions
 from bpftop.filters import SYNTAX, Filter, parse_filter
 from bpftop.model.dashboard import Dashboard, DashboardSnapshot
+from bpftop.model.history import DEFAULT_MINUTES, Frame, History
+from bpftop.model.replay import Replay
 from bpftop.panes.base import Pane
 from bpftop.panes.connections import ConnectPane
 from bpftop.panes.denials import DenialsPane
 from bpftop.panes.disks import DiskPane
 from bpftop.panes.drilldown import DrilldownScreen
 from bpftop.panes.execs import ExecPane
+from bpftop.panes.format import clock, span
 from bpftop.panes.header import HeaderLine
 from bpftop.panes.help import HelpScreen
 from bpftop.panes.prompt import PromptScreen
@@ -37,7 +43,8 @@ from bpftop.panes.xdp import XdpPane
 from bpftop.probes.xdp_counter import parse_rule
 from bpftop.process_info import ProcessInfo, watch_process
 from bpftop.records import ProbeStatus, Record, SystemSample
-from bpftop.themes import DEFAULT_THEME, load_themes
+from bpftop.themes import default_theme, load_themes, theme_names
+from bpftop.timeline_actions import TimelineActions
 
 # Longer words for the help screen than the footer has room for, by binding id.
 HELP_TEXT = {
@@ -59,7 +66,19 @@ HELP_TEXT = {
     "drilldown-usdt": "drilldown: count the process's USDT probes (semaphores set by the kernel)",
     "drilldown-clear": "drilldown: detach every uprobe",
     "drilldown-files": "drilldown: its events / open files and sockets / latency histogram",
-    "pause": "freeze the display; counting goes on",
+    "pause": "freeze the display (counting goes on) / back to live; a replay: play/pause",
+    "step-back": "rewind: one refresh back in the history (freezes the display)",
+    "step-forward": "rewind: one refresh forward",
+    "step-back-10": "rewind: ten refreshes back",
+    "step-forward-10": "rewind: ten refreshes forward",
+    "spike": "rewind to the worst disk p99 spike in the history; again: the next one",
+    "goto": "go to a time (HH:MM:SS, -5m): live in the history, a replay seeks",
+    "seek-back": "replay: 10 s back (live: ten refreshes back)",
+    "seek-forward": "replay: 10 s forward",
+    "faster": "replay: faster (up to 64x)",
+    "slower": "replay: slower (down to 0.25x)",
+    "bundle": "incident bundle: screenshot, recording of the history, report, in a new directory",
+    "theme": "next colour theme",
     "zoom": "maximize the focused pane / restore",
     "focus-next": "focus the next pane",
     "focus-prev": "focus the previous pane",
@@ -101,7 +120,7 @@ class Controller(Protocol):
 SourceFactory = Callable[[Callable[[Record], None]], Controller]
 
 
-class BpftopApp(DrilldownActions):
+class BpftopApp(DrilldownActions, TimelineActions):
     CSS_PATH = "app.tcss"
     TITLE = "bpftop"
     ENABLE_COMMAND_PALETTE = False
@@ -120,6 +139,18 @@ class BpftopApp(DrilldownActions):
         Binding("slash", "filter", "Filter", id="filter"),
         Binding("P", "pick_process", "Drill", show=False, id="drilldown"),
         Binding("p,space", "pause", "Pause", id="pause"),
+        Binding("left_square_bracket", "step(-1)", "Back", show=False, id="step-back"),
+        Binding("right_square_bracket", "step(1)", "Fwd", show=False, id="step-forward"),
+        Binding("left_curly_bracket", "step(-10)", "Back 10", show=False, id="step-back-10"),
+        Binding("right_curly_bracket", "step(10)", "Fwd 10", show=False, id="step-forward-10"),
+        Binding("exclamation_mark", "spike", "Spike", show=False, id="spike"),
+        Binding("g", "goto", "Go to", show=False, id="goto"),
+        Binding("less_than_sign", "seek(-10)", "-10 s", show=False, id="seek-back"),
+        Binding("greater_than_sign", "seek(10)", "+10 s", show=False, id="seek-forward"),
+        Binding("plus", "speed(1)", "Faster", show=False, id="faster"),
+        Binding("minus", "speed(-1)", "Slower", show=False, id="slower"),
+        Binding("B", "bundle", "Bundle", show=False, id="bundle"),
+        Binding("T", "next_theme", "Theme", show=False, id="theme"),
         Binding("z", "zoom", "Zoom", show=False, id="zoom"),  # 80 columns: help screen
         Binding("tab", "focus_next", "Next pane", show=False, id="focus-next"),
         Binding("shift+tab", "focus_previous", "Previous pane", show=False, id="focus-prev"),
@@ -136,7 +167,7 @@ class BpftopApp(DrilldownActions):
     def __init__(
         self,
         probe_names: tuple[str, ...],
-        source: SourceFactory,
+        source: SourceFactory | None,
         *,
         clock: Callable[[], float] = time.time,
         sample_system: Callable[[], SystemSample] | None = None,
@@ -146,26 +177,40 @@ class BpftopApp(DrilldownActions):
         user_filter: Filter | None = None,
         drilldown_pid: int | None = None,
         watch_process: Callable[[int], Callable[[], ProcessInfo | None] | None] = watch_process,
+        replay: Replay | None = None,
+        history_minutes: float = DEFAULT_MINUTES,
+        tap: Callable[[Record], None] | None = None,
+        about: dict[str, Any] | None = None,
+        theme: str | None = None,
+        notice: str | None = None,
     ) -> None:
         super().__init__()
-        self.dashboard = Dashboard(probe_names)
-        if user_filter is not None:  # the engine got it from the command line
-            self.dashboard.set_filter(user_filter)
+        self._probe_names = probe_names
+        self._user_filter = user_filter or Filter()
+        self._lock = threading.Lock()
+        self.history_minutes = history_minutes
+        self.new_dashboard()
+        self.frozen: Frame | None = None
+        self.rewound = False  # frozen by moving back in time, not by pausing
+        self.replay = replay
+        self._tap = tap
+        # The recording header's facts (host, kernel, lockdown, plans): for bundles.
+        self.about = about or {}
+        self._notice = notice  # shown once the screen is up (a damaged recording)
         self._drilldown_at_start = drilldown_pid
         self._watch_process = watch_process
-        self._lock = threading.Lock()
         self._source_factory = source
         self.controller: Controller | None = None
-        self._clock = clock
+        self._clock = clock if replay is None else lambda: replay.position
+        self._played_at = time.monotonic()
         self._sample_system = sample_system
         self._refresh_seconds = refresh_seconds
         self._exit_after = exit_after
         self._disk_slow_ms = disk_slow_ms
-        self.paused = False
         self._exit_signal: int | None = None
-        for theme in load_themes():
-            self.register_theme(theme)
-        self.theme = DEFAULT_THEME
+        for loaded in load_themes():
+            self.register_theme(loaded)
+        self.theme = theme or default_theme()
 
     def compose(self) -> ComposeResult:
         yield HeaderLine(id="header")
@@ -196,6 +241,8 @@ class BpftopApp(DrilldownActions):
         if self._exit_signal is not None:  # signalled before the loop ran
             self.exit()
             return
+        if self._notice:
+            self.notify(self._notice, severity="warning", timeout=15)
         # Start the probes once the first frame is out: importing bcc and
         # compiling hold the GIL, which would delay the first paint.
         self.call_after_refresh(self._start_source)
@@ -220,8 +267,16 @@ class BpftopApp(DrilldownActions):
         for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             signal.signal(sig, on_signal)
 
+    def new_dashboard(self) -> None:
+        """Empty models (and history): at start, and when a replay seeks backwards."""
+        with self._lock:
+            self.dashboard = Dashboard(self._probe_names)
+            self.dashboard.set_filter(self._user_filter)
+            self.history = History(self.history_minutes)
+            self.frozen = None
+
     def _start_source(self) -> None:
-        if self._exit_signal is not None:
+        if self._exit_signal is not None or self._source_factory is None:
             return
         self.controller = self._source_factory(self.sink)
         if self._drilldown_at_start is not None:
@@ -231,6 +286,9 @@ class BpftopApp(DrilldownActions):
         """Called from the BPF thread for every record."""
         with self._lock:
             self.dashboard.apply(record)
+            self.history.add_record(record)
+        if self._tap is not None:
+            self._tap(record)
         if isinstance(record, ProbeStatus):
             self.post_message(self.StatusChanged())
 
@@ -248,19 +306,49 @@ class BpftopApp(DrilldownActions):
     def tick(self) -> None:
         if self._sample_system is not None:
             self.sink(self._sample_system())
-        if not self.paused:
-            self.render_snapshot()
+        if self.replay is not None:
+            now = time.monotonic()
+            for record in self.replay.advance(now - self._played_at):
+                self.sink(record)
+            self._played_at = now
+        with self._lock:
+            snap = self.dashboard.snapshot(self._clock())
+            self.history.add_frame(snap)
+        if self.frozen is None:
+            self.show_snapshot(snap)
+        elif self.replay is not None:  # the header's REPLAY part shows the paused state
+            self.show_snapshot(self.frozen.snapshot)
 
     def render_snapshot(self) -> None:
+        """Show what is current: the live (or replayed) models, or the frozen frame."""
+        self.show_snapshot(self.frozen.snapshot if self.frozen else self.snapshot())
+
+    def show_snapshot(self, snap: DashboardSnapshot) -> None:
         header = self.dashboard_screen.query(HeaderLine)
         if not header:  # a last timer tick while the app tears its screens down
             return
-        snap = self.snapshot()
-        header.first().update_from(snap, paused=self.paused)
+        header.first().update_from(snap, banner=self.banner())
         for pane in self.panes:
             pane.update_from(snap)
         if isinstance(self.screen, DrilldownScreen):
             self.screen.update_from(snap)
+
+    def banner(self) -> list[str]:
+        """What the header says about time: REPLAY and its clock, PAUSED or REWIND."""
+        out = []
+        if self.replay is not None:
+            r = self.replay
+            state = "end" if r.finished else (f"{r.speed:g}x" if r.playing else "paused")
+            out.append(f"REPLAY {clock(r.position)} {state} "
+                       f"{span(r.position - r.start)}/{span(r.end - r.start)}")  # fmt: skip
+        newest = self.history.newest
+        if self.frozen is not None and newest is not None:
+            if self.rewound:
+                behind = span(newest.ts - self.frozen.ts)
+                out.append(f"REWIND {clock(self.frozen.ts)} -{behind} [ ] p:live")
+            elif self.replay is None:
+                out.append(f"PAUSED {clock(self.frozen.ts)}")
+        return out
 
     # -- actions -----------------------------------------------------------------
     def action_toggle_probe(self, name: str) -> None:
@@ -319,12 +407,27 @@ class BpftopApp(DrilldownActions):
         )
         self.push_screen(prompt, apply)
 
-    def action_pause(self) -> None:
-        self.paused = not self.paused
-        if self.paused:  # only the header changes: it says PAUSED and the frozen time
-            self.dashboard_screen.query_one(HeaderLine).update_from(self.snapshot(), paused=True)
-        else:
-            self.render_snapshot()
+    def action_bundle(self) -> None:
+        svg = self.export_screenshot()  # the screen as it is, frozen or not
+        with self._lock:
+            records = with_statuses(self.history.statuses, list(self.history.records()))
+        self._write_bundle(default_directory(self.about.get("host")), svg, records)
+
+    @work(thread=True, exclusive=True, group="bundle", exit_on_error=False)
+    def _write_bundle(self, directory: Path, svg: str, records: list[Record]) -> None:
+        try:
+            write_bundle(directory, svg=svg, about=self.about, records=records)
+        except BundleError as exc:
+            self.call_from_thread(self.notify, str(exc), severity="error", timeout=10)
+            return
+        self.call_from_thread(self.notify, f"bundle written: {directory}", timeout=10)
+
+    def action_next_theme(self) -> None:
+        names = theme_names()
+        index = names.index(self.theme) + 1 if self.theme in names else 0
+        self.theme = names[index % len(names)]
+        self.render_snapshot()  # the panes' meaningful colours come from the theme
+        self.notify(f"theme {self.theme}", timeout=2)
 
     def action_zoom(self) -> None:
         if self.screen.maximized is not None:

@@ -7,15 +7,25 @@ import argparse
 import functools
 import os
 import signal
+import socket
 import sys
+from collections import deque
 from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 from bpftop import __version__
+from bpftop.bundle import BundleError, check_directory, write_bundle
 from bpftop.engine import BpfEngine
 from bpftop.filters import SYNTAX, Filter, FilterError, parse_filter
 from bpftop.kernel import KernelFeatures, detect
+from bpftop.model.history import DEFAULT_MINUTES, MAX_RECORDS
 from bpftop.probes.registry import PID_PROBE_NAMES, PROBE_NAMES
+from bpftop.recording import RecordingError, RecordingWriter, make_header
+from bpftop.records import Record
+from bpftop.resources import demo_recording
 from bpftop.stderr_capture import StderrCapture
+from bpftop.themes import ThemeError, resolve_theme, theme_names
 
 # (option, filter term, metavar): each option is one term of the filter expression.
 FILTER_OPTIONS = (
@@ -32,6 +42,7 @@ FILTER_OPTIONS = (
 
 EXIT_USAGE = 2
 EXIT_ENVIRONMENT = 1
+BUNDLE_SECONDS = 30.0  # --bundle without --duration
 
 
 def parse_probes(text: str) -> list[str]:
@@ -57,6 +68,17 @@ def positive_seconds(text: str) -> float:
     if not value > 0:
         raise argparse.ArgumentTypeError(f"must be more than 0 seconds: {text!r}")
     return value
+
+
+def minutes(text: str) -> float:
+    value = _number(text, "minutes")
+    if not 0 < value <= 24 * 60:
+        raise argparse.ArgumentTypeError(f"must be more than 0 and at most 1440 minutes: {text!r}")
+    return value
+
+
+def short_theme_names() -> list[str]:
+    return [name.removeprefix("bpftop-") for name in theme_names()]
 
 
 def milliseconds(text: str) -> float:
@@ -164,6 +186,39 @@ def build_parser() -> argparse.ArgumentParser:
             help=f"same as the filter term {term}{extra.get(option, '')}",
         )
     filters.add_argument("--filter", metavar="EXPR", help=f"a whole filter: {SYNTAX}")
+    time_group = parser.add_argument_group("recordings, rewind, bundles, looks")
+    time_group.add_argument(
+        "--record",
+        type=Path,
+        metavar="FILE",
+        help="also write every record to FILE (gzip JSON lines, mode 0600, never overwritten)",
+    )
+    time_group.add_argument(
+        "--replay",
+        type=Path,
+        metavar="FILE",
+        help="play a recording in the TUI (no root needed); with --json print its records",
+    )
+    time_group.add_argument(
+        "--demo", action="store_true", help="replay the recording shipped with bpftop"
+    )
+    time_group.add_argument(
+        "--bundle",
+        type=Path,
+        metavar="DIR",
+        help="headless: attach for --duration (default 30 s), then write an incident bundle "
+        "(screenshot, recording, report) to the new directory DIR",
+    )
+    time_group.add_argument(
+        "--history",
+        type=minutes,
+        default=DEFAULT_MINUTES,
+        metavar="MINUTES",
+        help=f"how far back the rewind keys reach (default: {DEFAULT_MINUTES:g})",
+    )
+    time_group.add_argument(
+        "--theme", metavar="NAME", help=f"colour theme: {', '.join(short_theme_names())}"
+    )
     parser.add_argument("--version", action="version", version=f"bpftop {__version__}")
     return parser
 
@@ -234,6 +289,13 @@ def main(argv: list[str] | None = None) -> int:
 def _main(argv: list[str] | None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        args.theme = resolve_theme(args.theme) if args.theme else None
+    except ThemeError as exc:
+        print(f"bpftop: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    if args.replay or args.demo:
+        return replay(args)
+    try:
         args.user_filter = filter_from_args(args)
     except FilterError as exc:
         print(f"bpftop: {exc}", file=sys.stderr)
@@ -255,30 +317,109 @@ def _main(argv: list[str] | None) -> int:
             return EXIT_USAGE
         if "xdp" not in args.probes:
             args.probes.append("xdp")
-    if not args.json and not (sys.stdout.isatty() and sys.stdin.isatty()):
+    if args.bundle:
+        try:
+            check_directory(args.bundle)
+        except BundleError as exc:
+            print(f"bpftop: --bundle: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+    elif not args.json and not (sys.stdout.isatty() and sys.stdin.isatty()):
         print("bpftop: not a terminal; use --json for headless output", file=sys.stderr)
         return EXIT_USAGE
 
+    about = live_about(kernel, args)
+    recorder = None
+    if args.record:
+        try:
+            recorder = RecordingWriter(args.record, about)
+        except RecordingError as exc:
+            print(f"bpftop: --record: {exc}", file=sys.stderr)
+            return EXIT_USAGE
     capture = StderrCapture()
     capture.start()
     try:
-        if args.json:
-            from bpftop.headless import run_headless
-
-            return run_headless(
-                kernel,
-                args.probes,
-                duration=args.duration,
-                interval=args.interval,
-                prepare=functools.partial(prepare_engine, args),
-                out=sys.stdout,
-                stderr=capture,
-            )
-        return run_tui(kernel, args, capture)
+        if args.json or args.bundle:
+            return run_headless_session(kernel, args, about, capture, recorder)
+        return run_tui(kernel, args, capture, about, recorder)
     except KeyboardInterrupt:
         return 0
     finally:
         capture.stop()
+        if recorder is not None:
+            recorder.close()
+
+
+def live_about(kernel: KernelFeatures, args: argparse.Namespace) -> dict[str, Any]:
+    """The facts a recording or bundle starts with: the box and each probe's attach plan."""
+    from bpftop.probes.registry import PROBE_CLASSES
+
+    plans = {cls.name: [step.via for step in cls.plan] for cls in PROBE_CLASSES
+             if cls.name in args.probes}  # fmt: skip
+    return make_header(host=socket.gethostname(), kernel=kernel.release,
+                       lockdown=kernel.lockdown or "none", interval_s=args.interval,
+                       plans=plans)  # fmt: skip
+
+
+def run_headless_session(
+    kernel: KernelFeatures,
+    args: argparse.Namespace,
+    about: dict[str, Any],
+    stderr: StderrCapture,
+    recorder: RecordingWriter | None,
+) -> int:
+    """--json, --bundle, or both: records to stdout, to a recording, kept for the bundle."""
+    from bpftop.headless import run_headless
+
+    kept: deque[Record] = deque(maxlen=MAX_RECORDS)
+    taps = [t for t in (recorder.write if recorder else None, kept.append if args.bundle else None)
+            if t is not None]  # fmt: skip
+    code = run_headless(
+        kernel,
+        args.probes,
+        duration=args.duration or (BUNDLE_SECONDS if args.bundle else None),
+        interval=args.interval,
+        prepare=functools.partial(prepare_engine, args),
+        out=sys.stdout if args.json else None,
+        stderr=stderr,
+        taps=taps,
+    )
+    if args.bundle:
+        from bpftop.playback import screenshot
+
+        records = list(kept)
+        try:
+            write_bundle(args.bundle, svg=screenshot(records, about, args.theme), about=about,
+                         records=records)  # fmt: skip
+        except BundleError as exc:
+            print(f"bpftop: {exc}", file=sys.stderr)
+            return EXIT_ENVIRONMENT
+        print(f"bpftop: bundle written to {args.bundle}", file=sys.stderr)
+    return code
+
+
+def replay(args: argparse.Namespace) -> int:
+    """--replay FILE or --demo: no BPF, so no root; live-only options make no sense."""
+    from bpftop.playback import print_records, run_replay_tui
+
+    what = "--demo" if args.demo else "--replay"
+    live_only = ["record", "bundle", "probes", "uprobe", "xdp_attach", "xdp_drop", "filter",
+                 *(option for option, _term, _meta in FILTER_OPTIONS)]  # fmt: skip
+    clash = [f"--{name.replace('_', '-')}" for name in live_only if getattr(args, name)]
+    if args.demo and args.replay:
+        clash.append("--replay")
+    if args.disk_slow_ms:
+        clash.append("--disk-slow-ms")
+    if clash:
+        print(f"bpftop: {what} plays a recording; {', '.join(clash)} only work live",
+              file=sys.stderr)  # fmt: skip
+        return EXIT_USAGE
+    path = args.replay if args.replay else None
+    if args.json:
+        return print_records(path or demo_recording(), sys.stdout)
+    if not (sys.stdout.isatty() and sys.stdin.isatty()):
+        print(f"bpftop: not a terminal; use {what} with --json for the records", file=sys.stderr)
+        return EXIT_USAGE
+    return run_replay_tui(path, refresh=args.interval, exit_after=args.duration, theme=args.theme)
 
 
 def prepare_engine(args: argparse.Namespace, engine: BpfEngine) -> None:
@@ -296,10 +437,15 @@ def prepare_engine(args: argparse.Namespace, engine: BpfEngine) -> None:
             engine.control("xdp", "rule", f"{ifname}={rule}")
 
 
-def run_tui(kernel: KernelFeatures, args: argparse.Namespace, stderr: StderrCapture) -> int:
+def run_tui(
+    kernel: KernelFeatures,
+    args: argparse.Namespace,
+    stderr: StderrCapture,
+    about: dict[str, Any],
+    recorder: RecordingWriter | None,
+) -> int:
     from bpftop.app import BpftopApp
     from bpftop.probes.registry import PROBE_CLASSES
-    from bpftop.records import Record
     from bpftop.system import SystemSampler
 
     def start_engine(sink: Callable[[Record], None]) -> BpfEngine:
@@ -319,6 +465,10 @@ def run_tui(kernel: KernelFeatures, args: argparse.Namespace, stderr: StderrCapt
         disk_slow_ms=args.disk_slow_ms,
         user_filter=args.user_filter,
         drilldown_pid=args.user_filter.pid,
+        history_minutes=args.history,
+        tap=recorder.write if recorder else None,
+        about=about,
+        theme=args.theme,
     )
     app.leave_on_signals()
     try:

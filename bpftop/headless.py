@@ -1,11 +1,12 @@
-"""`bpftop --json`: no TUI, one JSON object per line on stdout, flushed per line."""
+"""`bpftop --json` (and `--bundle`): no TUI; one JSON object per line on stdout,
+flushed per line, and every record to the `taps` (a recording, a bundle's store)."""
 
 from __future__ import annotations
 
 import json
 import signal
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TextIO
 
 from bpftop.engine import BpfEngine
@@ -21,15 +22,18 @@ def run_headless(
     *,
     duration: float | None,
     interval: float,
-    out: TextIO,
+    out: TextIO | None,
     prepare: Callable[[BpfEngine], None] = lambda _engine: None,
     stderr: StderrCapture | None,
+    taps: Sequence[Callable[[Record], None]] = (),
 ) -> int:
     done = threading.Event()
     write_lock = threading.Lock()
 
     def sink(record: Record) -> None:
-        if isinstance(record, SystemSample):
+        for tap in taps:
+            tap(record)
+        if out is None or isinstance(record, SystemSample):
             return
         line = json.dumps(record.to_json(), separators=(",", ":"))
         with write_lock:

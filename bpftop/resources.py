@@ -19,3 +19,8 @@ def bpf_dir() -> Path:
 
 def themes_dir() -> Path:
     return _find("themes")
+
+
+def demo_recording() -> Path:
+    """The recording `bpftop --demo` plays (made by scripts/make_demo.py)."""
+    return _find("data") / "demo.jsonl.gz"

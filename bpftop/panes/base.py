@@ -15,6 +15,7 @@ from textual.widgets import DataTable, Static
 
 from bpftop.model.dashboard import DashboardSnapshot
 from bpftop.model.probe_state import ProbeState
+from bpftop.panes.palette import Palette, palette_of
 
 MAX_ROWS = 100  # newest rows shown (measuring cells is most of a refresh); the model keeps 500
 
@@ -58,6 +59,10 @@ class Pane(Vertical, can_focus=False):
         self.sort_column: str | None = self.default_sort
         self.sort_reverse = True
         self._last: DashboardSnapshot | None = None
+
+    @property
+    def palette(self) -> Palette:
+        return palette_of(self)
         self._row_pids: list[int | None] = []  # the pid of each shown row, in table order
 
     def compose(self):  # type: ignore[no-untyped-def]

@@ -8,14 +8,6 @@ from bpftop.model.dashboard import DashboardSnapshot
 from bpftop.panes.base import Pane, Row
 from bpftop.panes.format import clock, endpoint, latency_us, rate
 
-RESULT_STYLES = {
-    "established": "green",
-    "refused": "bold red",
-    "reset": "bold red",
-    "timeout": "bold yellow",
-    "aborted": "yellow",
-}
-
 
 class ConnectPane(Pane):
     probe = "connect"
@@ -31,6 +23,9 @@ class ConnectPane(Pane):
         )
 
     def rows(self, snapshot: DashboardSnapshot) -> list[Row]:
+        p = self.palette
+        styles = {"established": p.good, "refused": p.bad, "reset": p.bad,
+                  "timeout": f"bold {p.warn}", "aborted": p.warn}  # fmt: skip
         out = []
         for r in snapshot.connects.rows:
             # Inbound handshakes finish in softirq: no task to name, never a guess.
@@ -43,7 +38,7 @@ class ConnectPane(Pane):
                         pid,
                         (r.comm or "-")[:12],
                         arrow + endpoint(r.daddr, r.dport, r.family),
-                        Text(r.result, style=RESULT_STYLES.get(r.result, "")),
+                        Text(r.result, style=styles.get(r.result, "")),
                         latency_us(r.latency_us),
                         endpoint(r.saddr, r.sport, r.family),
                         r.state or "",

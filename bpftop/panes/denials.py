@@ -12,6 +12,7 @@ from bpftop.model.dashboard import DashboardSnapshot
 from bpftop.model.denials import DenialGroup
 from bpftop.panes.base import Pane, Row, refill
 from bpftop.panes.format import clock, rate
+from bpftop.panes.palette import Palette
 from bpftop.records import DenialRecord
 
 GROUP_COLUMNS = ("COUNT", "RATE", "COMM", "UID", "SYSCALL", "ERRNO", "LAST TARGET", "CAUSE")
@@ -27,16 +28,16 @@ def target(r: DenialRecord | None) -> str:
     return text if len(text) <= TARGET_WIDTH else "…" + text[-(TARGET_WIDTH - 1) :]
 
 
-def cause(r: DenialRecord | None) -> Text:
+def cause(r: DenialRecord | None, palette: Palette) -> Text:
     """The refused capability; "file mode" for the DAC overrides; "-" when the syscall
     failed without a refused capability (an LSM, a policy, the syscall's own rules)."""
     if r is None or r.detail is None:
         return Text("-", style="dim")
     caps = set(r.detail.split(","))
     if caps <= DAC_OVERRIDES:
-        return Text("file mode", style="#ffd700")
+        return Text("file mode", style=palette.warn)
     shown = ",".join(sorted(c.removeprefix("CAP_") for c in caps - DAC_OVERRIDES))
-    return Text(shown, style="bold #ff8700")
+    return Text(shown, style=palette.bad)
 
 
 class DenialsPane(Pane):
@@ -71,21 +72,21 @@ class DenialsPane(Pane):
 
     def update_from(self, snapshot: DashboardSnapshot) -> None:
         super().update_from(snapshot)
-        groups = [self._group_cells(g) for g in snapshot.denials.groups[:MAX_GROUPS]]
+        groups = [self._group_cells(g, self.palette) for g in snapshot.denials.groups[:MAX_GROUPS]]
         refill(self.query_one("#denial-groups", DataTable), groups)
 
     @staticmethod
-    def _group_cells(g: DenialGroup) -> tuple[str | Text, ...]:
-        hot = "bold #ff005f" if g.per_second >= 100 else ""
+    def _group_cells(g: DenialGroup, palette: Palette) -> tuple[str | Text, ...]:
+        hot = palette.worst if g.per_second >= 100 else ""
         return (
             str(g.total),
             Text(rate(g.per_second), style=hot) if g.per_second else Text("-", style="dim"),
             g.comm,
             str(g.uid),
             g.syscall,
-            Text(g.errno, style="bold red"),
+            Text(g.errno, style=palette.bad),
             target(g.last),
-            cause(g.last),
+            cause(g.last, palette),
         )
 
     def rows(self, snapshot: DashboardSnapshot) -> list[Row]:
@@ -97,9 +98,9 @@ class DenialsPane(Pane):
                     r.comm,
                     str(r.uid),
                     r.syscall,
-                    Text(r.errno, style="bold red"),
+                    Text(r.errno, style=self.palette.bad),
                     target(r),
-                    cause(r),
+                    cause(r, self.palette),
                 ),
                 keys=(r.ts, r.pid, r.comm, r.uid, r.syscall, r.errno, target(r), r.detail),
                 pid=r.pid,

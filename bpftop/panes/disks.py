@@ -14,7 +14,8 @@ from bpftop.model.dashboard import DashboardSnapshot
 from bpftop.model.disks import DeviceView
 from bpftop.model.histogram import by_power_of_two
 from bpftop.panes.base import Pane, Row, show
-from bpftop.panes.format import latency_style, latency_us, rate, size, sparkline
+from bpftop.panes.format import latency_us, rate, size, sparkline
+from bpftop.panes.palette import Palette
 
 SLOW_THRESHOLDS_MS = (0.0, 1.0, 10.0, 100.0)  # `t` cycles; 0 = off
 HIST_WIDTH = 31  # the histogram's width in DEFAULT_CSS (32) less its right padding
@@ -24,8 +25,8 @@ DEVICE_COLUMNS = (
 )
 
 
-def _lat_cell(us: float | None) -> Text:
-    return Text(latency_us(us), style=latency_style(us))
+def _lat_cell(us: float | None, palette: Palette) -> Text:
+    return Text(latency_us(us), style=palette.latency(us))
 
 
 def _edge(us: float) -> str:
@@ -113,8 +114,8 @@ class DiskPane(Pane):
                         (p.comm or "unknown")[:12],
                         p.dev,
                         size(total),
-                        _lat_cell(p.avg_lat_us),
-                        Text(str(p.slow), style="bold red") if p.slow else "",
+                        _lat_cell(p.avg_lat_us, self.palette),
+                        Text(str(p.slow), style=self.palette.bad) if p.slow else "",
                         str(p.reads),
                         str(p.writes),
                     ),
@@ -141,9 +142,8 @@ class DiskPane(Pane):
             for column, cell in zip(self._device_columns, self._device_cells(d), strict=True):
                 table.update_cell(d.last.dev, column, cell, update_width=True)
 
-    @staticmethod
-    def _device_cells(d: DeviceView) -> tuple[str | Text, ...]:
-        r = d.last
+    def _device_cells(self, d: DeviceView) -> tuple[str | Text, ...]:
+        r, p = d.last, self.palette
         secs = r.interval_s or 1.0
         lat = r.lat_us
         return (
@@ -152,10 +152,10 @@ class DiskPane(Pane):
             f"{r.writes / secs:.0f}",
             size(r.read_bytes / secs),
             size(r.write_bytes / secs),
-            _lat_cell(lat.p50 if lat else None),
-            _lat_cell(lat.p95 if lat else None),
-            _lat_cell(lat.p99 if lat else None),
-            _lat_cell(lat.max if lat else None),
+            _lat_cell(lat.p50 if lat else None, p),
+            _lat_cell(lat.p95 if lat else None, p),
+            _lat_cell(lat.p99 if lat else None, p),
+            _lat_cell(lat.max if lat else None, p),
             latency_us(r.queue_us),
             latency_us(r.device_us),
         )
@@ -179,7 +179,7 @@ class DiskPane(Pane):
         for low, high, count in rows:
             bar = "█" * max(1, round(count / top * bar_width))
             text.append(f"{_bucket_label(low, high):>{label_width}} ")
-            text.append(f"{bar:<{bar_width}}", style=latency_style(low))
+            text.append(f"{bar:<{bar_width}}", style=self.palette.latency(low))
             text.append(f" {count:>5}\n")
         text.rstrip()
         return text

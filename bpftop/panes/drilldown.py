@@ -24,7 +24,8 @@ from bpftop.model.dashboard import DashboardSnapshot
 from bpftop.model.drilldown import DrilldownSnapshot, FunctionView
 from bpftop.model.probe_state import ProbeState
 from bpftop.panes.base import refill, set_titles, show
-from bpftop.panes.format import clock, latency_style, latency_us, rate, size
+from bpftop.panes.format import clock, latency_us, rate, size
+from bpftop.panes.palette import Palette, palette_of
 from bpftop.process_info import ProcessInfo
 
 # Most telling first: at 80 columns the two tables share the width and cut the right.
@@ -137,7 +138,7 @@ class DrilldownScreen(Screen[None]):
         text = Text(no_wrap=True, overflow="ellipsis")
         info = self.info
         if self.exited:
-            text.append(" EXITED ", style="reverse bold red")
+            text.append(" EXITED ", style=f"reverse {palette_of(self).bad}")
             text.append(" ")
         if info is None:
             text.append(f"pid {self.pid}", style="bold")
@@ -178,13 +179,14 @@ class DrilldownScreen(Screen[None]):
         set_titles(box, f"Syscalls {total} calls", _probe_line(state))
         rows = []
         all_us = sum(s.total_us for s in drill.syscalls) or 1.0
+        bad = palette_of(self).bad
         for s in drill.syscalls:
             failed = sum(s.errors.values())
             errnos = " ".join(f"{name}:{n}" for name, n in sorted(s.errors.items()))
             rows.append((
-                s.syscall, str(s.calls), Text(str(failed), style="bold red") if failed else "",
+                s.syscall, str(s.calls), Text(str(failed), style=bad) if failed else "",
                 latency_us(s.total_us), f"{100 * s.total_us / all_us:.1f}", latency_us(s.avg_us),
-                Text(errnos, style="red"), rate(s.per_second),
+                Text(errnos, style=bad), rate(s.per_second),
             ))  # fmt: skip
         refill(self.query_one("#dd-syscalls", DataTable), rows)
 
@@ -216,7 +218,7 @@ class DrilldownScreen(Screen[None]):
             functions = drill.functions if drill and drill.pid == self.pid else ()
             picked = next((f for f in functions if f.symbol == self.picked_function), None)
             picked = picked or (functions[0] if functions else None)
-            rows = latency_rows(picked) if picked else []
+            rows = latency_rows(picked, palette_of(self)) if picked else []
             name = picked.symbol if picked else "(no function probed)"
             set_titles(box, f"Latency of {name} since opened (pick it above) · o: events")
         else:
@@ -274,7 +276,7 @@ def _probe_line(state: ProbeState | None) -> str:
     return state.state
 
 
-def latency_rows(function: FunctionView) -> list[tuple[Any, ...]]:
+def latency_rows(function: FunctionView, palette: Palette) -> list[tuple[Any, ...]]:
     """The function's return latencies as a log2 histogram: range, count, bar."""
     if not function.hist:
         return [("", "", Text("no returns yet (USDT probes have no latency)", style="dim"))]
@@ -283,7 +285,7 @@ def latency_rows(function: FunctionView) -> list[tuple[Any, ...]]:
     for low, high, count in function.hist:
         bar = "█" * max(1, round(count / top * HIST_BAR))
         label = f"{latency_us(low) if low else '0'}-{latency_us(high)}"
-        rows.append((label, str(count), Text(bar, style=latency_style(low))))
+        rows.append((label, str(count), Text(bar, style=palette.latency(low))))
     return rows
 
 

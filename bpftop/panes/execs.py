@@ -22,9 +22,10 @@ class ExecPane(Pane):
         )
 
     def rows(self, snapshot: DashboardSnapshot) -> list[Row]:
+        p = self.palette
         out = []
         for r in snapshot.execs.rows:
-            result = Text(r.error, style="bold red") if r.error else Text("ok", style="green")
+            result = Text(r.error, style=p.bad) if r.error else Text("ok", style=p.good)
             argv = " ".join(r.argv) + (" …" if r.argv_truncated else "")
             if r.error and r.argv and r.filename != r.argv[0]:
                 argv = f"{r.filename} ← {argv}"  # the path that failed, not just argv[0]

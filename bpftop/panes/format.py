@@ -24,6 +24,16 @@ def duration(seconds: float) -> str:
     return f"{days}d{hours:02d}h" if days else f"{hours}:{minutes:02d}"
 
 
+def span(seconds: float) -> str:
+    """A stretch of time the way a person says it: 45s, 2m13s, 1h02m."""
+    seconds = round(seconds)
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m{seconds % 60:02d}s"
+    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+
+
 def latency_us(value: float | None) -> str:
     if value is None:
         return "-"
@@ -48,19 +58,6 @@ def size(nbytes: float) -> str:
             return f"{value:.0f}{unit}" if value >= 100 or not unit else f"{value:.1f}{unit}"
         value /= 1024
     return f"{value:.0f}T"
-
-
-# Latency bands for storage: under 1 ms is healthy for anything but a spinning disk.
-LATENCY_BANDS = ((1_000.0, "#5fd700"), (10_000.0, "#ffd700"), (100_000.0, "bold #ff8700"))
-
-
-def latency_style(us: float | None) -> str:
-    if us is None:
-        return ""
-    for limit, style in LATENCY_BANDS:
-        if us < limit:
-            return style
-    return "bold #ff005f"
 
 
 SPARK = "▁▂▃▄▅▆▇█"

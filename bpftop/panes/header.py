@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 from rich.text import Text
 from textual.widgets import Static
 
@@ -19,8 +17,9 @@ class HeaderLine(Static):
     HeaderLine { height: 1; background: $panel; color: $text; padding: 0 1; }
     """
 
-    def update_from(self, snapshot: DashboardSnapshot, *, paused: bool = False) -> None:
-        self._snapshot, self._paused = snapshot, paused
+    def update_from(self, snapshot: DashboardSnapshot, *, banner: list[str] | None = None) -> None:
+        """`banner`: what the app says about time (REPLAY, PAUSED, REWIND), shown first."""
+        self._snapshot, self._banner = snapshot, banner or []
         show(self, self._line(self.size.width - 2 if self.size.width else 200))
 
     def on_resize(self) -> None:
@@ -55,9 +54,8 @@ class HeaderLine(Static):
         else:
             wide = narrow = [probes, bpf]
         text = Text()
-        if self._paused:
-            stamp = time.strftime("%H:%M:%S", time.localtime(snapshot.ts))
-            text.append(f" PAUSED {stamp} ", style="reverse bold")
+        for part in self._banner:
+            text.append(f" {part} ", style="reverse bold")
             text.append(" ")
         if not snapshot.filter.empty:  # first, so a narrow terminal still shows it
             text.append(f" FILTER {snapshot.filter.text} ", style="reverse")

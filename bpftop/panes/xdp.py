@@ -11,6 +11,7 @@ from bpftop.model.dashboard import DashboardSnapshot
 from bpftop.model.xdp import IfaceView
 from bpftop.panes.base import Pane, Row
 from bpftop.panes.format import rate, sparkline
+from bpftop.panes.palette import Palette
 
 SOURCE_SHORT = {"driver": "drv", "bpftop": "own", "tracepoint": "tp"}
 
@@ -28,12 +29,12 @@ def program_text(view: IfaceView) -> Text:
     return Text(text, style=style)
 
 
-def action_rate(view: IfaceView, action: str) -> tuple[Text, float | None]:
+def action_rate(view: IfaceView, action: str, palette: Palette) -> tuple[Text, float | None]:
     """The rate from the best source that counts this action, labelled with it."""
     for source in SOURCE_SHORT:
         value = view.rates.get(source, {}).get(action)
         if value is not None:
-            hot = "bold #ff005f" if action in ("drop", "aborted") and value > 0 else ""
+            hot = palette.worst if action in ("drop", "aborted") and value > 0 else ""
             return Text(f"{rate(value)} {SOURCE_SHORT[source]}", style=hot), value
     return Text("-", style="dim"), None
 
@@ -69,9 +70,9 @@ class XdpPane(Pane):
         out = []
         for view in snapshot.xdp.ifaces:
             r = view.last
-            drop, drop_value = action_rate(view, "drop")
-            aborted, aborted_value = action_rate(view, "aborted")
-            redirect, redirect_value = action_rate(view, "redirect")
+            drop, drop_value = action_rate(view, "drop", self.palette)
+            aborted, aborted_value = action_rate(view, "aborted", self.palette)
+            redirect, redirect_value = action_rate(view, "redirect", self.palette)
             spark = sparkline(view.drop_history, 12) if view.rates else ""  # no XDP counts
             out.append(
                 Row(
@@ -79,7 +80,7 @@ class XdpPane(Pane):
                         r.ifname,
                         r.state.lower(),
                         drop,
-                        Text(spark, style="#ff8700"),
+                        Text(spark, style=self.palette.warn),
                         program_text(view),
                         aborted,
                         redirect,

@@ -1,0 +1,69 @@
+"""The incident bundle: a new directory to attach to a ticket, holding
+
+    screen.svg              the screen when the bundle was made
+    recording.jsonl.gz      the kept history as a recording (`bpftop --replay` it)
+    report.txt              host, kernel, lockdown, attach plans, losses, top offenders
+
+Everything in it is readable by its owner only: it holds command lines and paths.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import socket
+import time
+from pathlib import Path
+from typing import Any
+
+from bpftop.recording import RecordingError, RecordingWriter, create_private
+from bpftop.records import ProbeStatus, Record
+from bpftop.report import build_report
+
+
+class BundleError(Exception):
+    """One line for the user."""
+
+
+def default_directory(host: str | None = None) -> Path:
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    return Path.cwd() / f"bpftop-bundle-{host or socket.gethostname()}-{stamp}"
+
+
+def check_directory(directory: Path) -> None:
+    """Before anything attaches: the directory must be new, its parent must exist."""
+    if directory.exists() or directory.is_symlink():
+        raise BundleError(f"{directory} already exists; bpftop writes a bundle to a new directory")
+    if not directory.parent.is_dir():
+        raise BundleError(f"cannot create {directory}: {directory.parent} is not a directory")
+
+
+def with_statuses(statuses: dict[str, ProbeStatus], records: list[Record]) -> list[Record]:
+    """The records, led by every probe's status as of their start, so a replay of the
+    bundle shows how each probe attached even when that happened long before."""
+    start = min((r.ts for r in records), default=time.time())
+    present = {id(r) for r in records if isinstance(r, ProbeStatus)}
+    missing = [s for s in statuses.values() if id(s) not in present]
+    return [dataclasses.replace(s, ts=min(s.ts, start)) for s in missing] + records
+
+
+def write_bundle(
+    directory: Path, *, svg: str, about: dict[str, Any], records: list[Record]
+) -> Path:
+    check_directory(directory)
+    try:
+        directory.mkdir(mode=0o700)
+        os.chmod(directory, 0o700)  # whatever the umask
+        with create_private(directory / "screen.svg") as out:
+            out.write(svg.encode())
+        writer = RecordingWriter(directory / "recording.jsonl.gz", about)
+        writer.write_all(records)
+        writer.close()
+        report = build_report(about, records, written=time.time())
+        with create_private(directory / "report.txt") as out:
+            out.write(report.encode())
+        if os.geteuid() == 0 and "SUDO_UID" in os.environ:  # the files are the user's
+            os.chown(directory, int(os.environ["SUDO_UID"]), int(os.environ.get("SUDO_GID", -1)))
+    except (OSError, RecordingError, ValueError) as exc:
+        raise BundleError(f"cannot write the bundle to {directory}: {exc}") from None
+    return directory

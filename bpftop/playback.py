@@ -1,0 +1,97 @@
+"""`bpftop --replay FILE` (TUI or --json) and `bpftop --demo`: no BPF, no root."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TextIO
+
+from bpftop.recording import RecordingError, RecordingReader
+from bpftop.records import Record
+from bpftop.resources import demo_recording
+
+if TYPE_CHECKING:
+    from textual.pilot import Pilot
+
+EXIT_USAGE = 2
+EXIT_DAMAGED = 1
+
+
+def print_records(path: Path, out: TextIO) -> int:
+    """The recorded records as JSON lines, streamed (a recording can be large)."""
+    try:
+        reader = RecordingReader(path)
+    except RecordingError as exc:
+        print(f"bpftop: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        for record in reader:
+            out.write(json.dumps(record.to_json(), separators=(",", ":")) + "\n")
+        out.flush()
+    except BrokenPipeError:  # `| head`
+        return 0
+    if reader.damage:
+        print(f"bpftop: warning: {reader.damage}", file=sys.stderr)
+        return EXIT_DAMAGED
+    return 0
+
+
+def run_replay_tui(
+    path: Path | None, *, refresh: float, exit_after: float | None, theme: str | None
+) -> int:
+    """Replay `path` (the shipped demo when None) in the dashboard."""
+    from bpftop.app import BpftopApp
+    from bpftop.model.replay import Replay
+    from bpftop.probes.registry import PROBE_NAMES
+
+    shown = path or demo_recording()
+    try:
+        reader = RecordingReader(shown)
+        records = list(reader)
+    except RecordingError as exc:
+        print(f"bpftop: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    if not records:
+        print(f"bpftop: {reader.damage or f'{shown} holds no records'}", file=sys.stderr)
+        return EXIT_DAMAGED
+    about = {**reader.header, "replayed_from": "the demo" if path is None else str(path)}
+    app = BpftopApp(
+        PROBE_NAMES,
+        None,  # no record source: the replay feeds the models
+        replay=Replay(records),
+        about=about,
+        theme=theme,
+        refresh_seconds=refresh,
+        exit_after=exit_after,
+        notice=reader.damage,
+    )
+    app.leave_on_signals()
+    return app.run() or 0
+
+
+def screenshot(
+    records: list[Record],
+    about: dict[str, Any],
+    theme: str | None,
+    size: tuple[int, int] = (120, 40),
+) -> str:
+    """The dashboard as it stood at the end of `records`, as SVG, drawn off-screen
+    (headless `--bundle` has no screen of its own to save)."""
+    from bpftop.app import BpftopApp
+    from bpftop.model.replay import Replay
+    from bpftop.probes.registry import PROBE_NAMES
+
+    replay = Replay(records)
+    replay.playing = False
+    app = BpftopApp(PROBE_NAMES, None, replay=replay, about=about, theme=theme)
+    svg: list[str] = []
+
+    async def at_the_end(pilot: Pilot[object]) -> None:
+        app.seek(replay.end)
+        await pilot.pause()
+        svg.append(app.export_screenshot(title=f"bpftop on {about.get('host', '?')}"))
+        app.exit(0)
+
+    app.run(headless=True, size=size, auto_pilot=at_the_end)
+    return svg[0] if svg else ""

@@ -1,0 +1,180 @@
+"""Recordings: gzip-compressed JSON lines, a header line first, then one record per
+line exactly as `--json` prints it.
+
+Why this format: `zcat FILE | jq` reads it with no bpftop at hand, it compresses
+~10x (records repeat their keys), and gzip's sync flush once a second keeps all
+but the last second readable when bpftop is killed mid-write.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gzip
+import json
+import os
+import threading
+import time
+import zlib
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from bpftop import __version__
+from bpftop.record_decode import DecodeError, record_from_json
+from bpftop.records import Record
+
+MAGIC = "bpftop-recording"
+FORMAT = 1
+FLUSH_EVERY_S = 1.0
+MAX_LINE = 1 << 20  # a longer line is damage, not a record (keeps memory bounded)
+
+
+class RecordingError(Exception):
+    """A file bpftop cannot replay at all; the message is one line for the user."""
+
+
+def make_header(
+    *, host: str, kernel: str, lockdown: str, interval_s: float, plans: dict[str, list[str]]
+) -> dict[str, Any]:
+    return {
+        "type": MAGIC,
+        "format": FORMAT,
+        "bpftop": __version__,
+        "host": host,
+        "kernel": kernel,
+        "lockdown": lockdown,
+        "interval_s": interval_s,
+        "started": time.time(),
+        "plans": plans,
+    }
+
+
+def create_private(path: Path) -> BinaryIO:
+    """A new file only its owner can read: recordings hold command lines and paths.
+    Never overwrites (nothing the user had is lost); under sudo it belongs to the user."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    except FileExistsError:
+        raise RecordingError(f"{path} already exists; bpftop does not overwrite it") from None
+    except OSError as exc:
+        raise RecordingError(f"cannot create {path}: {exc.strerror}") from None
+    os.fchmod(fd, 0o600)  # whatever the umask
+    if os.geteuid() == 0 and "SUDO_UID" in os.environ:
+        with contextlib.suppress(ValueError, OSError):  # else it stays root's, still 0600
+            os.fchown(fd, int(os.environ["SUDO_UID"]), int(os.environ.get("SUDO_GID", "-1")))
+    return os.fdopen(fd, "wb")
+
+
+class RecordingWriter:
+    """Thread-safe: records come from the BPF thread and the UI thread."""
+
+    def __init__(self, path: Path, header: dict[str, Any]) -> None:
+        self.path = path
+        self._raw = create_private(path)
+        self._gz = gzip.GzipFile(fileobj=self._raw, mode="wb", mtime=0)
+        self._lock = threading.Lock()
+        self._flushed_at = time.monotonic()
+        self.records = 0
+        self._line(header)
+        self._gz.flush()
+
+    def write(self, record: Record) -> None:
+        with self._lock:
+            if self._gz.closed:
+                return
+            self._line(record.to_json())
+            self.records += 1
+            if time.monotonic() - self._flushed_at >= FLUSH_EVERY_S:
+                self._gz.flush()  # a sync flush: readable up to here if we die
+                self._flushed_at = time.monotonic()
+
+    def write_all(self, records: Iterable[Record]) -> None:
+        for record in records:
+            self.write(record)
+
+    def close(self) -> None:
+        with self._lock:
+            if not self._gz.closed:
+                self._gz.close()
+                self._raw.close()
+
+    def _line(self, obj: dict[str, Any]) -> None:
+        self._gz.write(json.dumps(obj, separators=(",", ":")).encode() + b"\n")
+
+
+class RecordingReader:
+    """Opens and checks the header at once (a RecordingError: nothing to play);
+    iterating yields records up to the end or the first damage, which `damage`
+    then describes in one line."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.damage: str | None = None
+        self.count = 0
+        try:
+            self._gz = gzip.open(path, "rb")  # noqa: SIM115 (closed by __iter__)
+            first = self._gz.readline(MAX_LINE)
+        except IsADirectoryError:
+            raise RecordingError(f"{path} is a directory, not a recording") from None
+        except OSError as exc:
+            if isinstance(exc, gzip.BadGzipFile) or not exc.strerror:
+                raise RecordingError(f"{path} is not a bpftop recording (not gzip)") from None
+            raise RecordingError(f"cannot read {path}: {exc.strerror}") from None
+        except (EOFError, zlib.error):
+            raise RecordingError(f"{path} is not a bpftop recording (damaged gzip)") from None
+        self.header = _header(path, first)
+
+    def __iter__(self) -> Iterator[Record]:
+        line_no = 1
+        try:
+            while True:
+                line = self._gz.readline(MAX_LINE)
+                line_no += 1
+                if not line:
+                    return
+                if not line.endswith(b"\n"):
+                    what = "too long" if len(line) >= MAX_LINE else "cut short"
+                    self._damaged(f"line {line_no} {what}")
+                    return
+                try:
+                    record = record_from_json(json.loads(line))
+                except (ValueError, DecodeError, RecursionError) as exc:
+                    self._damaged(f"line {line_no}: {_one_line(exc)}")
+                    return
+                self.count += 1
+                yield record
+        except (OSError, EOFError, zlib.error) as exc:
+            if isinstance(exc, EOFError):
+                self._damaged("it ends mid-stream (bpftop was stopped while writing?)")
+            else:
+                self._damaged(f"line {line_no}: {_one_line(exc)}")
+        finally:
+            self._gz.close()
+
+    def _damaged(self, what: str) -> None:
+        self.damage = f"{self.path} is damaged: {what}; played the {self.count} records before"
+
+
+def _header(path: Path, line: bytes) -> dict[str, Any]:
+    try:
+        header = json.loads(line)
+    except (ValueError, RecursionError):
+        header = None
+    if not isinstance(header, dict) or header.get("type") != MAGIC:
+        raise RecordingError(f"{path} is not a bpftop recording (no bpftop header)")
+    version = header.get("format")
+    if version != FORMAT:
+        raise RecordingError(
+            f"{path} is recording format {version!r}; this bpftop {__version__} reads {FORMAT}"
+        )
+    return header
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())[:200] or type(exc).__name__
+
+
+def read_all(path: Path) -> tuple[dict[str, Any], list[Record], str | None]:
+    reader = RecordingReader(path)
+    records = list(reader)
+    return reader.header, records, reader.damage

@@ -1,0 +1,183 @@
+"""The incident bundle's plain-text report: the box, how each probe attached, what
+was lost, and the top offenders per pane, all counted from the records the bundle's
+recording holds (so the report and the recording always agree)."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter, defaultdict
+from collections.abc import Iterable
+from typing import Any
+
+from bpftop.panes.format import latency_us, size, span
+from bpftop.records import (
+    ConnectRecord,
+    DenialGroupRecord,
+    DenialRecord,
+    DiskProcRecord,
+    DiskRecord,
+    ExecRecord,
+    ProbeCounts,
+    ProbeStatus,
+    Record,
+    SlowIoRecord,
+    XdpRecord,
+)
+
+TOP = 5
+
+
+def _stamp(ts: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S %Z", time.localtime(ts))
+
+
+def build_report(about: dict[str, Any], records: list[Record], *, written: float) -> str:
+    lines = ["bpftop incident report", ""]
+    stamps = [r.ts for r in records]
+    first, last = min(stamps, default=written), max(stamps, default=written)
+    lines += [
+        f"written   {_stamp(written)} by bpftop {about.get('bpftop', '?')}",
+        f"host      {about.get('host', '?')}",
+        f"kernel    {about.get('kernel', '?')}, lockdown {about.get('lockdown') or 'none'}",
+        f"covers    {_stamp(first)} to {_stamp(last)} ({span(last - first)}, "
+        f"{len(records):,} records)",
+    ]
+    if about.get("replayed_from"):
+        lines.append(f"replayed  from {about['replayed_from']}")
+    lines += ["", "probes (attach plan: the steps tried, in order)"]
+    lines += _probes(about, records)
+    lines += ["", "events lost between kernel and bpftop (the kernel's counts stay exact)"]
+    lines += _lost(records)
+    for title, section in (
+        ("execs", _execs),
+        ("TCP connections", _connects),
+        ("disk I/O", _disks),
+        ("permission denials", _denials),
+        ("XDP", _xdp),
+    ):
+        lines += ["", f"top offenders: {title}"]
+        lines += section(records) or ["  nothing recorded"]
+    return "\n".join(lines) + "\n"
+
+
+def _of(records: Iterable[Record], cls: type) -> list[Any]:
+    return [r for r in records if isinstance(r, cls)]
+
+
+def _probes(about: dict[str, Any], records: list[Record]) -> list[str]:
+    statuses = {r.probe: r for r in _of(records, ProbeStatus)}
+    plans: dict[str, list[str]] = about.get("plans") or {}
+    out = []
+    for name in sorted(set(plans) | set(statuses), key=lambda n: (n not in plans, n)):
+        status = statuses.get(name)
+        state = status.state if status else "not in the recording"
+        if status and status.via:
+            state += f" via {status.via}"
+        if status and status.reason:
+            state += f" ({status.reason})"
+        out.append(f"  {name:<9} {state}")
+        if status:
+            out += [f"            skipped {step}: {why}" for step, why in status.skipped]
+        if plans.get(name):
+            out.append(f"            plan: {' -> '.join(plans[name])}")
+    return out
+
+
+def _lost(records: list[Record]) -> list[str]:
+    lost: Counter[str] = Counter()
+    for r in _of(records, ProbeCounts):
+        lost[r.probe] += r.lost
+    return [f"  {probe:<9} {n:,}" for probe, n in sorted(lost.items())] or ["  no counts"]
+
+
+def _execs(records: list[Record]) -> list[str]:
+    execs = _of(records, ExecRecord)
+    if not execs:
+        return []
+    by_comm = Counter(r.comm for r in execs)
+    failed = Counter((r.filename or (r.argv[0] if r.argv else "?"), r.error) for r in execs
+                     if r.error)  # fmt: skip
+    out = [f"  {len(execs):,} execs, {sum(failed.values()):,} failed"]
+    out += [f"  {n:>8,}  by {comm}" for comm, n in by_comm.most_common(TOP)]
+    out += [f"  {n:>8,}  failed {error}: {path}" for (path, error), n in failed.most_common(TOP)]
+    return out
+
+
+def _connects(records: list[Record]) -> list[str]:
+    conns = _of(records, ConnectRecord)
+    if not conns:
+        return []
+    peers: Counter[str] = Counter()
+    failures: Counter[tuple[str, str]] = Counter()
+    slowest: dict[str, float] = {}
+    for r in conns:
+        peer = f"{r.daddr}:{r.dport}" if r.direction == "out" else f"{r.saddr}:{r.sport} (in)"
+        peers[peer] += 1
+        if r.result != "established":
+            failures[(peer, r.result)] += 1
+        if r.latency_us is not None:
+            slowest[peer] = max(slowest.get(peer, 0.0), r.latency_us)
+    out = [f"  {len(conns):,} connections, {sum(failures.values()):,} failed"]
+    out += [f"  {n:>8,}  to {peer}" for peer, n in peers.most_common(TOP)]
+    out += [f"  {n:>8,}  {result} {peer}" for (peer, result), n in failures.most_common(TOP)]
+    worst = sorted(slowest.items(), key=lambda kv: -kv[1])[:TOP]
+    out += [f"  {latency_us(us):>8}  slowest connect to {peer}" for peer, us in worst]
+    return out
+
+
+def _disks(records: list[Record]) -> list[str]:
+    out = []
+    worst: dict[str, tuple[float, float]] = {}  # dev -> (worst interval p99, max)
+    ios: Counter[str] = Counter()
+    for r in _of(records, DiskRecord):
+        ios[r.dev] += r.ios
+        if r.lat_us is not None:
+            p99, top = worst.get(r.dev, (0.0, 0.0))
+            worst[r.dev] = (max(p99, r.lat_us.p99), max(top, r.lat_us.max))
+    for dev, (p99, top) in sorted(worst.items(), key=lambda kv: -kv[1][0])[:TOP]:
+        out.append(f"  {dev:<10} worst p99 {latency_us(p99)}, max {latency_us(top)}, "
+                   f"{ios[dev]:,} I/Os")  # fmt: skip
+    moved: Counter[str] = Counter()
+    for p in _of(records, DiskProcRecord):
+        moved[f"{p.comm or 'unknown'} ({p.pid if p.pid is not None else '-'}) on {p.dev}"] += (
+            p.read_bytes + p.write_bytes
+        )
+    out += [f"  {size(n):>8}  {who}" for who, n in moved.most_common(TOP)]
+    slow = _of(records, SlowIoRecord)
+    if slow:
+        out.append(f"  {len(slow):,} slow I/Os reported; slowest:")
+        for s in sorted(slow, key=lambda s: -s.lat_us)[:TOP]:
+            out.append(f"  {latency_us(s.lat_us):>8}  {s.op} {s.dev} by {s.comm or 'unknown'}")
+    return out
+
+
+def _denials(records: list[Record]) -> list[str]:
+    groups: Counter[tuple[str, int, str, str]] = Counter()
+    for g in _of(records, DenialGroupRecord):
+        groups[(g.comm, g.uid, g.syscall, g.errno)] += g.count
+    example: dict[tuple[str, int, str, str], str] = {}
+    for d in _of(records, DenialRecord):
+        example[(d.comm, d.uid, d.syscall, d.errno)] = d.path or d.addr or d.detail or ""
+    return [
+        f"  {n:>8,}  {comm} (uid {uid}) {syscall} {errno} {example.get(key, '')}".rstrip()
+        for key, n in groups.most_common(TOP)
+        for comm, uid, syscall, errno in [key]
+    ]
+
+
+def _xdp(records: list[Record]) -> list[str]:
+    # One interval of an interface may come from several sources (driver, bpftop's own
+    # program): take the highest count, not the sum. The tracepoint counts only errors.
+    per_interval: dict[tuple[str, float], int] = {}
+    for r in _of(records, XdpRecord):
+        if r.actions and r.source != "tracepoint":
+            key = (r.ifname, r.ts)
+            per_interval[key] = max(per_interval.get(key, 0), r.actions.get("drop") or 0)
+    drops: defaultdict[str, int] = defaultdict(int)
+    for (ifname, _ts), n in per_interval.items():
+        drops[ifname] += n
+    return [
+        f"  {n:>8,}  dropped on {ifname}"
+        for ifname, n in sorted(drops.items(), key=lambda kv: -kv[1])[:TOP]
+        if n
+    ]

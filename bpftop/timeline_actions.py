@@ -1,0 +1,156 @@
+"""Moving through time: freeze, rewind through the history ring, jump to a moment
+or a spike, and (on a recording) play, pause, speed and seek.
+
+A mixin of BpftopApp. Live, every key moves within the frames already shown (the
+probes keep counting underneath). On a replay, `g` and `<` `>` seek the recording
+itself; going back rebuilds the models from the recording's start.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from typing import TYPE_CHECKING
+
+from textual.app import App
+
+from bpftop.model.dashboard import Dashboard, DashboardSnapshot
+from bpftop.model.history import Frame, History
+from bpftop.panes.prompt import PromptScreen
+
+if TYPE_CHECKING:
+    import threading
+
+    from bpftop.model.replay import Replay
+    from bpftop.records import Record
+
+MOMENT_HELP = "HH:MM:SS or HH:MM (today), or -90s / -5m / -1h (before the newest frame)"
+_AGO = re.compile(r"-(\d+(?:\.\d+)?)([smh])")
+_CLOCK = re.compile(r"(\d{1,2}):(\d{2})(?::(\d{2}))?")
+
+
+def parse_moment(text: str, newest: float) -> float:
+    """The wall-clock time `text` names, relative to the newest frame's `newest`."""
+    text = text.strip()
+    if m := _AGO.fullmatch(text):
+        return newest - float(m[1]) * {"s": 1, "m": 60, "h": 3600}[m[2]]
+    if m := _CLOCK.fullmatch(text):
+        hour, minute, second = int(m[1]), int(m[2]), int(m[3] or 0)
+        if hour < 24 and minute < 60 and second < 60:
+            day = time.localtime(newest)
+            return time.mktime((*day[:3], hour, minute, second, 0, 0, -1))
+    raise ValueError(f"not a time: {text!r}; use {MOMENT_HELP}")
+
+
+def worst_disk_p99(snapshot: DashboardSnapshot) -> float | None:
+    """The spike `s` jumps to: the highest p99 of any device in that interval."""
+    values = [d.last.lat_us.p99 for d in snapshot.disks.devices if d.last.lat_us]
+    return max(values, default=None)
+
+
+class TimelineActions(App[int]):
+    """What BpftopApp provides to this mixin."""
+
+    dashboard: Dashboard
+    history: History
+    frozen: Frame | None
+    rewound: bool
+    replay: Replay | None
+    _lock: threading.Lock
+
+    def show_snapshot(self, snapshot: DashboardSnapshot) -> None:
+        raise NotImplementedError
+
+    def render_snapshot(self) -> None:
+        raise NotImplementedError
+
+    def sink(self, record: Record) -> None:
+        raise NotImplementedError
+
+    def new_dashboard(self) -> None:
+        raise NotImplementedError
+
+    def view(self, frame: Frame | None, *, rewound: bool = True) -> None:
+        """Freeze on `frame`; None goes back to live (or to playing)."""
+        self.frozen = frame
+        self.rewound = rewound and frame is not None
+        if frame is None:
+            self.render_snapshot()
+        else:
+            self.show_snapshot(frame.snapshot)
+
+    def action_pause(self) -> None:
+        if self.replay is not None:
+            self.replay.playing = self.frozen is not None or not self.replay.playing
+            self.view(None)
+            return
+        self.view(self.history.newest if self.frozen is None else None, rewound=False)
+
+    def action_step(self, frames: int) -> None:
+        base = self.frozen or self.history.newest
+        if base is None:
+            return
+        if self.replay is not None:
+            self.replay.playing = False
+        self.view(self.history.step(base.seq, frames))
+
+    def action_spike(self) -> None:
+        spikes = self.history.spikes(worst_disk_p99)
+        if not spikes:
+            self.notify("no disk latency in the history yet")
+            return
+        # Highest first; pressing again goes on to the next one down.
+        current = self.frozen.seq if self.frozen is not None else None
+        seqs = [f.seq for f in spikes]
+        index = seqs.index(current) + 1 if current in seqs else 0
+        frame = spikes[index % len(spikes)]
+        if self.replay is not None:
+            self.replay.playing = False
+        self.view(frame)
+        p99 = worst_disk_p99(frame.snapshot) or 0.0
+        self.notify(f"disk p99 spike {index % len(spikes) + 1}/{len(spikes)}: {p99 / 1000:.1f} ms")
+
+    def action_goto(self) -> None:
+        newest = self.history.newest
+        if newest is None:
+            return
+        anchor = self.replay.end if self.replay is not None else newest.ts
+
+        def go(text: str | None) -> None:
+            if text:
+                self.go_to(parse_moment(text, anchor))
+
+        self.push_screen(PromptScreen(f"Go to: {MOMENT_HELP}", lambda t: parse_moment(t, anchor)),
+                         go)  # fmt: skip
+
+    def go_to(self, ts: float) -> None:
+        if self.replay is not None:
+            self.seek(ts)
+            return
+        frame = self.history.at_time(ts)
+        if frame is not None:
+            self.view(frame)
+
+    # -- a recording -------------------------------------------------------------
+    def action_speed(self, steps: int) -> None:
+        if self.replay is None:
+            self.notify("speed is for replays (bpftop --replay FILE)")
+            return
+        self.replay.faster(steps)
+        self.render_snapshot()
+
+    def action_seek(self, seconds: float) -> None:
+        if self.replay is None:
+            self.action_step(-10 if seconds < 0 else 10)
+            return
+        self.seek(self.replay.position + seconds)
+
+    def seek(self, ts: float) -> None:
+        assert self.replay is not None
+        restart, records = self.replay.seek(ts)
+        if restart:
+            self.new_dashboard()
+        for record in records:
+            self.sink(record)
+        self.frozen = None
+        self.render_snapshot()
