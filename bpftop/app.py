@@ -308,12 +308,13 @@ class BpftopApp(DrilldownActions, TimelineActions):
             self.sink(self._sample_system())
         if self.replay is not None:
             now = time.monotonic()
-            for record in self.replay.advance(now - self._played_at):
-                self.sink(record)
+            self.play(self.replay.advance(now - self._played_at))
             self._played_at = now
-        with self._lock:
-            snap = self.dashboard.snapshot(self._clock())
-            self.history.add_frame(snap)
+            snap = self.snapshot()
+        else:
+            with self._lock:
+                snap = self.dashboard.snapshot(self._clock())
+                self.history.add_frame(snap)
         if self.frozen is None:
             self.show_snapshot(snap)
         elif self.replay is not None:  # the header's REPLAY part shows the paused state

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from textual.app import App
 
@@ -54,6 +54,7 @@ class TimelineActions(App[int]):
     dashboard: Dashboard
     history: History
     frozen: Frame | None
+    about: dict[str, Any]
     rewound: bool
     replay: Replay | None
     _lock: threading.Lock
@@ -81,7 +82,11 @@ class TimelineActions(App[int]):
 
     def action_pause(self) -> None:
         if self.replay is not None:
-            self.replay.playing = self.frozen is not None or not self.replay.playing
+            if self.frozen is not None:  # play on from the moment shown
+                self.seek(self.frozen.ts)
+                self.replay.playing = True
+            else:
+                self.replay.playing = not self.replay.playing
             self.view(None)
             return
         self.view(self.history.newest if self.frozen is None else None, rewound=False)
@@ -95,6 +100,8 @@ class TimelineActions(App[int]):
         self.view(self.history.step(base.seq, frames))
 
     def action_spike(self) -> None:
+        if self.replay is not None and not self.replay.finished:
+            self.seek(self.replay.end)  # look for spikes in the whole recording
         spikes = self.history.spikes(worst_disk_p99)
         if not spikes:
             self.notify("no disk latency in the history yet")
@@ -150,7 +157,29 @@ class TimelineActions(App[int]):
         restart, records = self.replay.seek(ts)
         if restart:
             self.new_dashboard()
-        for record in records:
-            self.sink(record)
+        self.play(records)
         self.frozen = None
         self.render_snapshot()
+
+    def play(self, records: list[Record]) -> None:
+        """Apply replayed records, taking a frame at every recording interval they pass
+        (however fast it plays or far it seeks), so rewinding and spikes work on a
+        replay as they do live."""
+        assert self.replay is not None
+        step = float(self.about.get("interval_s") or 1.0)
+        newest = self.history.newest
+        next_at = (newest.ts if newest else self.replay.start) + step
+        for record in records:
+            if record.ts - next_at > self.history.window_s:  # a long gap: frames of nothing
+                next_at += (record.ts - next_at - self.history.window_s) // step * step
+            while record.ts > next_at:
+                self.take_frame(next_at)
+                next_at += step
+            self.sink(record)
+        while self.replay.position >= next_at:
+            self.take_frame(next_at)
+            next_at += step
+
+    def take_frame(self, ts: float) -> None:
+        with self._lock:
+            self.history.add_frame(self.dashboard.snapshot(ts))

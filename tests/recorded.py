@@ -5,6 +5,7 @@ Fakes are for rendering only: nothing here claims a probe works.
 
 from __future__ import annotations
 
+import random
 from collections.abc import Callable
 
 from bpftop.model.histogram import bucket_of, buckets_from_counts, summarize
@@ -269,3 +270,104 @@ class RecordedSource:
 
     def stop(self) -> None:
         pass
+
+
+DEMO_SECONDS = 120
+
+
+def demo_session() -> list[Record]:
+    """Two minutes of an invented web server's bad afternoon, for `bpftop --demo`
+    (scripts/make_demo.py writes it) and the replay snapshots: health checks and
+    cron jobs, a database that starts refusing at 0:50, an nvme latency spike at 1:20,
+    a worker flooding EACCES from 1:30, and a DDoS filter dropping on eth0."""
+    rng = random.Random(2026)
+    start = T0 - DEMO_SECONDS
+    out: list[Record] = [
+        ProbeStatus(start, "exec", "attached", via="tracepoint:syscalls:sys_enter_execve"),
+        ProbeStatus(start, "connect", "attached", via="tracepoint:sock:inet_sock_set_state",
+                    skipped=SKIPPED),
+        ProbeStatus(start, "disk", "attached", via="tracepoint:block:block_io_start"),
+        ProbeStatus(start, "denials", "attached",
+                    via="raw_tracepoint:sys_exit + tracepoint:capability:cap_capable"),
+        ProbeStatus(start, "xdp", "attached",
+                    via="netlink + ethtool stats + tracepoint:xdp:xdp_exception"),
+    ]  # fmt: skip
+    commands = [
+        (("/usr/bin/curl", "-sf", "http://127.0.0.1:8080/healthz"), 0, "curl"),
+        (("/bin/sh", "-c", "pg_isready -h db01 -p 5432 -t 2"), 0, "sh"),
+        (("/usr/bin/git", "fetch", "--prune", "origin"), 0, "git"),
+        (("/usr/sbin/logrotate", "/etc/logrotate.conf"), 0, "logrotate"),
+    ]
+    filter_prog = {"id": 412, "name": "ddos_filter", "mode": "driver", "owner": "foreign"}
+    pid = 4100
+    for second in range(DEMO_SECONDS):
+        ts = start + second + 1
+        db_down = 50 <= second < 75
+        spike = 80 <= second < 86
+        flood = second >= 90
+        execs = failed = 0
+        for _ in range(rng.randint(1, 4)):
+            argv, ret, comm = commands[rng.randrange(len(commands))]
+            pid += rng.randint(1, 9)
+            out.append(ExecRecord(ts - rng.random(), pid, 880, 1000, comm, argv, ret, argv[0]))
+            execs += 1
+        if second % 15 == 7:
+            argv = ("/usr/local/bin/backup-agent", "--config", "/etc/backup.yml")
+            out.append(ExecRecord(ts - 0.5, pid + 1, 881, 0, "cron", argv, -2, argv[0]))
+            execs, failed = execs + 1, failed + 1
+        out.append(ProbeCounts(ts, "exec", 1.0, {"ok": execs - failed, "failed": failed,
+                                                 "unmatched": 0}, bpf_ns=180_000))  # fmt: skip
+        established = refused = 0
+        for n in range(rng.randint(2, 5) + (8 if db_down else 0)):
+            to_db = db_down and n >= 2
+            peer, port = ("10.1.4.20", 5432) if to_db else rng.choice(
+                [("10.1.4.20", 5432), ("93.184.216.34", 443), ("10.1.4.21", 9200)])
+            result = "refused" if to_db else "established"
+            latency = None if to_db else round(rng.uniform(150, 2500), 1)
+            out.append(ConnectRecord(ts - rng.random(), 7000 + n, "api-server", 1000, "out", 4,
+                                     "10.1.4.2", 40000 + second * 10 + n, peer, port, latency,
+                                     result, "SYN_SENT" if to_db else None))  # fmt: skip
+            refused += to_db
+            established += not to_db
+        out.append(ProbeCounts(ts, "connect", 1.0, {"out_established": established,
+                               "out_refused": refused, "out_timeout": 0, "out_aborted": 0,
+                               "in_established": 40, "resets": 0}, bpf_ns=90_000))  # fmt: skip
+        tail = 60 if spike else 1
+        nvme_hist = buckets_from_counts(
+            {bucket_of(90): 800, bucket_of(150): 450, bucket_of(700): 40,
+             bucket_of(12_000): tail, bucket_of(40_000): tail // 2}
+        )  # fmt: skip
+        out.append(DiskRecord(ts, "nvme0n1", 1.0, 610, 690 + tail, 610 * 8192, 690 * 16384,
+                              lat_us=summarize(nvme_hist, 45_000.0 if spike else 12_400.0),
+                              hist=nvme_hist, queue_us=18.0 + tail, device_us=140.0))  # fmt: skip
+        vda_hist = buckets_from_counts({bucket_of(400): 60, bucket_of(1_800): 20})
+        out.append(DiskRecord(ts, "vda", 1.0, 80, 0, 80 * 131072, 0,
+                              lat_us=summarize(vda_hist, 2_010.0), hist=vda_hist,
+                              queue_us=3.0, device_us=700.0))  # fmt: skip
+        for dpid, comm, dev, r, w, lat in (
+            (2311, "postgres", "nvme0n1", 580, 400 + tail, 210.0 + tail * 40),
+            (8812, "rsync", "vda", 80, 0, 780.0),
+        ):
+            out.append(DiskProcRecord(ts, dpid, comm, dev, 1.0, r, w, r * 8192, w * 8192, lat))
+        out.append(ProbeCounts(ts, "disk", 1.0, {"ios": 1460 + tail, "untimed": 0, "merged": 4,
+                               "requeued": 0, "table_full": 0}, bpf_ns=120_000))  # fmt: skip
+        denials = 3000 if flood else (1 if second % 20 == 3 else 0)
+        if denials:
+            comm, uid, path = ("app-worker", 1001, "/etc/app/secret.key") if flood else (
+                "curl", 1000, "/root/.netrc")
+            for k in range(min(denials, 3)):
+                out.append(DenialRecord(ts - 0.3 + k * 0.1, 6100 + k, comm, uid, "openat",
+                                        "EACCES", path, None, "syscall", None))  # fmt: skip
+            out.append(DenialGroupRecord(ts, 1.0, comm, uid, "openat", "EACCES", denials))
+        out.append(ProbeCounts(ts, "denials", 1.0, {"denials": denials,
+                               "sampled_out": max(denials - 3, 0), "cap_refused": 0,
+                               "cap_named": 0, "table_full": 0}, bpf_ns=60_000))  # fmt: skip
+        drops = 1200 + 40 * second
+        out.append(XdpRecord(ts, "eth0", 2, 1.0, "UP", 48_200.0, 31_900.0, filter_prog,
+                             {"pass": None, "drop": drops, "tx": 0, "redirect": 0,
+                              "aborted": None}, "driver"))  # fmt: skip
+        out.append(XdpRecord(ts, "lo", 1, 1.0, "UNKNOWN", 12.0, 12.0))
+        load = 1.2 + (2.5 if flood else 0) + (1.5 if spike else 0)
+        out.append(SystemSample(ts, "web-01", "6.18.44", 93_784.0 + second, (load, 1.4, 1.0),
+                                30.0 + 25 * flood, 61.0, 1.2, 92.0))  # fmt: skip
+    return out
