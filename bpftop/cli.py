@@ -9,6 +9,7 @@ import os
 import signal
 import socket
 import sys
+import threading
 from collections import deque
 from collections.abc import Callable
 from pathlib import Path
@@ -371,7 +372,13 @@ def run_headless_session(
     from bpftop.headless import run_headless
 
     kept: deque[Record] = deque(maxlen=MAX_RECORDS)
-    taps = [t for t in (recorder.write if recorder else None, kept.append if args.bundle else None)
+    stopping = threading.Event()  # the bundle shows the session, not bpftop detaching after it
+
+    def keep(record: Record) -> None:
+        if not stopping.is_set():
+            kept.append(record)
+
+    taps = [t for t in (recorder.write if recorder else None, keep if args.bundle else None)
             if t is not None]  # fmt: skip
     code = run_headless(
         kernel,
@@ -382,6 +389,7 @@ def run_headless_session(
         out=sys.stdout if args.json else None,
         stderr=stderr,
         taps=taps,
+        stopping=stopping,
     )
     if args.bundle:
         from bpftop.playback import screenshot

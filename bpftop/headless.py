@@ -26,7 +26,9 @@ def run_headless(
     prepare: Callable[[BpfEngine], None] = lambda _engine: None,
     stderr: StderrCapture | None,
     taps: Sequence[Callable[[Record], None]] = (),
+    stopping: threading.Event | None = None,
 ) -> int:
+    """`stopping` is set when the time is up, before the probes detach."""
     done = threading.Event()
     write_lock = threading.Lock()
 
@@ -58,5 +60,7 @@ def run_headless(
                 break
         done.wait(duration)
     finally:
+        if stopping is not None:
+            stopping.set()
         engine.stop()
     return 0

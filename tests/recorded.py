@@ -320,8 +320,11 @@ def demo_session() -> list[Record]:
         established = refused = 0
         for n in range(rng.randint(2, 5) + (8 if db_down else 0)):
             to_db = db_down and n >= 2
-            peer, port = ("10.1.4.20", 5432) if to_db else rng.choice(
-                [("10.1.4.20", 5432), ("93.184.216.34", 443), ("10.1.4.21", 9200)])
+            peer, port = (
+                ("10.1.4.20", 5432)
+                if to_db
+                else rng.choice([("10.1.4.20", 5432), ("93.184.216.34", 443), ("10.1.4.21", 9200)])
+            )
             result = "refused" if to_db else "established"
             latency = None if to_db else round(rng.uniform(150, 2500), 1)
             out.append(ConnectRecord(ts - rng.random(), 7000 + n, "api-server", 1000, "out", 4,
@@ -353,8 +356,11 @@ def demo_session() -> list[Record]:
                                "requeued": 0, "table_full": 0}, bpf_ns=120_000))  # fmt: skip
         denials = 3000 if flood else (1 if second % 20 == 3 else 0)
         if denials:
-            comm, uid, path = ("app-worker", 1001, "/etc/app/secret.key") if flood else (
-                "curl", 1000, "/root/.netrc")
+            comm, uid, path = (
+                ("app-worker", 1001, "/etc/app/secret.key")
+                if flood
+                else ("curl", 1000, "/root/.netrc")
+            )
             for k in range(min(denials, 3)):
                 out.append(DenialRecord(ts - 0.3 + k * 0.1, 6100 + k, comm, uid, "openat",
                                         "EACCES", path, None, "syscall", None))  # fmt: skip

@@ -116,7 +116,7 @@ def test_damage_plays_up_to_it(tmp_path: Path) -> None:
     lines.insert(6, '{"type":"exec","pid":"not a number"}')
     path = tmp_path / "d.gz"
     path.write_bytes(gzip.compress(("\n".join(lines) + "\n").encode()))
-    head, records, damage = read_all(path)
+    _head, records, damage = read_all(path)
     assert records == every_kind()[:5]
     assert damage is not None and "line 7" in damage and "played the 5 records" in damage
     truncated = tmp_path / "t.gz"

@@ -1,0 +1,133 @@
+"""Round trips on the real kernel: record a session with a known workload, replay it,
+and the models reach the same counts; the headless bundle is complete and private."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import signal
+import stat
+import subprocess
+import uuid
+from pathlib import Path
+
+import pytest
+
+from bpftop.app import BpftopApp
+from bpftop.engine import BpfEngine
+from bpftop.model.dashboard import Dashboard
+from bpftop.model.replay import Replay
+from bpftop.probes.registry import PROBE_CLASSES, PROBE_NAMES
+from bpftop.record_decode import record_from_json
+from bpftop.recording import RecordingWriter, make_header, read_all
+from tests.test_app_pilot import wait_state
+from tests.test_cli import _attached, _read_until, _start_json, run
+
+pytestmark = pytest.mark.bpf
+OK, FAILED = 17, 5
+
+
+def workload(token: str) -> None:
+    for _ in range(OK):
+        subprocess.run(["/bin/true", token], check=True)
+    for _ in range(FAILED):  # ENOENT from execve itself (one execve: an absolute path)
+        with contextlib.suppress(FileNotFoundError):
+            subprocess.run([f"/nonexistent/{token}"], check=False)
+
+
+def mine(records, token: str) -> list:
+    return [r for r in records if token in " ".join(r.argv) or token in r.filename]
+
+
+def replayed(records) -> Dashboard:
+    dashboard, replay = Dashboard(PROBE_NAMES), Replay(records)
+    while not replay.finished:
+        for r in replay.advance(0.5):
+            dashboard.apply(r)
+    return dashboard
+
+
+def test_headless_recording_replays_exactly(kernel_features, tmp_path: Path) -> None:
+    path = tmp_path / "session.jsonl.gz"
+    proc = _start_json("--probes", "exec,connect", "--record", str(path))
+    lines = _read_until(proc, _attached({"exec", "connect"}))
+    token = uuid.uuid4().hex
+    workload(token)
+    ours = lambda ls: sum(1 for r in ls if r["type"] == "exec" and token in json.dumps(r))  # noqa: E731
+    lines += _read_until(proc, lambda ls: ours(lines + ls) == OK + FAILED)
+    lines += _read_until(proc, lambda ls: ls[-1]["type"] == "counts", timeout=5)
+    proc.send_signal(signal.SIGTERM)
+    proc.wait(timeout=30)
+    assert proc.stdout is not None
+    lines += [json.loads(line) for line in proc.stdout.read().splitlines()]
+    assert proc.returncode == 0
+
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    header, records, damage = read_all(path)
+    assert damage is None
+    assert header["plans"]["exec"] and header["kernel"] and header["lockdown"]
+    # The recording is the live stream, record for record ...
+    assert [r.to_json() for r in records] == lines
+    printed = run("--replay", str(path), "--json")
+    assert printed.returncode == 0, printed.stderr
+    assert [json.loads(line) for line in printed.stdout.splitlines()] == lines
+    # ... so a replay reaches the live model's counts, exactly.
+    live = Dashboard(PROBE_NAMES)
+    for line in lines:
+        live.apply(record_from_json(line))
+    end = records[-1].ts
+    assert replayed(records).snapshot(end) == live.snapshot(end)
+    execs = mine(replayed(records).snapshot(end).execs.rows, token)
+    assert len(execs) == OK + FAILED
+    assert sorted(r.error or "ok" for r in execs) == ["ENOENT"] * FAILED + ["ok"] * OK
+
+
+async def test_tui_recording_replays_to_the_same_counts(kernel_features, tmp_path: Path) -> None:
+    path = tmp_path / "tui.jsonl.gz"
+    writer = RecordingWriter(path, make_header(host="h", kernel="k", lockdown="x",
+                                               interval_s=0.2, plans={}))  # fmt: skip
+
+    def start(sink):
+        engine = BpfEngine(kernel_features, PROBE_CLASSES, sink, enabled=["exec"], interval=0.2)
+        engine.start()
+        return engine
+
+    app = BpftopApp(PROBE_NAMES, start, refresh_seconds=0.2, tap=writer.write)
+    token = uuid.uuid4().hex
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_state(pilot, app, "exec", "attached")
+        workload(token)
+        for _ in range(100):
+            if len(mine(app.dashboard.execs.snapshot().rows, token)) == OK + FAILED:
+                break
+            await pilot.pause(0.05)
+        await pilot.pause(0.5)  # the interval's counts
+        await pilot.press("q")
+        await pilot.pause(0.2)
+    writer.close()
+    _, records, damage = read_all(path)
+    assert damage is None
+    live = app.dashboard.snapshot(0.0)
+    again = replayed(records).snapshot(0.0)
+    assert again.execs == live.execs and again.probes == live.probes
+    assert len(mine(again.execs.rows, token)) == OK + FAILED
+    assert again.execs.execs.total == live.execs.execs.total >= OK + FAILED
+
+
+def test_headless_bundle_is_complete_and_private(kernel_features, tmp_path: Path) -> None:
+    bundle = tmp_path / "incident"
+    result = run("--bundle", str(bundle), "--duration", "2", "--probes", "exec")
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in bundle.iterdir()) == [
+        "recording.jsonl.gz", "report.txt", "screen.svg"]  # fmt: skip
+    assert stat.S_IMODE(bundle.stat().st_mode) == 0o700
+    assert all(stat.S_IMODE(p.stat().st_mode) == 0o600 for p in bundle.iterdir())
+    _header, records, damage = read_all(bundle / "recording.jsonl.gz")
+    assert damage is None and records
+    report = (bundle / "report.txt").read_text()
+    release = Path("/proc/sys/kernel/osrelease").read_text().strip()
+    assert f"kernel    {release}, lockdown {kernel_features.lockdown or 'none'}" in report
+    assert "exec      attached via tracepoint:" in report
+    assert "<svg" in (bundle / "screen.svg").read_text()
+    again = run("--bundle", str(bundle), "--duration", "1")
+    assert again.returncode == 2 and "already exists" in again.stderr
