@@ -424,9 +424,6 @@ def replay(args: argparse.Namespace) -> int:
     path = args.replay if args.replay else None
     if args.json:
         return print_records(path or demo_recording(), sys.stdout)
-    if not (sys.stdout.isatty() and sys.stdin.isatty()):
-        print(f"bpftop: not a terminal; use {what} with --json for the records", file=sys.stderr)
-        return EXIT_USAGE
     return run_replay_tui(path, refresh=args.interval, exit_after=args.duration, theme=args.theme)
 
 

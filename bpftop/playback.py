@@ -55,6 +55,9 @@ def run_replay_tui(
     if not records:
         print(f"bpftop: {reader.damage or f'{shown} holds no records'}", file=sys.stderr)
         return EXIT_DAMAGED
+    if not (sys.stdout.isatty() and sys.stdin.isatty()):
+        print("bpftop: not a terminal; add --json for the recorded records", file=sys.stderr)
+        return EXIT_USAGE
     about = {**reader.header, "replayed_from": "the demo" if path is None else str(path)}
     app = BpftopApp(
         PROBE_NAMES,

@@ -19,9 +19,18 @@ BPFTOP = [sys.executable, "-m", "bpftop.cli"]
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def run(*args: str, env: dict[str, str] | None = None, **kw) -> subprocess.CompletedProcess[str]:
+def run(
+    *args: str, env: dict[str, str] | None = None, prefix: tuple[str, ...] = (), **kw
+) -> subprocess.CompletedProcess[str]:
+    """bpftop with `args`; `prefix` runs it through another command (setpriv)."""
     return subprocess.run(
-        [*BPFTOP, *args], capture_output=True, text=True, timeout=60, env=env, cwd=ROOT, **kw
+        [*prefix, *BPFTOP, *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+        cwd=ROOT,
+        **kw,
     )
 
 
