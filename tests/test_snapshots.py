@@ -8,8 +8,11 @@ from textual._doc import take_svg_screenshot
 from textual.coordinate import Coordinate
 
 from bpftop.app import BpftopApp
+from bpftop.model.replay import Replay
 from bpftop.probes.registry import PROBE_NAMES
+from bpftop.recording import RecordingReader
 from bpftop.records import ExecRecord
+from bpftop.resources import demo_recording
 from tests.recorded import (
     DRILL_PID,
     T0,
@@ -20,13 +23,23 @@ from tests.recorded import (
 )
 
 
-def recorded_app() -> BpftopApp:
+def recorded_app(theme: str | None = None) -> BpftopApp:
     return BpftopApp(
         PROBE_NAMES,
         lambda sink: RecordedSource(sink, recorded_session()),
         clock=lambda: T0 + 10,
         refresh_seconds=60,  # one render from the recording; no timer ticks in the frame
+        theme=theme,
     )
+
+
+def demo_app() -> BpftopApp:
+    """`bpftop --demo`, paused at its start (the tests seek)."""
+    reader = RecordingReader(demo_recording())
+    replay = Replay(list(reader))
+    replay.playing = False
+    about = {**reader.header, "replayed_from": "the demo"}
+    return BpftopApp(PROBE_NAMES, None, replay=replay, about=about, refresh_seconds=60)
 
 
 async def settle(pilot) -> None:
@@ -195,3 +208,32 @@ async def test_brackets_in_argv_are_shown_as_typed() -> None:
         # DataTable renders a str as markup ("[bold]" would vanish); a Text as it is.
         assert all(isinstance(cell, Text) for cell in cells)
         assert "grep -E [a-z]+ [bold]x[/bold]" in [cell.plain for cell in cells]
+
+
+@pytest.mark.parametrize("theme", ["bpftop-light", "bpftop-high-contrast"])
+def test_other_themes(svg_snapshot, theme: str) -> None:
+    """The default (dark) theme is in every other frame here."""
+    svg = take_svg_screenshot(app=recorded_app(theme), terminal_size=(120, 40), run_before=settle)
+    assert svg == svg_snapshot
+
+
+def test_replay_header_at_the_disk_spike(svg_snapshot) -> None:
+    async def to_the_spike(pilot) -> None:
+        app = pilot.app
+        app.seek(app.replay.start + 84)
+        await settle(pilot)
+
+    svg = take_svg_screenshot(app=demo_app(), terminal_size=(80, 24), run_before=to_the_spike)
+    assert svg == svg_snapshot
+
+
+def test_rewind_header_on_a_replay(svg_snapshot) -> None:
+    async def rewind(pilot) -> None:
+        app = pilot.app
+        app.seek(app.replay.end)
+        await pilot.press("left_curly_bracket", "left_curly_bracket", "left_curly_bracket")
+        await pilot.press("left_square_bracket", "left_square_bracket")
+        await settle(pilot)
+
+    svg = take_svg_screenshot(app=demo_app(), terminal_size=(120, 40), run_before=rewind)
+    assert svg == svg_snapshot
