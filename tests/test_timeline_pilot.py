@@ -1,0 +1,123 @@
+"""The time keys in the app (pilot, no BPF): pause and rewind live, play/pause/speed/
+seek a replay, go to a moment, cycle themes, and write a bundle with one key."""
+
+from __future__ import annotations
+
+import stat
+from pathlib import Path
+
+import pytest
+
+from bpftop.app import BpftopApp
+from bpftop.probes.registry import PROBE_NAMES
+from bpftop.recording import read_all
+from bpftop.themes import theme_names
+from tests.recorded import RecordedSource, recorded_session
+from tests.test_snapshots import demo_app
+
+
+def header_of(app: BpftopApp) -> str:
+    return str(app.query_one("#header").render())
+
+
+async def test_live_pause_rewind_and_back_to_live() -> None:
+    app = BpftopApp(PROBE_NAMES, lambda sink: RecordedSource(sink, recorded_session()),
+                    refresh_seconds=0.05)  # fmt: skip
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause(0.6)  # a few frames in the history
+        await pilot.press("p")
+        assert app.frozen is not None and "PAUSED" in header_of(app)
+        frames = len(app.history)
+        await pilot.pause(0.3)
+        assert len(app.history) > frames  # counting (and history) goes on underneath
+        await pilot.press("left_square_bracket", "left_square_bracket")
+        assert app.frozen is not None and "REWIND" in header_of(app)
+        behind = app.history.newest.seq - app.frozen.seq  # type: ignore[union-attr]
+        assert behind >= 2
+        await pilot.press("right_square_bracket")
+        assert app.history.newest.seq - app.frozen.seq <= behind  # type: ignore[union-attr]
+        await pilot.press("p")
+        await pilot.pause(0.1)
+        assert app.frozen is None
+        assert "REWIND" not in header_of(app) and "PAUSED" not in header_of(app)
+
+
+async def test_replay_play_pause_speed_seek_and_goto() -> None:
+    app = demo_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        replay = app.replay
+        assert replay is not None and not replay.playing
+        await pilot.press("greater_than_sign", "greater_than_sign")
+        assert replay.position == replay.start + 20
+        rows = app.dashboard.execs.snapshot().rows
+        assert rows and all(r.ts <= replay.position for r in rows)
+        await pilot.press("plus", "plus")
+        assert replay.speed == 4.0
+        await pilot.press("p")
+        assert replay.playing
+        await pilot.press("p")
+        assert not replay.playing
+        await pilot.press("less_than_sign")  # back: the models are rebuilt to that moment
+        assert replay.position == pytest.approx(replay.start + 10, abs=1.5)
+        assert all(r.ts <= replay.position for r in app.dashboard.execs.snapshot().rows)
+        await pilot.press("g")
+        await pilot.press(*"yesterday", "enter")
+        assert "not a time" in str(app.screen.query_one("#prompt-error").render())
+        app.screen.query_one("#prompt-input").value = "-30s"  # type: ignore[attr-defined]
+        await pilot.press("enter")
+        await pilot.pause(0.1)
+        assert replay.position == replay.end - 30
+        assert "REPLAY" in header_of(app)
+
+
+async def test_spike_key_pivots_every_pane_to_the_spike() -> None:
+    app = demo_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("exclamation_mark")
+        frame = app.frozen
+        assert frame is not None and app.replay is not None
+        assert 80 <= frame.ts - app.replay.start <= 87
+        # Every pane shows that moment: nothing newer than it anywhere.
+        snap = frame.snapshot
+        assert snap.execs.rows and max(r.ts for r in snap.execs.rows) <= frame.ts
+        assert max(r.ts for r in snap.connects.rows) <= frame.ts
+        assert "REWIND" in header_of(app)
+
+
+async def test_theme_key_cycles_every_theme() -> None:
+    app = demo_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        seen = [app.theme]
+        for _ in theme_names():
+            await pilot.press("T")
+            seen.append(app.theme)
+        assert sorted(set(seen)) == theme_names() and seen[0] == seen[-1]
+
+
+async def test_bundle_key_writes_a_private_bundle(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    app = demo_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("greater_than_sign", "greater_than_sign", "greater_than_sign")
+        await pilot.press("B")
+        for _ in range(100):
+            bundles = list(tmp_path.glob("bpftop-bundle-web-01-*"))
+            if bundles and (bundles[0] / "report.txt").exists():
+                break
+            await pilot.pause(0.05)
+    (bundle,) = bundles
+    assert stat.S_IMODE(bundle.stat().st_mode) == 0o700
+    assert "REPLAY" in (bundle / "screen.svg").read_text()
+    _, records, damage = read_all(bundle / "recording.jsonl.gz")
+    assert damage is None and records
+    assert max(r.ts for r in records) <= app.replay.start + 30  # type: ignore[union-attr]
+    report = (bundle / "report.txt").read_text()
+    assert "replayed  from the demo" in report and "host      web-01" in report
+    assert "exec      attached via tracepoint:syscalls:sys_enter_execve" in report
+
+
+async def test_no_color_picks_the_high_contrast_theme(monkeypatch) -> None:
+    monkeypatch.setenv("NO_COLOR", "1")
+    app = demo_app()
+    async with app.run_test(size=(80, 24)):
+        assert app.theme == "bpftop-high-contrast"
