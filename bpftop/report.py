@@ -68,7 +68,7 @@ def _probes(about: dict[str, Any], records: list[Record]) -> list[str]:
     statuses = {r.probe: r for r in _of(records, ProbeStatus)}
     plans: dict[str, list[str]] = about.get("plans") or {}
     out = []
-    for name in sorted(set(plans) | set(statuses), key=lambda n: (n not in plans, n)):
+    for name in [*plans, *(n for n in statuses if n not in plans)]:  # pane order
         status = statuses.get(name)
         state = status.state if status else "not in the recording"
         if status and status.via:
