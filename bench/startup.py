@@ -14,6 +14,8 @@ Run as root with `make bench`. Prints a table; nothing here is part of the tests
   - exec, loopback TCP and veth UDP rates with and without bpftop, the storms at which
     it loses events, its CPU next to bpftrace's, and terminal bytes next to htop's
     (bench/peers.py)
+  - the rewind ring's memory after 10 minutes, a recording's size and cost per record,
+    and replay speed (bench/rewind.py)
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ from denials import denial_flood, syscall_overhead  # noqa: E402
 from disk_iops import disk_overhead  # noqa: E402
 from drilldown import drilldown_overhead  # noqa: E402
 from peers import peers  # noqa: E402
+from rewind import history_and_recordings  # noqa: E402
 
 from bpftop.probes.registry import PROBE_NAMES  # noqa: E402
 from tests.c_helpers import compile_c  # noqa: E402
@@ -255,6 +258,7 @@ def main() -> int:
         denial_flood(rows, BPFTOP, ROOT, TerminalRun)
         drilldown_overhead(rows, workdir, BPFTOP, ROOT)
         peers(rows, workdir, BPFTOP, ROOT, storm_bin, noop)
+        history_and_recordings(rows, workdir)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     print(f"bpftop benchmark, {time.strftime('%Y-%m-%d')}, {os.uname().nodename}, "

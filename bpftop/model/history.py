@@ -16,8 +16,8 @@ from bpftop.model.dashboard import DashboardSnapshot
 from bpftop.records import ProbeStatus, Record
 
 DEFAULT_MINUTES = 10.0
-MAX_RECORDS = 200_000  # ~60 MB of records at worst; a storm fills it before 10 minutes
-ROWS_KEPT = 100  # per list in a frame: what a pane shows (panes.base.MAX_ROWS)
+MAX_RECORDS = 100_000  # with the frames, ~50 MiB under a storm (bench/rewind.py)
+ROWS_KEPT = 50  # per list in a frame: a zoomed pane on a tall terminal
 
 
 @dataclasses.dataclass(slots=True)
