@@ -8,6 +8,7 @@ attached or detached) also post a message so the screen follows a key at once.
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import signal
 import threading
@@ -283,7 +284,9 @@ class BpftopApp(DrilldownActions, TimelineActions):
             self.open_drilldown(self._drilldown_at_start)
 
     def sink(self, record: Record) -> None:
-        """Called from the BPF thread for every record."""
+        """Called from the BPF thread for every record (a replay's: from the UI thread)."""
+        if self.replay is not None and not self.dashboard.filter.keeps(record):
+            return  # live, the engine filtered it (in the kernel where it could)
         with self._lock:
             self.dashboard.apply(record)
             self.history.add_record(record)
@@ -393,10 +396,13 @@ class BpftopApp(DrilldownActions, TimelineActions):
 
     # -- filter ------------------------------------------------------------------
     def action_filter(self) -> None:
+        replay = self.replay is not None  # terms are checked against the recording, not the box
+        parse = functools.partial(parse_filter, replay=replay)
+
         def apply(text: str | None) -> None:
             if text is None:
                 return
-            user_filter = parse_filter(text)
+            user_filter = self._user_filter = parse(text)
             with self._lock:
                 self.dashboard.set_filter(user_filter)
             if self.controller is not None:
@@ -404,7 +410,7 @@ class BpftopApp(DrilldownActions, TimelineActions):
             self.render_snapshot()
 
         prompt = PromptScreen(
-            f"Filter (empty clears): {SYNTAX}", parse_filter, value=self.dashboard.filter.text
+            f"Filter (empty clears): {SYNTAX}", parse, value=self.dashboard.filter.text
         )
         self.push_screen(prompt, apply)
 

@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     import threading
 
     from bpftop.app import Controller
+    from bpftop.model.replay import Replay
 
 
 class DrilldownActions(App[int]):
@@ -42,6 +43,7 @@ class DrilldownActions(App[int]):
 
     dashboard: Dashboard
     controller: Controller | None
+    replay: Replay | None
     _lock: threading.Lock
     _watch_process: Callable[[int], Callable[[], ProcessInfo | None] | None]
 
@@ -52,6 +54,9 @@ class DrilldownActions(App[int]):
         self.open_drilldown(message.pid)
 
     def action_pick_process(self) -> None:
+        if self.replay is not None:
+            self.notify("a replay has no live process to drill into", severity="warning")
+            return
         import psutil
 
         entries = [
@@ -69,6 +74,9 @@ class DrilldownActions(App[int]):
     def open_drilldown(self, pid: int) -> None:
         if isinstance(self.screen, DrilldownScreen):
             return  # one drilldown at a time
+        if self.replay is not None:
+            self.notify("a replay has no live process to drill into", severity="warning")
+            return
         tgid = thread_group(pid)
         if tgid is not None and tgid != pid:
             self.notify(f"{pid} is a thread of process {tgid}: showing {tgid}")

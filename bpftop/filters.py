@@ -140,8 +140,9 @@ class Filter:
         }
 
 
-def parse_filter(text: str) -> Filter:
-    """Parse the filter bar's text; an empty text is no filter."""
+def parse_filter(text: str, *, replay: bool = False) -> Filter:
+    """Parse the filter bar's text; an empty text is no filter. For a `replay`, a pid
+    need not exist here, and terms that only the kernel can test are refused."""
     values: dict[str, Any] = {}
     for term in text.split():
         match = _TERM.match(term)
@@ -156,13 +157,19 @@ def parse_filter(text: str) -> Filter:
             or (key in ("cgroup", "container") and "cgroup" in values)
         ):
             raise FilterError(f"{key} given twice in the filter")
-        values.update(_parse_term(key, value))
+        values.update(_parse_term(key, value, replay))
     return Filter(**values, text=" ".join(text.split()))
 
 
-def _parse_term(key: str, value: str) -> dict[str, Any]:
+def _parse_term(key: str, value: str, replay: bool) -> dict[str, Any]:
+    if replay and key in ("dev", "cgroup", "container"):
+        raise FilterError(
+            f"{key}= needs the live box; a replay filters on pid, comm, uid, port, lat"
+        )
     if key == "pid":
         pid = _integer(key, value, 1, 2**22)
+        if replay:
+            return {"pid": pid}
         tgid = thread_group(pid)
         if tgid is None:
             raise FilterError(f"no process with pid {pid}")

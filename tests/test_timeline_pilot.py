@@ -121,3 +121,20 @@ async def test_no_color_picks_the_high_contrast_theme(monkeypatch) -> None:
     app = demo_app()
     async with app.run_test(size=(80, 24)):
         assert app.theme == "bpftop-high-contrast"
+
+
+async def test_replay_filter_applies_to_what_plays_and_survives_a_seek_back() -> None:
+    app = demo_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("slash")
+        app.screen.query_one("#prompt-input").value = "dev=vda"  # type: ignore[attr-defined]
+        await pilot.press("enter")
+        assert "needs the live box" in str(app.screen.query_one("#prompt-error").render())
+        app.screen.query_one("#prompt-input").value = "comm=curl"  # type: ignore[attr-defined]
+        await pilot.press("enter")
+        await pilot.press("greater_than_sign", "greater_than_sign", "less_than_sign")
+        rows = app.dashboard.execs.snapshot().rows
+        assert rows and {r.comm for r in rows} == {"curl"}
+        assert "FILTER comm=curl" in header_of(app)
+        await pilot.press("P")  # no live process list in a replay
+        assert app.screen is app.screen_stack[0]
