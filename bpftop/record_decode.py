@@ -4,6 +4,8 @@ a model or a pane."""
 
 from __future__ import annotations
 
+import functools
+import math
 import types
 import typing
 from dataclasses import MISSING, fields
@@ -43,7 +45,7 @@ RECORD_TYPES: dict[str, type] = {
     "uprobe": UprobeRecord,
     "system": SystemSample,
 }
-_HINTS: dict[type, dict[str, Any]] = {}
+LIMIT = 2**63  # no field holds more; bigger (or NaN, inf) is a damaged or foreign line
 
 
 class DecodeError(ValueError):
@@ -63,9 +65,7 @@ def record_from_json(obj: object) -> Record:
 
 
 def _build(cls: type, obj: dict[str, Any]) -> Any:
-    hints = _HINTS.get(cls)
-    if hints is None:
-        hints = _HINTS[cls] = typing.get_type_hints(cls)
+    hints = _hints(cls)
     values = {}
     for f in fields(cls):
         if f.name in obj:
@@ -73,6 +73,11 @@ def _build(cls: type, obj: dict[str, Any]) -> Any:
         elif f.default is MISSING and f.default_factory is MISSING:
             raise DecodeError(f"{cls.__name__} without {f.name!r}")
     return cls(**values)
+
+
+@functools.cache
+def _hints(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
 
 
 def _convert(value: Any, tp: Any, name: str) -> Any:
@@ -96,10 +101,11 @@ def _convert(value: Any, tp: Any, name: str) -> Any:
         if isinstance(value, bool):
             return value
     elif tp is int:
-        if isinstance(value, int) and not isinstance(value, bool):
+        if isinstance(value, int) and not isinstance(value, bool) and abs(value) < LIMIT:
             return value
     elif tp is float:
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
+        number = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if number and math.isfinite(value) and abs(value) < LIMIT:
             return float(value)
     elif tp is str:
         if isinstance(value, str):

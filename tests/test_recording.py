@@ -192,3 +192,12 @@ def test_fuzz_records_with_wrong_fields(tmp_path_factory, objs: list, changes: l
     path = tmp_path_factory.mktemp("fuzz") / "r.gz"
     path.write_bytes(gzip.compress(("\n".join(lines) + "\n").encode()))
     _survives(path)
+
+
+def test_numbers_no_record_holds_are_refused() -> None:
+    good = every_kind()[3].to_json()
+    for bad in (2**64, -(2**70), float("nan"), float("inf")):
+        with pytest.raises(DecodeError):
+            record_from_json({**good, "ts": bad})
+    with pytest.raises(DecodeError):
+        record_from_json({**good, "pid": 2**80})
