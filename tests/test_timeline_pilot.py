@@ -3,6 +3,7 @@ seek a replay, go to a moment, cycle themes, and write a bundle with one key."""
 
 from __future__ import annotations
 
+import dataclasses
 import stat
 from pathlib import Path
 
@@ -12,7 +13,7 @@ from bpftop.app import BpftopApp
 from bpftop.probes.registry import PROBE_NAMES
 from bpftop.recording import read_all
 from bpftop.themes import theme_names
-from tests.recorded import RecordedSource, recorded_session
+from tests.recorded import RecordedSource, recorded_drilldown, recorded_session
 from tests.test_snapshots import demo_app
 
 
@@ -138,3 +139,37 @@ async def test_replay_filter_applies_to_what_plays_and_survives_a_seek_back() ->
         assert "FILTER comm=curl" in header_of(app)
         await pilot.press("P")  # no live process list in a replay
         assert app.screen is app.screen_stack[0]
+
+
+def extreme(records: list, value: float) -> list:
+    """Every number in every record set to `value` (a hand-edited or foreign recording
+    that still decodes: the panes must draw it, not crash)."""
+    out = []
+    for r in records:
+        changes = {}
+        for f in dataclasses.fields(r):
+            current = getattr(r, f.name)
+            if isinstance(current, bool) or f.name == "ts":
+                continue
+            if isinstance(current, int):
+                changes[f.name] = int(value)
+            elif isinstance(current, float):
+                changes[f.name] = float(value)
+            elif isinstance(current, str) and f.name not in ("probe", "state", "type"):
+                changes[f.name] = "[bold]x" * 40 if value else ""
+        out.append(dataclasses.replace(r, **changes))
+    return out
+
+
+@pytest.mark.parametrize("value", [0, -1, 2**62])
+async def test_panes_draw_records_with_extreme_values(value: int) -> None:
+    records = extreme(recorded_session() + recorded_drilldown(), value)
+    app = BpftopApp(PROBE_NAMES, lambda sink: RecordedSource(sink, records),
+                    refresh_seconds=60)  # fmt: skip
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause(0.1)
+        app.render_snapshot()
+        for key in ("tab", "z", "tab", "z", "tab", "z", "question_mark", "escape"):
+            await pilot.press(key)
+        await pilot.pause(0.1)
+        assert app.is_running
