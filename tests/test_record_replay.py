@@ -131,3 +131,20 @@ def test_headless_bundle_is_complete_and_private(kernel_features, tmp_path: Path
     assert "<svg" in (bundle / "screen.svg").read_text()
     again = run("--bundle", str(bundle), "--duration", "1")
     assert again.returncode == 2 and "already exists" in again.stderr
+
+
+def test_sigkilled_recording_plays_up_to_the_last_flush(kernel_features, tmp_path: Path) -> None:
+    path = tmp_path / "killed.jsonl.gz"
+    proc = _start_json("--probes", "exec", "--record", str(path))
+    lines = _read_until(proc, _attached({"exec"}))
+    token = uuid.uuid4().hex
+    workload(token)
+    lines += _read_until(proc, lambda ls: sum(1 for r in ls if r["type"] == "counts") >= 3)
+    proc.kill()
+    proc.wait(timeout=10)
+    printed = run("--replay", str(path), "--json")
+    assert printed.returncode == 1 and "is damaged" in printed.stderr, printed.stderr
+    assert "Traceback" not in printed.stderr
+    played = [json.loads(line) for line in printed.stdout.splitlines()]
+    assert played == lines[: len(played)]  # what it has is exactly what was streamed
+    assert sum(1 for r in played if r["type"] == "exec" and token in json.dumps(r)) == OK + FAILED
