@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from bpftop.model.replay import Replay
     from bpftop.records import Record
 
-MOMENT_HELP = "HH:MM:SS or HH:MM (today), or -90s / -5m / -1h (before the newest frame)"
+MOMENT_HELP = "HH:MM:SS or HH:MM, or -90s / -5m / -1h (before now; a replay: before its end)"
 _AGO = re.compile(r"-(\d+(?:\.\d+)?)([smh])")
 _CLOCK = re.compile(r"(\d{1,2}):(\d{2})(?::(\d{2}))?")
 
@@ -119,9 +119,12 @@ class TimelineActions(App[int]):
 
     def action_goto(self) -> None:
         newest = self.history.newest
-        if newest is None:
-            return
-        anchor = self.replay.end if self.replay is not None else newest.ts
+        if self.replay is not None:
+            anchor = self.replay.end
+        elif newest is not None:
+            anchor = newest.ts
+        else:
+            return  # nothing to go to yet
 
         def go(text: str | None) -> None:
             if text:
