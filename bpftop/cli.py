@@ -26,7 +26,7 @@ from bpftop.recording import RecordingError, RecordingWriter, make_header
 from bpftop.records import Record
 from bpftop.resources import demo_recording
 from bpftop.stderr_capture import StderrCapture
-from bpftop.themes import ThemeError, resolve_theme, theme_names
+from bpftop.themes import ThemeError, load_themes, resolve_theme, theme_names
 
 # (option, filter term, metavar): each option is one term of the filter expression.
 FILTER_OPTIONS = (
@@ -290,6 +290,7 @@ def main(argv: list[str] | None = None) -> int:
 def _main(argv: list[str] | None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        load_themes()  # a broken theme file is one line here, not a crash in the TUI
         args.theme = resolve_theme(args.theme) if args.theme else None
     except ThemeError as exc:
         print(f"bpftop: {exc}", file=sys.stderr)

@@ -110,3 +110,19 @@ def test_bundle_directory_must_be_new(tmp_path: Path) -> None:
     (tmp_path / "old").mkdir()
     one_line_error(run("--bundle", str(tmp_path / "old")), 2, "already exists")
     one_line_error(run("--bundle", str(tmp_path / "no" / "b")), 2, "is not a directory")
+
+
+def test_a_broken_theme_file_is_one_line(tmp_path: Path) -> None:
+    """themes/ is data a user may edit: each file is checked at start."""
+    from bpftop.themes import ThemeError, load_theme
+
+    cases = {
+        "bpftop-x.toml": ('name = "other"\ndark = true\nprimary = "#000000"\n', "not the file"),
+        "bpftop-y.toml": ('name = "bpftop-y"\ndark = true\nprimary = "blurple"\n', "not a colour"),
+        "bpftop-z.toml": ('name = "bpftop-z"\ndark = true\nprimary = "#fff"\nfoo = 1\n', "unknown"),
+        "bpftop-w.toml": ("name = \n", "bad theme file"),
+    }
+    for name, (text, needle) in cases.items():
+        (tmp_path / name).write_text(text)
+        with pytest.raises(ThemeError, match=needle):
+            load_theme(tmp_path / name)
