@@ -16,8 +16,8 @@ from bpftop.model.dashboard import DashboardSnapshot
 from bpftop.records import ProbeStatus, Record
 
 DEFAULT_MINUTES = 10.0
-MAX_RECORDS = 100_000  # with the frames, ~50 MiB under a storm (bench/rewind.py)
-ROWS_KEPT = 50  # per list in a frame: a zoomed pane on a tall terminal
+MAX_RECORDS = 60_000  # with the frames, ~30 MiB under a storm (bench/rewind.py)
+ROWS_KEPT = 25  # per list in a frame: more than a pane shows at 120x40
 
 
 @dataclasses.dataclass(slots=True)
