@@ -27,7 +27,7 @@ from bpftop.recording import (
 )
 from tests.recorded import demo_session, recorded_drilldown, recorded_session
 
-FUZZ = settings(max_examples=300, deadline=None,
+FUZZ = settings(max_examples=300, deadline=None, database=None,
                 suppress_health_check=[HealthCheck.function_scoped_fixture])  # fmt: skip
 
 
