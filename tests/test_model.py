@@ -28,13 +28,12 @@ def exec_record(ts: float, pid: int, ret: int = 0) -> ExecRecord:
 
 
 def test_interval_rate_sums_exactly_and_rates_last_interval() -> None:
-    rate = IntervalRate(history=3)
+    rate = IntervalRate()
     for count in (10, 20, 30, 40):
         rate.add(count, 2.0)
     snap = rate.snapshot()
     assert snap.total == 100
     assert snap.per_second == 20.0
-    assert snap.history == (10.0, 15.0, 20.0)  # bounded to the last 3
 
 
 def test_dashboard_counts_come_from_kernel_counters_not_rows() -> None:

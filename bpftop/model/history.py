@@ -18,6 +18,7 @@ from bpftop.records import ProbeStatus, Record
 DEFAULT_MINUTES = 10.0
 MAX_RECORDS = 60_000  # with the frames, ~30 MiB under a storm (bench/rewind.py)
 ROWS_KEPT = 25  # per list in a frame: more than a pane shows at 120x40
+SPARK_KEPT = 32  # values per sparkline history in a frame: the widest a pane draws is 31
 
 
 @dataclasses.dataclass(slots=True)
@@ -32,13 +33,20 @@ class Frame:
 
 
 def trimmed(snapshot: DashboardSnapshot, keep: int = ROWS_KEPT) -> DashboardSnapshot:
-    """The snapshot with each event list cut to its newest `keep` rows."""
+    """The snapshot with each event list cut to its newest `keep` rows and each sparkline
+    history to what a pane can draw: a frame then costs ~10 KB plus its rows."""
+    disks = snapshot.disks
+    devices = tuple(dataclasses.replace(d, p99_history=d.p99_history[-SPARK_KEPT:])
+                    for d in disks.devices)  # fmt: skip
+    ifaces = tuple(dataclasses.replace(i, drop_history=i.drop_history[-SPARK_KEPT:])
+                   for i in snapshot.xdp.ifaces)  # fmt: skip
     return dataclasses.replace(
         snapshot,
         execs=dataclasses.replace(snapshot.execs, rows=snapshot.execs.rows[-keep:]),
         connects=dataclasses.replace(snapshot.connects, rows=snapshot.connects.rows[-keep:]),
         denials=dataclasses.replace(snapshot.denials, rows=snapshot.denials.rows[-keep:]),
-        disks=dataclasses.replace(snapshot.disks, slow=snapshot.disks.slow[-keep:]),
+        disks=dataclasses.replace(disks, slow=disks.slow[-keep:], devices=devices),
+        xdp=dataclasses.replace(snapshot.xdp, ifaces=ifaces),
     )
 
 
