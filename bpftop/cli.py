@@ -414,12 +414,13 @@ def replay(args: argparse.Namespace) -> int:
     live_only = ["record", "bundle", "probes", "uprobe", "xdp_attach", "xdp_drop", "filter",
                  *(option for option, _term, _meta in FILTER_OPTIONS)]  # fmt: skip
     clash = [f"--{name.replace('_', '-')}" for name in live_only if getattr(args, name)]
-    if args.demo and args.replay:
-        clash.append("--replay")
     if args.disk_slow_ms:
         clash.append("--disk-slow-ms")
+    if args.demo and args.replay:
+        print("bpftop: --demo or --replay FILE, not both", file=sys.stderr)
+        return EXIT_USAGE
     if clash:
-        print(f"bpftop: {what} plays a recording; {', '.join(clash)} only work live",
+        print(f"bpftop: not with {what}: {', '.join(clash)} (they act on the live box)",
               file=sys.stderr)  # fmt: skip
         return EXIT_USAGE
     path = args.replay if args.replay else None

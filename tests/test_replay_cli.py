@@ -81,9 +81,12 @@ def test_damaged_recording_prints_up_to_the_damage(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("args", "needle"),
     [
-        (["--demo", "--record", "x"], "--record only work live"),
-        (["--replay", "x", "--comm", "sh"], "--comm only work live"),
-        (["--demo", "--replay", "x"], "--replay only work live"),
+        (["--demo", "--record", "x"], "not with --demo: --record (they act on the live box)"),
+        (
+            ["--replay", "x", "--comm", "sh", "--probes", "exec"],
+            "not with --replay: --probes, --comm",
+        ),
+        (["--demo", "--replay", "x"], "--demo or --replay FILE, not both"),
         (["--theme", "solarized", "--demo"], "unknown theme 'solarized'; themes: dark"),
     ],
 )
