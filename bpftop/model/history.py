@@ -16,7 +16,7 @@ from bpftop.model.dashboard import DashboardSnapshot
 from bpftop.records import ProbeStatus, Record
 
 DEFAULT_MINUTES = 10.0
-MAX_RECORDS = 60_000  # with the frames, ~30 MiB under a storm (bench/rewind.py)
+MAX_RECORDS = 60_000  # with the frames, ~26-52 MiB under storms (docs/benchmarks.md)
 ROWS_KEPT = 25  # per list in a frame: more than a pane shows at 120x40
 SPARK_KEPT = 32  # values per sparkline history in a frame: the widest a pane draws is 31
 
