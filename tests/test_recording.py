@@ -201,3 +201,13 @@ def test_numbers_no_record_holds_are_refused() -> None:
             record_from_json({**good, "ts": bad})
     with pytest.raises(DecodeError):
         record_from_json({**good, "pid": 2**80})
+
+
+def test_under_sudo_the_recording_belongs_to_the_user(tmp_path: Path, monkeypatch) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("needs root to give a file away")  # as a user the file is simply theirs
+    monkeypatch.setenv("SUDO_UID", "65534")
+    monkeypatch.setenv("SUDO_GID", "65534")
+    path = write(tmp_path / "mine.gz", every_kind())
+    assert (path.stat().st_uid, path.stat().st_gid) == (65534, 65534)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
