@@ -72,7 +72,8 @@ class DenialsPane(Pane):
 
     def update_from(self, snapshot: DashboardSnapshot) -> None:
         super().update_from(snapshot)
-        groups = [self._group_cells(g, self.palette) for g in snapshot.denials.groups[:MAX_GROUPS]]
+        palette = self.palette
+        groups = [self._group_cells(g, palette) for g in snapshot.denials.groups[:MAX_GROUPS]]
         refill(self.query_one("#denial-groups", DataTable), groups)
 
     @staticmethod
@@ -90,6 +91,7 @@ class DenialsPane(Pane):
         )
 
     def rows(self, snapshot: DashboardSnapshot) -> list[Row]:
+        palette = self.palette
         return [
             Row(
                 cells=(
@@ -98,9 +100,9 @@ class DenialsPane(Pane):
                     r.comm,
                     str(r.uid),
                     r.syscall,
-                    Text(r.errno, style=self.palette.bad),
+                    Text(r.errno, style=palette.bad),
                     target(r),
-                    cause(r, self.palette),
+                    cause(r, palette),
                 ),
                 keys=(r.ts, r.pid, r.comm, r.uid, r.syscall, r.errno, target(r), r.detail),
                 pid=r.pid,

@@ -102,6 +102,7 @@ class DiskPane(Pane):
         show(self.query_one("#disk-hist", Static), self._histogram(selected, snapshot))
 
     def rows(self, snapshot: DashboardSnapshot) -> list[Row]:
+        palette = self.palette
         out = []
         for p in snapshot.disks.procs:
             if self.slow_ms and not p.slow:
@@ -114,8 +115,8 @@ class DiskPane(Pane):
                         (p.comm or "unknown")[:12],
                         p.dev,
                         size(total),
-                        _lat_cell(p.avg_lat_us, self.palette),
-                        Text(str(p.slow), style=self.palette.bad) if p.slow else "",
+                        _lat_cell(p.avg_lat_us, palette),
+                        Text(str(p.slow), style=palette.bad) if p.slow else "",
                         str(p.reads),
                         str(p.writes),
                     ),
@@ -170,6 +171,7 @@ class DiskPane(Pane):
         spark = sparkline(device.p99_history, width - len(title) - len("  p99 "))
         text.append(f"  p99 {spark}\n")
         rows = by_power_of_two(device.window_hist)
+        palette = self.palette
         if not rows:
             text.append("idle", style="dim")
             return text
@@ -179,7 +181,7 @@ class DiskPane(Pane):
         for low, high, count in rows:
             bar = "█" * max(1, round(count / top * bar_width))
             text.append(f"{_bucket_label(low, high):>{label_width}} ")
-            text.append(f"{bar:<{bar_width}}", style=self.palette.latency(low))
+            text.append(f"{bar:<{bar_width}}", style=palette.latency(low))
             text.append(f" {count:>5}\n")
         text.rstrip()
         return text

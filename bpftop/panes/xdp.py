@@ -67,12 +67,13 @@ class XdpPane(Pane):
         return str(table.get_row_at(table.cursor_row)[0])
 
     def rows(self, snapshot: DashboardSnapshot) -> list[Row]:
+        palette = self.palette
         out = []
         for view in snapshot.xdp.ifaces:
             r = view.last
-            drop, drop_value = action_rate(view, "drop", self.palette)
-            aborted, aborted_value = action_rate(view, "aborted", self.palette)
-            redirect, redirect_value = action_rate(view, "redirect", self.palette)
+            drop, drop_value = action_rate(view, "drop", palette)
+            aborted, aborted_value = action_rate(view, "aborted", palette)
+            redirect, redirect_value = action_rate(view, "redirect", palette)
             spark = sparkline(view.drop_history, 12) if view.rates else ""  # no XDP counts
             out.append(
                 Row(
@@ -80,7 +81,7 @@ class XdpPane(Pane):
                         r.ifname,
                         r.state.lower(),
                         drop,
-                        Text(spark, style=self.palette.warn),
+                        Text(spark, style=palette.warn),
                         program_text(view),
                         aborted,
                         redirect,
