@@ -1,5 +1,5 @@
-"""Side-by-side comparisons: rounds that each pair a run without the probe with one
-with it, back to back, so the ratio per round cancels the box's drift."""
+"""Table rows: side-by-side comparisons (rounds that each pair a run without the probe with
+one with it, back to back, so the ratio per round cancels the box's drift), and printing."""
 
 from __future__ import annotations
 
@@ -18,3 +18,10 @@ def ratio_row(
         f" {statistics.median(with_probe):,.0f} · ratio {ratio:.3f} ({(1 - ratio) * 100:.1f}%"
         f" slower; rounds {ratios[0]:.3f}-{ratios[-1]:.3f})",
     )
+
+
+def print_rows(rows: list[tuple[str, str]]) -> None:
+    """The table: names in one column as wide as the longest, values after them."""
+    width = max(len(name) for name, _ in rows)
+    for name, value in rows:
+        print(f"  {name:<{width}}  {value}")

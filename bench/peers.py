@@ -21,7 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import psutil
-from paired import ratio_row
+from paired import print_rows, ratio_row
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # the tests' netns helpers
@@ -373,6 +373,4 @@ if __name__ == "__main__":  # just these rows: python bench/peers.py
     with tempfile.TemporaryDirectory() as tmp:
         storm_bin, noop_bin = build_tools(Path(tmp))
         peers(out, Path(tmp), BPFTOP, ROOT, storm_bin, noop_bin)
-    width = max(len(name) for name, _ in out)
-    for name, value in out:
-        print(f"  {name:<{width}}  {value}")
+    print_rows(out)

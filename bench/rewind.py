@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 import psutil
+from paired import print_rows
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -128,9 +129,7 @@ def main() -> int:
         history_and_recordings(rows, Path(workdir))
     print(f"bpftop history/recording benchmark, {time.strftime('%Y-%m-%d')}, "
           f"{os.uname().nodename}, {os.cpu_count()} CPUs")  # fmt: skip
-    width = max(len(name) for name, _ in rows)
-    for name, value in rows:
-        print(f"  {name:<{width}}  {value}")
+    print_rows(rows)
     return 0
 
 

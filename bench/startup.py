@@ -43,6 +43,7 @@ sys.path.insert(0, str(ROOT))  # bpftop and tests' helpers, without installing a
 from denials import denial_flood, syscall_overhead  # noqa: E402
 from disk_iops import disk_overhead  # noqa: E402
 from drilldown import drilldown_overhead  # noqa: E402
+from paired import print_rows  # noqa: E402
 from peers import peers  # noqa: E402
 from rewind import history_and_recordings  # noqa: E402
 
@@ -263,9 +264,7 @@ def main() -> int:
         shutil.rmtree(workdir, ignore_errors=True)
     print(f"bpftop benchmark, {time.strftime('%Y-%m-%d')}, {os.uname().nodename}, "
           f"kernel {os.uname().release}, {os.cpu_count()} CPUs")  # fmt: skip
-    width = max(len(name) for name, _ in rows)
-    for name, value in rows:
-        print(f"  {name:<{width}}  {value}")
+    print_rows(rows)
     return 0
 
 
