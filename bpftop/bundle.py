@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bpftop.recording import RecordingError, RecordingWriter, create_private
+from bpftop.recording import RecordingError, RecordingWriter, create_private, give_to_sudo_user
 from bpftop.records import ProbeStatus, Record
 from bpftop.report import build_report
 
@@ -62,8 +62,7 @@ def write_bundle(
         report = build_report(about, records, written=time.time())
         with create_private(directory / "report.txt") as out:
             out.write(report.encode())
-        if os.geteuid() == 0 and "SUDO_UID" in os.environ:  # the files are the user's
-            os.chown(directory, int(os.environ["SUDO_UID"]), int(os.environ.get("SUDO_GID", -1)))
+        give_to_sudo_user(directory)  # like the files in it
     except (OSError, RecordingError, ValueError) as exc:
         raise BundleError(f"cannot write the bundle to {directory}: {exc}") from None
     return directory

@@ -59,10 +59,16 @@ def create_private(path: Path) -> BinaryIO:
     except OSError as exc:
         raise RecordingError(f"cannot create {path}: {exc.strerror}") from None
     os.fchmod(fd, 0o600)  # whatever the umask
-    if os.geteuid() == 0 and "SUDO_UID" in os.environ:
-        with contextlib.suppress(ValueError, OSError):  # else it stays root's, still 0600
-            os.fchown(fd, int(os.environ["SUDO_UID"]), int(os.environ.get("SUDO_GID", "-1")))
+    with contextlib.suppress(ValueError, OSError):  # else it stays root's, still 0600
+        give_to_sudo_user(fd)
     return os.fdopen(fd, "wb")
+
+
+def give_to_sudo_user(target: int | Path) -> None:
+    """Under sudo, what bpftop writes for the user (a file descriptor or a path) becomes
+    the user's. Raises OSError or ValueError (a bad SUDO_UID) when it cannot."""
+    if os.geteuid() == 0 and "SUDO_UID" in os.environ:
+        os.chown(target, int(os.environ["SUDO_UID"]), int(os.environ.get("SUDO_GID", "-1")))
 
 
 class RecordingWriter:
