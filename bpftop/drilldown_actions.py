@@ -53,9 +53,13 @@ class DrilldownActions(App[int]):
     def on_pane_pid_picked(self, message: Pane.PidPicked) -> None:
         self.open_drilldown(message.pid)
 
-    def action_pick_process(self) -> None:
+    def _refused_in_a_replay(self) -> bool:
         if self.replay is not None:
             self.notify("a replay has no live process to drill into", severity="warning")
+        return self.replay is not None
+
+    def action_pick_process(self) -> None:
+        if self._refused_in_a_replay():
             return
         import psutil
 
@@ -74,8 +78,7 @@ class DrilldownActions(App[int]):
     def open_drilldown(self, pid: int) -> None:
         if isinstance(self.screen, DrilldownScreen):
             return  # one drilldown at a time
-        if self.replay is not None:
-            self.notify("a replay has no live process to drill into", severity="warning")
+        if self._refused_in_a_replay():
             return
         tgid = thread_group(pid)
         if tgid is not None and tgid != pid:
