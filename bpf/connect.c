@@ -34,9 +34,10 @@ enum conn_counter {
     OUT_TIMEOUT = 2,
     OUT_ABORTED = 3,
     IN_ESTABLISHED = 4,
-    RESETS = 5,
+    RESETS = 5,    /* all directions */
     CONN_LOST = 6,
-    CONN_NR_COUNTERS = 7,
+    IN_RESETS = 7, /* the inbound ones among RESETS */
+    CONN_NR_COUNTERS = 8,
 };
 
 struct conn_start {
@@ -244,6 +245,8 @@ TRACEPOINT_PROBE(tcp, tcp_receive_reset)
     e->result = RESULT_RESET;
     e->state = TCP_ESTABLISHED;
     count(RESETS);
+    if (owner->direction == DIR_IN)
+        count(IN_RESETS);
     emit(e);
     return 0;
 }

@@ -25,6 +25,7 @@ from bpftop.probes.registry import PID_PROBE_NAMES, PROBE_NAMES
 from bpftop.recording import RecordingError, RecordingWriter, make_header
 from bpftop.records import Record
 from bpftop.resources import demo_recording
+from bpftop.serve import DEFAULT_ADDRESS, listen_address
 from bpftop.stderr_capture import StderrCapture
 from bpftop.themes import ThemeError, load_themes, resolve_theme, theme_names
 
@@ -127,6 +128,18 @@ def build_parser() -> argparse.ArgumentParser:
         prog="bpftop", description="A top-style eBPF dashboard: execs, TCP connections, ..."
     )
     parser.add_argument("--json", action="store_true", help="no TUI: JSON lines on stdout")
+    parser.add_argument(
+        "--serve",
+        type=listen_address,
+        metavar="[ADDR:]PORT",
+        help="no TUI: serve Prometheus metrics at http://ADDR:PORT/metrics "
+        f"(ADDR defaults to {DEFAULT_ADDRESS}; 0.0.0.0 or [::] for every interface)",
+    )
+    parser.add_argument(
+        "--metrics-labels",
+        choices=["comm"],
+        help="with --serve: also label denials by comm (the first 50 comms, then 'other')",
+    )
     parser.add_argument(
         "--probes",
         type=parse_probes,
@@ -319,15 +332,29 @@ def _main(argv: list[str] | None) -> int:
             return EXIT_USAGE
         if "xdp" not in args.probes:
             args.probes.append("xdp")
+    if args.metrics_labels and not args.serve:
+        print("bpftop: --metrics-labels needs --serve", file=sys.stderr)
+        return EXIT_USAGE
+    if args.bundle and args.serve:
+        print("bpftop: --bundle or --serve, not both", file=sys.stderr)
+        return EXIT_USAGE
     if args.bundle:
         try:
             check_directory(args.bundle)
         except BundleError as exc:
             print(f"bpftop: --bundle: {exc}", file=sys.stderr)
             return EXIT_USAGE
-    elif not args.json and not (sys.stdout.isatty() and sys.stdin.isatty()):
+    elif not (args.json or args.serve) and not (sys.stdout.isatty() and sys.stdin.isatty()):
         print("bpftop: not a terminal; use --json for headless output", file=sys.stderr)
         return EXIT_USAGE
+    metrics = None
+    if args.serve:
+        try:
+            metrics = start_metrics(args)
+        except OSError as exc:
+            host, port = args.serve
+            print(f"bpftop: --serve {host}:{port}: {exc.strerror or exc}", file=sys.stderr)
+            return EXIT_USAGE
 
     about = live_about(kernel, args)
     recorder = None
@@ -336,12 +363,14 @@ def _main(argv: list[str] | None) -> int:
             recorder = RecordingWriter(args.record, about)
         except RecordingError as exc:
             print(f"bpftop: --record: {exc}", file=sys.stderr)
+            if metrics is not None:
+                metrics[1].close()
             return EXIT_USAGE
     capture = StderrCapture()
     capture.start()
     try:
-        if args.json or args.bundle:
-            return run_headless_session(kernel, args, about, capture, recorder)
+        if args.json or args.bundle or args.serve:
+            return run_headless_session(kernel, args, about, capture, recorder, metrics)
         return run_tui(kernel, args, capture, about, recorder)
     except KeyboardInterrupt:
         return 0
@@ -349,6 +378,21 @@ def _main(argv: list[str] | None) -> int:
         capture.stop()
         if recorder is not None:
             recorder.close()
+        if metrics is not None:
+            metrics[1].close()
+
+
+def start_metrics(args: argparse.Namespace) -> tuple[Callable[[Record], None], Any]:
+    """Bind and serve /metrics before anything attaches: a scrape during start-up
+    answers (probes show as attaching), and a taken port stops bpftop at once."""
+    from bpftop.model.metrics import MetricTotals
+    from bpftop.serve import MetricsServer
+
+    totals = MetricTotals(args.probes, comm_labels=args.metrics_labels == "comm")
+    host, port = args.serve
+    server = MetricsServer(host, port, totals)
+    server.start()
+    return totals.add, server
 
 
 def live_about(kernel: KernelFeatures, args: argparse.Namespace) -> dict[str, Any]:
@@ -368,8 +412,10 @@ def run_headless_session(
     about: dict[str, Any],
     stderr: StderrCapture,
     recorder: RecordingWriter | None,
+    metrics: tuple[Callable[[Record], None], Any] | None,
 ) -> int:
-    """--json, --bundle, or both: records to stdout, to a recording, kept for the bundle."""
+    """--json, --bundle, --serve, or several: records to stdout, to a recording, kept
+    for the bundle, added up for /metrics."""
     from bpftop.headless import run_headless
 
     kept: deque[Record] = deque(maxlen=MAX_RECORDS)
@@ -379,7 +425,8 @@ def run_headless_session(
         if not stopping.is_set():
             kept.append(record)
 
-    taps = [t for t in (recorder.write if recorder else None, keep if args.bundle else None)
+    taps = [t for t in (recorder.write if recorder else None, keep if args.bundle else None,
+                        metrics[0] if metrics else None)
             if t is not None]  # fmt: skip
     code = run_headless(
         kernel,
@@ -411,7 +458,8 @@ def replay(args: argparse.Namespace) -> int:
     from bpftop.playback import print_records, run_replay_tui
 
     what = "--demo" if args.demo else "--replay"
-    live_only = ["record", "bundle", "probes", "uprobe", "xdp_attach", "xdp_drop", "filter",
+    live_only = ["record", "bundle", "serve", "metrics_labels", "probes", "uprobe",
+                 "xdp_attach", "xdp_drop", "filter",
                  *(option for option, _term, _meta in FILTER_OPTIONS)]  # fmt: skip
     clash = [f"--{name.replace('_', '-')}" for name in live_only if getattr(args, name)]
     if args.disk_slow_ms:

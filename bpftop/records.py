@@ -149,6 +149,19 @@ class ConnectRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class DiskOpTotals:
+    """One kind of I/O (read, write, discard, other) on one device over one interval,
+    for the Prometheus histogram per operation. Not in `to_json()`: the JSON line and
+    recordings keep the device-wide histogram only."""
+
+    op: str
+    ios: int
+    bytes: int
+    hist: tuple[Bucket, ...]  # the timed I/Os, from the kernel's buckets
+    latency_us: float  # the sum of the timed I/Os' latencies
+
+
+@dataclass(frozen=True, slots=True)
 class DiskRecord:
     """One block device over one interval; latency from the kernel's histogram."""
 
@@ -167,6 +180,7 @@ class DiskRecord:
     hist: tuple[Bucket, ...] = ()
     queue_us: float | None = None  # average start -> issue, where the kernel shows both
     device_us: float | None = None  # average issue -> complete
+    by_op: tuple[DiskOpTotals, ...] = field(default=(), compare=False)
 
     @property
     def ios(self) -> int:

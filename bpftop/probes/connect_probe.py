@@ -39,6 +39,7 @@ class ConnectProbe(Probe):
         "in_established",
         "resets",
         "lost",
+        "in_resets",
     )
     lost_counter = "lost"
 

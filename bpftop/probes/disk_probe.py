@@ -12,10 +12,10 @@ import os
 import time
 from typing import Any
 
-from bpftop.model.histogram import bucket_bounds, summarize
+from bpftop.model.histogram import buckets_from_counts, summarize
 from bpftop.probes.base import PlanStep, Probe, c_string
 from bpftop.probes.block_devices import BlockDeviceNames
-from bpftop.records import DiskProcRecord, DiskRecord, Record, SlowIoRecord
+from bpftop.records import DiskOpTotals, DiskProcRecord, DiskRecord, Record, SlowIoRecord
 
 OPS = ("read", "write", "discard", "other")
 CFG_SLOW_NS = 0
@@ -111,8 +111,7 @@ class DiskProbe(Probe):
             hist = [sum(column) for column in zip(*(cpu.hist for cpu in per_cpu), strict=True)]
             for bucket, count in enumerate(hist):
                 if count:
-                    previous = hist_now.get((key.dev, bucket), (0,))[0]
-                    hist_now[(key.dev, bucket)] = (previous + count,)
+                    hist_now[(key.dev, key.op, bucket)] = (count,)
         # After the totals: every I/O counted above has its max in the old epoch's slot.
         max_ns = self._take_max(table)
         dev_delta = _changes(dev_now, self._last_dev)
@@ -164,11 +163,20 @@ class DiskProbe(Probe):
         zero = (0,) * len(DEV_FIELDS)
         per_op = {op: dev_delta.get((dev, index), zero) for index, op in enumerate(OPS)}
         total = {f: sum(v[i] for v in per_op.values()) for i, f in enumerate(DEV_FIELDS)}
-        buckets = tuple(
-            (float(low), float(high), hist_delta[(dev, b)][0])
-            for b in sorted(b for d, b in hist_delta if d == dev)
-            for low, high in [bucket_bounds(b)]
-        )
+        op_counts: dict[int, dict[int, int]] = {index: {} for index in range(len(OPS))}
+        for (d, op, b), (count,) in hist_delta.items():
+            if d == dev:
+                op_counts[op][b] = count
+        buckets = buckets_from_counts(
+            {b: sum(counts.get(b, 0) for counts in op_counts.values())
+             for b in set().union(*op_counts.values())}
+        )  # fmt: skip
+        by_op = tuple(
+            DiskOpTotals(op, per_op[op][0], per_op[op][1], buckets_from_counts(op_counts[index]),
+                         per_op[op][DEV_FIELDS.index("lat_ns")] / 1000)
+            for index, op in enumerate(OPS)
+            if per_op[op][0]
+        )  # fmt: skip
         top = max_ns.get(dev)
         split = total["split"]
         return DiskRecord(
@@ -187,6 +195,7 @@ class DiskProbe(Probe):
             hist=buckets,
             queue_us=round(total["queue_ns"] / split / 1000, 1) if split else None,
             device_us=round(total["device_ns"] / split / 1000, 1) if split else None,
+            by_op=by_op,
         )
 
     def _proc_records(self, ts: float, interval_s: float) -> list[DiskProcRecord]:
