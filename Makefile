@@ -4,13 +4,20 @@ VENV := .venv
 # Root is needed for BPF and apt; go through sudo only where we are not root.
 SUDO := $(shell [ "$$(id -u)" -ne 0 ] && command -v sudo)
 
-.PHONY: run setup test lint bench clean
+.PHONY: run setup install uninstall test lint bench clean
 
 run: setup
 	$(SUDO) $(VENV)/bin/bpftop $(ARGS)
 
 setup:
 	$(SUDO) bash scripts/setup.sh
+
+# `sudo bpftop` from anywhere, and the --serve systemd unit (disabled).
+install: setup
+	$(SUDO) bash scripts/install.sh install
+
+uninstall:
+	$(SUDO) bash scripts/install.sh uninstall
 
 lint: setup
 	$(VENV)/bin/ruff check bpftop tests bench

@@ -14,8 +14,8 @@ fi
 # 1. Debian packages: bcc comes from Debian; the PyPI package named "bcc" is unrelated.
 #    gcc builds the tests' helpers; linux-libc-dev has the syscall names; mount has losetup;
 #    util-linux has unshare (a test hides tracefs in a mount namespace); bpftrace and htop
-#    are what the benchmark compares bpftop with.
-PKGS="python3-bpfcc bpfcc-tools libbpfcc libbpf1 python3-venv bpftool bpftrace tmux gcc libc6-dev linux-libc-dev mount util-linux htop"
+#    are what the benchmark compares bpftop with; systemd-analyze checks the unit.
+PKGS="python3-bpfcc bpfcc-tools libbpfcc libbpf1 python3-venv bpftool bpftrace tmux gcc libc6-dev linux-libc-dev mount util-linux htop systemd"
 missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"

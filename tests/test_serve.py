@@ -24,6 +24,7 @@ pytestmark = pytest.mark.bpf
 ROOT = Path(__file__).resolve().parent.parent
 BPFTOP = [sys.executable, "-m", "bpftop.cli"]
 INTERVAL = "0.2"
+CAP_SYS_ADMIN = 21
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
 # Runs as uid 65534 with the system python (stdlib only): after "ready" and a line on
@@ -84,11 +85,23 @@ def value(snap: Samples, name: str, **labels: str) -> float:
     return snap.get((name, tuple(sorted(labels.items()))), 0.0)
 
 
+def unit_capabilities() -> list[str]:
+    """setpriv for the capabilities scripts/bpftop.service leaves bpftop: root with
+    only CapabilityBoundingSet, as systemd runs it."""
+    unit = (ROOT / "scripts" / "bpftop.service").read_text()
+    [line] = [ln for ln in unit.splitlines() if ln.startswith("CapabilityBoundingSet=")]
+    caps = line.split("=", 1)[1].split()
+    keep = ",".join(f"+{cap.removeprefix('CAP_').lower()}" for cap in caps)
+    return ["setpriv", f"--bounding-set=-all,{keep}", "--inh-caps=-all", "--no-new-privs"]
+
+
 @contextlib.contextmanager
-def serving(*args: str) -> Iterator[tuple[subprocess.Popen[str], int]]:
+def serving(
+    *args: str, prefix: tuple[str, ...] = ()
+) -> Iterator[tuple[subprocess.Popen[str], int]]:
     port = free_port()
     proc = subprocess.Popen(
-        [*BPFTOP, "--serve", f"127.0.0.1:{port}", "--interval", INTERVAL, *args],
+        [*prefix, *BPFTOP, "--serve", f"127.0.0.1:{port}", "--interval", INTERVAL, *args],
         cwd=ROOT,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
@@ -126,13 +139,19 @@ def settle(port: int, done: Callable[[Samples], bool], timeout: float = 15.0) ->
     return samples(scrape(port))
 
 
-def test_counters_move_by_exactly_the_workload(tmp_path: Path) -> None:
+@pytest.mark.parametrize("who", ["root", "the unit's capabilities"])
+def test_counters_move_by_exactly_the_workload(tmp_path: Path, who: str) -> None:
     ok, failed, refused, denied = 23, 11, 7, 5
     closed = free_port()  # nothing listens there: every connect is refused
     secret = tmp_path / "secret"  # in a 0700 directory: EACCES for uid 65534
     secret.write_text("x")
-    with serving("--uid", "65534", "--probes", "exec,connect,denials") as (_proc, port):
+    prefix = tuple(unit_capabilities()) if who != "root" else ()
+    args = ("--uid", "65534", "--probes", "exec,connect,denials")
+    with serving(*args, prefix=prefix) as (proc, port):
         wait_attached(port, ("exec", "connect", "denials"))
+        status = Path(f"/proc/{proc.pid}/status").read_text()
+        effective = int(next(ln for ln in status.splitlines() if ln.startswith("CapEff:"))[7:], 16)
+        assert bool(effective & (1 << CAP_SYS_ADMIN)) == (who == "root")
         helper = subprocess.Popen(
             ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
              "/usr/bin/python3", "-c", WORKLOAD, str(ok), str(failed), str(refused),
