@@ -16,6 +16,7 @@ Run as root with `make bench`. Prints a table; nothing here is part of the tests
     (bench/peers.py)
   - the rewind ring's memory after 10 minutes, a recording's size and cost per record,
     and replay speed (bench/rewind.py)
+  - `bpftop --serve` under the soak storm: scrape time and size, RSS, CPU (bench/serve.py)
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ from drilldown import drilldown_overhead  # noqa: E402
 from paired import print_rows  # noqa: E402
 from peers import peers  # noqa: E402
 from rewind import history_and_recordings  # noqa: E402
+from serve import serve_under_storm  # noqa: E402
 
 from bpftop.probes.registry import PROBE_NAMES  # noqa: E402
 from tests.c_helpers import compile_c  # noqa: E402
@@ -260,6 +262,7 @@ def main() -> int:
         drilldown_overhead(rows, workdir, BPFTOP, ROOT)
         peers(rows, workdir, BPFTOP, ROOT, storm_bin, noop)
         history_and_recordings(rows, workdir)
+        serve_under_storm(rows, 60)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     print(f"bpftop benchmark, {time.strftime('%Y-%m-%d')}, {os.uname().nodename}, "
