@@ -7,7 +7,8 @@
  * from the user registers, count the denial in the kernel (exact, per comm,
  * uid, syscall and errno) and, within a per-CPU budget, send one event.
  *
- * capability:cap_capable also runs for silent checks that fail without failing
+ * capability:cap_capable (or, before 6.14, a kprobe on cap_capable; with neither,
+ * the cause stays unknown) also runs for silent checks that fail without failing
  * anything (a plain Python start makes ~20). A refused capability is only named
  * as the cause when the same thread's same syscall then fails with EPERM/EACCES,
  * within CAP_WINDOW_NS; the rest are counted as silent. The syscall a check runs
@@ -114,10 +115,12 @@ static __always_inline int take_token(u64 now)
     return 1;
 }
 
-TRACEPOINT_PROBE(capability, cap_capable)
+/* A refused capability check, in the current task: remembered per thread with the
+ * syscall it happened in, for the sys_exit program to name as the cause. */
+static __always_inline void note_refusal(int cap)
 {
-    if (args->ret >= 0 || args->cap < 0 || args->cap > 63)
-        return 0;
+    if (cap < 0 || cap > 63)
+        return;
     count(DEN_CAP_REFUSED);
     struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
     u64 nr = 0;
@@ -126,14 +129,49 @@ TRACEPOINT_PROBE(capability, cap_capable)
     u64 now = bpf_ktime_get_ns();
     struct cap_refusal *r = refusals.lookup(&tid);
     if (r && r->nr == nr) {
-        r->caps |= 1ULL << args->cap;
+        r->caps |= 1ULL << cap;
         r->ts_ns = now;
-        return 0;
+        return;
     }
-    struct cap_refusal fresh = {.caps = 1ULL << args->cap, .nr = nr, .ts_ns = now};
+    struct cap_refusal fresh = {.caps = 1ULL << cap, .nr = nr, .ts_ns = now};
     refusals.update(&tid, &fresh);
+}
+
+#if defined(CAP_KPROBE)
+/* Kernels without the capability:cap_capable tracepoint (before 6.14): the same
+ * from a kprobe and kretprobe on cap_capable(cred, ns, cap, opts), which bcc opens
+ * as perf-event fds (the kprobe PMU), gone with bpftop like every other attachment. */
+BPF_HASH(cap_calls, u32, int, 10240);
+
+int kprobe__cap_capable(struct pt_regs *ctx, const void *cred, const void *ns, int cap)
+{
+    u32 tid = bpf_get_current_pid_tgid();
+    cap_calls.update(&tid, &cap);
     return 0;
 }
+
+int kretprobe__cap_capable(struct pt_regs *ctx)
+{
+    u32 tid = bpf_get_current_pid_tgid();
+    int *cap = cap_calls.lookup(&tid);
+    if (!cap)
+        return 0;
+    int refused = (int)PT_REGS_RC(ctx) < 0;
+    int which = *cap;
+    cap_calls.delete(&tid);
+    if (refused)
+        note_refusal(which);
+    return 0;
+}
+#elif !defined(NO_CAP_HOOK)
+TRACEPOINT_PROBE(capability, cap_capable)
+{
+    if (args->ret >= 0)
+        return 0;
+    note_refusal(args->cap);
+    return 0;
+}
+#endif
 
 RAW_TRACEPOINT_PROBE(sys_exit)
 {

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import ipaddress
 import os
 import signal
 import socket
@@ -13,7 +14,7 @@ import threading
 from collections import deque
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bpftop import __version__
 from bpftop.bundle import BundleError, check_directory, write_bundle
@@ -25,7 +26,6 @@ from bpftop.probes.registry import PID_PROBE_NAMES, PROBE_NAMES
 from bpftop.recording import RecordingError, RecordingWriter, make_header
 from bpftop.records import Record
 from bpftop.resources import demo_recording
-from bpftop.serve import DEFAULT_ADDRESS, listen_address
 from bpftop.stderr_capture import StderrCapture
 from bpftop.themes import ThemeError, load_themes, resolve_theme, theme_names
 
@@ -41,6 +41,9 @@ FILTER_OPTIONS = (
     ("dev", "dev=", "NAME"),
     ("lat", "lat>", "DURATION"),
 )
+
+if TYPE_CHECKING:
+    from bpftop.serve import MetricsServer
 
 EXIT_USAGE = 2
 EXIT_ENVIRONMENT = 1
@@ -77,6 +80,31 @@ def minutes(text: str) -> float:
     if not 0 < value <= 24 * 60:
         raise argparse.ArgumentTypeError(f"must be more than 0 and at most 1440 minutes: {text!r}")
     return value
+
+
+DEFAULT_ADDRESS = "127.0.0.1"  # only a port given: not on the network unless asked
+
+
+def listen_address(text: str) -> tuple[str, int]:
+    """`9469`, `127.0.0.1:9469`, `0.0.0.0:9469`, `[::1]:9469` -> (host, port)."""
+    host, sep, port_text = text.rpartition(":")
+    if not sep:
+        host = DEFAULT_ADDRESS
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    try:
+        port = int(port_text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not ADDR:PORT or PORT: {text!r}") from None
+    if not 1 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"port must be 1-65535: {text!r}")
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"not an IP address: {host!r} (give a numeric address, e.g. 127.0.0.1:{port})"
+        ) from None
+    return host, port
 
 
 def short_theme_names() -> list[str]:
@@ -364,7 +392,7 @@ def _main(argv: list[str] | None) -> int:
         except RecordingError as exc:
             print(f"bpftop: --record: {exc}", file=sys.stderr)
             if metrics is not None:
-                metrics[1].close()
+                metrics.close()
             return EXIT_USAGE
     capture = StderrCapture()
     capture.start()
@@ -379,10 +407,10 @@ def _main(argv: list[str] | None) -> int:
         if recorder is not None:
             recorder.close()
         if metrics is not None:
-            metrics[1].close()
+            metrics.close()
 
 
-def start_metrics(args: argparse.Namespace) -> tuple[Callable[[Record], None], Any]:
+def start_metrics(args: argparse.Namespace) -> MetricsServer:
     """Bind and serve /metrics before anything attaches: a scrape during start-up
     answers (probes show as attaching), and a taken port stops bpftop at once."""
     from bpftop.model.metrics import MetricTotals
@@ -392,7 +420,7 @@ def start_metrics(args: argparse.Namespace) -> tuple[Callable[[Record], None], A
     host, port = args.serve
     server = MetricsServer(host, port, totals)
     server.start()
-    return totals.add, server
+    return server
 
 
 def live_about(kernel: KernelFeatures, args: argparse.Namespace) -> dict[str, Any]:
@@ -412,7 +440,7 @@ def run_headless_session(
     about: dict[str, Any],
     stderr: StderrCapture,
     recorder: RecordingWriter | None,
-    metrics: tuple[Callable[[Record], None], Any] | None,
+    metrics: MetricsServer | None,
 ) -> int:
     """--json, --bundle, --serve, or several: records to stdout, to a recording, kept
     for the bundle, added up for /metrics."""
@@ -426,7 +454,7 @@ def run_headless_session(
             kept.append(record)
 
     taps = [t for t in (recorder.write if recorder else None, keep if args.bundle else None,
-                        metrics[0] if metrics else None)
+                        metrics.totals.add if metrics else None)
             if t is not None]  # fmt: skip
     code = run_headless(
         kernel,

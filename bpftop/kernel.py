@@ -57,6 +57,18 @@ class KernelFeatures:
         category, _, event = name.partition(":")
         return _is_dir(self.tracefs / "events" / category / event)
 
+    def has_kernel_function(self, name: str) -> bool:
+        """Can a kprobe go on this kernel function (it is in available_filter_functions,
+        so it exists, is not inlined away and is not blacklisted)?"""
+        if self.tracefs is None or not self.kprobes:
+            return False
+        try:
+            with (self.tracefs / "available_filter_functions").open() as functions:
+                # Lines are "name" or "name [module]"
+                return any(line.split(" ", 1)[0].strip() == name for line in functions)
+        except OSError:
+            return False
+
     def prog_type_reason(self, prog_type: str) -> str | None:
         """None when the program type is usable, else a short reason."""
         if prog_type == "kprobe" and not self.kprobes:

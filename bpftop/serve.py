@@ -8,7 +8,6 @@ and never reads (or never asks) costs a thread for a few seconds and holds up no
 
 from __future__ import annotations
 
-import argparse
 import ipaddress
 import socket
 import threading
@@ -31,30 +30,7 @@ from bpftop import __version__
 from bpftop.model.metrics import LATENCY_BOUNDS_US, TCP_SERIES, MetricTotals
 from bpftop.records import PROBE_STATES
 
-DEFAULT_ADDRESS = "127.0.0.1"  # only a port given: not on the network unless asked
 CLIENT_TIMEOUT_S = 5.0
-
-
-def listen_address(text: str) -> tuple[str, int]:
-    """`9469`, `127.0.0.1:9469`, `0.0.0.0:9469`, `[::1]:9469` -> (host, port)."""
-    host, sep, port_text = text.rpartition(":")
-    if not sep:
-        host = DEFAULT_ADDRESS
-    if host.startswith("[") and host.endswith("]"):
-        host = host[1:-1]
-    try:
-        port = int(port_text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not ADDR:PORT or PORT: {text!r}") from None
-    if not 1 <= port <= 65535:
-        raise argparse.ArgumentTypeError(f"port must be 1-65535: {text!r}")
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"not an IP address: {host!r} (give a numeric address, e.g. 127.0.0.1:{port})"
-        ) from None
-    return host, port
 
 
 class _QuietHandler(WSGIRequestHandler):
@@ -73,6 +49,7 @@ class MetricsServer:
     serves from a daemon thread after start()."""
 
     def __init__(self, host: str, port: int, totals: MetricTotals) -> None:
+        self.totals = totals  # what the records are added to (the tap)
         registry = CollectorRegistry()
         registry.register(BpftopCollector(totals))
         registry.register(ProcessCollector(registry=None))  # bpftop's own CPU and RSS

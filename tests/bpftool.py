@@ -24,6 +24,8 @@ BPFTOP_PROGRAMS = {
     "tracepoint__block__block_rq_merge",
     "tracepoint__block__block_rq_complete",
     "tracepoint__capability__cap_capable",
+    "kprobe__cap_capable",  # kernels without that tracepoint
+    "kretprobe__cap_capable",
     "tracepoint__xdp__xdp_exception",
     "tracepoint__xdp__xdp_redirect_err",
     "sys_exit",  # bcc names a RAW_TRACEPOINT_PROBE after the tracepoint alone

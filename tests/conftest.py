@@ -14,6 +14,7 @@ from pytest_textual_snapshot import SVGImageExtension
 
 from bpftop import kernel
 from bpftop.cli import preflight
+from bpftop.kernel import KernelFeatures
 
 ROOT = Path(__file__).resolve().parent.parent
 os.environ["TZ"] = "UTC"  # frames show wall-clock times
@@ -71,9 +72,13 @@ def engine_for(kernel_features: kernel.KernelFeatures) -> Iterator[Callable[...,
         *probes: str,
         interval: float = 0.5,
         prepare: Callable[[BpfEngine], None] = lambda _engine: None,
+        kernel: KernelFeatures | None = None,
     ) -> tuple[BpfEngine, Collector]:
+        """`kernel`: features to plan with instead of the detected ones (to make a
+        probe take a fallback step, by hiding what the richer steps need)."""
         sink = Collector()
-        engine = BpfEngine(kernel_features, PROBE_CLASSES, sink, enabled=probes, interval=interval)
+        engine = BpfEngine(kernel or kernel_features, PROBE_CLASSES, sink, enabled=probes,
+                           interval=interval)  # fmt: skip
         engines.append(engine)
         prepare(engine)  # settings given before anything attaches, as the CLI does
         engine.start()

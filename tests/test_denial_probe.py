@@ -3,16 +3,26 @@ names the refused capability, and stays exact under a flood."""
 
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 
 import pytest
 
+from bpftop.kernel import KernelFeatures
+from bpftop.probes.denial_probe import DenialProbe
 from bpftop.records import DenialGroupRecord, DenialRecord, ProbeCounts, ProbeStatus
 from tests.denied import NOBODY, run_as_nobody, workbench
 
 pytestmark = pytest.mark.bpf
 DENIED = 41
 ALLOWED = 17
+TRACEPOINT_STEP, KPROBE_STEP, NO_CAUSE_STEP = (step.via for step in DenialProbe.plan)
+
+
+def cause_step(kernel: KernelFeatures) -> str:
+    """The step that names causes on this kernel: the tracepoint where it exists (6.14+),
+    else the kprobe (LTS kernels). A kernel with neither fails the tests that need one."""
+    return TRACEPOINT_STEP if kernel.has_tracepoint("capability:cap_capable") else KPROBE_STEP
 
 
 def group_total(sink, comm: str, syscall: str) -> int:
@@ -23,11 +33,11 @@ def group_total(sink, comm: str, syscall: str) -> int:
     )
 
 
-def test_exact_denied_opens_with_path_errno_pid_and_cause(engine_for) -> None:
+def test_exact_denied_opens_with_path_errno_pid_and_cause(engine_for, kernel_features) -> None:
     with workbench() as bench:
         engine, sink = engine_for("denials", interval=0.3)
         (status,) = [s for s in sink.of_type(ProbeStatus) if s.state == "attached"]
-        assert status.via == "raw_tracepoint:sys_exit + tracepoint:capability:cap_capable"
+        assert status.via == cause_step(kernel_features)
         pid = run_as_nobody(bench, DENIED, ALLOWED)
 
         def mine() -> list[DenialRecord]:
@@ -50,8 +60,10 @@ def test_exact_denied_opens_with_path_errno_pid_and_cause(engine_for) -> None:
     assert sum(c.counts["sampled_out"] + c.lost for c in counts) == 0
 
 
-def test_binding_port_80_without_the_capability_names_it(engine_for) -> None:
+def test_binding_port_80_without_the_capability_names_it(engine_for, kernel_features) -> None:
     engine, sink = engine_for("denials", interval=0.3)
+    (status,) = [s for s in sink.of_type(ProbeStatus) if s.state == "attached"]
+    assert status.via == cause_step(kernel_features)
     script = "import socket\ntry:\n socket.socket().bind(('127.0.0.1', 80))\nexcept OSError: pass"
     child = subprocess.Popen(["/usr/bin/python3", "-S", "-c", script], user=NOBODY, group=NOBODY,
                              extra_groups=[], cwd="/")  # fmt: skip
@@ -81,3 +93,35 @@ def test_a_flood_is_sampled_but_its_count_stays_exact(engine_for) -> None:
     dropped = sum(c.counts["sampled_out"] + c.lost for c in counts)
     assert 0 < sent < flood  # a per-CPU budget, not one record per denial
     assert sent + dropped >= flood  # every denial was either sent or counted as dropped
+
+
+def test_without_a_capability_hook_every_denial_is_still_exact(engine_for, kernel_features) -> None:
+    """The last step, for kernels with neither the tracepoint nor kprobes: forced here by
+    hiding both; every denial with its path, only the cause unknown."""
+    bare = dataclasses.replace(
+        kernel_features,
+        kprobes=False,
+        hidden_tracepoints=kernel_features.hidden_tracepoints | {"capability:cap_capable"},
+    )
+    with workbench() as bench:
+        engine, sink = engine_for("denials", interval=0.3, kernel=bare)
+        (status,) = [s for s in sink.of_type(ProbeStatus) if s.state == "attached"]
+        assert status.via == NO_CAUSE_STEP
+        assert dict(status.skipped)[KPROBE_STEP] == "unavailable, CONFIG_KPROBES off"
+        pid = run_as_nobody(bench, DENIED, ALLOWED)
+
+        def mine() -> list[DenialRecord]:
+            return [r for r in sink.of_type(DenialRecord) if r.pid == pid]
+
+        assert sink.wait_for(lambda: group_total(sink, "denyloop", "openat") >= DENIED)
+        assert sink.wait_for(lambda: len(mine()) >= DENIED)
+        engine.stop()
+    assert group_total(sink, "denyloop", "openat") == DENIED
+    records = mine()
+    assert len(records) == DENIED
+    for r in records:
+        assert (r.syscall, r.errno, r.path, r.mechanism, r.detail) == (
+            "openat", "EACCES", str(bench.secret), "syscall", None,
+        )  # fmt: skip
+    counts = [c for c in sink.of_type(ProbeCounts) if c.probe == "denials"]
+    assert sum(c.counts["cap_refused"] for c in counts) == 0  # nothing hooks capability checks

@@ -4,6 +4,7 @@ during start-up and beside stalled clients, and leaves nothing attached when kil
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import socket
@@ -326,3 +327,26 @@ def test_a_taken_port_is_one_line_and_leaves_no_recording(tmp_path: Path) -> Non
     assert result.returncode == 2
     assert result.stderr.strip() == f"bpftop: --serve 127.0.0.1:{port}: Address already in use"
     assert not recording.exists()
+
+
+def test_serve_combines_with_json_and_record(tmp_path: Path) -> None:
+    recording = tmp_path / "serve.jsonl.gz"
+    port = free_port()
+    proc = subprocess.Popen(
+        [*BPFTOP, "--serve", str(port), "--json", "--record", str(recording), "--probes",
+         "exec", "--interval", INTERVAL, "--duration", "3"],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        wait_attached(port, ("exec",))
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, err
+    lines = [json.loads(line) for line in out.splitlines()]
+    assert {"type": "status", "probe": "exec", "state": "attached"}.items() <= lines[1].items()
+    assert any(line["type"] == "counts" for line in lines)
+    replayed = subprocess.run([*BPFTOP, "--replay", str(recording), "--json"], cwd=ROOT,
+                              capture_output=True, text=True, timeout=30)  # fmt: skip
+    assert replayed.stdout == out

@@ -41,10 +41,17 @@ class PlanStep:
     prog_type: str = "tracepoint"
     needs_ringbuf: bool = True
     cflags: tuple[str, ...] = ()
+    kprobes: tuple[str, ...] = ()  # kernel functions the step puts kprobes on
 
     def unavailable_reason(self, kernel: KernelFeatures) -> str | None:
         if reason := kernel.prog_type_reason(self.prog_type):
             return reason
+        if self.kprobes:
+            if reason := kernel.prog_type_reason("kprobe"):
+                return reason
+            missing = [fn for fn in self.kprobes if not kernel.has_kernel_function(fn)]
+            if missing:
+                return "no kprobe-able kernel function " + ", ".join(missing)
         if self.needs_ringbuf and not kernel.ringbuf:
             return "unavailable, no BPF ring buffer (kernel < 5.8)"
         missing = [tp for tp in self.tracepoints if not kernel.has_tracepoint(tp)]

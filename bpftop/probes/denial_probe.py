@@ -53,6 +53,21 @@ class DenialProbe(Probe):
             tracepoints=("raw_syscalls:sys_exit", "capability:cap_capable"),
             prog_type="raw_tracepoint",
         ),
+        # The tracepoint is recent (6.14+); LTS kernels have the function.
+        PlanStep(
+            via="raw_tracepoint:sys_exit + kprobe:cap_capable",
+            tracepoints=("raw_syscalls:sys_exit",),
+            prog_type="raw_tracepoint",
+            kprobes=("cap_capable",),
+            cflags=("-DCAP_KPROBE",),
+        ),
+        # Every denial with its path or address, only the refused capability unknown.
+        PlanStep(
+            via="raw_tracepoint:sys_exit (no capability causes)",
+            tracepoints=("raw_syscalls:sys_exit",),
+            prog_type="raw_tracepoint",
+            cflags=("-DNO_CAP_HOOK",),
+        ),
     )
     counter_names = ("denials", "sampled_out", "cap_refused", "cap_named", "table_full", "lost")
     lost_counter = "lost"
