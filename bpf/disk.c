@@ -7,9 +7,10 @@
  * merge. A request whose start was never seen (in flight at attach, slot taken by
  * another) is still counted with its bytes, as "untimed".
  *
- * The submitter is named only from block_io_start, which runs in the task that
- * submitted the bio (not the kworker that may issue it later). Without it (iostats
- * off for the queue) the pid stays 0: "unknown", never a guess.
+ * The submitter is named only from block_io_start (6.5+), or before it from
+ * block_bio_queue, which run in the task that submitted the bio (not the kworker
+ * that may issue it later). Without them (iostats off for the queue, or the last
+ * plan step) the pid stays 0: "unknown", never a guess.
  *
  * The `dev` of these tracepoints is the whole disk: partitions are folded in. */
 #include "bpftop.h"
@@ -200,7 +201,25 @@ static __always_inline void claim(u32 dev, u64 sector, u64 start_ns, u64 issue_n
     s->start_ns = start_ns; /* last: the slot is complete */
 }
 
-#ifndef NO_IO_START /* 6.5+: runs in the task that submitted the I/O */
+#if defined(BIO_QUEUE_START)
+/* Before 6.5: block_bio_queue also runs in the submitting task, once per bio. The
+ * first bio of a request gives the request its sector, so its slot is the request's.
+ * A bio merged into a request already queued frees the slot it took (below); a bio on
+ * a bio-based device (dm, md) never completes there, and its slot is overwritten. */
+TRACEPOINT_PROBE(block, block_bio_queue)
+{
+    claim(args->dev, args->sector, bpf_ktime_get_ns(), 0, 1);
+    return 0;
+}
+
+TRACEPOINT_PROBE(block, block_bio_backmerge)
+{
+    struct rq_slot *s = find(args->dev, args->sector);
+    if (s)
+        s->start_ns = 0;
+    return 0;
+}
+#elif !defined(NO_IO_START) /* 6.5+: runs in the task that submitted the I/O */
 TRACEPOINT_PROBE(block, block_io_start)
 {
     claim(args->dev, args->sector, bpf_ktime_get_ns(), 0, 1);

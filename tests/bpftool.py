@@ -18,6 +18,8 @@ BPFTOP_PROGRAMS = {
     "tracepoint__tcp__tcp_receive_reset",
     "tracepoint__tcp__tcp_retransmit_skb",
     "tracepoint__block__block_io_start",
+    "tracepoint__block__block_bio_queue",  # before 6.5
+    "tracepoint__block__block_bio_backmerge",
     "tracepoint__block__block_rq_insert",
     "tracepoint__block__block_rq_issue",
     "tracepoint__block__block_rq_requeue",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 from collections import Counter
@@ -9,7 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from bpftop.kernel import KernelFeatures
 from bpftop.model.histogram import bucket_bounds, bucket_of
+from bpftop.probes.disk_probe import DiskProbe
 from bpftop.records import DiskProcRecord, DiskRecord, ProbeCounts, ProbeStatus, SlowIoRecord
 from tests.loopdev import BLOCK, direct_io, loop_device
 
@@ -26,16 +29,33 @@ FIELDS = ("writes", "reads", "write_bytes", "read_bytes")
 EXPECTED = (WRITES, READS, WRITES * BLOCK, READS * BLOCK)
 
 
-def test_exact_direct_io_per_device_and_per_process(engine_for, tmp_path: Path) -> None:
+IO_START_STEP, BIO_QUEUE_STEP, INSERT_STEP = (step.via for step in DiskProbe.plan)
+
+
+def with_pids(kernel: KernelFeatures, step: str) -> tuple[KernelFeatures, str]:
+    """Features that make the probe take `step` ("best": what this kernel offers; the
+    bio_queue step is forced by hiding block_io_start), and the step's via."""
+    if step == "best":
+        has_io_start = kernel.has_tracepoint("block:block_io_start")
+        return kernel, IO_START_STEP if has_io_start else BIO_QUEUE_STEP
+    hidden = kernel.hidden_tracepoints | {"block:block_io_start"}
+    return dataclasses.replace(kernel, hidden_tracepoints=hidden), BIO_QUEUE_STEP
+
+
+@pytest.mark.parametrize("step", ["best", "bio_queue"])
+def test_exact_direct_io_per_device_and_per_process(
+    engine_for, kernel_features, tmp_path: Path, step: str
+) -> None:
+    kernel, via = with_pids(kernel_features, step)
     with loop_device(tmp_path) as dev:
         name = os.path.basename(dev)
         # Opened before attaching and kept open to the end: udev reacts to a close
         # after writing by reading the device, which would not be our I/O.
         fd = os.open(dev, os.O_RDWR | os.O_DIRECT)
         try:
-            engine, sink = engine_for("disk", interval=0.3)
+            engine, sink = engine_for("disk", interval=0.3, kernel=kernel)
             statuses = [s for s in sink.of_type(ProbeStatus) if s.state == "attached"]
-            assert statuses and statuses[0].via == "tracepoint:block:block_io_start"
+            assert statuses and statuses[0].via == via
             direct_io(fd, WRITES, READS)
 
             def procs() -> list[DiskProcRecord]:
@@ -76,12 +96,17 @@ def test_exact_direct_io_per_device_and_per_process(engine_for, tmp_path: Path) 
     assert sum(c.lost for c in counts) == 0, counts
 
 
-def test_slow_threshold_sends_each_slow_io_with_its_submitter(engine_for, tmp_path: Path) -> None:
+@pytest.mark.parametrize("step", ["best", "bio_queue"])
+def test_slow_threshold_sends_each_slow_io_with_its_submitter(
+    engine_for, kernel_features, tmp_path: Path, step: str
+) -> None:
+    kernel, via = with_pids(kernel_features, step)
     with loop_device(tmp_path) as dev:
         name = os.path.basename(dev)
         fd = os.open(dev, os.O_RDWR | os.O_DIRECT)
         try:
-            engine, sink = engine_for("disk", interval=0.3)
+            engine, sink = engine_for("disk", interval=0.3, kernel=kernel)
+            assert [s.via for s in sink.of_type(ProbeStatus) if s.state == "attached"] == [via]
             engine.configure("disk", "slow_ms", 0.001)  # 1 us: every I/O is slow
             time.sleep(0.3)  # the setting reaches the kernel on the BPF thread
             direct_io(fd, WRITES, READS)

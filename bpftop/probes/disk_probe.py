@@ -56,7 +56,17 @@ class DiskProbe(Probe):
             via="tracepoint:block:block_io_start",
             tracepoints=("block:block_io_start", *BLOCK_TRACEPOINTS),
         ),
-        # Before 6.5 there is no hook in the submitting task: no pids, latency from insert.
+        # Before 6.5: the submitting task from block_bio_queue, which every kernel has.
+        PlanStep(
+            via="tracepoint:block:block_bio_queue",
+            tracepoints=(
+                "block:block_bio_queue",
+                "block:block_bio_backmerge",
+                *BLOCK_TRACEPOINTS,
+            ),
+            cflags=("-DBIO_QUEUE_START",),
+        ),
+        # The last resort: no hook in the submitting task, latency from insert.
         PlanStep(
             via="tracepoint:block:block_rq_insert (no submitter pids)",
             tracepoints=("block:block_rq_insert", *BLOCK_TRACEPOINTS),
