@@ -31,7 +31,7 @@ def loop_device(directory: Path, size_mb: int = 16) -> Iterator[str]:
 
 
 def _direct_io(backing: Path) -> str:
-    """"on" where the backing file's filesystem takes O_DIRECT (tmpfs only since 6.6).
+    """ "on" where the backing file's filesystem takes O_DIRECT (tmpfs only since 6.6).
     Either way the loop device receives exactly the test's direct I/O, which is what
     the probe counts; only the loop driver's own reads and writes of the file differ."""
     try:
