@@ -4,7 +4,7 @@ VENV := .venv
 # Root is needed for BPF and apt; go through sudo only where we are not root.
 SUDO := $(shell [ "$$(id -u)" -ne 0 ] && command -v sudo)
 
-.PHONY: run setup install uninstall test lint bench clean
+.PHONY: run setup install uninstall test test-kernels smoke-kernels lint bench clean
 
 run: setup
 	$(SUDO) $(VENV)/bin/bpftop $(ARGS)
@@ -26,6 +26,26 @@ lint: setup
 
 test: lint
 	$(SUDO) env BPFTOP_REQUIRE_BPF=$${BPFTOP_REQUIRE_BPF:-0} $(VENV)/bin/python -m pytest -q $(PYTEST_ARGS)
+
+# The kernel matrix (README, "Kernels"): Debian's own kernels in VMs (scripts/kernel-vm).
+# The tests that prove each probe there: exact counts per pane, the fallback steps,
+# toggling, and nothing left after SIGKILL. KERNELS="6.1" narrows it.
+KERNELS ?= 6.1 6.12
+KERNEL_TESTS ?= tests/test_smoke.py tests/test_exec_probe.py tests/test_connect_probe.py \
+	tests/test_disk_probe.py tests/test_denial_probe.py tests/test_xdp_probe.py \
+	tests/test_filters_kernel.py tests/test_serve.py::test_sigkill_leaves_nothing_attached \
+	tests/test_cli.py::test_duration_exits_zero_and_sigkill_leaves_nothing \
+	tests/test_app_pilot.py::test_probe_key_detaches_its_programs
+KERNEL_PYTEST := env BPFTOP_REQUIRE_BPF=1 .venv/bin/python -m pytest -q -p no:cacheprovider
+
+test-kernels: setup
+	set -e; for k in $(KERNELS); do echo "== kernel $$k"; \
+		$(SUDO) scripts/kernel-vm $$k -- $(KERNEL_PYTEST) -k "not flood" $(KERNEL_TESTS); done
+
+# What CI runs in each kernel: the kernel check and one headless run with exact counts.
+smoke-kernels: setup
+	set -e; for k in $(KERNELS); do echo "== kernel $$k"; \
+		$(SUDO) scripts/kernel-vm $$k -- sh -c '.venv/bin/bpftop --check && $(KERNEL_PYTEST) tests/test_smoke.py'; done
 
 bench: setup
 	$(SUDO) $(VENV)/bin/python bench/startup.py

@@ -157,6 +157,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--json", action="store_true", help="no TUI: JSON lines on stdout")
     parser.add_argument(
+        "--check",
+        action="store_true",
+        help="print what this kernel offers and the attach step each probe would take, "
+        "attaching nothing; exit 1 if a probe has none (with --json: one JSON object)",
+    )
+    parser.add_argument(
         "--serve",
         type=listen_address,
         metavar="[ADDR:]PORT",
@@ -345,6 +351,13 @@ def _main(argv: list[str] | None) -> int:
         return EXIT_USAGE
     hidden = [tp for tp in os.environ.get("BPFTOP_HIDE_TRACEPOINTS", "").split(",") if tp]
     kernel = detect(hidden_tracepoints=hidden)
+    if args.check:
+        from bpftop.check import print_check
+
+        if not kernel.can_bpf:
+            print(f"bpftop: {preflight(kernel)}", file=sys.stderr)
+            return EXIT_USAGE
+        return print_check(kernel, sys.stdout, as_json=args.json)
     if problem := preflight(kernel):
         print(f"bpftop: {problem}", file=sys.stderr)
         return EXIT_USAGE if not kernel.can_bpf else EXIT_ENVIRONMENT

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable
 
 from bpftop.filters import Filter
 from bpftop.kernel import KernelFeatures
-from bpftop.probes.base import KernelClock, Probe, choose_step
+from bpftop.probes.base import KernelClock, Probe
 from bpftop.probes.stats import BpfStats
 from bpftop.records import ProbeCounts, ProbeStatus, Record
 from bpftop.stderr_capture import StderrCapture, first_error_line
@@ -175,8 +175,7 @@ class BpfEngine:
 
     def _attach(self, name: str) -> None:
         probe = self.probes[name]
-        step, skipped = choose_step(probe.plan, self._kernel)
-        skipped += probe.plan_notes(self._kernel)
+        step, skipped = probe.plan_for(self._kernel)
         if step is None:
             self._status(name, "unavailable", reason="no usable attach point", skipped=skipped)
             return

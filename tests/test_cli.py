@@ -244,3 +244,42 @@ def test_no_tracefs_is_one_line_and_leaves_nothing(kernel_features) -> None:
     )
     assert bpftop_program_ids() - before == set()
     assert Path("/sys/kernel/tracing/events").is_dir()  # the host's tracefs is untouched
+
+
+@pytest.mark.bpf
+def test_check_names_each_probes_step_fast_and_attaches_nothing(kernel_features) -> None:
+    from bpftop.probes.registry import PROBE_CLASSES
+
+    before = bpftop_program_ids()
+    started = time.monotonic()
+    result = run("--check")
+    took = time.monotonic() - started
+    assert result.returncode == 0, result.stderr
+    assert took < 3.0  # under a second of its own; the rest is starting Python
+    lines = result.stdout.splitlines()
+    for cls in PROBE_CLASSES:
+        step, _skipped = cls.plan_for(kernel_features)
+        assert step is not None
+        [line] = [ln for ln in lines if ln.split()[0] == cls.name]
+        assert line.split(None, 1)[1].startswith(step.via)
+    assert lines[0].startswith(f"kernel {kernel_features.release}: lockdown ")
+    report = json.loads(run("--check", "--json").stdout)
+    assert {p["probe"]: p["via"] for p in report["probes"]} == {
+        cls.name: cls.plan_for(kernel_features)[0].via
+        for cls in PROBE_CLASSES  # type: ignore[union-attr]
+    }
+    assert all(report["tracepoints"].values()) == all(
+        kernel_features.has_tracepoint(tp) for tp in report["tracepoints"]
+    )
+    assert bpftop_program_ids() - before == set()  # none of bpftop's programs was loaded
+
+
+@pytest.mark.bpf
+def test_check_exits_1_when_a_probe_has_no_step(kernel_features) -> None:
+    env = {**os.environ, "BPFTOP_HIDE_TRACEPOINTS": "sock:inet_sock_set_state"}
+    result = run("--check", env=env)
+    assert result.returncode == 1
+    [line] = [ln for ln in result.stdout.splitlines() if ln.startswith("connect ")]
+    assert "UNAVAILABLE" in line and "missing tracepoint sock:inet_sock_set_state" in line
+    report = json.loads(run("--check", "--json", env=env).stdout)
+    assert [p["via"] for p in report["probes"] if p["probe"] == "connect"] == [None]

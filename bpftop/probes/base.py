@@ -158,9 +158,19 @@ class Probe(ABC):
         """Hook: -D flags of this attach (a target pid compiled in as a constant)."""
         return []
 
-    def plan_notes(self, kernel: KernelFeatures) -> tuple[tuple[str, str], ...]:
+    @classmethod
+    def plan_notes(cls, kernel: KernelFeatures) -> tuple[tuple[str, str], ...]:
         """Hook: richer sources this kernel cannot give, as (source, why) pairs."""
         return ()
+
+    @classmethod
+    def plan_for(
+        cls, kernel: KernelFeatures
+    ) -> tuple[PlanStep | None, tuple[tuple[str, str], ...]]:
+        """The step this kernel lets the probe take, and every richer way passed over
+        with why (what the pane's subtitle, the status record and --check show)."""
+        step, skipped = choose_step(cls.plan, kernel)
+        return step, skipped + cls.plan_notes(kernel)
 
     def on_started(self) -> None:  # noqa: B027 (an optional hook)
         """Hook: push settings into the fresh BPF object's maps."""

@@ -76,7 +76,8 @@ class DenialProbe(Probe):
         super().__init__(*args, **kwargs)
         self._last_groups: dict[tuple[bytes, int, int, int], int] = {}
 
-    def plan_notes(self, kernel: KernelFeatures) -> tuple[tuple[str, str], ...]:
+    @classmethod
+    def plan_notes(cls, kernel: KernelFeatures) -> tuple[tuple[str, str], ...]:
         """The other mechanisms the issue names, and why they are not in use here."""
         lsm = kernel.prog_type_reason("tracing")
         selinux = Path("/sys/fs/selinux/enforce").exists()

@@ -63,7 +63,8 @@ class XdpProbe(Probe):
         self._counters: dict[str, XdpCounter] = {}
         self._last_own: dict[str, tuple[dict[str, int], list[int], dict[str, int]]] = {}
 
-    def plan_notes(self, kernel: KernelFeatures) -> tuple[tuple[str, str], ...]:
+    @classmethod
+    def plan_notes(cls, kernel: KernelFeatures) -> tuple[tuple[str, str], ...]:
         reason = kernel.prog_type_reason("tracing") or "not implemented yet"
         return (("fexit on foreign XDP programs", reason),)
 
