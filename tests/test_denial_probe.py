@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import subprocess
+from typing import Any
 
 import pytest
 
@@ -33,11 +34,13 @@ def group_total(sink, comm: str, syscall: str) -> int:
     )
 
 
-def test_exact_denied_opens_with_path_errno_pid_and_cause(engine_for, kernel_features) -> None:
+def denied_opens(engine_for, kernel: KernelFeatures | None = None) -> tuple[Any, ...]:
+    """Attach the denials probe, then DENIED denied and ALLOWED allowed opens as uid 65534:
+    the attached status, that helper's denial records, the denied and the allowed path,
+    and the sink."""
     with workbench() as bench:
-        engine, sink = engine_for("denials", interval=0.3)
+        engine, sink = engine_for("denials", interval=0.3, kernel=kernel)
         (status,) = [s for s in sink.of_type(ProbeStatus) if s.state == "attached"]
-        assert status.via == cause_step(kernel_features)
         pid = run_as_nobody(bench, DENIED, ALLOWED)
 
         def mine() -> list[DenialRecord]:
@@ -46,16 +49,21 @@ def test_exact_denied_opens_with_path_errno_pid_and_cause(engine_for, kernel_fea
         assert sink.wait_for(lambda: group_total(sink, "denyloop", "openat") >= DENIED)
         assert sink.wait_for(lambda: len(mine()) >= DENIED)
         engine.stop()
-    records = mine()
+    return status, mine(), str(bench.secret), str(bench.public), sink
+
+
+def test_exact_denied_opens_with_path_errno_pid_and_cause(engine_for, kernel_features) -> None:
+    status, records, secret, public, sink = denied_opens(engine_for)
+    assert status.via == cause_step(kernel_features)
     assert len(records) == DENIED  # the allowed opens made none
     for r in records:
         assert (r.syscall, r.errno, r.path, r.uid, r.comm) == (
-            "openat", "EACCES", str(bench.secret), NOBODY, "denyloop",
+            "openat", "EACCES", secret, NOBODY, "denyloop",
         )  # fmt: skip
         # The mode check failed and the override capabilities were refused in that call.
         assert r.mechanism == "capability" and "CAP_DAC_OVERRIDE" in (r.detail or "")
     assert group_total(sink, "denyloop", "openat") == DENIED
-    assert not [r for r in sink.of_type(DenialRecord) if r.path == str(bench.public)]
+    assert not [r for r in sink.of_type(DenialRecord) if r.path == public]
     counts = [c for c in sink.of_type(ProbeCounts) if c.probe == "denials"]
     assert sum(c.counts["sampled_out"] + c.lost for c in counts) == 0
 
@@ -103,25 +111,14 @@ def test_without_a_capability_hook_every_denial_is_still_exact(engine_for, kerne
         kprobes=False,
         hidden_tracepoints=kernel_features.hidden_tracepoints | {"capability:cap_capable"},
     )
-    with workbench() as bench:
-        engine, sink = engine_for("denials", interval=0.3, kernel=bare)
-        (status,) = [s for s in sink.of_type(ProbeStatus) if s.state == "attached"]
-        assert status.via == NO_CAUSE_STEP
-        assert dict(status.skipped)[KPROBE_STEP] == "unavailable, CONFIG_KPROBES off"
-        pid = run_as_nobody(bench, DENIED, ALLOWED)
-
-        def mine() -> list[DenialRecord]:
-            return [r for r in sink.of_type(DenialRecord) if r.pid == pid]
-
-        assert sink.wait_for(lambda: group_total(sink, "denyloop", "openat") >= DENIED)
-        assert sink.wait_for(lambda: len(mine()) >= DENIED)
-        engine.stop()
+    status, records, secret, _public, sink = denied_opens(engine_for, bare)
+    assert status.via == NO_CAUSE_STEP
+    assert dict(status.skipped)[KPROBE_STEP] == "unavailable, CONFIG_KPROBES off"
     assert group_total(sink, "denyloop", "openat") == DENIED
-    records = mine()
     assert len(records) == DENIED
     for r in records:
         assert (r.syscall, r.errno, r.path, r.mechanism, r.detail) == (
-            "openat", "EACCES", str(bench.secret), "syscall", None,
+            "openat", "EACCES", secret, "syscall", None,
         )  # fmt: skip
     counts = [c for c in sink.of_type(ProbeCounts) if c.probe == "denials"]
     assert sum(c.counts["cap_refused"] for c in counts) == 0  # nothing hooks capability checks
