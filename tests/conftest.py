@@ -17,6 +17,9 @@ from bpftop.cli import preflight
 from bpftop.kernel import KernelFeatures
 
 ROOT = Path(__file__).resolve().parent.parent
+# Inside the kernel matrix's VMs (scripts/kernel-vm) everything runs under emulation,
+# ~5-10x slower (a bcc compile takes up to 12 s): waits for what the kernel does stretch.
+SLOWDOWN = 6.0 if os.environ.get("BPFTOP_IN_VM") else 1.0
 os.environ["TZ"] = "UTC"  # frames show wall-clock times
 time.tzset()
 
@@ -52,7 +55,7 @@ class Collector:
             return [r for r in self.records if isinstance(r, cls)]
 
     def wait_for(self, predicate: Callable[[], bool], timeout: float = 10.0) -> bool:
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + timeout * SLOWDOWN
         while time.monotonic() < deadline:
             if predicate():
                 return True
