@@ -7,11 +7,12 @@
  * from the user registers, count the denial in the kernel (exact, per comm,
  * uid, syscall and errno) and, within a per-CPU budget, send one event.
  *
- * capability:cap_capable (or, before 6.14, a kprobe on cap_capable; with neither,
- * the cause stays unknown) also runs for silent checks that fail without failing
- * anything (a plain Python start makes ~20). A refused capability is only named
- * as the cause when the same thread's same syscall then fails with EPERM/EACCES,
- * within CAP_WINDOW_NS; the rest are counted as silent. The syscall a check runs
+ * capability:cap_capable (where that recent tracepoint is missing, as on 6.1 and
+ * 6.12, a kprobe on cap_capable; with neither, the cause stays unknown) also runs for
+ * silent checks that fail without failing anything (a plain Python start makes ~20).
+ * A refused capability is only named as the cause when the same thread's same
+ * syscall then fails with EPERM/EACCES, within CAP_WINDOW_NS; the rest are counted
+ * as silent. The syscall a check runs
  * in comes from the task's user registers (bpf_task_pt_regs), not from kernel
  * struct offsets.
  *
@@ -138,7 +139,7 @@ static __always_inline void note_refusal(int cap)
 }
 
 #if defined(CAP_KPROBE)
-/* Kernels without the capability:cap_capable tracepoint (before 6.14): the same
+/* Kernels without the capability:cap_capable tracepoint (6.1, 6.12): the same
  * from a kprobe and kretprobe on cap_capable(cred, ns, cap, opts), which bcc opens
  * as perf-event fds (the kprobe PMU), gone with bpftop like every other attachment. */
 BPF_HASH(cap_calls, u32, int, 10240);

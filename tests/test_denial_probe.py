@@ -21,7 +21,7 @@ TRACEPOINT_STEP, KPROBE_STEP, NO_CAUSE_STEP = (step.via for step in DenialProbe.
 
 
 def cause_step(kernel: KernelFeatures) -> str:
-    """The step that names causes on this kernel: the tracepoint where it exists (6.14+),
+    """The step that names causes on this kernel: the tracepoint where it exists (6.18),
     else the kprobe (LTS kernels). A kernel with neither fails the tests that need one."""
     return TRACEPOINT_STEP if kernel.has_tracepoint("capability:cap_capable") else KPROBE_STEP
 

@@ -53,7 +53,7 @@ class DenialProbe(Probe):
             tracepoints=("raw_syscalls:sys_exit", "capability:cap_capable"),
             prog_type="raw_tracepoint",
         ),
-        # The tracepoint is recent (6.14+); LTS kernels have the function.
+        # The tracepoint is recent (6.1 and 6.12 lack it); they have the function.
         PlanStep(
             via="raw_tracepoint:sys_exit + kprobe:cap_capable",
             tracepoints=("raw_syscalls:sys_exit",),
