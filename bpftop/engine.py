@@ -185,24 +185,29 @@ class BpfEngine:
             self._status(name, "detached")
 
     def _attach(self, name: str) -> None:
+        """The first step this kernel offers; if it fails to compile or attach (a
+        kernel that lists a hook but refuses it), the next one, saying why."""
         probe = self.probes[name]
         step, skipped = probe.plan_for(self._kernel)
-        if step is None:
-            self._status(name, "unavailable", reason="no usable attach point", skipped=skipped)
+        reason = "no usable attach point"
+        while step is not None:
+            self._status(name, "attaching", via=step.via, skipped=skipped)
+            mark = self._stderr.mark() if self._stderr else 0
+            try:
+                probe.start(step)
+            except Exception as exc:
+                detail = first_error_line(self._stderr.since(mark)) if self._stderr else None
+                reason = str(exc) if detail is None else f"{exc}: {detail}"
+                failed, later = step, probe.plan_for(self._kernel, after=step)
+                skipped += ((failed.via, f"failed: {reason}"), *later[1])
+                step = later[0]
+                continue
+            self._last_counts[name] = probe.read_counts()
+            self._last_run_ns[name] = self._run_time_ns(probe)
+            self._last_read[name] = time.monotonic()
+            self._status(name, "attached", via=step.via, reason=probe.notice, skipped=skipped)
             return
-        self._status(name, "attaching", via=step.via, skipped=skipped)
-        mark = self._stderr.mark() if self._stderr else 0
-        try:
-            probe.start(step)
-        except Exception as exc:
-            detail = first_error_line(self._stderr.since(mark)) if self._stderr else None
-            reason = str(exc) if detail is None else f"{exc}: {detail}"
-            self._status(name, "unavailable", via=step.via, reason=reason, skipped=skipped)
-            return
-        self._last_counts[name] = probe.read_counts()
-        self._last_run_ns[name] = self._run_time_ns(probe)
-        self._last_read[name] = time.monotonic()
-        self._status(name, "attached", via=step.via, reason=probe.notice, skipped=skipped)
+        self._status(name, "unavailable", reason=reason, skipped=skipped)
 
     def _status(
         self,

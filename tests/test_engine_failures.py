@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 import uuid
 from pathlib import Path
@@ -11,6 +12,7 @@ import pytest
 from bpftop.engine import BpfEngine
 from bpftop.probes.exec_probe import ExecProbe
 from bpftop.records import ExecRecord, ProbeStatus
+from bpftop.resources import bpf_dir
 from bpftop.stderr_capture import StderrCapture
 from tests.conftest import Collector
 
@@ -73,3 +75,42 @@ def test_probe_that_breaks_while_running_is_stopped_alone(kernel_features) -> No
     connect = [s for s in sink.of_type(ProbeStatus) if s.probe == "connect"]
     assert [s.state for s in connect] == ["attaching", "attached", "unavailable"]
     assert connect[-1].reason == "stopped after error: ring buffer went away"
+
+
+def test_a_step_that_fails_to_start_falls_back_to_the_next(kernel_features, tmp_path) -> None:
+    """A kernel can list a hook and still refuse it: the next step of the plan is tried,
+    and the status says why the first one was passed over."""
+    source = tmp_path / "exec_or_not.c"
+    # A copy, not an #include: bcc finds TRACEPOINT_PROBEs in the main file's text.
+    exec_c = (bpf_dir() / ExecProbe.source).read_text()
+    source.write_text("#ifdef BREAK_IT\n#error broken on purpose\n#endif\n" + exec_c)
+    (real,) = ExecProbe.plan
+    refused = dataclasses.replace(real, via="a step the kernel refuses",
+                                  cflags=(*real.cflags, "-DBREAK_IT"))  # fmt: skip
+
+    class FallingBack(ExecProbe):
+        plan = (refused, real)
+
+        def source_path(self) -> Path:
+            return source
+
+    capture = StderrCapture()
+    capture.start()
+    sink = Collector()
+    try:
+        engine = BpfEngine(kernel_features, (FallingBack,), sink, enabled=("exec",),
+                           stderr=capture)  # fmt: skip
+        engine.start()
+        assert engine.ready.wait(30)
+        token = uuid.uuid4().hex
+        subprocess.run(["/bin/true", token], check=True)
+        assert sink.wait_for(lambda: any(token in r.argv for r in sink.of_type(ExecRecord)))
+        engine.stop()
+    finally:
+        capture.stop()
+    states = [(s.state, s.via) for s in sink.of_type(ProbeStatus)]
+    assert states[:3] == [("attaching", refused.via), ("attaching", real.via),
+                          ("attached", real.via)]  # fmt: skip
+    attached = next(s for s in sink.of_type(ProbeStatus) if s.state == "attached")
+    why = dict(attached.skipped)[refused.via]
+    assert why.startswith("failed: ") and "broken on purpose" in why

@@ -165,12 +165,15 @@ class Probe(ABC):
 
     @classmethod
     def plan_for(
-        cls, kernel: KernelFeatures
+        cls, kernel: KernelFeatures, after: PlanStep | None = None
     ) -> tuple[PlanStep | None, tuple[tuple[str, str], ...]]:
         """The step this kernel lets the probe take, and every richer way passed over
-        with why (what the pane's subtitle, the status record and --check show)."""
-        step, skipped = choose_step(cls.plan, kernel)
-        return step, skipped + cls.plan_notes(kernel)
+        with why (what the pane's subtitle, the status record and --check show).
+        `after`: a step that failed to start; only the steps after it are considered."""
+        if after is None:
+            step, skipped = choose_step(cls.plan, kernel)
+            return step, skipped + cls.plan_notes(kernel)
+        return choose_step(cls.plan[cls.plan.index(after) + 1 :], kernel)
 
     def on_started(self) -> None:  # noqa: B027 (an optional hook)
         """Hook: push settings into the fresh BPF object's maps."""
