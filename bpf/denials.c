@@ -56,6 +56,16 @@ struct cap_refusal {
     u64 ts_ns;
 };
 
+/* LSMs whose refusal bpftop can name (bit per LSM; names in denial_probe.LSM_NAMES). */
+#define LSM_LANDLOCK 1
+#define LSM_APPARMOR 2
+
+struct lsm_refusal {
+    u32 lsms; /* LSM_* bits */
+    u32 nr;   /* the syscall it happened in */
+    u64 ts_ns;
+};
+
 struct group_key {
     char comm[TASK_COMM_LEN];
     u32 uid;
@@ -72,6 +82,8 @@ struct budget {
 struct denial_event {
     u64 ts_ns;
     u64 caps; /* refused capabilities in this syscall; 0: none */
+    u32 lsms; /* LSMs that refused in this syscall (LSM_* bits); 0: none seen */
+    u32 pad;
     u32 pid;
     u32 tid;
     u32 uid;
@@ -85,6 +97,7 @@ struct denial_event {
 BPF_PERCPU_ARRAY(counters, u64, DEN_NR_COUNTERS);
 BPF_ARRAY(arg_kinds, u8, MAX_SYSCALLS); /* (kind << 4) | argument index; set by user space */
 BPF_TABLE("lru_hash", u32, struct cap_refusal, refusals, 8192);
+BPF_TABLE("lru_hash", u32, struct lsm_refusal, lsm_refusals, 8192);
 BPF_HASH(groups, struct group_key, u64, 10240);
 BPF_PERCPU_ARRAY(budgets, struct budget, 1);
 BPF_ARRAY(filter, struct task_filter, 1);
@@ -116,6 +129,15 @@ static __always_inline int take_token(u64 now)
     return 1;
 }
 
+/* The syscall the current task is in, from its user registers. */
+static __always_inline u64 current_syscall(void)
+{
+    struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+    u64 nr = 0;
+    bpf_probe_read_kernel(&nr, sizeof(nr), &regs->orig_ax);
+    return nr;
+}
+
 /* A refused capability check, in the current task: remembered per thread with the
  * syscall it happened in, for the sys_exit program to name as the cause. */
 static __always_inline void note_refusal(int cap)
@@ -123,9 +145,7 @@ static __always_inline void note_refusal(int cap)
     if (cap < 0 || cap > 63)
         return;
     count(DEN_CAP_REFUSED);
-    struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
-    u64 nr = 0;
-    bpf_probe_read_kernel(&nr, sizeof(nr), &regs->orig_ax);
+    u64 nr = current_syscall();
     u32 tid = bpf_get_current_pid_tgid();
     u64 now = bpf_ktime_get_ns();
     struct cap_refusal *r = refusals.lookup(&tid);
@@ -137,6 +157,37 @@ static __always_inline void note_refusal(int cap)
     struct cap_refusal fresh = {.caps = 1ULL << cap, .nr = nr, .ts_ns = now};
     refusals.update(&tid, &fresh);
 }
+
+#if defined(LSM_FEXIT)
+/* Where tracing programs load (no lockdown): which LSM refused, from fexit on the LSMs'
+ * own file_open hooks (Landlock's hook_file_open, AppArmor's apparmor_file_open).
+ * Remembered per thread like a refused capability, and named by the same syscall's
+ * denial at sys_exit. */
+static __always_inline void note_lsm(u32 lsm)
+{
+    u32 tid = bpf_get_current_pid_tgid();
+    struct lsm_refusal fresh = {.lsms = lsm, .nr = current_syscall(),
+                                .ts_ns = bpf_ktime_get_ns()};
+    struct lsm_refusal *r = lsm_refusals.lookup(&tid);
+    if (r && r->nr == fresh.nr)
+        fresh.lsms |= r->lsms;
+    lsm_refusals.update(&tid, &fresh);
+}
+
+KRETFUNC_PROBE(hook_file_open, void *file, int ret)
+{
+    if (ret)
+        note_lsm(LSM_LANDLOCK);
+    return 0;
+}
+
+KRETFUNC_PROBE(apparmor_file_open, void *file, int ret)
+{
+    if (ret)
+        note_lsm(LSM_APPARMOR);
+    return 0;
+}
+#endif
 
 #if defined(CAP_KPROBE)
 /* Kernels without the capability:cap_capable tracepoint (6.1, 6.12): the same
@@ -203,6 +254,13 @@ RAW_TRACEPOINT_PROBE(sys_exit)
         }
         refusals.delete(&tid); /* this syscall is over: never carried to the next */
     }
+    u32 lsms = 0;
+    struct lsm_refusal *l = lsm_refusals.lookup(&tid);
+    if (l) {
+        if (l->nr == nr && now - l->ts_ns < CAP_WINDOW_NS)
+            lsms = l->lsms;
+        lsm_refusals.delete(&tid);
+    }
 
     struct group_key gk = {.uid = bpf_get_current_uid_gid(), .nr = nr, .ret = ret};
     bpf_get_current_comm(gk.comm, sizeof(gk.comm));
@@ -224,6 +282,7 @@ RAW_TRACEPOINT_PROBE(sys_exit)
     }
     e->ts_ns = now;
     e->caps = caps;
+    e->lsms = lsms;
     e->pid = id >> 32;
     e->tid = tid;
     e->uid = gk.uid;

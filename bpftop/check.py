@@ -27,7 +27,8 @@ def check_report(kernel: KernelFeatures) -> dict[str, Any]:
     """Everything --check says, as data (the --json output)."""
     tracepoints = sorted({tp for cls in PROBE_CLASSES for step in cls.plan
                           for tp in step.tracepoints})  # fmt: skip
-    functions = sorted({fn for cls in PROBE_CLASSES for step in cls.plan for fn in step.kprobes})
+    functions = sorted({fn for cls in PROBE_CLASSES for step in cls.plan
+                        for fn in (*step.kprobes, *step.fexit)})  # fmt: skip
     probes = []
     for cls in PROBE_CLASSES:
         step, skipped = cls.plan_for(kernel)
@@ -50,7 +51,7 @@ def check_report(kernel: KernelFeatures) -> dict[str, Any]:
         "lsm": lsm.split(",") if lsm else None,
         "prog_types": {name: kernel.prog_type_reason(name) is None for name in PROG_TYPES},
         "tracepoints": {tp: kernel.has_tracepoint(tp) for tp in tracepoints},
-        "kprobe_functions": {fn: kernel.has_kernel_function(fn) for fn in functions},
+        "kernel_functions": {fn: kernel.has_kernel_function(fn) for fn in functions},
         "probes": probes,
     }
 
@@ -78,8 +79,8 @@ def print_check(kernel: KernelFeatures, out: TextIO, *, as_json: bool) -> int:
         f"tracepoints: {len(report['tracepoints']) - len(missing)} of "
         f"{len(report['tracepoints'])} present" + (f"; missing {', '.join(missing)}"
                                                   if missing else ""),
-        "kprobe functions: " + (", ".join(
-            f"{fn} {_yes(there)}" for fn, there in report["kprobe_functions"].items()) or "none"),
+        "traceable kernel functions: " + (", ".join(
+            f"{fn} {_yes(there)}" for fn, there in report["kernel_functions"].items()) or "none"),
     ]  # fmt: skip
     width = max(len(p["probe"]) for p in report["probes"])
     for p in report["probes"]:

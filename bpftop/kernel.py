@@ -58,9 +58,9 @@ class KernelFeatures:
         return _is_dir(self.tracefs / "events" / category / event)
 
     def has_kernel_function(self, name: str) -> bool:
-        """Can a kprobe go on this kernel function (it is in available_filter_functions,
-        so it exists, is not inlined away and is not blacklisted)?"""
-        if self.tracefs is None or not self.kprobes:
+        """Can a kprobe or fexit program go on this kernel function (it is in
+        available_filter_functions: it exists, is not inlined away, not blacklisted)?"""
+        if self.tracefs is None:
             return False
         try:
             with (self.tracefs / "available_filter_functions").open() as functions:

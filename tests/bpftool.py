@@ -28,6 +28,8 @@ BPFTOP_PROGRAMS = {
     "tracepoint__capability__cap_capable",
     "kprobe__cap_capable",  # kernels without that tracepoint
     "kretprobe__cap_capable",
+    "kretfunc__vmlinux__hook_file_open",  # where fexit loads: which LSM refused
+    "kretfunc__vmlinux__apparmor_file_open",
     "tracepoint__xdp__xdp_exception",
     "tracepoint__xdp__xdp_redirect_err",
     "sys_exit",  # bcc names a RAW_TRACEPOINT_PROBE after the tracepoint alone

@@ -123,8 +123,11 @@ async def test_disk_key_detaches_and_slow_key_reaches_the_kernel(kernel_features
         assert probe.read_config(0) == 10_000_000
 
 
-# Programs each step loads: sys_exit and the capability hook (a kprobe is two programs).
+# Programs each step loads: sys_exit, the capability hook (a kprobe is two programs) and
+# the two LSM hooks' fexit programs.
 PROGRAMS_BY_STEP = {
+    "raw_tracepoint:sys_exit + tracepoint:capability:cap_capable + fexit:LSM hooks": 4,
+    "raw_tracepoint:sys_exit + kprobe:cap_capable + fexit:LSM hooks": 5,
     "raw_tracepoint:sys_exit + tracepoint:capability:cap_capable": 2,
     "raw_tracepoint:sys_exit + kprobe:cap_capable": 3,
     "netlink + ethtool stats + tracepoint:xdp:xdp_exception": 2,

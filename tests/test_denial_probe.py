@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import dataclasses
 import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,13 +19,24 @@ from tests.denied import NOBODY, run_as_nobody, workbench
 pytestmark = pytest.mark.bpf
 DENIED = 41
 ALLOWED = 17
-TRACEPOINT_STEP, KPROBE_STEP, NO_CAUSE_STEP = (step.via for step in DenialProbe.plan)
+TP_LSM_STEP, KPROBE_LSM_STEP, TRACEPOINT_STEP, KPROBE_STEP, NO_CAUSE_STEP = (
+    step.via for step in DenialProbe.plan
+)
+
+
+def lsm_hooks_load(kernel: KernelFeatures) -> bool:
+    """fexit programs load (no lockdown: 6.1 and 6.12 in the matrix; not this machine)."""
+    return kernel.prog_type_reason("tracing") is None
 
 
 def cause_step(kernel: KernelFeatures) -> str:
-    """The step that names causes on this kernel: the tracepoint where it exists (6.18),
-    else the kprobe (LTS kernels). A kernel with neither fails the tests that need one."""
-    return TRACEPOINT_STEP if kernel.has_tracepoint("capability:cap_capable") else KPROBE_STEP
+    """The step that names causes on this kernel: the capability tracepoint where it
+    exists (6.18), else the kprobe (6.1, 6.12); with the LSM hooks where fexit loads.
+    A kernel with neither capability hook fails the tests that need one."""
+    tracepoint = kernel.has_tracepoint("capability:cap_capable")
+    if lsm_hooks_load(kernel):
+        return TP_LSM_STEP if tracepoint else KPROBE_LSM_STEP
+    return TRACEPOINT_STEP if tracepoint else KPROBE_STEP
 
 
 def group_total(sink, comm: str, syscall: str) -> int:
@@ -109,6 +122,7 @@ def test_without_a_capability_hook_every_denial_is_still_exact(engine_for, kerne
     bare = dataclasses.replace(
         kernel_features,
         kprobes=False,
+        prog_types=kernel_features.prog_types - {"tracing"},
         hidden_tracepoints=kernel_features.hidden_tracepoints | {"capability:cap_capable"},
     )
     status, records, secret, _public, sink = denied_opens(engine_for, bare)
@@ -122,3 +136,50 @@ def test_without_a_capability_hook_every_denial_is_still_exact(engine_for, kerne
         )  # fmt: skip
     counts = [c for c in sink.of_type(ProbeCounts) if c.probe == "denials"]
     assert sum(c.counts["cap_refused"] for c in counts) == 0  # nothing hooks capability checks
+
+
+# As root (no mode or capability check fails), restricted by Landlock to no file reads:
+# every open of a file is refused by Landlock alone.
+LANDLOCKED = """
+import ctypes, sys
+libc = ctypes.CDLL(None, use_errno=True)
+path, n = sys.argv[1], int(sys.argv[2])
+libc.prctl(15, b"landlocked", 0, 0, 0)  # PR_SET_NAME
+READ_FILE = 1 << 2  # LANDLOCK_ACCESS_FS_READ_FILE
+attr = ctypes.c_uint64(READ_FILE)  # struct landlock_ruleset_attr, ABI 1
+ruleset = libc.syscall(444, ctypes.byref(attr), 8, 0)  # landlock_create_ruleset
+assert ruleset >= 0, ctypes.get_errno()
+assert libc.prctl(38, 1, 0, 0, 0) == 0  # PR_SET_NO_NEW_PRIVS
+assert libc.syscall(446, ruleset, 0) == 0  # landlock_restrict_self
+for _ in range(n):
+    try:
+        open(path).close()
+    except PermissionError:
+        pass
+print("done", flush=True)
+"""
+
+
+def test_a_landlock_denial_names_landlock_where_lsm_hooks_load(engine_for, kernel_features) -> None:
+    """Where fexit loads, the LSM that refused is named; elsewhere (this machine, under
+    lockdown) the denial is still counted exactly, with its cause unknown."""
+    if "landlock" not in Path("/sys/kernel/security/lsm").read_text():
+        pytest.fail("Landlock is not active on this kernel: this test needs it")
+    engine, sink = engine_for("denials", interval=0.3)
+    helper = subprocess.run([sys.executable, "-c", LANDLOCKED, "/etc/hostname", str(DENIED)],
+                            capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert helper.stdout == "done\n", helper.stderr
+
+    assert sink.wait_for(lambda: len(hostname_denials(sink)) >= DENIED)
+    engine.stop()
+    records = hostname_denials(sink)
+    assert len(records) == DENIED
+    named = ("lsm", "landlock") if lsm_hooks_load(kernel_features) else ("syscall", None)
+    assert {(r.syscall, r.errno, r.comm, r.mechanism, r.detail) for r in records} == {
+        ("openat", "EACCES", "landlocked", *named)
+    }
+
+
+def hostname_denials(sink) -> list[DenialRecord]:
+    return [r for r in sink.of_type(DenialRecord)
+            if r.comm == "landlocked" and r.path == "/etc/hostname"]  # fmt: skip

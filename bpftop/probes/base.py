@@ -42,6 +42,7 @@ class PlanStep:
     needs_ringbuf: bool = True
     cflags: tuple[str, ...] = ()
     kprobes: tuple[str, ...] = ()  # kernel functions the step puts kprobes on
+    fexit: tuple[str, ...] = ()  # kernel functions the step puts fexit programs on
 
     def unavailable_reason(self, kernel: KernelFeatures) -> str | None:
         if reason := kernel.prog_type_reason(self.prog_type):
@@ -52,6 +53,12 @@ class PlanStep:
             missing = [fn for fn in self.kprobes if not kernel.has_kernel_function(fn)]
             if missing:
                 return "no kprobe-able kernel function " + ", ".join(missing)
+        if self.fexit:
+            if reason := kernel.prog_type_reason("tracing"):
+                return reason
+            missing = [fn for fn in self.fexit if not kernel.has_kernel_function(fn)]
+            if missing:
+                return "no traceable kernel function " + ", ".join(missing)
         if self.needs_ringbuf and not kernel.ringbuf:
             return "unavailable, no BPF ring buffer (kernel < 5.8)"
         missing = [tp for tp in self.tracepoints if not kernel.has_tracepoint(tp)]

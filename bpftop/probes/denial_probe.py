@@ -23,6 +23,9 @@ from bpftop.probes.syscall_table import ARG_PATH, ARG_SOCKADDR, argument_kinds, 
 from bpftop.records import DenialGroupRecord, DenialRecord, Record, errno_name
 
 ADDR_LEN = 28
+# fexit targets of the LSM steps, and the LSM bits they report (LSM_* in bpf/denials.c).
+LSM_HOOKS = ("hook_file_open", "apparmor_file_open")
+LSM_NAMES = {1: "landlock", 2: "apparmor"}
 GROUPS_KEEP = 8000  # above this many groups, quiet ones are dropped from the kernel map
 
 
@@ -48,6 +51,22 @@ class DenialProbe(Probe):
     title = "Denials"
     source = "denials.c"
     plan = (
+        # Where tracing programs load: also which LSM refused (fexit on its hooks).
+        PlanStep(
+            via="raw_tracepoint:sys_exit + tracepoint:capability:cap_capable + fexit:LSM hooks",
+            tracepoints=("raw_syscalls:sys_exit", "capability:cap_capable"),
+            prog_type="raw_tracepoint",
+            fexit=LSM_HOOKS,
+            cflags=("-DLSM_FEXIT",),
+        ),
+        PlanStep(
+            via="raw_tracepoint:sys_exit + kprobe:cap_capable + fexit:LSM hooks",
+            tracepoints=("raw_syscalls:sys_exit",),
+            prog_type="raw_tracepoint",
+            kprobes=("cap_capable",),
+            fexit=LSM_HOOKS,
+            cflags=("-DCAP_KPROBE", "-DLSM_FEXIT"),
+        ),
         PlanStep(
             via="raw_tracepoint:sys_exit + tracepoint:capability:cap_capable",
             tracepoints=("raw_syscalls:sys_exit", "capability:cap_capable"),
@@ -78,11 +97,9 @@ class DenialProbe(Probe):
 
     @classmethod
     def plan_notes(cls, kernel: KernelFeatures) -> tuple[tuple[str, str], ...]:
-        """The other mechanisms the issue names, and why they are not in use here."""
-        lsm = kernel.prog_type_reason("tracing")
+        """The other mechanisms, and why they are not in use here."""
         selinux = Path("/sys/fs/selinux/enforce").exists()
         return (
-            ("lsm: fexit on security_* hooks", lsm or "not implemented yet"),
             ("selinux: avc:selinux_audited", "not implemented yet" if selinux else "SELinux off"),
         )
 
@@ -101,6 +118,11 @@ class DenialProbe(Probe):
             raw = ctypes.string_at(data + type(event).arg.offset, ADDR_LEN)
             addr = sockaddr_text(raw)
         caps = capability_names(int(event.caps))
+        lsms = [name for bit, name in LSM_NAMES.items() if int(event.lsms) & bit]
+        # An LSM refuses after the mode and capability checks passed: it is the cause.
+        mechanism, detail = (
+            ("lsm", lsms) if lsms else ("capability", caps) if caps else ("syscall", [])
+        )
         return DenialRecord(
             ts=self._clock.wall(event.ts_ns),
             pid=int(event.pid),
@@ -110,8 +132,8 @@ class DenialProbe(Probe):
             errno=errno_name(int(event.ret)) or "",
             path=path,
             addr=addr,
-            mechanism="capability" if caps else "syscall",
-            detail=",".join(caps) if caps else None,
+            mechanism=mechanism,
+            detail=",".join(detail) if detail else None,
         )
 
     def interval_records(self, interval_s: float) -> list[Record]:
