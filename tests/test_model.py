@@ -6,6 +6,7 @@ import dataclasses
 
 from bpftop.kernel import KernelFeatures
 from bpftop.model.dashboard import Dashboard
+from bpftop.model.probe_state import ProbeState
 from bpftop.model.rates import IntervalRate
 from bpftop.probes.base import PlanStep, choose_step
 from bpftop.records import ConnectRecord, ExecRecord, ProbeCounts, ProbeStatus, errno_name
@@ -123,3 +124,21 @@ def test_errno_names() -> None:
     assert errno_name(0) is None
     assert errno_name(-13) == "EACCES"
     assert errno_name(-9999) == "E9999"
+
+
+def test_a_skipped_step_shows_only_what_it_adds_to_the_one_in_use() -> None:
+    state = ProbeState(
+        "denials",
+        "attached",
+        via="raw_tracepoint:sys_exit + tracepoint:capability:cap_capable",
+        skipped=(
+            ("raw_tracepoint:sys_exit + tracepoint:capability:cap_capable + fexit:LSM hooks",
+             "unavailable, lockdown=integrity"),
+            ("selinux: avc:selinux_audited", "SELinux off"),
+        ),
+    )  # fmt: skip
+    assert state.describe_plan() == (
+        "via raw_tracepoint:sys_exit + tracepoint:capability:cap_capable"
+        " (fexit:LSM hooks: unavailable, lockdown=integrity; selinux: avc:selinux_audited:"
+        " SELinux off)"
+    )

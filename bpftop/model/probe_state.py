@@ -29,7 +29,8 @@ class ProbeState:
         if self.reason:  # a notice while running (e.g. an XDP attach that was refused)
             text = f"{self.reason} · {text}"
         if self.skipped:
-            text += " (" + "; ".join(f"{step}: {why}" for step, why in self.skipped) + ")"
+            skipped = (f"{_beyond(step, self.via)}: {why}" for step, why in self.skipped)
+            text += " (" + "; ".join(skipped) + ")"
         return text
 
     def with_status(self, status: ProbeStatus) -> ProbeState:
@@ -47,3 +48,11 @@ class ProbeState:
             return replace(self, lost=self.lost + counts.lost)
         cpu = 100.0 * counts.bpf_ns / (counts.interval_s * 1e9)
         return replace(self, lost=self.lost + counts.lost, bpf_cpu_percent=cpu)
+
+
+def _beyond(step: str, via: str | None) -> str:
+    """What a skipped step ("a + b + c") has that the step in use lacks: the subtitle is
+    one line, and a richer step mostly repeats the one in use."""
+    used = set(via.split(" + ")) if via else set()
+    extra = [part for part in step.split(" + ") if part not in used]
+    return " + ".join(extra) or step
