@@ -37,6 +37,7 @@ def check_report(kernel: KernelFeatures) -> dict[str, Any]:
             "via": step.via if step else None,
             "skipped": {via: why for via, why in skipped},
         })  # fmt: skip
+    traceable = kernel.traceable_functions(functions)
     lsm = _read(LSM_LIST)
     return {
         "kernel": kernel.release,
@@ -51,7 +52,7 @@ def check_report(kernel: KernelFeatures) -> dict[str, Any]:
         "lsm": lsm.split(",") if lsm else None,
         "prog_types": {name: kernel.prog_type_reason(name) is None for name in PROG_TYPES},
         "tracepoints": {tp: kernel.has_tracepoint(tp) for tp in tracepoints},
-        "kernel_functions": {fn: kernel.has_kernel_function(fn) for fn in functions},
+        "kernel_functions": {fn: fn in traceable for fn in functions},
         "probes": probes,
     }
 

@@ -47,16 +47,14 @@ class PlanStep:
     def unavailable_reason(self, kernel: KernelFeatures) -> str | None:
         if reason := kernel.prog_type_reason(self.prog_type):
             return reason
-        if self.kprobes:
-            if reason := kernel.prog_type_reason("kprobe"):
-                return reason
-            missing = [fn for fn in self.kprobes if not kernel.has_kernel_function(fn)]
-            if missing:
-                return "no kprobe-able kernel function " + ", ".join(missing)
-        if self.fexit:
-            if reason := kernel.prog_type_reason("tracing"):
-                return reason
-            missing = [fn for fn in self.fexit if not kernel.has_kernel_function(fn)]
+        if self.kprobes and (reason := kernel.prog_type_reason("kprobe")):
+            return reason
+        if self.fexit and (reason := kernel.prog_type_reason("tracing")):
+            return reason
+        hooked = (*self.kprobes, *self.fexit)
+        if hooked:
+            there = kernel.traceable_functions(hooked)
+            missing = [fn for fn in hooked if fn not in there]
             if missing:
                 return "no traceable kernel function " + ", ".join(missing)
         if self.needs_ringbuf and not kernel.ringbuf:
