@@ -198,9 +198,9 @@ class BpfEngine:
             except Exception as exc:
                 detail = first_error_line(self._stderr.since(mark)) if self._stderr else None
                 reason = str(exc) if detail is None else f"{exc}: {detail}"
-                failed, later = step, probe.plan_for(self._kernel, after=step)
-                skipped += ((failed.via, f"failed: {reason}"), *later[1])
-                step = later[0]
+                skipped += ((step.via, f"failed: {reason}"),)
+                step, passed_over = probe.plan_for(self._kernel, after=step)
+                skipped += passed_over
                 continue
             self._last_counts[name] = probe.read_counts()
             self._last_run_ns[name] = self._run_time_ns(probe)
