@@ -12,7 +12,7 @@ import os
 import time
 from typing import Any
 
-from bpftop.model.histogram import buckets_from_counts, summarize
+from bpftop.model.histogram import buckets_from_counts, merge, summarize
 from bpftop.probes.base import PlanStep, Probe, c_string
 from bpftop.probes.block_devices import BlockDeviceNames
 from bpftop.records import DiskOpTotals, DiskProcRecord, DiskRecord, Record, SlowIoRecord
@@ -177,14 +177,12 @@ class DiskProbe(Probe):
         for (d, op, b), (count,) in hist_delta.items():
             if d == dev:
                 op_counts[op][b] = count
-        buckets = buckets_from_counts(
-            {b: sum(counts.get(b, 0) for counts in op_counts.values())
-             for b in set().union(*op_counts.values())}
-        )  # fmt: skip
+        op_hists = {op: buckets_from_counts(op_counts[index]) for index, op in enumerate(OPS)}
+        buckets = merge(*op_hists.values())
         by_op = tuple(
-            DiskOpTotals(op, per_op[op][0], per_op[op][1], buckets_from_counts(op_counts[index]),
+            DiskOpTotals(op, per_op[op][0], per_op[op][1], op_hists[op],
                          per_op[op][DEV_FIELDS.index("lat_ns")] / 1000)
-            for index, op in enumerate(OPS)
+            for op in OPS
             if per_op[op][0]
         )  # fmt: skip
         top = max_ns.get(dev)
