@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 
 from bpftop.engine import BpfEngine
+from bpftop.kernel import KernelFeatures
+from bpftop.probes.base import Probe
 from bpftop.probes.exec_probe import ExecProbe
 from bpftop.records import ExecRecord, ProbeStatus
 from bpftop.resources import bpf_dir
@@ -17,6 +19,27 @@ from bpftop.stderr_capture import StderrCapture
 from tests.conftest import Collector
 
 pytestmark = pytest.mark.bpf
+
+
+def run_until_an_exec_is_seen(
+    kernel: KernelFeatures, probe_classes: tuple[type[Probe], ...], *enabled: str
+) -> Collector:
+    """An engine with bcc's stderr captured (as the CLI runs it), stopped once an exec
+    of /bin/true reached its records: the exec probe works, whatever else failed."""
+    capture = StderrCapture()
+    capture.start()
+    sink = Collector()
+    try:
+        engine = BpfEngine(kernel, probe_classes, sink, enabled=enabled, stderr=capture)
+        engine.start()
+        assert engine.ready.wait(30)
+        token = uuid.uuid4().hex
+        subprocess.run(["/bin/true", token], check=True)
+        assert sink.wait_for(lambda: any(token in r.argv for r in sink.of_type(ExecRecord)))
+        engine.stop()
+    finally:
+        capture.stop()
+    return sink
 
 
 def test_compile_error_is_one_status_line_and_exec_still_works(kernel_features, tmp_path) -> None:
@@ -29,22 +52,7 @@ def test_compile_error_is_one_status_line_and_exec_still_works(kernel_features, 
         def source_path(self) -> Path:
             return broken
 
-    capture = StderrCapture()
-    capture.start()
-    sink = Collector()
-    try:
-        engine = BpfEngine(
-            kernel_features, (BrokenProbe, ExecProbe), sink, enabled=("broken", "exec"),
-            stderr=capture,
-        )  # fmt: skip
-        engine.start()
-        assert engine.ready.wait(30)
-        token = uuid.uuid4().hex
-        subprocess.run(["/bin/true", token], check=True)
-        assert sink.wait_for(lambda: any(token in r.argv for r in sink.of_type(ExecRecord)))
-        engine.stop()
-    finally:
-        capture.stop()
+    sink = run_until_an_exec_is_seen(kernel_features, (BrokenProbe, ExecProbe), "broken", "exec")
     broken_states = [s for s in sink.of_type(ProbeStatus) if s.probe == "broken"]
     assert [s.state for s in broken_states] == ["attaching", "unavailable"]
     reason = broken_states[-1].reason or ""
@@ -94,20 +102,7 @@ def test_a_step_that_fails_to_start_falls_back_to_the_next(kernel_features, tmp_
         def source_path(self) -> Path:
             return source
 
-    capture = StderrCapture()
-    capture.start()
-    sink = Collector()
-    try:
-        engine = BpfEngine(kernel_features, (FallingBack,), sink, enabled=("exec",),
-                           stderr=capture)  # fmt: skip
-        engine.start()
-        assert engine.ready.wait(30)
-        token = uuid.uuid4().hex
-        subprocess.run(["/bin/true", token], check=True)
-        assert sink.wait_for(lambda: any(token in r.argv for r in sink.of_type(ExecRecord)))
-        engine.stop()
-    finally:
-        capture.stop()
+    sink = run_until_an_exec_is_seen(kernel_features, (FallingBack,), "exec")
     states = [(s.state, s.via) for s in sink.of_type(ProbeStatus)]
     assert states[:3] == [("attaching", refused.via), ("attaching", real.via),
                           ("attached", real.via)]  # fmt: skip
