@@ -16,9 +16,15 @@
  * in comes from the task's user registers (bpf_task_pt_regs), not from kernel
  * struct offsets.
  *
+ * The same sys_exit program also reports failed execs for the exec probe where no
+ * cheaper hook loads (bpf/exec.c): a box then pays for one every-syscall hook, not
+ * two. User space turns each part on and off in `parts` (PART_*), and detaches the
+ * hooks only a part needs (the cause hooks, sched_process_fork) while it is off.
+ *
  * x86_64 only: syscall arguments are read from pt_regs di, si, dx, r10, r8, r9. */
 #include <uapi/linux/ptrace.h>
 #include "bpftop.h"
+#include "exec_event.h"
 
 #define EPERM 1
 #define EACCES 13
@@ -94,6 +100,22 @@ struct denial_event {
     char arg[PATH_LEN]; /* a path, or the raw sockaddr */
 };
 
+/* Which users the shared program serves now (1: on), written by user space. */
+#define PART_DENIALS 0
+#define PART_EXEC_FAILURES 1
+
+/* The exec probe's part: its own counters, so its totals stay with it. */
+enum exec_failure_counter {
+    EXF_FAILED = 0,
+    EXF_LOST = 1,
+    EXF_NR_COUNTERS = 2,
+};
+
+BPF_ARRAY(parts, u32, 2);
+BPF_PERCPU_ARRAY(exec_counters, u64, EXF_NR_COUNTERS);
+BPF_PERCPU_ARRAY(exec_scratch, struct exec_event, 1);
+BPF_TABLE("lru_hash", u32, u32, parents, 65536);
+BPF_RINGBUF_OUTPUT(exec_events, RINGBUF_PAGES);
 BPF_PERCPU_ARRAY(counters, u64, DEN_NR_COUNTERS);
 BPF_ARRAY(arg_kinds, u8, MAX_SYSCALLS); /* (kind << 4) | argument index; set by user space */
 BPF_TABLE("lru_hash", u32, struct cap_refusal, refusals, 8192);
@@ -108,6 +130,55 @@ static __always_inline void count(u32 slot)
     u64 *v = counters.lookup(&slot);
     if (v)
         (*v)++;
+}
+
+static __always_inline int part_on(u32 part)
+{
+    u32 *on = parts.lookup(&part);
+    return on && *on;
+}
+
+static __always_inline void count_exec(u32 slot)
+{
+    u64 *v = exec_counters.lookup(&slot);
+    if (v)
+        (*v)++;
+}
+
+TRACEPOINT_PROBE(sched, sched_process_fork)
+{
+    /* As in bpf/exec.c: the parent of a failed exec, for its row and the pid filter. */
+    u32 child = args->child_pid;
+    u32 parent = bpf_get_current_pid_tgid() >> 32;
+    parents.update(&child, &parent);
+    return 0;
+}
+
+/* A syscall that failed with `ret`: if it was an exec and the exec part is on, one
+ * exec record (bpf/exec_event.h), counted exactly like bpf/exec.c counts them. */
+static __always_inline void exec_failure(struct pt_regs *regs, long ret)
+{
+    if (!part_on(PART_EXEC_FAILURES))
+        return;
+    u64 nr = 0;
+    bpf_probe_read_kernel(&nr, sizeof(nr), &regs->orig_ax);
+    if (nr != NR_EXECVE && nr != NR_EXECVEAT)
+        return;
+    u32 pid = bpf_get_current_pid_tgid() >> 32;
+    u32 *ppid = parents.lookup(&pid);
+    u32 parent = ppid ? *ppid : 0;
+    u32 zero = 0;
+    struct task_filter *f = filter.lookup(&zero);
+    if (f && !task_passes(f, parent))
+        return;
+    count_exec(EXF_FAILED);
+    struct exec_event *e = exec_scratch.lookup(&zero);
+    if (!e)
+        return;
+    fill_failure(e, regs, ret);
+    e->ppid = parent;
+    if (exec_events.ringbuf_output(e, sizeof(*e), 0) != 0)
+        count_exec(EXF_LOST);
 }
 
 static __always_inline int take_token(u64 now)
@@ -228,8 +299,11 @@ TRACEPOINT_PROBE(capability, cap_capable)
 RAW_TRACEPOINT_PROBE(sys_exit)
 {
     long ret = (long)ctx->args[1];
-    if (ret != -EACCES && ret != -EPERM)
-        return 0; /* the hot path: everything that is not a denial */
+    if (ret >= 0)
+        return 0; /* the hot path: every syscall that did not fail */
+    exec_failure((struct pt_regs *)ctx->args[0], ret);
+    if ((ret != -EACCES && ret != -EPERM) || !part_on(PART_DENIALS))
+        return 0;
 
     u32 zero_key = 0;
     struct task_filter *f = filter.lookup(&zero_key);

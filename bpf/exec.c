@@ -1,42 +1,37 @@
-/* Execs, successful and failed, from syscall tracepoints.
- * sys_enter_execve{,at} keeps filename and argv per thread; sys_exit joins the
- * result. Parents come from sched_process_fork (no task_struct reads, so this
- * is safe with headers that do not match the running kernel). */
+/* Execs, successful and failed.
+ *
+ * Successful execs come from sched:sched_process_exec, which costs nothing on any
+ * other syscall. It fires after the new program's registers are set up, so the user
+ * stack pointer (from bpf_task_pt_regs, no kernel struct offsets) points at argc,
+ * followed by the argv pointers the new program will see.
+ *
+ * A failed exec never reaches that tracepoint; its return value comes from
+ *   FAIL_FEXIT      fexit on __x64_sys_execve{,at} (where tracing programs load),
+ *   FAIL_KRETPROBE  kretprobes on the same functions,
+ *   neither         bpf/denials.c's sys_exit program, shared with the denials probe so
+ *                   the box pays for one every-syscall hook at most (or failures off).
+ * Either way filename and argv are read from the failed syscall's arguments.
+ *
+ * SYSCALL_TRACEPOINTS: the fallback where the above does not load (no BTF, no
+ * bpf_task_pt_regs before 5.15): syscalls:sys_{enter,exit}_execve{,at}, which put
+ * every syscall of the box on the tracing slow path.
+ *
+ * Parents come from sched_process_fork (no task_struct reads, so this is safe with
+ * headers that do not match the running kernel). */
+#include <uapi/linux/ptrace.h>
 #include "bpftop.h"
-
-#ifndef ARGV_MAX
-#define ARGV_MAX 20
-#endif
-#ifndef ARG_LEN
-#define ARG_LEN 128
-#endif
-#define FILENAME_LEN 256
+#include "exec_event.h"
 
 enum exec_counter {
     EXEC_OK = 0,
     EXEC_FAILED = 1,
     EXEC_LOST = 2,      /* ring buffer full: the exec was counted, its record dropped */
-    EXEC_UNMATCHED = 3, /* exit without a recorded enter (exec began before attach) */
+    EXEC_UNMATCHED = 3, /* SYSCALL_TRACEPOINTS: exit without a recorded enter */
     EXEC_NR_COUNTERS = 4,
-};
-
-struct exec_event {
-    u64 ts_ns;
-    s64 ret;
-    u32 pid;
-    u32 ppid; /* 0: unknown (the parent forked before bpftop started) */
-    u32 uid;
-    u32 argc;
-    u32 truncated; /* argv had more than ARGV_MAX entries */
-    char comm[TASK_COMM_LEN];
-    char filename[FILENAME_LEN];
-    char argv[ARGV_MAX * ARG_LEN]; /* ARGV_MAX NUL-terminated slots of ARG_LEN */
 };
 
 BPF_PERCPU_ARRAY(counters, u64, EXEC_NR_COUNTERS);
 BPF_PERCPU_ARRAY(scratch, struct exec_event, 1);
-/* LRU: an exec whose exit we never see (task killed mid-exec) cannot fill the map. */
-BPF_TABLE("lru_hash", u32, struct exec_event, pending, 1024);
 BPF_TABLE("lru_hash", u32, u32, parents, 65536);
 BPF_ARRAY(filter, struct task_filter, 1);
 BPF_RINGBUF_OUTPUT(events, RINGBUF_PAGES);
@@ -58,6 +53,99 @@ TRACEPOINT_PROBE(sched, sched_process_fork)
     return 0;
 }
 
+/* The current task's parent, and whether the user's filter keeps it (a filtered
+ * pid's children are shown too). Filtered-out execs are not counted either, so the
+ * pane's rates match its rows. */
+static __always_inline int passes_filter(u32 *parent)
+{
+    u32 pid = bpf_get_current_pid_tgid() >> 32;
+    u32 *ppid = parents.lookup(&pid);
+    *parent = ppid ? *ppid : 0;
+    u32 zero = 0;
+    struct task_filter *f = filter.lookup(&zero);
+    return !f || task_passes(f, *parent);
+}
+
+static __always_inline void send(struct exec_event *e)
+{
+    if (events.ringbuf_output(e, sizeof(*e), 0) != 0)
+        count(EXEC_LOST);
+}
+
+#ifndef SYSCALL_TRACEPOINTS
+TRACEPOINT_PROBE(sched, sched_process_exec)
+{
+    u32 parent;
+    if (!passes_filter(&parent))
+        return 0;
+    count(EXEC_OK);
+    u32 zero = 0;
+    struct exec_event *e = scratch.lookup(&zero);
+    if (!e)
+        return 0;
+    u64 id = bpf_get_current_pid_tgid();
+    e->ts_ns = bpf_ktime_get_ns();
+    e->ret = 0;
+    e->pid = id >> 32;
+    e->ppid = parent;
+    e->uid = bpf_get_current_uid_gid();
+    bpf_get_current_comm(e->comm, sizeof(e->comm));
+    TP_DATA_LOC_READ_STR(e->filename, filename, sizeof(e->filename));
+    struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+    u64 sp = 0;
+    bpf_probe_read_kernel(&sp, sizeof(sp), &regs->sp);
+    read_argv(e, (const char *const *)(sp + sizeof(long))); /* past argc */
+    send(e);
+    return 0;
+}
+#endif
+
+#if defined(FAIL_FEXIT) || defined(FAIL_KRETPROBE)
+static __always_inline int record_failure(long ret)
+{
+    u32 parent;
+    if (ret >= 0 || !passes_filter(&parent))
+        return 0; /* a successful exec is counted at sched_process_exec */
+    count(EXEC_FAILED);
+    u32 zero = 0;
+    struct exec_event *e = scratch.lookup(&zero);
+    if (!e)
+        return 0;
+    fill_failure(e, (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf()), ret);
+    e->ppid = parent;
+    send(e);
+    return 0;
+}
+#endif
+
+#ifdef FAIL_FEXIT
+KRETFUNC_PROBE(__x64_sys_execve, const struct pt_regs *regs, long ret)
+{
+    return record_failure(ret);
+}
+
+KRETFUNC_PROBE(__x64_sys_execveat, const struct pt_regs *regs, long ret)
+{
+    return record_failure(ret);
+}
+#endif
+
+#ifdef FAIL_KRETPROBE
+int kretprobe____x64_sys_execve(struct pt_regs *ctx)
+{
+    return record_failure(PT_REGS_RC(ctx));
+}
+
+int kretprobe____x64_sys_execveat(struct pt_regs *ctx)
+{
+    return record_failure(PT_REGS_RC(ctx));
+}
+#endif
+
+#ifdef SYSCALL_TRACEPOINTS
+/* LRU: an exec whose exit we never see (task killed mid-exec) cannot fill the map. */
+BPF_TABLE("lru_hash", u32, struct exec_event, pending, 1024);
+
 static __always_inline int record_enter(const char *filename, const char *const *argv)
 {
     u32 zero = 0;
@@ -65,24 +153,8 @@ static __always_inline int record_enter(const char *filename, const char *const 
     if (!e)
         return 0;
     e->ts_ns = bpf_ktime_get_ns();
-    e->argc = 0;
-    e->truncated = 0;
     bpf_probe_read_user_str(e->filename, sizeof(e->filename), filename);
-#pragma unroll
-    for (int i = 0; i < ARGV_MAX; i++) {
-        const char *arg = NULL;
-        bpf_probe_read_user(&arg, sizeof(arg), &argv[i]);
-        if (!arg)
-            goto done;
-        bpf_probe_read_user_str(&e->argv[i * ARG_LEN], ARG_LEN, arg);
-        e->argc = i + 1;
-    }
-    {
-        const char *more = NULL;
-        bpf_probe_read_user(&more, sizeof(more), &argv[ARGV_MAX]);
-        e->truncated = more != NULL;
-    }
-done:;
+    read_argv(e, argv);
     u32 tid = bpf_get_current_pid_tgid();
     pending.update(&tid, e);
     return 0;
@@ -98,12 +170,8 @@ static __always_inline int record_exit(long ret)
         e = pending.lookup(&pid);
         tid = pid;
     }
-    u32 *ppid = parents.lookup(&pid);
-    u32 parent = ppid ? *ppid : 0;
-    u32 zero = 0;
-    struct task_filter *f = filter.lookup(&zero);
-    if (f && !task_passes(f, parent)) {
-        /* Filtered out: not counted either, so the pane's rates match its rows. */
+    u32 parent;
+    if (!passes_filter(&parent)) {
         if (e)
             pending.delete(&tid);
         return 0;
@@ -118,8 +186,7 @@ static __always_inline int record_exit(long ret)
     e->uid = bpf_get_current_uid_gid();
     e->ppid = parent;
     bpf_get_current_comm(e->comm, sizeof(e->comm));
-    if (events.ringbuf_output(e, sizeof(*e), 0) != 0)
-        count(EXEC_LOST);
+    send(e);
     pending.delete(&tid);
     return 0;
 }
@@ -143,3 +210,4 @@ TRACEPOINT_PROBE(syscalls, sys_exit_execveat)
 {
     return record_exit(args->ret);
 }
+#endif

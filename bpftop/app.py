@@ -57,6 +57,7 @@ HELP_TEXT = {
     "xdp-attach": "XDP pane: bpftop's counting XDP program on/off on the selected interface",
     "xdp-drop": "XDP pane: add a drop rule there (udp:PORT, tcp:PORT, icmp, src:CIDR)",
     "xdp-clear": "XDP pane: remove every drop rule there (the program keeps counting)",
+    "exec-failures": "execs: failed exec capture on/off (the subtitle says its cost)",
     "slow-threshold": "disk: only I/O slower than 1 / 10 / 100 ms, or all",
     "filter": f"filter every pane, in the kernel where it can: {SYNTAX}",
     "drilldown": "drill into a process picked from a list (Enter on a row with a PID too)",
@@ -133,6 +134,7 @@ class BpftopApp(DrilldownActions, TimelineActions):
         Binding("5", "toggle_probe('xdp')", "XDP", id="toggle-xdp"),
         # Not in the footer (80 columns are full); the disk pane's title names the key.
         Binding("t", "disk_slow", "Slow I/O", show=False, id="slow-threshold"),
+        Binding("F", "exec_failures", "Exec failures", show=False, id="exec-failures"),
         # XDP actions: in the help screen and the XDP pane's title, not the footer.
         Binding("a", "xdp_attach", "XDP count", show=False, id="xdp-attach"),
         Binding("d", "xdp_drop", "XDP drop", show=False, id="xdp-drop"),
@@ -175,6 +177,7 @@ class BpftopApp(DrilldownActions, TimelineActions):
         refresh_seconds: float = 1.0,
         exit_after: float | None = None,
         disk_slow_ms: float = 0.0,
+        exec_failures: bool = True,
         user_filter: Filter | None = None,
         drilldown_pid: int | None = None,
         watch_process: Callable[[int], Callable[[], ProcessInfo | None] | None] = watch_process,
@@ -208,6 +211,7 @@ class BpftopApp(DrilldownActions, TimelineActions):
         self._refresh_seconds = refresh_seconds
         self._exit_after = exit_after
         self._disk_slow_ms = disk_slow_ms
+        self._exec_failures = exec_failures
         self._exit_signal: int | None = None
         for loaded in load_themes():
             self.register_theme(loaded)
@@ -364,6 +368,13 @@ class BpftopApp(DrilldownActions, TimelineActions):
 
     def action_disk_slow(self) -> None:
         self.dashboard_screen.query_one(DiskPane).cycle_slow_threshold()
+
+    def action_exec_failures(self) -> None:
+        if self.controller is None:
+            return
+        self._exec_failures = not self._exec_failures
+        self.controller.configure("exec", "failures", float(self._exec_failures))
+        self.notify(f"failed execs {'on' if self._exec_failures else 'off'}", timeout=3)
 
     def action_xdp_attach(self) -> None:
         ifname = self.dashboard_screen.query_one(XdpPane).selected_interface()

@@ -208,6 +208,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="report each disk I/O at least this slow (disk_slow records; 0: off)",
     )
     parser.add_argument(
+        "--exec-failures",
+        choices=["on", "off"],
+        default="on",
+        help="capture failed execs (default: on). Where the kernel offers no fexit or "
+        "kprobe on the exec syscall, they come from the denials probe's sys_exit hook, "
+        "which every syscall pays for; off leaves only the free exec tracepoint "
+        "(the F key in the TUI)",
+    )
+    parser.add_argument(
         "--xdp-attach",
         action="append",
         default=[],
@@ -505,6 +514,8 @@ def replay(args: argparse.Namespace) -> int:
     clash = [f"--{name.replace('_', '-')}" for name in live_only if getattr(args, name)]
     if args.disk_slow_ms:
         clash.append("--disk-slow-ms")
+    if args.exec_failures != "on":
+        clash.append("--exec-failures")
     if args.demo and args.replay:
         print("bpftop: --demo or --replay FILE, not both", file=sys.stderr)
         return EXIT_USAGE
@@ -521,6 +532,7 @@ def replay(args: argparse.Namespace) -> int:
 def prepare_engine(args: argparse.Namespace, engine: BpfEngine) -> None:
     """Settings and actions from the command line, given before the engine starts."""
     engine.configure("disk", "slow_ms", args.disk_slow_ms)
+    engine.configure("exec", "failures", float(args.exec_failures == "on"))
     engine.set_filter(args.user_filter)
     if args.user_filter.pid is not None:
         for name in PID_PROBE_NAMES:
@@ -559,6 +571,7 @@ def run_tui(
         refresh_seconds=args.interval,
         exit_after=args.duration,
         disk_slow_ms=args.disk_slow_ms,
+        exec_failures=args.exec_failures == "on",
         user_filter=args.user_filter,
         drilldown_pid=args.user_filter.pid,
         history_minutes=args.history,

@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable
 from bpftop.filters import Filter
 from bpftop.kernel import KernelFeatures
 from bpftop.probes.base import KernelClock, Probe
+from bpftop.probes.shared_sys_exit import SharedSysExit
 from bpftop.probes.stats import BpfStats
 from bpftop.records import ProbeCounts, ProbeStatus, Record
 from bpftop.stderr_capture import StderrCapture, first_error_line
@@ -55,6 +56,9 @@ class BpfEngine:
         self._stderr = stderr
         clock = KernelClock()
         self.probes: dict[str, Probe] = {cls.name: cls(self._sink, clock) for cls in probe_classes}
+        shared_sys_exit = SharedSysExit(kernel)
+        for probe in self.probes.values():
+            probe.shared_sys_exit = shared_sys_exit
         self._wanted = [name for name in enabled if name in self.probes]
         # Work for the BPF thread, queued from any thread.
         self._commands: queue.Queue[Callable[[], None]] = queue.Queue()
@@ -93,7 +97,7 @@ class BpfEngine:
         if probe is None or setting not in probe.settings:
             raise ValueError(f"probe {name} has no setting {setting!r}")
         apply = functools.partial(probe.configure, setting, value)
-        self._submit(apply, functools.partial(self._guarded, name, apply))
+        self._submit(apply, functools.partial(self._reconfigure, name, apply))
 
     def control(self, name: str, action: str, arg: str) -> None:
         """An action on a probe (xdp: attach IFNAME, detach IFNAME, rule IFNAME=RULE,...)."""
@@ -110,6 +114,15 @@ class BpfEngine:
             apply()
         else:
             self._commands.put(on_thread)
+
+    def _reconfigure(self, name: str, apply: Callable[[], None]) -> None:
+        """A setting that changes how a running probe is attached (exec failures off)
+        says so in a fresh status."""
+        probe = self.probes[name]
+        before = (probe.via(), probe.notice)
+        self._guarded(name, apply)
+        if probe.active and (probe.via(), probe.notice) != before:
+            self._status(name, "attached", via=probe.via(), reason=probe.notice)
 
     def _guarded_control(self, name: str, apply: Callable[[], None]) -> None:
         """A refused action (bad interface, one with an XDP program) is a notice on
@@ -205,7 +218,7 @@ class BpfEngine:
             self._last_counts[name] = probe.read_counts()
             self._last_run_ns[name] = self._run_time_ns(probe)
             self._last_read[name] = time.monotonic()
-            self._status(name, "attached", via=step.via, reason=probe.notice, skipped=skipped)
+            self._status(name, "attached", via=probe.via(), reason=probe.notice, skipped=skipped)
             return
         self._status(name, "unavailable", reason=reason, skipped=skipped)
 
@@ -263,7 +276,8 @@ class BpfEngine:
         before = self._last_counts.get(name, {})
         delta = {key: value - before.get(key, 0) for key, value in totals.items()}
         run_ns = self._run_time_ns(probe)
-        bpf_ns = run_ns - self._last_run_ns.get(name, 0) if self._stats_window else None
+        # max(): a probe that let go of a shared program (exec failures off) lost its time.
+        bpf_ns = max(0, run_ns - self._last_run_ns.get(name, 0)) if self._stats_window else None
         self._last_counts[name] = totals
         self._last_run_ns[name] = run_ns
         now = time.monotonic()

@@ -17,6 +17,8 @@ def _fields_json(record: Any, kind: str) -> dict[str, Any]:
 
 
 PROBE_STATES = ("attaching", "attached", "unavailable", "detached")
+# In the exec probe's `via` while failed execs are not captured (the pane says so).
+EXEC_FAILURES_OFF = "failed execs off"
 
 
 def errno_name(ret: int) -> str | None:

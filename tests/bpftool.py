@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import time
 from pathlib import Path
@@ -10,6 +11,11 @@ from pathlib import Path
 # Names bcc gives bpftop's programs (one per TRACEPOINT_PROBE in bpf/*.c).
 BPFTOP_PROGRAMS = {
     "tracepoint__sched__sched_process_fork",
+    "tracepoint__sched__sched_process_exec",
+    "kretfunc__vmlinux____x64_sys_execve",  # failed execs, where fexit loads
+    "kretfunc__vmlinux____x64_sys_execveat",
+    "kretprobe____x64_sys_execve",  # failed execs, where kprobes do
+    "kretprobe____x64_sys_execveat",
     "tracepoint__syscalls__sys_enter_execve",
     "tracepoint__syscalls__sys_exit_execve",
     "tracepoint__syscalls__sys_enter_execveat",
@@ -38,12 +44,16 @@ BPFTOP_PROGRAMS = {
 }
 
 
+# Run by its full path: a PATH search is a string of failed execs, which the exec
+# probe's exact tests would count as this process's.
+BPFTOOL = shutil.which("bpftool") or "bpftool"
+
 UPROBE_EVENTS = Path("/sys/kernel/tracing/uprobe_events")  # uprobes written to tracefs
 
 
 def perf_attachments(pid: int, kinds: tuple[str, ...] | None = None) -> int:
     """Perf-event attachments a process holds (tracepoints, uprobes, ...), per bpftool."""
-    out = subprocess.run(["bpftool", "-j", "perf"], capture_output=True, text=True, check=True)
+    out = subprocess.run([BPFTOOL, "-j", "perf"], capture_output=True, text=True, check=True)
     return sum(
         1
         for entry in json.loads(out.stdout or "[]")
@@ -54,9 +64,28 @@ def perf_attachments(pid: int, kinds: tuple[str, ...] | None = None) -> int:
 def loaded_programs() -> dict[int, str]:
     """id -> name of every BPF program loaded in the kernel."""
     out = subprocess.run(
-        ["bpftool", "-j", "prog", "show"], check=True, capture_output=True, text=True
+        [BPFTOOL, "-j", "prog", "show"], check=True, capture_output=True, text=True
     ).stdout
     return {p["id"]: p.get("name", "") for p in json.loads(out or "[]")}
+
+
+def attached_sys_exit_programs() -> int:
+    """How many raw_tracepoint:sys_exit programs are attached on the box (bpftool link)."""
+    out = subprocess.run([BPFTOOL, "-j", "link"], capture_output=True, text=True, check=True)
+    return sum(
+        1
+        for link in json.loads(out.stdout or "[]")
+        if link.get("type") == "raw_tracepoint" and link.get("tp_name") == "sys_exit"
+    )
+
+
+def attached_program_ids() -> set[int]:
+    """Programs attached anywhere: through perf events (tracepoints, kprobes, uprobes)
+    or links (raw tracepoints, fexit). Loaded but detached programs are not in it."""
+    perf = subprocess.run([BPFTOOL, "-j", "perf"], capture_output=True, text=True, check=True)
+    link = subprocess.run([BPFTOOL, "-j", "link"], capture_output=True, text=True, check=True)
+    entries = [*json.loads(perf.stdout or "[]"), *json.loads(link.stdout or "[]")]
+    return {entry["prog_id"] for entry in entries if "prog_id" in entry}
 
 
 def bpftop_program_ids() -> set[int]:

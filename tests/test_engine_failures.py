@@ -48,6 +48,7 @@ def test_compile_error_is_one_status_line_and_exec_still_works(kernel_features, 
 
     class BrokenProbe(ExecProbe):
         name = "broken"
+        plan = (ExecProbe.plan_for(kernel_features)[0],)  # one step: one failure to report
 
         def source_path(self) -> Path:
             return broken
@@ -92,7 +93,8 @@ def test_a_step_that_fails_to_start_falls_back_to_the_next(kernel_features, tmp_
     # A copy, not an #include: bcc finds TRACEPOINT_PROBEs in the main file's text.
     exec_c = (bpf_dir() / ExecProbe.source).read_text()
     source.write_text("#ifdef BREAK_IT\n#error broken on purpose\n#endif\n" + exec_c)
-    (real,) = ExecProbe.plan
+    real = ExecProbe.plan_for(kernel_features)[0]
+    assert real is not None
     refused = dataclasses.replace(real, via="a step the kernel refuses",
                                   cflags=(*real.cflags, "-DBREAK_IT"))  # fmt: skip
 

@@ -4,11 +4,17 @@ from __future__ import annotations
 
 import os
 import subprocess
+import time
 import uuid
+from collections.abc import Callable, Iterator
 
 import pytest
 
-from bpftop.records import ExecRecord, ProbeCounts, ProbeStatus
+from bpftop.filters import Filter
+from bpftop.probes.base import PlanStep
+from bpftop.probes.exec_probe import SHARED_STEP, SYSCALL_STEP, ExecProbe
+from bpftop.records import DenialRecord, ExecRecord, ProbeCounts, ProbeStatus
+from tests.bpftool import attached_sys_exit_programs, perf_attachments
 
 pytestmark = pytest.mark.bpf
 N = 60
@@ -77,9 +83,193 @@ def test_failed_execs_carry_errno(engine_for) -> None:
     assert counted >= N + 3
 
 
-def test_status_names_the_attach_point(engine_for) -> None:
+def offered_steps(kernel_features) -> list[PlanStep]:
+    """Every step of the exec plan this kernel offers (the first is the one in use)."""
+    return [step for step in ExecProbe.plan if step.unavailable_reason(kernel_features) is None]
+
+
+def test_status_names_the_attach_point(engine_for, kernel_features) -> None:
     engine, sink = engine_for("exec")
     engine.stop()
     states = [(s.state, s.via) for s in sink.of_type(ProbeStatus)]
-    via = "tracepoint:syscalls:sys_enter_execve"
+    via = offered_steps(kernel_features)[0].via
     assert states == [("attaching", via), ("attached", via), ("detached", None)]
+
+
+# Runs "OK FAILED" rounds read from stdin: OK execs of /bin/true TOKEN I, then FAILED
+# execs of a missing path, each from a child of this shell. A pid filter on the shell
+# then keeps exactly these execs, so the kernel's counts can be checked exactly.
+WORKLOAD = """
+while read ok failed; do
+  i=0; while [ $i -lt $ok ]; do /bin/true "$1" $i; i=$((i+1)); done
+  i=0; while [ $i -lt $failed ]; do "$2" "$1" 2>/dev/null; i=$((i+1)); done
+  echo done
+done
+"""
+
+
+class ExecWorkload:
+    def __init__(self) -> None:
+        self.token = f"bpftop-test-{uuid.uuid4().hex}"
+        self.missing = f"/nonexistent/bpftop-{uuid.uuid4().hex}"
+        self.proc = subprocess.Popen(
+            ["/bin/sh", "-c", WORKLOAD, "sh", self.token, self.missing],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        self.filter = Filter(pid=self.proc.pid)
+
+    def run(self, ok: int, failed: int) -> None:
+        assert self.proc.stdin and self.proc.stdout
+        self.proc.stdin.write(f"{ok} {failed}\n")
+        self.proc.stdin.flush()
+        assert self.proc.stdout.readline() == "done\n"
+
+    def close(self) -> None:
+        assert self.proc.stdin
+        self.proc.stdin.close()
+        self.proc.wait(10)
+
+
+@pytest.fixture
+def workload() -> Iterator[ExecWorkload]:
+    w = ExecWorkload()
+    yield w
+    w.close()
+
+
+def test_every_step_this_kernel_offers_counts_execs_and_failures_exactly(
+    engine_for, kernel_features, monkeypatch
+) -> None:
+    """Each way of attaching, forced in turn; with a pid filter (which keeps this
+    process's children) the kernel's counts are exact, not just at least ours."""
+    steps = offered_steps(kernel_features)
+    # sched_process_exec with fexit, kprobes or the shared sys_exit; the syscall
+    # tracepoints on every kernel.
+    assert steps[-1] is SYSCALL_STEP and len(steps) >= 2
+    for step in steps:
+        monkeypatch.setattr(ExecProbe, "plan", (step,))
+        work = ExecWorkload()
+        engine, sink = engine_for("exec", prepare=lambda e: e.set_filter(work.filter))
+        token, missing = work.token, work.missing
+        work.run(25, 15)
+        work.close()
+
+        def mine() -> list[ExecRecord]:
+            return [r for r in sink.of_type(ExecRecord) if token in r.argv]
+
+        assert sink.wait_for(lambda: len(mine()) >= 40), step.via
+        time.sleep(1.2)  # two more intervals: every count is in
+        engine.stop()
+        records = mine()
+        ok = [r for r in records if r.ret == 0]
+        failed = [r for r in records if r.ret != 0]
+        assert len(ok) == 25 and len(failed) == 15, step.via
+        assert sorted(int(r.argv[2]) for r in ok) == list(range(25))
+        assert all(r.argv == (missing, token) and r.error == "ENOENT" for r in failed)
+        assert all(r.filename == missing and r.ppid == work.proc.pid for r in failed)
+        assert all(r.ppid == work.proc.pid for r in ok)
+        counts = [c for c in sink.of_type(ProbeCounts) if c.probe == "exec"]
+        assert sum(c.counts["ok"] for c in counts) == 25, step.via
+        assert sum(c.counts["failed"] for c in counts) == 15, step.via
+        assert sum(c.lost for c in counts) == 0
+        via = [s.via for s in sink.of_type(ProbeStatus) if s.state == "attached"]
+        assert via == [step.via]
+
+
+def test_turning_failure_capture_off_detaches_its_hook_and_on_brings_it_back(
+    engine_for, kernel_features, workload
+) -> None:
+    """With failures off nothing but sched_process_exec runs (no sys_exit program
+    from bpftop); on again, failures are exact again and the status says so."""
+    before = attached_sys_exit_programs()
+    engine, sink = engine_for(
+        "exec",
+        prepare=lambda e: (
+            e.set_filter(workload.filter),
+            e.configure("exec", "failures", 0),
+        ),
+    )
+    step = offered_steps(kernel_features)[0]
+    assert step is not SYSCALL_STEP
+    assert attached_sys_exit_programs() == before
+    (attached,) = [s for s in sink.of_type(ProbeStatus) if s.state == "attached"]
+    assert attached.via == "tracepoint:sched:sched_process_exec (failed execs off: F)"
+    token = workload.token
+    workload.run(5, 7)
+    assert sink.wait_for(lambda: sum(token in r.argv for r in sink.of_type(ExecRecord)) >= 5)
+
+    engine.configure("exec", "failures", 1)
+    assert sink.wait_for(
+        lambda: [s.via for s in sink.of_type(ProbeStatus) if s.state == "attached"][-1]
+        == step.via
+    )
+    if step is SHARED_STEP:
+        assert attached_sys_exit_programs() == before + 1
+    workload.run(0, 9)
+    assert sink.wait_for(lambda: sum(token in r.argv for r in sink.of_type(ExecRecord)) >= 14)
+    time.sleep(1.2)
+    engine.stop()
+    records = [r for r in sink.of_type(ExecRecord) if token in r.argv]
+    assert sum(r.ret == 0 for r in records) == 5
+    assert sum(r.error == "ENOENT" for r in records) == 9  # the 7 while off are not seen
+    counts = [c for c in sink.of_type(ProbeCounts) if c.probe == "exec"]
+    assert sum(c.counts["failed"] for c in counts) == 9
+    assert sum(c.counts["ok"] for c in counts) == 5
+    assert wait_for_count(attached_sys_exit_programs, before)
+
+
+def wait_for_count(count: Callable[[], int], expected: int, timeout: float = 10) -> bool:
+    deadline = time.monotonic() + timeout
+    while count() != expected:
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.1)
+    return True
+
+
+def test_execs_and_denials_share_one_sys_exit_program(engine_for, kernel_features) -> None:
+    """A box pays for one every-syscall hook at most: where failed execs come from
+    sys_exit, they share the denials probe's program. An exec refused with EACCES is
+    both a failed exec and a denial. Turning denials off leaves the program to the
+    exec probe (its cause hooks detached); turning execs off too removes it."""
+    before = attached_sys_exit_programs()
+    engine, sink = engine_for("exec", "denials")
+    shares = offered_steps(kernel_features)[0] is SHARED_STEP
+    assert attached_sys_exit_programs() == before + 1
+    not_exec = f"/tmp/bpftop-noexec-{uuid.uuid4().hex}"
+    with open(not_exec, "w") as f:
+        f.write("#!/bin/sh\n")
+    try:
+        for _ in range(6):
+            with pytest.raises(PermissionError):
+                subprocess.run([not_exec])
+
+        def failed() -> list[ExecRecord]:
+            return [r for r in sink.of_type(ExecRecord) if r.filename == not_exec]
+
+        def denied() -> list[DenialRecord]:
+            return [r for r in sink.of_type(DenialRecord) if r.path == not_exec]
+
+        assert sink.wait_for(lambda: len(failed()) >= 6 and len(denied()) >= 6)
+        assert len(failed()) == 6 and all(r.error == "EACCES" for r in failed())
+        assert len(denied()) == 6 and all(r.syscall == "execve" for r in denied())
+
+        engine.set_enabled("denials", False)
+        assert sink.wait_for(lambda: any(
+            s.probe == "denials" and s.state == "detached" for s in sink.of_type(ProbeStatus)
+        ))  # fmt: skip
+        assert attached_sys_exit_programs() == before + (1 if shares else 0)
+        # exec.c's sched_process_exec and _fork; the shared program keeps its own
+        # sched_process_fork for the exec part, and no longer capability:cap_capable.
+        tracepoints = perf_attachments(os.getpid(), ("tracepoint",))
+        assert tracepoints == 2 + (1 if shares else 0)
+        for _ in range(4):
+            with pytest.raises(PermissionError):
+                subprocess.run([not_exec])
+        assert sink.wait_for(lambda: len(failed()) >= 10)
+        time.sleep(0.3)
+        assert len(failed()) == 10 and len(denied()) == 6
+    finally:
+        os.unlink(not_exec)
+    engine.set_enabled("exec", False)
+    assert wait_for_count(attached_sys_exit_programs, before)

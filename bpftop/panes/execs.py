@@ -7,6 +7,7 @@ from rich.text import Text
 from bpftop.model.dashboard import DashboardSnapshot
 from bpftop.panes.base import Pane, Row
 from bpftop.panes.format import clock, rate
+from bpftop.records import EXEC_FAILURES_OFF
 
 
 class ExecPane(Pane):
@@ -16,10 +17,10 @@ class ExecPane(Pane):
 
     def live_title(self, snapshot: DashboardSnapshot) -> str:
         execs = snapshot.execs
-        return (
-            f"{rate(execs.execs.per_second)} · failed {rate(execs.failed.per_second)}"
-            f" · total {execs.execs.total}"
-        )
+        state = snapshot.probes.get(self.probe)
+        failures_off = state is not None and EXEC_FAILURES_OFF in (state.via or "")
+        failed = "off (F)" if failures_off else rate(execs.failed.per_second)
+        return f"{rate(execs.execs.per_second)} · failed {failed} · total {execs.execs.total}"
 
     def rows(self, snapshot: DashboardSnapshot) -> list[Row]:
         p = self.palette

@@ -13,12 +13,15 @@ from abc import ABC
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from bpftop.filters import Filter
 from bpftop.kernel import KernelFeatures
 from bpftop.records import Record
 from bpftop.resources import bpf_dir
+
+if TYPE_CHECKING:
+    from bpftop.probes.shared_sys_exit import SharedSysExit
 
 RINGBUF_PAGES = 512  # 2 MiB per probe: ~0.3 s of the fastest exec storm between drains
 
@@ -104,12 +107,15 @@ class Probe(ABC):
     controls: ClassVar[tuple[str, ...]] = ()  # what control() accepts
     kernel_filter: ClassVar[bool] = True  # the program has a `filter` array (bpftop.h)
     streams_events: ClassVar[bool] = True  # the program has an `events` ring buffer
+    # The one every-syscall hook, shared by the denials and exec probes; set by the engine.
+    shared_sys_exit: SharedSysExit | None = None
 
     def __init__(self, emit: Callable[[Record], None], clock: KernelClock) -> None:
         self._emit = emit
         self._clock = clock
         self._bpf: Any = None
         self._events: Any = None
+        self.step: PlanStep | None = None  # the step it runs with
         self.decode_errors = 0
         self.notice: str | None = None  # shown with the "attached" status (a refused action)
         self._filter = Filter()
@@ -136,6 +142,7 @@ class Probe(ABC):
             bpf.cleanup()
             raise
         self._bpf = bpf
+        self.step = step
         self.done_reason = None
         try:
             self._write_filter()
@@ -158,6 +165,10 @@ class Probe(ABC):
         for name, value in self._filter.kernel_fields().items():
             setattr(leaf, name, value)
         table[ctypes.c_int(0)] = leaf
+
+    def via(self) -> str | None:
+        """How it is attached, for the status (the running step's `via`, by default)."""
+        return self.step.via if self.step is not None and self.active else None
 
     def compile_flags(self) -> list[str]:
         """Hook: -D flags of this attach (a target pid compiled in as a constant)."""

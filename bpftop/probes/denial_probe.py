@@ -19,12 +19,12 @@ from typing import Any
 from bpftop.kernel import KernelFeatures
 from bpftop.probes.base import PlanStep, Probe, c_string
 from bpftop.probes.capabilities import capability_names
+from bpftop.probes.shared_sys_exit import DENIALS, SYS_EXIT_PLAN
 from bpftop.probes.syscall_table import ARG_PATH, ARG_SOCKADDR, argument_kinds, syscall_name
 from bpftop.records import DenialGroupRecord, DenialRecord, Record, errno_name
 
 ADDR_LEN = 28
-# fexit targets of the LSM steps, and the LSM bits they report (LSM_* in bpf/denials.c).
-LSM_HOOKS = ("hook_file_open", "apparmor_file_open")
+# The LSM bits the fexit hooks report (LSM_* in bpf/denials.c).
 LSM_NAMES = {1: "landlock", 2: "apparmor"}
 GROUPS_KEEP = 8000  # above this many groups, quiet ones are dropped from the kernel map
 
@@ -50,44 +50,7 @@ class DenialProbe(Probe):
     name = "denials"
     title = "Denials"
     source = "denials.c"
-    plan = (
-        # Where tracing programs load: also which LSM refused (fexit on its hooks).
-        PlanStep(
-            via="raw_tracepoint:sys_exit + tracepoint:capability:cap_capable + fexit:LSM hooks",
-            tracepoints=("raw_syscalls:sys_exit", "capability:cap_capable"),
-            prog_type="raw_tracepoint",
-            fexit=LSM_HOOKS,
-            cflags=("-DLSM_FEXIT",),
-        ),
-        PlanStep(
-            via="raw_tracepoint:sys_exit + kprobe:cap_capable + fexit:LSM hooks",
-            tracepoints=("raw_syscalls:sys_exit",),
-            prog_type="raw_tracepoint",
-            kprobes=("cap_capable",),
-            fexit=LSM_HOOKS,
-            cflags=("-DCAP_KPROBE", "-DLSM_FEXIT"),
-        ),
-        PlanStep(
-            via="raw_tracepoint:sys_exit + tracepoint:capability:cap_capable",
-            tracepoints=("raw_syscalls:sys_exit", "capability:cap_capable"),
-            prog_type="raw_tracepoint",
-        ),
-        # The tracepoint is recent (6.1 and 6.12 lack it); they have the function.
-        PlanStep(
-            via="raw_tracepoint:sys_exit + kprobe:cap_capable",
-            tracepoints=("raw_syscalls:sys_exit",),
-            prog_type="raw_tracepoint",
-            kprobes=("cap_capable",),
-            cflags=("-DCAP_KPROBE",),
-        ),
-        # Every denial with its path or address, only the refused capability unknown.
-        PlanStep(
-            via="raw_tracepoint:sys_exit (no capability causes)",
-            tracepoints=("raw_syscalls:sys_exit",),
-            prog_type="raw_tracepoint",
-            cflags=("-DNO_CAP_HOOK",),
-        ),
-    )
+    plan = SYS_EXIT_PLAN  # the shared program's ways to attach (its cause hooks)
     counter_names = ("denials", "sampled_out", "cap_refused", "cap_named", "table_full", "lost")
     lost_counter = "lost"
 
@@ -103,11 +66,49 @@ class DenialProbe(Probe):
             ("selinux: avc:selinux_audited", "not implemented yet" if selinux else "SELinux off"),
         )
 
+    def start(self, step: PlanStep) -> None:
+        """Join the shared sys_exit program (the exec probe may have it already)."""
+        shared = self.shared_sys_exit
+        assert shared is not None, "the engine gives every probe the shared sys_exit hook"
+        self._bpf = shared.acquire(DENIALS, self._on_denial, step)
+        self.step = shared.step
+        self.done_reason = None
+        try:
+            self._write_filter()
+            self.on_started()
+        except Exception:
+            self.stop()
+            raise
+
+    def stop(self) -> None:
+        if self._bpf is not None and self.shared_sys_exit is not None:
+            self.shared_sys_exit.release(DENIALS)
+        self._bpf = None
+
+    def poll(self) -> None:
+        if self._bpf is not None and self.shared_sys_exit is not None:
+            self.shared_sys_exit.poll()
+
+    def prog_fds(self) -> list[int]:
+        shared = self.shared_sys_exit
+        return shared.part_fds(DENIALS) if shared is not None else []
+
+    def _on_denial(self, event: Any, data: int) -> None:
+        self._emit(self.decode(event, data))
+
     def on_started(self) -> None:
-        self._last_groups = {}
         table = self._bpf[b"arg_kinds"]
         for nr, kind in argument_kinds().items():
             table[ctypes.c_int(nr)] = ctypes.c_ubyte(kind)
+        # The program may have counted for the exec probe before: start from its totals.
+        self._last_groups = {key: total for key, total, _ in self._read_groups()}
+
+    def _read_groups(self) -> list[tuple[tuple[bytes, int, int, int], int, Any]]:
+        """(comm, uid, nr, errno) -> running total, with the map's own key."""
+        return [
+            ((bytes(k.comm), int(k.uid), int(k.nr), int(k.ret)), int(v.value), k)
+            for k, v in self._bpf[b"groups"].items()
+        ]
 
     def decode(self, event: Any, data: int) -> DenialRecord:
         kind = int(event.arg_kind)
@@ -144,10 +145,9 @@ class DenialProbe(Probe):
         table = self._bpf[b"groups"]
         now: dict[tuple[bytes, int, int, int], int] = {}
         keys: dict[tuple[bytes, int, int, int], Any] = {}
-        for k, v in table.items():
-            key = (bytes(k.comm), int(k.uid), int(k.nr), int(k.ret))
-            now[key] = int(v.value)
-            keys[key] = k
+        for key, total, map_key in self._read_groups():
+            now[key] = total
+            keys[key] = map_key
         records: list[Record] = []
         for key, total in sorted(now.items()):
             before = self._last_groups.get(key, 0)
