@@ -48,9 +48,13 @@ class Bpftrace:
             ["bpftrace", "-e", script], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
         )
         assert self.proc.stdout is not None
-        line = self.proc.stdout.readline()  # "Attaching 4 probes..."
-        if not line.startswith("Attaching"):
-            raise RuntimeError(f"bpftrace did not start: {line.strip()}")
+        said = []
+        for line in self.proc.stdout:  # warnings (RLIMIT_MEMLOCK...), then "Attaching 4 probes..."
+            said.append(line.strip())
+            if line.startswith("Attaching"):
+                break
+        else:
+            raise RuntimeError(f"bpftrace did not start: {' / '.join(said)}")
         time.sleep(0.5)  # "Attaching" comes just before the attach itself
 
     def stop(self) -> None:
@@ -63,7 +67,10 @@ def syscall_tax(rows: list[tuple[str, str]], workdir: Path, rounds: int = ROUNDS
     tools: list[tuple[str, Callable[[], Headless | Bpftrace]]] = [
         ("bpftop --json (default probes)", lambda: Headless(BPFTOP, ROOT)),
         ("bpftrace counting the same events", lambda: Bpftrace(BPFTRACE_SAME_EVENTS)),
-        ("bpftop --probes exec,connect,disk,xdp", lambda: Headless(BPFTOP, ROOT, *NO_DENIALS, want=4)),
+        (
+            "bpftop --probes exec,connect,disk,xdp",
+            lambda: Headless(BPFTOP, ROOT, *NO_DENIALS, want=4),
+        ),
         (
             "  the same, --exec-failures off",
             lambda: Headless(BPFTOP, ROOT, *NO_DENIALS, "--exec-failures", "off", want=4),

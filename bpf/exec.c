@@ -8,8 +8,11 @@
  * A failed exec never reaches that tracepoint; its return value comes from
  *   FAIL_FEXIT      fexit on __x64_sys_execve{,at} (where tracing programs load),
  *   FAIL_KRETPROBE  kretprobes on the same functions,
- *   neither         bpf/denials.c's sys_exit program, shared with the denials probe so
- *                   the box pays for one every-syscall hook at most (or failures off).
+ *   FAIL_SYSCALL_TP syscalls:sys_exit_execve{,at}: every syscall of the box then takes
+ *                   the tracing slow path, though BPF runs only for execs. While the
+ *                   denials probe runs, user space detaches these and takes failures
+ *                   from its sys_exit program instead (bpf/denials.c), so the box pays
+ *                   for one every-syscall hook at most.
  * Either way filename and argv are read from the failed syscall's arguments.
  *
  * SYSCALL_TRACEPOINTS: the fallback where the above does not load (no BTF, no
@@ -100,7 +103,7 @@ TRACEPOINT_PROBE(sched, sched_process_exec)
 }
 #endif
 
-#if defined(FAIL_FEXIT) || defined(FAIL_KRETPROBE)
+#if defined(FAIL_FEXIT) || defined(FAIL_KRETPROBE) || defined(FAIL_SYSCALL_TP)
 static __always_inline int record_failure(long ret)
 {
     u32 parent;
@@ -139,6 +142,18 @@ int kretprobe____x64_sys_execve(struct pt_regs *ctx)
 int kretprobe____x64_sys_execveat(struct pt_regs *ctx)
 {
     return record_failure(PT_REGS_RC(ctx));
+}
+#endif
+
+#ifdef FAIL_SYSCALL_TP
+TRACEPOINT_PROBE(syscalls, sys_exit_execve)
+{
+    return record_failure(args->ret);
+}
+
+TRACEPOINT_PROBE(syscalls, sys_exit_execveat)
+{
+    return record_failure(args->ret);
 }
 #endif
 

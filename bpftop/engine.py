@@ -67,6 +67,7 @@ class BpfEngine:
         self._last_counts: dict[str, dict[str, int]] = {}
         self._last_run_ns: dict[str, int] = {}
         self._last_read: dict[str, float] = {}
+        self._shown: dict[str, tuple[str | None, str | None] | None] = {}  # last attached status
         self._stats: BpfStats | None = None
         self._stats_window = False  # stats were on for the whole current interval
         self._ticks = 0
@@ -116,13 +117,16 @@ class BpfEngine:
             self._commands.put(on_thread)
 
     def _reconfigure(self, name: str, apply: Callable[[], None]) -> None:
-        """A setting that changes how a running probe is attached (exec failures off)
-        says so in a fresh status."""
-        probe = self.probes[name]
-        before = (probe.via(), probe.notice)
         self._guarded(name, apply)
-        if probe.active and (probe.via(), probe.notice) != before:
-            self._status(name, "attached", via=probe.via(), reason=probe.notice)
+        self._report_new_attachments()
+
+    def _report_new_attachments(self) -> None:
+        """A running probe whose attachment changed (exec failures turned off, or moved
+        onto the denials probe's program as that one came) says so in a fresh status."""
+        for name, probe in self.probes.items():
+            now = (probe.via(), probe.notice)
+            if probe.active and self._shown.get(name) != now:
+                self._status(name, "attached", via=now[0], reason=now[1])
 
     def _guarded_control(self, name: str, apply: Callable[[], None]) -> None:
         """A refused action (bad interface, one with an XDP program) is a notice on
@@ -151,6 +155,7 @@ class BpfEngine:
                 if self._stopping.is_set():
                     break
                 self._attach(name)
+                self._report_new_attachments()
             release_freed_memory()
             self.ready.set()
             self._sample_stats(True)  # the first interval shows the cost at once
@@ -196,6 +201,7 @@ class BpfEngine:
             self._guarded(name, functools.partial(self._emit_counts_for, name))
             probe.stop()
             self._status(name, "detached")
+        self._report_new_attachments()
 
     def _attach(self, name: str) -> None:
         """The first step this kernel offers; if it fails to compile or attach (a
@@ -231,6 +237,7 @@ class BpfEngine:
         reason: str | None = None,
         skipped: tuple[tuple[str, str], ...] = (),
     ) -> None:
+        self._shown[name] = (via, reason) if state == "attached" else None
         self._sink(ProbeStatus(time.time(), name, state, via, reason, skipped))
 
     def _sample_stats(self, on: bool) -> None:

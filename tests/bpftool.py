@@ -7,6 +7,7 @@ import shutil
 import subprocess
 import time
 from pathlib import Path
+from typing import Any
 
 # Names bcc gives bpftop's programs (one per TRACEPOINT_PROBE in bpf/*.c).
 BPFTOP_PROGRAMS = {
@@ -86,6 +87,24 @@ def attached_program_ids() -> set[int]:
     link = subprocess.run([BPFTOOL, "-j", "link"], capture_output=True, text=True, check=True)
     entries = [*json.loads(perf.stdout or "[]"), *json.loads(link.stdout or "[]")]
     return {entry["prog_id"] for entry in entries if "prog_id" in entry}
+
+
+def probe_program_ids(engine: Any, probe: str) -> set[int]:
+    """Ids of the programs an engine's probe reports as its own."""
+    from bpftop.probes.stats import BpfStats
+
+    stats = BpfStats()
+    try:
+        return {stats.prog_info(fd)[0] for fd in engine.probes[probe].prog_fds()}
+    finally:
+        stats.close()
+
+
+def attached_names(engine: Any, probe: str) -> list[str]:
+    """Names of a probe's programs that are attached now, sorted (a name can repeat)."""
+    ids = probe_program_ids(engine, probe) & attached_program_ids()
+    loaded = loaded_programs()
+    return sorted(loaded[i] for i in ids)
 
 
 def bpftop_program_ids() -> set[int]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes
 import os
 import subprocess
 import time
@@ -12,12 +13,32 @@ import pytest
 
 from bpftop.filters import Filter
 from bpftop.probes.base import PlanStep
-from bpftop.probes.exec_probe import SHARED_STEP, SYSCALL_STEP, ExecProbe
+from bpftop.probes.exec_probe import (
+    FEXIT_STEP,
+    KRETPROBE_STEP,
+    SHARED_VIA,
+    SYS_EXIT_STEP,
+    SYSCALL_STEP,
+    ExecProbe,
+)
 from bpftop.records import DenialRecord, ExecRecord, ProbeCounts, ProbeStatus
-from tests.bpftool import attached_sys_exit_programs, perf_attachments
+from tests.bpftool import attached_names, attached_sys_exit_programs
+
+SUCCESS_PROGRAMS = [
+    "tracepoint__sched__sched_process_exec",
+    "tracepoint__sched__sched_process_fork",
+]
+# What each step attaches for failed execs (bpftool's names).
+FAILURE_PROGRAMS = {
+    FEXIT_STEP.via: ["kretfunc__vmlinux____x64_sys_execve", "kretfunc__vmlinux____x64_sys_execveat"],
+    KRETPROBE_STEP.via: ["kretprobe____x64_sys_execve", "kretprobe____x64_sys_execveat"],
+    SYS_EXIT_STEP.via: ["tracepoint__syscalls__sys_exit_execve",
+                        "tracepoint__syscalls__sys_exit_execveat"],
+}  # fmt: skip
 
 pytestmark = pytest.mark.bpf
 N = 60
+PR_SET_NAME = 15
 
 
 def test_exact_successful_execs_with_argv_pid_and_ppid(engine_for) -> None:
@@ -148,32 +169,36 @@ def test_every_step_this_kernel_offers_counts_execs_and_failures_exactly(
     assert steps[-1] is SYSCALL_STEP and len(steps) >= 2
     for step in steps:
         monkeypatch.setattr(ExecProbe, "plan", (step,))
-        work = ExecWorkload()
-        engine, sink = engine_for("exec", prepare=lambda e: e.set_filter(work.filter))
-        token, missing = work.token, work.missing
-        work.run(25, 15)
-        work.close()
+        check_exact_counts(engine_for, step)
 
-        def mine() -> list[ExecRecord]:
-            return [r for r in sink.of_type(ExecRecord) if token in r.argv]
 
-        assert sink.wait_for(lambda: len(mine()) >= 40), step.via
-        time.sleep(1.2)  # two more intervals: every count is in
-        engine.stop()
-        records = mine()
-        ok = [r for r in records if r.ret == 0]
-        failed = [r for r in records if r.ret != 0]
-        assert len(ok) == 25 and len(failed) == 15, step.via
-        assert sorted(int(r.argv[2]) for r in ok) == list(range(25))
-        assert all(r.argv == (missing, token) and r.error == "ENOENT" for r in failed)
-        assert all(r.filename == missing and r.ppid == work.proc.pid for r in failed)
-        assert all(r.ppid == work.proc.pid for r in ok)
-        counts = [c for c in sink.of_type(ProbeCounts) if c.probe == "exec"]
-        assert sum(c.counts["ok"] for c in counts) == 25, step.via
-        assert sum(c.counts["failed"] for c in counts) == 15, step.via
-        assert sum(c.lost for c in counts) == 0
-        via = [s.via for s in sink.of_type(ProbeStatus) if s.state == "attached"]
-        assert via == [step.via]
+def check_exact_counts(engine_for, step: PlanStep) -> None:
+    work = ExecWorkload()
+    engine, sink = engine_for("exec", prepare=lambda e: e.set_filter(work.filter))
+    token, missing = work.token, work.missing
+    work.run(25, 15)
+    work.close()
+
+    def mine() -> list[ExecRecord]:
+        return [r for r in sink.of_type(ExecRecord) if token in r.argv]
+
+    assert sink.wait_for(lambda: len(mine()) >= 40), step.via
+    time.sleep(1.2)  # two more intervals: every count is in
+    engine.stop()
+    records = mine()
+    ok = [r for r in records if r.ret == 0]
+    failed = [r for r in records if r.ret != 0]
+    assert len(ok) == 25 and len(failed) == 15, step.via
+    assert sorted(int(r.argv[2]) for r in ok) == list(range(25))
+    assert all(r.argv == (missing, token) and r.error == "ENOENT" for r in failed)
+    assert all(r.filename == missing and r.ppid == work.proc.pid for r in failed)
+    assert all(r.ppid == work.proc.pid for r in ok)
+    counts = [c for c in sink.of_type(ProbeCounts) if c.probe == "exec"]
+    assert sum(c.counts["ok"] for c in counts) == 25, step.via
+    assert sum(c.counts["failed"] for c in counts) == 15, step.via
+    assert sum(c.lost for c in counts) == 0
+    via = [s.via for s in sink.of_type(ProbeStatus) if s.state == "attached"]
+    assert via == [step.via]
 
 
 def test_turning_failure_capture_off_detaches_its_hook_and_on_brings_it_back(
@@ -192,6 +217,7 @@ def test_turning_failure_capture_off_detaches_its_hook_and_on_brings_it_back(
     step = offered_steps(kernel_features)[0]
     assert step is not SYSCALL_STEP
     assert attached_sys_exit_programs() == before
+    assert attached_names(engine, "exec") == SUCCESS_PROGRAMS
     (attached,) = [s for s in sink.of_type(ProbeStatus) if s.state == "attached"]
     assert attached.via == "tracepoint:sched:sched_process_exec (failed execs off: F)"
     token = workload.token
@@ -200,11 +226,9 @@ def test_turning_failure_capture_off_detaches_its_hook_and_on_brings_it_back(
 
     engine.configure("exec", "failures", 1)
     assert sink.wait_for(
-        lambda: [s.via for s in sink.of_type(ProbeStatus) if s.state == "attached"][-1]
-        == step.via
+        lambda: [s.via for s in sink.of_type(ProbeStatus) if s.state == "attached"][-1] == step.via
     )
-    if step is SHARED_STEP:
-        assert attached_sys_exit_programs() == before + 1
+    assert attached_names(engine, "exec") == sorted(SUCCESS_PROGRAMS + FAILURE_PROGRAMS[step.via])
     workload.run(0, 9)
     assert sink.wait_for(lambda: sum(token in r.argv for r in sink.of_type(ExecRecord)) >= 14)
     time.sleep(1.2)
@@ -227,29 +251,54 @@ def wait_for_count(count: Callable[[], int], expected: int, timeout: float = 10)
     return True
 
 
+REFUSED_COMM = "bpftop-refused"
+
+
+def name_child() -> None:
+    """In the forked child, before its exec: a comm the test can filter on."""
+    ctypes.CDLL(None).prctl(PR_SET_NAME, REFUSED_COMM.encode(), 0, 0, 0)
+
+
 def test_execs_and_denials_share_one_sys_exit_program(engine_for, kernel_features) -> None:
     """A box pays for one every-syscall hook at most: where failed execs come from
-    sys_exit, they share the denials probe's program. An exec refused with EACCES is
-    both a failed exec and a denial. Turning denials off leaves the program to the
-    exec probe (its cause hooks detached); turning execs off too removes it."""
+    syscall tracepoints, they move onto the denials probe's sys_exit program while it
+    runs, and back when it goes. An exec refused with EACCES is both a failed exec and
+    a denial; counts stay exact across the moves."""
     before = attached_sys_exit_programs()
-    engine, sink = engine_for("exec", "denials")
-    shares = offered_steps(kernel_features)[0] is SHARED_STEP
+    step = offered_steps(kernel_features)[0]
+    moves = step is SYS_EXIT_STEP
+    own = sorted(SUCCESS_PROGRAMS + FAILURE_PROGRAMS[step.via])
+    # Only the refused execs' children pass (their comm, set before the exec), so
+    # the counts of both probes are exact.
+    engine, sink = engine_for(
+        "exec", "denials", prepare=lambda e: e.set_filter(Filter(comm=REFUSED_COMM))
+    )
     assert attached_sys_exit_programs() == before + 1
+    exec_via = [s.via for s in sink.of_type(ProbeStatus) if s.probe == "exec"]
+    if moves:  # exec attached first, then moved onto the denials probe's program
+        assert exec_via == [step.via, step.via, SHARED_VIA]
+        # exec.c's exec and fork, and the shared program's own fork hook
+        assert attached_names(engine, "exec") == sorted([*SUCCESS_PROGRAMS, SUCCESS_PROGRAMS[1]])
+    else:
+        assert exec_via == [step.via, step.via]
+        assert attached_names(engine, "exec") == own
     not_exec = f"/tmp/bpftop-noexec-{uuid.uuid4().hex}"
     with open(not_exec, "w") as f:
         f.write("#!/bin/sh\n")
-    try:
-        for _ in range(6):
+
+    def refused(n: int) -> None:
+        for _ in range(n):
             with pytest.raises(PermissionError):
-                subprocess.run([not_exec])
+                subprocess.run([not_exec], preexec_fn=name_child)
 
-        def failed() -> list[ExecRecord]:
-            return [r for r in sink.of_type(ExecRecord) if r.filename == not_exec]
+    def failed() -> list[ExecRecord]:
+        return [r for r in sink.of_type(ExecRecord) if r.filename == not_exec]
 
-        def denied() -> list[DenialRecord]:
-            return [r for r in sink.of_type(DenialRecord) if r.path == not_exec]
+    def denied() -> list[DenialRecord]:
+        return [r for r in sink.of_type(DenialRecord) if r.path == not_exec]
 
+    try:
+        refused(6)
         assert sink.wait_for(lambda: len(failed()) >= 6 and len(denied()) >= 6)
         assert len(failed()) == 6 and all(r.error == "EACCES" for r in failed())
         assert len(denied()) == 6 and all(r.syscall == "execve" for r in denied())
@@ -258,18 +307,28 @@ def test_execs_and_denials_share_one_sys_exit_program(engine_for, kernel_feature
         assert sink.wait_for(lambda: any(
             s.probe == "denials" and s.state == "detached" for s in sink.of_type(ProbeStatus)
         ))  # fmt: skip
-        assert attached_sys_exit_programs() == before + (1 if shares else 0)
-        # exec.c's sched_process_exec and _fork; the shared program keeps its own
-        # sched_process_fork for the exec part, and no longer capability:cap_capable.
-        tracepoints = perf_attachments(os.getpid(), ("tracepoint",))
-        assert tracepoints == 2 + (1 if shares else 0)
-        for _ in range(4):
-            with pytest.raises(PermissionError):
-                subprocess.run([not_exec])
+        assert wait_for_count(attached_sys_exit_programs, before)
+        assert attached_names(engine, "exec") == own
+        refused(4)
         assert sink.wait_for(lambda: len(failed()) >= 10)
-        time.sleep(0.3)
-        assert len(failed()) == 10 and len(denied()) == 6
+
+        engine.set_enabled("denials", True)
+        assert sink.wait_for(lambda: sum(
+            s.probe == "denials" and s.state == "attached" for s in sink.of_type(ProbeStatus)
+        ) == 2)  # fmt: skip
+        refused(5)
+        assert sink.wait_for(lambda: len(failed()) >= 15 and len(denied()) >= 11)
+        time.sleep(1.2)  # the last counts
+        engine.stop()
+        assert len(failed()) == 15 and len(denied()) == 11
     finally:
         os.unlink(not_exec)
-    engine.set_enabled("exec", False)
+    exec_via = [s.via for s in sink.of_type(ProbeStatus) if s.probe == "exec"]
+    if moves:
+        assert exec_via[-3:] == [step.via, SHARED_VIA, None]  # moved off, back on, detached
+    counts = [c for c in sink.of_type(ProbeCounts) if c.probe == "exec"]
+    assert sum(c.counts["failed"] for c in counts) == 15
+    assert sum(c.counts["ok"] for c in counts) == 0
+    denials = [c for c in sink.of_type(ProbeCounts) if c.probe == "denials"]
+    assert sum(c.counts["denials"] for c in denials) == 11
     assert wait_for_count(attached_sys_exit_programs, before)

@@ -81,6 +81,12 @@ def choose_step(
     return None, tuple(skipped)
 
 
+def tracepoint_function(tracepoint: str) -> bytes:
+    """bcc's name for the TRACEPOINT_PROBE of "category:event" (to attach it again)."""
+    category, _, event = tracepoint.partition(":")
+    return f"tracepoint__{category}__{event}".encode()
+
+
 def c_string(raw: bytes) -> str:
     """A NUL-terminated char[] from the kernel (comm, paths) as text."""
     return raw.split(b"\0", 1)[0].decode("utf-8", "replace")

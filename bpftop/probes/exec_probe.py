@@ -2,8 +2,9 @@
 
 Successful execs cost nothing on other syscalls (sched:sched_process_exec). Failed
 execs come from the cheapest hook the kernel loads: fexit or a kretprobe on the exec
-syscall, else the sys_exit program the denials probe runs anyway (shared_sys_exit.py),
-which puts every syscall of the box on the tracing slow path while it is attached.
+syscall; else the syscalls:sys_exit_execve{,at} tracepoints, which put every syscall of
+the box on the tracing slow path, and which give way to the sys_exit program while the
+denials probe runs it anyway (shared_sys_exit.py): one every-syscall hook at most.
 `F` (setting `failures`) turns failure capture off and detaches what only it needed.
 """
 
@@ -12,8 +13,8 @@ from __future__ import annotations
 import ctypes
 from typing import Any
 
-from bpftop.probes.base import PlanStep, Probe, c_string
-from bpftop.probes.shared_sys_exit import EXEC_FAILURES
+from bpftop.probes.base import PlanStep, Probe, c_string, tracepoint_function
+from bpftop.probes.shared_sys_exit import DENIALS, EXEC_FAILURES
 from bpftop.records import EXEC_FAILURES_OFF, ExecRecord
 
 ARGV_MAX = 20
@@ -21,7 +22,9 @@ ARG_LEN = 128
 ARGV_FLAGS = (f"-DARGV_MAX={ARGV_MAX}", f"-DARG_LEN={ARG_LEN}")
 EXEC_TRACEPOINTS = ("sched:sched_process_exec", "sched:sched_process_fork")
 FAILURE_FUNCTIONS = ("__x64_sys_execve", "__x64_sys_execveat")
+FAILURE_TRACEPOINTS = ("syscalls:sys_exit_execve", "syscalls:sys_exit_execveat")
 SUCCESS_VIA = "tracepoint:sched:sched_process_exec"
+OWN, SHARED = "own", "shared"  # where failed execs come from: exec.c's hooks, or denials.c
 
 FEXIT_STEP = PlanStep(
     via=f"{SUCCESS_VIA} + fexit:__x64_sys_execve{{,at}} for failures",
@@ -35,12 +38,14 @@ KRETPROBE_STEP = PlanStep(
     kprobes=FAILURE_FUNCTIONS,
     cflags=(*ARGV_FLAGS, "-DFAIL_KRETPROBE"),
 )
-SHARED_STEP = PlanStep(
-    via=f"{SUCCESS_VIA} + failures from the denials probe's sys_exit hook"
+SYS_EXIT_STEP = PlanStep(
+    via=f"{SUCCESS_VIA} + tracepoint:syscalls:sys_exit_execve{{,at}} for failures"
     " (every syscall pays; F: off)",
-    tracepoints=(*EXEC_TRACEPOINTS, "raw_syscalls:sys_exit"),
-    cflags=ARGV_FLAGS,
+    tracepoints=(*EXEC_TRACEPOINTS, *FAILURE_TRACEPOINTS),
+    cflags=(*ARGV_FLAGS, "-DFAIL_SYSCALL_TP"),
 )
+# SYS_EXIT_STEP while the denials probe runs: its sys_exit program reports failures too.
+SHARED_VIA = f"{SUCCESS_VIA} + the denials probe's sys_exit for failures (shared; F: off)"
 SYSCALL_STEP = PlanStep(
     via="tracepoint:syscalls:sys_{enter,exit}_execve{,at} (every syscall pays)",
     tracepoints=(
@@ -60,7 +65,7 @@ class ExecProbe(Probe):
     source = "exec.c"
     # A step that fails to load (no BTF, no bpf_task_pt_regs before 5.15) falls back
     # to the next; the syscall tracepoints work everywhere.
-    plan = (FEXIT_STEP, KRETPROBE_STEP, SHARED_STEP, SYSCALL_STEP)
+    plan = (FEXIT_STEP, KRETPROBE_STEP, SYS_EXIT_STEP, SYSCALL_STEP)
     counter_names = ("ok", "failed", "lost", "unmatched")
     lost_counter = "lost"
     settings = ("failures",)
@@ -68,7 +73,7 @@ class ExecProbe(Probe):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.failures = True
-        self._failures_attached = False
+        self._source: str | None = None  # where failures come from: OWN, SHARED or None
         # Failures counted by the shared program, carried over the times it was
         # released, and its total when this probe last joined it.
         self._shared_carried = {"failed": 0, "lost": 0}
@@ -79,56 +84,83 @@ class ExecProbe(Probe):
             super().configure(setting, value)
         self.failures = bool(value)
         if self.active:
-            self._apply_failures()
+            self._move_failures()
 
     def on_started(self) -> None:
-        self._failures_attached = self.step is not SHARED_STEP  # bcc attached them all
-        self._apply_failures()
+        self._source = OWN  # bcc attached every program it loaded
+        shared = self.shared_sys_exit
+        if shared is not None and self._move_failures not in shared.denials_watchers:
+            shared.denials_watchers.append(self._move_failures)
+        self._move_failures()
 
     def stop(self) -> None:
         self._release_shared()
+        self._source = None
         super().stop()
 
     def poll(self) -> None:
         super().poll()
-        if self._shares_sys_exit():
+        if self._source == SHARED:
             assert self.shared_sys_exit is not None
             self.shared_sys_exit.poll()
 
     def via(self) -> str | None:
         if self.step is None or not self.active:
             return None
+        if self._source == SHARED:
+            return SHARED_VIA
+        if self._source is None:
+            return f"{SUCCESS_VIA} ({EXEC_FAILURES_OFF}: F)"
+        return self.step.via
+
+    def _wanted_source(self) -> str | None:
         if self.step is SYSCALL_STEP:
-            return self.step.via
-        return self.step.via if self.failures else f"{SUCCESS_VIA} ({EXEC_FAILURES_OFF}: F)"
-
-    def _apply_failures(self) -> None:
-        """Attach or detach what only failure capture needs."""
-        if self.step is SYSCALL_STEP:
-            # The same tracepoints see every exec: failures cannot be left out here.
-            self.notice = None if self.failures else "failed execs stay on with this step"
-            return
-        if self.failures == self._failures_attached:
-            return
-        if self.step is SHARED_STEP:
-            self._join_shared() if self.failures else self._release_shared()
-        else:
-            for fn in FAILURE_FUNCTIONS:
-                self._set_failure_hook(fn, self.failures)
-        self._failures_attached = self.failures
-
-    def _set_failure_hook(self, fn: str, on: bool) -> None:
-        event = fn.encode()
-        if self.step is FEXIT_STEP:
-            (self._bpf.attach_kretfunc if on else self._bpf.detach_kretfunc)(fn_name=event)
-        elif on:
-            self._bpf.attach_kretprobe(event=event, fn_name=b"kretprobe__" + event)
-        else:
-            self._bpf.detach_kretprobe(event=event)
-
-    def _shares_sys_exit(self) -> bool:
+            return OWN  # the same tracepoints see every exec: failures come with them
+        if not self.failures:
+            return None
         shared = self.shared_sys_exit
-        return shared is not None and EXEC_FAILURES in shared.users()
+        if self.step is SYS_EXIT_STEP and shared is not None and DENIALS in shared.users():
+            return SHARED
+        return OWN
+
+    def _move_failures(self) -> None:
+        """Take failures from where they cost least now: attach the new source before
+        letting go of the old one, so none is missed in between."""
+        if not self.active:
+            return
+        wanted = self._wanted_source()
+        self.notice = (
+            "failed execs stay on with this step"
+            if (self.step is SYSCALL_STEP and not self.failures)
+            else None
+        )
+        if wanted == self._source:
+            return
+        if wanted == OWN:
+            self._set_own_hooks(True)
+        elif wanted == SHARED:
+            self._join_shared()
+        if self._source == OWN:
+            self._set_own_hooks(False)
+        elif self._source == SHARED:
+            self._release_shared()
+        self._source = wanted
+
+    def _set_own_hooks(self, on: bool) -> None:
+        for fn in FAILURE_FUNCTIONS:
+            event = fn.encode()
+            if self.step is FEXIT_STEP:
+                (self._bpf.attach_kretfunc if on else self._bpf.detach_kretfunc)(fn_name=event)
+            elif self.step is KRETPROBE_STEP and on:
+                self._bpf.attach_kretprobe(event=event, fn_name=b"kretprobe__" + event)
+            elif self.step is KRETPROBE_STEP:
+                self._bpf.detach_kretprobe(event=event)
+        if self.step is SYS_EXIT_STEP:
+            for tp in FAILURE_TRACEPOINTS:
+                if on:
+                    self._bpf.attach_tracepoint(tp=tp.encode(), fn_name=tracepoint_function(tp))
+                else:
+                    self._bpf.detach_tracepoint(tp=tp.encode())
 
     def _join_shared(self) -> None:
         shared = self.shared_sys_exit
@@ -138,25 +170,26 @@ class ExecProbe(Probe):
         self._shared_base = self._shared_totals()
 
     def _release_shared(self) -> None:
-        if not self._shares_sys_exit():
+        if self._source != SHARED:
             return
-        now = self._shared_totals()
-        for key, value in now.items():
-            self._shared_carried[key] += value - self._shared_base[key]
-        assert self.shared_sys_exit is not None
-        self.shared_sys_exit.release(EXEC_FAILURES)
-        self._failures_attached = False
+        shared = self.shared_sys_exit
+        assert shared is not None
+        if shared.bpf is not None:
+            for key, value in self._shared_totals().items():
+                self._shared_carried[key] += value - self._shared_base[key]
+        shared.release(EXEC_FAILURES)
 
     def _shared_totals(self) -> dict[str, int]:
         assert self.shared_sys_exit is not None
         table = self.shared_sys_exit.bpf[b"exec_counters"]
         return {
-            name: int(sum(table[ctypes.c_int(slot)])) for slot, name in enumerate(("failed", "lost"))
+            name: int(sum(table[ctypes.c_int(slot)]))
+            for slot, name in enumerate(("failed", "lost"))
         }
 
     def _write_filter(self) -> None:
         super()._write_filter()
-        if self._shares_sys_exit():
+        if self._source == SHARED:
             self._write_shared_filter()
 
     def _write_shared_filter(self) -> None:
@@ -170,7 +203,7 @@ class ExecProbe(Probe):
     def read_counts(self) -> dict[str, int]:
         counts = super().read_counts()
         if counts:
-            shared = self._shared_totals() if self._shares_sys_exit() else self._shared_base
+            shared = self._shared_totals() if self._source == SHARED else self._shared_base
             for key in ("failed", "lost"):
                 counts[key] += self._shared_carried[key] + shared[key] - self._shared_base[key]
         return counts

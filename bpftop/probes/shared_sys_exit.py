@@ -16,14 +16,15 @@ from collections.abc import Callable
 from typing import Any
 
 from bpftop.kernel import KernelFeatures
-from bpftop.probes.base import PlanStep, choose_step, ringbuf_pages
+from bpftop.probes.base import PlanStep, choose_step, ringbuf_pages, tracepoint_function
 from bpftop.resources import bpf_dir
 
 DENIALS = "denials"
 EXEC_FAILURES = "exec"
 PARTS = (DENIALS, EXEC_FAILURES)  # slot order of the `parts` array (PART_*)
 SOURCE = "denials.c"
-FORK_PROGRAM = b"tracepoint__sched__sched_process_fork"  # the exec part's
+FORK_TRACEPOINT = "sched:sched_process_fork"  # the exec part's own hook (ppid, filter)
+FORK_PROGRAM = tracepoint_function(FORK_TRACEPOINT)
 SYS_EXIT_PROGRAM = b"raw_tracepoint__sys_exit"
 
 EventHandler = Callable[[Any, int], None]  # (decoded event, raw address)
@@ -81,6 +82,9 @@ class SharedSysExit:
         self._handlers: dict[str, EventHandler] = {}
         self._attached: set[str] = set()  # parts whose own hooks are attached
         self.decode_errors = 0
+        # Called after the denials part came or went (the exec probe then moves its
+        # failures onto this program or off it).
+        self.denials_watchers: list[Callable[[], None]] = []
 
     @property
     def bpf(self) -> Any:
@@ -97,26 +101,34 @@ class SharedSysExit:
         if self._bpf is None:
             self._compile(step or self._first_denial_step())
             self._attached = set(PARTS)  # bcc attached every program it loaded
+        joined = user not in self._handlers
         self._handlers[user] = on_event
         try:
             self._apply_parts()
         except Exception:
             self.release(user)
             raise
+        if joined and user == DENIALS:
+            self._tell_watchers()
         return self._bpf
 
     def release(self, user: str) -> None:
         """Turn `user`'s part off; the last user unloads the program."""
-        self._handlers.pop(user, None)
-        if self._bpf is None:
+        if self._handlers.pop(user, None) is None or self._bpf is None:
             return
         if self._handlers:
             self._apply_parts()
-            return
-        self._bpf.cleanup()
-        self._bpf = None
-        self.step = None
-        self._attached = set()
+        else:
+            self._bpf.cleanup()
+            self._bpf = None
+            self.step = None
+            self._attached = set()
+        if user == DENIALS:
+            self._tell_watchers()
+
+    def _tell_watchers(self) -> None:
+        for watcher in self.denials_watchers:
+            watcher()
 
     def part_fds(self, part: str) -> list[int]:
         """The programs that run for `part`, for its share of the BPF run time: the
@@ -182,12 +194,10 @@ class SharedSysExit:
         bpf, step = self._bpf, self.step
         assert step is not None
         if part == EXEC_FAILURES:
-            bpf.attach_tracepoint(tp=b"sched:sched_process_fork", fn_name=FORK_PROGRAM)
+            bpf.attach_tracepoint(tp=FORK_TRACEPOINT.encode(), fn_name=FORK_PROGRAM)
             return
         for tp in cause_tracepoints(step):
-            category, _, event = tp.partition(":")
-            fn = f"tracepoint__{category}__{event}".encode()
-            bpf.attach_tracepoint(tp=tp.encode(), fn_name=fn)
+            bpf.attach_tracepoint(tp=tp.encode(), fn_name=tracepoint_function(tp))
         for fn in step.kprobes:
             bpf.attach_kprobe(event=fn.encode(), fn_name=f"kprobe__{fn}".encode())
             bpf.attach_kretprobe(event=fn.encode(), fn_name=f"kretprobe__{fn}".encode())
@@ -198,7 +208,7 @@ class SharedSysExit:
         bpf, step = self._bpf, self.step
         assert step is not None
         if part == EXEC_FAILURES:
-            bpf.detach_tracepoint(tp=b"sched:sched_process_fork")
+            bpf.detach_tracepoint(tp=FORK_TRACEPOINT.encode())
             return
         for tp in cause_tracepoints(step):
             bpf.detach_tracepoint(tp=tp.encode())
