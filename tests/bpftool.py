@@ -15,6 +15,8 @@ BPFTOP_PROGRAMS = {
     "tracepoint__sched__sched_process_exec",
     "kretfunc__vmlinux____x64_sys_execve",  # failed execs, where fexit loads
     "kretfunc__vmlinux____x64_sys_execveat",
+    "kretfunc____x64_sys_execve",  # the same, attached again after F turned them off
+    "kretfunc____x64_sys_execveat",
     "kretprobe____x64_sys_execve",  # failed execs, where kprobes do
     "kretprobe____x64_sys_execveat",
     "tracepoint__syscalls__sys_enter_execve",
@@ -37,6 +39,8 @@ BPFTOP_PROGRAMS = {
     "kretprobe__cap_capable",
     "kretfunc__vmlinux__hook_file_open",  # where fexit loads: which LSM refused
     "kretfunc__vmlinux__apparmor_file_open",
+    "kretfunc__hook_file_open",  # the same, attached again as the denials pane comes back
+    "kretfunc__apparmor_file_open",
     "tracepoint__xdp__xdp_exception",
     "tracepoint__xdp__xdp_redirect_err",
     "sys_exit",  # bcc names a RAW_TRACEPOINT_PROBE after the tracepoint alone
@@ -101,10 +105,12 @@ def probe_program_ids(engine: Any, probe: str) -> set[int]:
 
 
 def attached_names(engine: Any, probe: str) -> list[str]:
-    """Names of a probe's programs that are attached now, sorted (a name can repeat)."""
+    """Names of a probe's programs that are attached now, sorted (a name can repeat).
+    bcc loads an fexit program as kretfunc__vmlinux__FN at start and as kretfunc__FN when
+    attached again by name: both read kretfunc__FN here."""
     ids = probe_program_ids(engine, probe) & attached_program_ids()
     loaded = loaded_programs()
-    return sorted(loaded[i] for i in ids)
+    return sorted(loaded[i].replace("kretfunc__vmlinux__", "kretfunc__") for i in ids)
 
 
 def bpftop_program_ids() -> set[int]:

@@ -30,7 +30,7 @@ SUCCESS_PROGRAMS = [
 ]
 # What each step attaches for failed execs (bpftool's names).
 FAILURE_PROGRAMS = {
-    FEXIT_STEP.via: ["kretfunc__vmlinux____x64_sys_execve", "kretfunc__vmlinux____x64_sys_execveat"],
+    FEXIT_STEP.via: ["kretfunc____x64_sys_execve", "kretfunc____x64_sys_execveat"],
     KRETPROBE_STEP.via: ["kretprobe____x64_sys_execve", "kretprobe____x64_sys_execveat"],
     SYS_EXIT_STEP.via: ["tracepoint__syscalls__sys_exit_execve",
                         "tracepoint__syscalls__sys_exit_execveat"],
