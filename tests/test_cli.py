@@ -169,7 +169,8 @@ def test_duration_exits_zero_and_sigkill_leaves_nothing(kernel_features) -> None
     proc = _start_json()
     _read_until(proc, _attached({"exec", "connect"}))
     ours = bpftop_program_ids() - before
-    assert len(ours) == 8
+    # exec.c: sched_process_exec, _fork and two failure hooks; connect.c: three
+    assert len(ours) == 7
     proc.kill()
     proc.wait(timeout=10)
     assert wait_until_gone(ours) == set()
@@ -195,11 +196,10 @@ def test_missing_tracepoint_makes_one_probe_unavailable(kernel_features) -> None
             "ts": connect[0]["ts"],
         }
     ]
-    assert [r["state"] for r in status if r["probe"] == "exec"] == [
-        "attaching",
-        "attached",
-        "detached",
-    ]
+    # A second "attached" where exec's failures move onto the denials probe's program.
+    exec_states = [r["state"] for r in status if r["probe"] == "exec"]
+    assert exec_states[:2] == ["attaching", "attached"] and exec_states[-1] == "detached"
+    assert set(exec_states[2:-1]) <= {"attached"}
 
 
 @pytest.mark.parametrize(
