@@ -48,6 +48,7 @@ from paired import print_rows  # noqa: E402
 from peers import peers  # noqa: E402
 from rewind import history_and_recordings  # noqa: E402
 from serve import serve_under_storm  # noqa: E402
+from syscall_tax import syscall_tax  # noqa: E402
 
 from bpftop.probes.registry import PROBE_NAMES  # noqa: E402
 from tests.c_helpers import compile_c  # noqa: E402
@@ -258,6 +259,7 @@ def main() -> int:
         tui_storm_cpu(rows, storm_bin, noop)
         disk_overhead(rows, workdir, BPFTOP, ROOT)
         syscall_overhead(rows, workdir, BPFTOP, ROOT)
+        syscall_tax(rows, workdir)
         denial_flood(rows, BPFTOP, ROOT, TerminalRun)
         drilldown_overhead(rows, workdir, BPFTOP, ROOT)
         peers(rows, workdir, BPFTOP, ROOT, storm_bin, noop)

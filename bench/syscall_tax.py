@@ -4,8 +4,9 @@ probe, with and without failed-exec capture), and with bpftrace counting the eve
 default probes see. Each row pairs its own without/with runs, round after round, so the
 ratio cancels the box's drift.
 
-Run alone: sudo .venv/bin/python bench/syscall_tax.py [ROUNDS] (also part of make bench;
-in a kernel VM: scripts/kernel-vm 6.1 -- .venv/bin/python bench/syscall_tax.py 3).
+Run alone: sudo .venv/bin/python bench/syscall_tax.py [ROUNDS] [--no-bpftrace] (also part
+of make bench; in a kernel VM, where bpftrace takes minutes to start under emulation:
+scripts/kernel-vm 6.1 -- .venv/bin/python bench/syscall_tax.py 2 --no-bpftrace).
 """
 
 from __future__ import annotations
@@ -62,7 +63,9 @@ class Bpftrace:
         self.proc.communicate(timeout=30)
 
 
-def syscall_tax(rows: list[tuple[str, str]], workdir: Path, rounds: int = ROUNDS) -> None:
+def syscall_tax(
+    rows: list[tuple[str, str]], workdir: Path, rounds: int = ROUNDS, bpftrace: bool = True
+) -> None:
     tool = compile_c(workdir, "syscalls", SYSCALLS_C)
     tools: list[tuple[str, Callable[[], Headless | Bpftrace]]] = [
         ("bpftop --json (default probes)", lambda: Headless(BPFTOP, ROOT)),
@@ -76,9 +79,12 @@ def syscall_tax(rows: list[tuple[str, str]], workdir: Path, rounds: int = ROUNDS
             lambda: Headless(BPFTOP, ROOT, *NO_DENIALS, "--exec-failures", "off", want=4),
         ),
     ]
+    if not bpftrace:
+        tools = [tool for tool in tools if not tool[0].startswith("bpftrace")]
     results: dict[str, tuple[list[float], list[float]]] = {name: ([], []) for name, _ in tools}
-    for _ in range(rounds):
+    for round_number in range(rounds):
         for name, attach in tools:
+            print(f"round {round_number + 1}: {name.strip()}", file=sys.stderr, flush=True)
             without, with_tool = results[name]
             without.append(_getppid_rate(tool))
             running = attach()
@@ -96,9 +102,10 @@ def main() -> int:
         print("bench: run as root", file=sys.stderr)
         return 2
     rounds = int(sys.argv[1]) if len(sys.argv) > 1 else ROUNDS
+    bpftrace = "--no-bpftrace" not in sys.argv  # under emulation it takes minutes to start
     rows: list[tuple[str, str]] = []
     with tempfile.TemporaryDirectory(prefix="bpftop-bench-") as workdir:
-        syscall_tax(rows, Path(workdir), rounds)
+        syscall_tax(rows, Path(workdir), rounds, bpftrace)
     print(f"bpftop syscall tax, {time.strftime('%Y-%m-%d')}, kernel {os.uname().release}, "
           f"{os.cpu_count()} CPUs")  # fmt: skip
     print_rows(rows)

@@ -16,10 +16,10 @@
  * in comes from the task's user registers (bpf_task_pt_regs), not from kernel
  * struct offsets.
  *
- * The same sys_exit program also reports failed execs for the exec probe where no
- * cheaper hook loads (bpf/exec.c): a box then pays for one every-syscall hook, not
- * two. User space turns each part on and off in `parts` (PART_*), and detaches the
- * hooks only a part needs (the cause hooks, sched_process_fork) while it is off.
+ * While it runs, the same program also reports failed execs for the exec probe where
+ * no cheaper hook than a syscall tracepoint loads (bpf/exec.c): the box then pays for
+ * one every-syscall hook, not two. User space switches that part on in `exec_part`
+ * and attaches sched_process_fork (the failed exec's parent) only while it is on.
  *
  * x86_64 only: syscall arguments are read from pt_regs di, si, dx, r10, r8, r9. */
 #include <uapi/linux/ptrace.h>
@@ -100,10 +100,6 @@ struct denial_event {
     char arg[PATH_LEN]; /* a path, or the raw sockaddr */
 };
 
-/* Which users the shared program serves now (1: on), written by user space. */
-#define PART_DENIALS 0
-#define PART_EXEC_FAILURES 1
-
 /* The exec probe's part: its own counters, so its totals stay with it. */
 enum exec_failure_counter {
     EXF_FAILED = 0,
@@ -111,7 +107,7 @@ enum exec_failure_counter {
     EXF_NR_COUNTERS = 2,
 };
 
-BPF_ARRAY(parts, u32, 2);
+BPF_ARRAY(exec_part, u32, 1); /* 1: report failed execs; written by user space */
 BPF_PERCPU_ARRAY(exec_counters, u64, EXF_NR_COUNTERS);
 BPF_PERCPU_ARRAY(exec_scratch, struct exec_event, 1);
 BPF_TABLE("lru_hash", u32, u32, parents, 65536);
@@ -130,12 +126,6 @@ static __always_inline void count(u32 slot)
     u64 *v = counters.lookup(&slot);
     if (v)
         (*v)++;
-}
-
-static __always_inline int part_on(u32 part)
-{
-    u32 *on = parts.lookup(&part);
-    return on && *on;
 }
 
 static __always_inline void count_exec(u32 slot)
@@ -158,7 +148,9 @@ TRACEPOINT_PROBE(sched, sched_process_fork)
  * exec record (bpf/exec_event.h), counted exactly like bpf/exec.c counts them. */
 static __always_inline void exec_failure(struct pt_regs *regs, long ret)
 {
-    if (!part_on(PART_EXEC_FAILURES))
+    u32 zero = 0;
+    u32 *on = exec_part.lookup(&zero);
+    if (!on || !*on)
         return;
     u64 nr = 0;
     bpf_probe_read_kernel(&nr, sizeof(nr), &regs->orig_ax);
@@ -167,7 +159,6 @@ static __always_inline void exec_failure(struct pt_regs *regs, long ret)
     u32 pid = bpf_get_current_pid_tgid() >> 32;
     u32 *ppid = parents.lookup(&pid);
     u32 parent = ppid ? *ppid : 0;
-    u32 zero = 0;
     struct task_filter *f = filter.lookup(&zero);
     if (f && !task_passes(f, parent))
         return;
@@ -302,7 +293,7 @@ RAW_TRACEPOINT_PROBE(sys_exit)
     if (ret >= 0)
         return 0; /* the hot path: every syscall that did not fail */
     exec_failure((struct pt_regs *)ctx->args[0], ret);
-    if ((ret != -EACCES && ret != -EPERM) || !part_on(PART_DENIALS))
+    if (ret != -EACCES && ret != -EPERM)
         return 0;
 
     u32 zero_key = 0;

@@ -1,12 +1,11 @@
-"""The one every-syscall hook: bpf/denials.c's raw_tracepoint:sys_exit program, shared
-by the denials probe and the exec probe's failures.
+"""The one every-syscall hook: bpf/denials.c's raw_tracepoint:sys_exit program, run for
+the denials probe and joined by the exec probe for its failed execs.
 
 Any program on a syscall hook puts every syscall of the box on the tracing slow path
-(docs/benchmarks.md), so where nothing cheaper sees failed execs, they come from the
-program the denials probe already pays for. The BPF object lives while either user
-wants it; each user's part is switched on in the kernel (`parts`), and the hooks only
-one part needs are attached only while that part is on, so turning the denials pane
-off really detaches the capability and LSM hooks even while execs keep the program.
+(docs/benchmarks.md). Where nothing cheaper than a syscall tracepoint sees failed execs,
+the exec probe takes them from this program while the denials probe runs it, rather than
+paying for a second hook. The denials probe owns the program's life: when it goes, the
+exec probe is told first (`denials_watchers`) and moves back to its own hooks.
 """
 
 from __future__ import annotations
@@ -15,17 +14,14 @@ import ctypes
 from collections.abc import Callable
 from typing import Any
 
-from bpftop.kernel import KernelFeatures
-from bpftop.probes.base import PlanStep, choose_step, ringbuf_pages, tracepoint_function
+from bpftop.probes.base import PlanStep, ringbuf_pages, tracepoint_function
 from bpftop.resources import bpf_dir
 
 DENIALS = "denials"
 EXEC_FAILURES = "exec"
-PARTS = (DENIALS, EXEC_FAILURES)  # slot order of the `parts` array (PART_*)
 SOURCE = "denials.c"
 FORK_TRACEPOINT = "sched:sched_process_fork"  # the exec part's own hook (ppid, filter)
 FORK_PROGRAM = tracepoint_function(FORK_TRACEPOINT)
-SYS_EXIT_PROGRAM = b"raw_tracepoint__sys_exit"
 
 EventHandler = Callable[[Any, int], None]  # (decoded event, raw address)
 
@@ -75,15 +71,14 @@ SYS_EXIT_PLAN = (
 
 
 class SharedSysExit:
-    def __init__(self, kernel: KernelFeatures) -> None:
-        self._kernel = kernel
+    def __init__(self) -> None:
         self._bpf: Any = None
         self.step: PlanStep | None = None  # the denials step it was compiled with
         self._handlers: dict[str, EventHandler] = {}
-        self._attached: set[str] = set()  # parts whose own hooks are attached
+        self._fork_attached = False  # the exec part's own hook
         self.decode_errors = 0
-        # Called after the denials part came or went (the exec probe then moves its
-        # failures onto this program or off it).
+        # Called after the denials probe came or went, so the exec probe can move its
+        # failures onto this program or off it.
         self.denials_watchers: list[Callable[[], None]] = []
 
     @property
@@ -94,62 +89,52 @@ class SharedSysExit:
         return frozenset(self._handlers)
 
     def acquire(self, user: str, on_event: EventHandler, step: PlanStep | None = None) -> Any:
-        """Turn `user`'s part on, compiling and attaching the program if nobody had it.
-        `step`: the denials plan step to compile with; the exec probe passes none and
-        gets the first one this kernel offers, so the denials probe can join later
-        without a second compile. Returns the BPF object."""
+        """Turn `user`'s part on. The denials probe compiles and attaches the program
+        with its plan's `step`; the exec probe only joins a running one."""
         if self._bpf is None:
-            self._compile(step or self._first_denial_step())
-            self._attached = set(PARTS)  # bcc attached every program it loaded
-        joined = user not in self._handlers
+            if user != DENIALS or step is None:
+                raise RuntimeError("the denials probe's sys_exit program is not running")
+            self._compile(step)
         self._handlers[user] = on_event
-        try:
-            self._apply_parts()
-        except Exception:
-            self.release(user)
-            raise
-        if joined and user == DENIALS:
+        self._apply_exec_part()
+        if user == DENIALS:
             self._tell_watchers()
         return self._bpf
 
     def release(self, user: str) -> None:
-        """Turn `user`'s part off; the last user unloads the program."""
+        """Turn `user`'s part off; the denials probe leaving unloads the program, once
+        the exec probe has moved off it."""
         if self._handlers.pop(user, None) is None or self._bpf is None:
             return
-        if self._handlers:
-            self._apply_parts()
-        else:
-            self._bpf.cleanup()
-            self._bpf = None
-            self.step = None
-            self._attached = set()
         if user == DENIALS:
-            self._tell_watchers()
-
-    def _tell_watchers(self) -> None:
-        for watcher in self.denials_watchers:
-            watcher()
+            self._tell_watchers()  # the exec probe moves off, releasing its part
+        if self._bpf is None:  # the exec probe was the last user
+            return
+        if DENIALS in self._handlers:
+            self._apply_exec_part()
+            return
+        self._handlers.clear()  # a watcher that failed to move: its failures stop here
+        self._bpf.cleanup()
+        self._bpf = None
+        self.step = None
 
     def part_fds(self, part: str) -> list[int]:
         """The programs that run for `part`, for its share of the BPF run time: the
-        exec part's own fork hook, plus sys_exit itself while denials are off."""
+        exec part's fork hook, and everything else for the denials part."""
         if self._bpf is None or part not in self._handlers:
             return []
         funcs = self._bpf.funcs
         if part == EXEC_FAILURES:
-            names = [FORK_PROGRAM] + ([] if DENIALS in self._handlers else [SYS_EXIT_PROGRAM])
-            return [funcs[name].fd for name in names if name in funcs]
+            return [funcs[FORK_PROGRAM].fd] if FORK_PROGRAM in funcs else []
         return [fn.fd for name, fn in funcs.items() if name != FORK_PROGRAM]
 
     def poll(self) -> None:
         if self._bpf is not None:
             self._bpf.ring_buffer_consume()
 
-    def _first_denial_step(self) -> PlanStep:
-        step, skipped = choose_step(SYS_EXIT_PLAN, self._kernel)
-        if step is None:
-            raise RuntimeError("no sys_exit hook here: " + "; ".join(why for _, why in skipped))
-        return step
+    def _tell_watchers(self) -> None:
+        for watcher in self.denials_watchers:
+            watcher()
 
     def _compile(self, step: PlanStep) -> None:
         from bcc import BPF  # imported here: only the BPF thread pays for bcc
@@ -165,11 +150,12 @@ class SharedSysExit:
             raise
         self._bpf = bpf
         self.step = step
+        self._fork_attached = True  # bcc attached every program it loaded
 
     def _dispatcher(self, user: str, events: Any) -> Callable[[Any, int, int], None]:
         def dispatch(_ctx: Any, data: int, _size: int) -> None:
             handler = self._handlers.get(user)
-            if handler is None:  # in flight while the part was turned off
+            if handler is None:  # sent just before its user left
                 return
             try:
                 handler(events.event(data), data)
@@ -178,47 +164,13 @@ class SharedSysExit:
 
         return dispatch
 
-    def _apply_parts(self) -> None:
-        table = self._bpf[b"parts"]
-        for slot, part in enumerate(PARTS):
-            on = part in self._handlers
-            table[ctypes.c_int(slot)] = ctypes.c_uint(int(on))
-            if on and part not in self._attached:
-                self._attach_part(part)
-                self._attached.add(part)
-            elif not on and part in self._attached:
-                self._detach_part(part)
-                self._attached.discard(part)
-
-    def _attach_part(self, part: str) -> None:
-        bpf, step = self._bpf, self.step
-        assert step is not None
-        if part == EXEC_FAILURES:
-            bpf.attach_tracepoint(tp=FORK_TRACEPOINT.encode(), fn_name=FORK_PROGRAM)
-            return
-        for tp in cause_tracepoints(step):
-            bpf.attach_tracepoint(tp=tp.encode(), fn_name=tracepoint_function(tp))
-        for fn in step.kprobes:
-            bpf.attach_kprobe(event=fn.encode(), fn_name=f"kprobe__{fn}".encode())
-            bpf.attach_kretprobe(event=fn.encode(), fn_name=f"kretprobe__{fn}".encode())
-        for fn in step.fexit:
-            bpf.attach_kretfunc(fn_name=fn.encode())
-
-    def _detach_part(self, part: str) -> None:
-        bpf, step = self._bpf, self.step
-        assert step is not None
-        if part == EXEC_FAILURES:
-            bpf.detach_tracepoint(tp=FORK_TRACEPOINT.encode())
-            return
-        for tp in cause_tracepoints(step):
-            bpf.detach_tracepoint(tp=tp.encode())
-        for fn in step.kprobes:
-            bpf.detach_kprobe(event=fn.encode())
-            bpf.detach_kretprobe(event=fn.encode())
-        for fn in step.fexit:
-            bpf.detach_kretfunc(fn_name=fn.encode())
-
-
-def cause_tracepoints(step: PlanStep) -> tuple[str, ...]:
-    """The step's tracepoints other than the shared sys_exit itself (cap_capable)."""
-    return tuple(tp for tp in step.tracepoints if tp != "raw_syscalls:sys_exit")
+    def _apply_exec_part(self) -> None:
+        """The exec part on or off in the kernel, with its fork hook."""
+        on = EXEC_FAILURES in self._handlers
+        self._bpf[b"exec_part"][ctypes.c_int(0)] = ctypes.c_uint(int(on))
+        if on != self._fork_attached:
+            if on:
+                self._bpf.attach_tracepoint(tp=FORK_TRACEPOINT.encode(), fn_name=FORK_PROGRAM)
+            else:
+                self._bpf.detach_tracepoint(tp=FORK_TRACEPOINT.encode())
+            self._fork_attached = on
