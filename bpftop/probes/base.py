@@ -241,8 +241,12 @@ class Probe(ABC):
         }
 
     def _on_event(self, _ctx: Any, data: int, _size: int) -> None:
+        self.emit_event(self._events, data)
+
+    def emit_event(self, table: Any, data: int) -> None:
+        """Decode one event of the ring buffer `table` and send its record."""
         try:
-            record = self.decode(self._events.event(data), data)
+            record = self.decode(table.event(data), data)
         except Exception:  # a bad record must not kill the BPF thread
             self.decode_errors += 1
             return

@@ -19,12 +19,13 @@ from typing import Any
 from bpftop.kernel import KernelFeatures
 from bpftop.probes.base import PlanStep, Probe, c_string
 from bpftop.probes.capabilities import capability_names
-from bpftop.probes.shared_sys_exit import DENIALS, SYS_EXIT_PLAN
+from bpftop.probes.shared_sys_exit import DENIALS
 from bpftop.probes.syscall_table import ARG_PATH, ARG_SOCKADDR, argument_kinds, syscall_name
 from bpftop.records import DenialGroupRecord, DenialRecord, Record, errno_name
 
 ADDR_LEN = 28
-# The LSM bits the fexit hooks report (LSM_* in bpf/denials.c).
+# fexit targets of the LSM steps, and the LSM bits they report (LSM_* in bpf/denials.c).
+LSM_HOOKS = ("hook_file_open", "apparmor_file_open")
 LSM_NAMES = {1: "landlock", 2: "apparmor"}
 GROUPS_KEEP = 8000  # above this many groups, quiet ones are dropped from the kernel map
 
@@ -50,7 +51,44 @@ class DenialProbe(Probe):
     name = "denials"
     title = "Denials"
     source = "denials.c"
-    plan = SYS_EXIT_PLAN  # the shared program's ways to attach (its cause hooks)
+    plan = (
+        # Where tracing programs load: also which LSM refused (fexit on its hooks).
+        PlanStep(
+            via="raw_tracepoint:sys_exit + tracepoint:capability:cap_capable + fexit:LSM hooks",
+            tracepoints=("raw_syscalls:sys_exit", "capability:cap_capable"),
+            prog_type="raw_tracepoint",
+            fexit=LSM_HOOKS,
+            cflags=("-DLSM_FEXIT",),
+        ),
+        PlanStep(
+            via="raw_tracepoint:sys_exit + kprobe:cap_capable + fexit:LSM hooks",
+            tracepoints=("raw_syscalls:sys_exit",),
+            prog_type="raw_tracepoint",
+            kprobes=("cap_capable",),
+            fexit=LSM_HOOKS,
+            cflags=("-DCAP_KPROBE", "-DLSM_FEXIT"),
+        ),
+        PlanStep(
+            via="raw_tracepoint:sys_exit + tracepoint:capability:cap_capable",
+            tracepoints=("raw_syscalls:sys_exit", "capability:cap_capable"),
+            prog_type="raw_tracepoint",
+        ),
+        # The tracepoint is recent (6.1 and 6.12 lack it); they have the function.
+        PlanStep(
+            via="raw_tracepoint:sys_exit + kprobe:cap_capable",
+            tracepoints=("raw_syscalls:sys_exit",),
+            prog_type="raw_tracepoint",
+            kprobes=("cap_capable",),
+            cflags=("-DCAP_KPROBE",),
+        ),
+        # Every denial with its path or address, only the refused capability unknown.
+        PlanStep(
+            via="raw_tracepoint:sys_exit (no capability causes)",
+            tracepoints=("raw_syscalls:sys_exit",),
+            prog_type="raw_tracepoint",
+            cflags=("-DNO_CAP_HOOK",),
+        ),
+    )
     counter_names = ("denials", "sampled_out", "cap_refused", "cap_named", "table_full", "lost")
     lost_counter = "lost"
 
@@ -67,11 +105,12 @@ class DenialProbe(Probe):
         )
 
     def start(self, step: PlanStep) -> None:
-        """Join the shared sys_exit program (the exec probe may have it already)."""
+        """Compile and attach the sys_exit program, which the exec probe may join
+        (shared_sys_exit.py)."""
         shared = self.shared_sys_exit
         assert shared is not None, "the engine gives every probe the shared sys_exit hook"
-        self._bpf = shared.acquire(DENIALS, self._on_denial, step)
-        self.step = shared.step
+        self._bpf = shared.acquire(DENIALS, self.emit_event, step)
+        self.step = step
         self.done_reason = None
         try:
             self._write_filter()
@@ -92,9 +131,6 @@ class DenialProbe(Probe):
     def prog_fds(self) -> list[int]:
         shared = self.shared_sys_exit
         return shared.part_fds(DENIALS) if shared is not None else []
-
-    def _on_denial(self, event: Any, data: int) -> None:
-        self._emit(self.decode(event, data))
 
     def on_started(self) -> None:
         table = self._bpf[b"arg_kinds"]

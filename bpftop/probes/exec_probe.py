@@ -165,7 +165,7 @@ class ExecProbe(Probe):
     def _join_shared(self) -> None:
         shared = self.shared_sys_exit
         assert shared is not None, "the engine gives every probe the shared sys_exit hook"
-        shared.acquire(EXEC_FAILURES, self._on_failure)
+        shared.acquire(EXEC_FAILURES, self.emit_event)
         self._write_shared_filter()
         self._shared_base = self._shared_totals()
 
@@ -212,9 +212,6 @@ class ExecProbe(Probe):
         shared = self.shared_sys_exit
         own = shared.part_fds(EXEC_FAILURES) if shared is not None else []
         return super().prog_fds() + own
-
-    def _on_failure(self, event: Any, data: int) -> None:
-        self._emit(self.decode(event, data))
 
     def decode(self, event: Any, data: int) -> ExecRecord:
         # argv is ARGV_MAX NUL-terminated slots; a ctypes char[] stops at the first

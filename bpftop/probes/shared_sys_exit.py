@@ -23,60 +23,14 @@ SOURCE = "denials.c"
 FORK_TRACEPOINT = "sched:sched_process_fork"  # the exec part's own hook (ppid, filter)
 FORK_PROGRAM = tracepoint_function(FORK_TRACEPOINT)
 
-EventHandler = Callable[[Any, int], None]  # (decoded event, raw address)
-
-# fexit targets of the LSM steps (LSM_* bits in bpf/denials.c).
-LSM_HOOKS = ("hook_file_open", "apparmor_file_open")
-
-# The ways to build the program, richest first: they differ in the hooks that name a
-# denial's cause (the denials probe's plan; the exec part is the same in all).
-SYS_EXIT_PLAN = (
-    # Where tracing programs load: also which LSM refused (fexit on its hooks).
-    PlanStep(
-        via="raw_tracepoint:sys_exit + tracepoint:capability:cap_capable + fexit:LSM hooks",
-        tracepoints=("raw_syscalls:sys_exit", "capability:cap_capable"),
-        prog_type="raw_tracepoint",
-        fexit=LSM_HOOKS,
-        cflags=("-DLSM_FEXIT",),
-    ),
-    PlanStep(
-        via="raw_tracepoint:sys_exit + kprobe:cap_capable + fexit:LSM hooks",
-        tracepoints=("raw_syscalls:sys_exit",),
-        prog_type="raw_tracepoint",
-        kprobes=("cap_capable",),
-        fexit=LSM_HOOKS,
-        cflags=("-DCAP_KPROBE", "-DLSM_FEXIT"),
-    ),
-    PlanStep(
-        via="raw_tracepoint:sys_exit + tracepoint:capability:cap_capable",
-        tracepoints=("raw_syscalls:sys_exit", "capability:cap_capable"),
-        prog_type="raw_tracepoint",
-    ),
-    # The tracepoint is recent (6.1 and 6.12 lack it); they have the function.
-    PlanStep(
-        via="raw_tracepoint:sys_exit + kprobe:cap_capable",
-        tracepoints=("raw_syscalls:sys_exit",),
-        prog_type="raw_tracepoint",
-        kprobes=("cap_capable",),
-        cflags=("-DCAP_KPROBE",),
-    ),
-    # Every denial with its path or address, only the refused capability unknown.
-    PlanStep(
-        via="raw_tracepoint:sys_exit (no capability causes)",
-        tracepoints=("raw_syscalls:sys_exit",),
-        prog_type="raw_tracepoint",
-        cflags=("-DNO_CAP_HOOK",),
-    ),
-)
+EventHandler = Callable[[Any, int], None]  # (ring buffer table, raw event address)
 
 
 class SharedSysExit:
     def __init__(self) -> None:
         self._bpf: Any = None
-        self.step: PlanStep | None = None  # the denials step it was compiled with
         self._handlers: dict[str, EventHandler] = {}
         self._fork_attached = False  # the exec part's own hook
-        self.decode_errors = 0
         # Called after the denials probe came or went, so the exec probe can move its
         # failures onto this program or off it.
         self.denials_watchers: list[Callable[[], None]] = []
@@ -116,7 +70,6 @@ class SharedSysExit:
         self._handlers.clear()  # a watcher that failed to move: its failures stop here
         self._bpf.cleanup()
         self._bpf = None
-        self.step = None
 
     def part_fds(self, part: str) -> list[int]:
         """The programs that run for `part`, for its share of the BPF run time: the
@@ -149,18 +102,13 @@ class SharedSysExit:
             bpf.cleanup()
             raise
         self._bpf = bpf
-        self.step = step
         self._fork_attached = True  # bcc attached every program it loaded
 
     def _dispatcher(self, user: str, events: Any) -> Callable[[Any, int, int], None]:
         def dispatch(_ctx: Any, data: int, _size: int) -> None:
             handler = self._handlers.get(user)
-            if handler is None:  # sent just before its user left
-                return
-            try:
-                handler(events.event(data), data)
-            except Exception:  # a bad record must not kill the BPF thread
-                self.decode_errors += 1
+            if handler is not None:  # None: sent just before its user left
+                handler(events, data)
 
         return dispatch
 
