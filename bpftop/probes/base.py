@@ -87,6 +87,14 @@ def tracepoint_function(tracepoint: str) -> bytes:
     return f"tracepoint__{category}__{event}".encode()
 
 
+def write_filter(table: Any, user_filter: Filter) -> None:
+    """The filter's kernel fields into a program's `filter` array (bpftop.h)."""
+    leaf = table.Leaf()
+    for name, value in user_filter.kernel_fields().items():
+        setattr(leaf, name, value)
+    table[ctypes.c_int(0)] = leaf
+
+
 def c_string(raw: bytes) -> str:
     """A NUL-terminated char[] from the kernel (comm, paths) as text."""
     return raw.split(b"\0", 1)[0].decode("utf-8", "replace")
@@ -166,11 +174,7 @@ class Probe(ABC):
         """Programs that test tasks keep the filter in their `filter` array (bpftop.h)."""
         if self._bpf is None or not self.kernel_filter:
             return
-        table = self._bpf[b"filter"]
-        leaf = table.Leaf()
-        for name, value in self._filter.kernel_fields().items():
-            setattr(leaf, name, value)
-        table[ctypes.c_int(0)] = leaf
+        write_filter(self._bpf[b"filter"], self._filter)
 
     def via(self) -> str | None:
         """How it is attached, for the status (the running step's `via`, by default)."""

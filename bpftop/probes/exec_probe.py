@@ -13,7 +13,7 @@ from __future__ import annotations
 import ctypes
 from typing import Any
 
-from bpftop.probes.base import PlanStep, Probe, c_string, tracepoint_function
+from bpftop.probes.base import PlanStep, Probe, c_string, tracepoint_function, write_filter
 from bpftop.probes.shared_sys_exit import DENIALS, EXEC_FAILURES
 from bpftop.records import EXEC_FAILURES_OFF, ExecRecord
 
@@ -129,11 +129,8 @@ class ExecProbe(Probe):
         if not self.active:
             return
         wanted = self._wanted_source()
-        self.notice = (
-            "failed execs stay on with this step"
-            if (self.step is SYSCALL_STEP and not self.failures)
-            else None
-        )
+        stuck = self.step is SYSCALL_STEP and not self.failures
+        self.notice = "failed execs stay on with this step" if stuck else None
         if wanted == self._source:
             return
         if wanted == OWN:
@@ -147,26 +144,28 @@ class ExecProbe(Probe):
         self._source = wanted
 
     def _set_own_hooks(self, on: bool) -> None:
-        for fn in FAILURE_FUNCTIONS:
-            event = fn.encode()
-            if self.step is FEXIT_STEP:
-                (self._bpf.attach_kretfunc if on else self._bpf.detach_kretfunc)(fn_name=event)
-            elif self.step is KRETPROBE_STEP and on:
-                self._bpf.attach_kretprobe(event=event, fn_name=b"kretprobe__" + event)
-            elif self.step is KRETPROBE_STEP:
-                self._bpf.detach_kretprobe(event=event)
-        if self.step is SYS_EXIT_STEP:
-            for tp in FAILURE_TRACEPOINTS:
-                if on:
-                    self._bpf.attach_tracepoint(tp=tp.encode(), fn_name=tracepoint_function(tp))
-                else:
-                    self._bpf.detach_tracepoint(tp=tp.encode())
+        """Attach or detach the step's own failure hooks (bcc attached them at load)."""
+        bpf = self._bpf
+        for fn in FAILURE_FUNCTIONS if self.step is not SYS_EXIT_STEP else ():
+            name = fn.encode()
+            if self.step is FEXIT_STEP and on:
+                bpf.attach_kretfunc(fn_name=name)
+            elif self.step is FEXIT_STEP:
+                bpf.detach_kretfunc(fn_name=name)
+            elif on:
+                bpf.attach_kretprobe(event=name, fn_name=b"kretprobe__" + name)
+            else:
+                bpf.detach_kretprobe(event=name)
+        for tp in FAILURE_TRACEPOINTS if self.step is SYS_EXIT_STEP else ():
+            if on:
+                bpf.attach_tracepoint(tp=tp.encode(), fn_name=tracepoint_function(tp))
+            else:
+                bpf.detach_tracepoint(tp=tp.encode())
 
     def _join_shared(self) -> None:
         shared = self.shared_sys_exit
         assert shared is not None, "the engine gives every probe the shared sys_exit hook"
-        shared.acquire(EXEC_FAILURES, self.emit_event)
-        self._write_shared_filter()
+        write_filter(shared.acquire(EXEC_FAILURES, self.emit_event)[b"filter"], self._filter)
         self._shared_base = self._shared_totals()
 
     def _release_shared(self) -> None:
@@ -190,15 +189,8 @@ class ExecProbe(Probe):
     def _write_filter(self) -> None:
         super()._write_filter()
         if self._source == SHARED:
-            self._write_shared_filter()
-
-    def _write_shared_filter(self) -> None:
-        assert self.shared_sys_exit is not None
-        table = self.shared_sys_exit.bpf[b"filter"]
-        leaf = table.Leaf()
-        for name, value in self._filter.kernel_fields().items():
-            setattr(leaf, name, value)
-        table[ctypes.c_int(0)] = leaf
+            assert self.shared_sys_exit is not None
+            write_filter(self.shared_sys_exit.bpf[b"filter"], self._filter)
 
     def read_counts(self) -> dict[str, int]:
         counts = super().read_counts()
