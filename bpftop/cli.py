@@ -212,9 +212,9 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["on", "off"],
         default="on",
         help="capture failed execs (default: on). Where the kernel offers no fexit or "
-        "kprobe on the exec syscall, they come from the denials probe's sys_exit hook, "
-        "which every syscall pays for; off leaves only the free exec tracepoint "
-        "(the F key in the TUI)",
+        "kprobe on the exec syscall, they come from a syscall hook that every syscall of "
+        "the box pays for (the denials probe's, while it runs); off leaves only the free "
+        "exec tracepoint (the F key in the TUI)",
     )
     parser.add_argument(
         "--xdp-attach",
