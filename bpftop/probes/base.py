@@ -142,7 +142,20 @@ class Probe(ABC):
         return self._bpf is not None
 
     def start(self, step: PlanStep) -> None:
-        """Compile and attach (bcc attaches TRACEPOINT_PROBEs as it loads them)."""
+        """Compile and attach, then push the filter and settings into the maps."""
+        self._bpf = self.load(step)
+        self.step = step
+        self.done_reason = None
+        try:
+            self._write_filter()
+            self.on_started()
+        except Exception:
+            self.stop()
+            raise
+
+    def load(self, step: PlanStep) -> Any:
+        """Compile and attach the step's programs (bcc attaches TRACEPOINT_PROBEs as it
+        loads them); the BPF object."""
         from bcc import BPF  # imported here: only the BPF thread pays for bcc
 
         src = self.source_path()
@@ -155,15 +168,7 @@ class Probe(ABC):
         except Exception:
             bpf.cleanup()
             raise
-        self._bpf = bpf
-        self.step = step
-        self.done_reason = None
-        try:
-            self._write_filter()
-            self.on_started()
-        except Exception:
-            self.stop()
-            raise
+        return bpf
 
     def set_filter(self, user_filter: Filter) -> None:
         """The user's filter; kept across stop/start, written to the kernel at once."""

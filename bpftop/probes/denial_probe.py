@@ -104,20 +104,12 @@ class DenialProbe(Probe):
             ("selinux: avc:selinux_audited", "not implemented yet" if selinux else "SELinux off"),
         )
 
-    def start(self, step: PlanStep) -> None:
+    def load(self, step: PlanStep) -> Any:
         """Compile and attach the sys_exit program, which the exec probe may join
         (shared_sys_exit.py)."""
         shared = self.shared_sys_exit
         assert shared is not None, "the engine gives every probe the shared sys_exit hook"
-        self._bpf = shared.acquire(DENIALS, self.emit_event, step)
-        self.step = step
-        self.done_reason = None
-        try:
-            self._write_filter()
-            self.on_started()
-        except Exception:
-            self.stop()
-            raise
+        return shared.acquire(DENIALS, self.emit_event, step)
 
     def stop(self) -> None:
         if self._bpf is not None and self.shared_sys_exit is not None:
