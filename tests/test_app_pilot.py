@@ -34,14 +34,19 @@ def program_ids(app: BpftopApp, probe: str) -> set[int]:
     return {stats.prog_info(fd)[0] for fd in engine.probes[probe].prog_fds()}
 
 
-async def wait_state(pilot, app: BpftopApp, probe: str, state: str) -> None:
+async def wait_probe(pilot, app: BpftopApp, probe: str, ok, what: str) -> None:
+    """Until `ok(state)` holds for the probe's state."""
     # Generous: under emulation (the kernel matrix's VMs) attaching every probe takes ~40 s.
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
-        if app.dashboard.probes[probe].state == state:
+        if ok(app.dashboard.probes[probe]):
             return
         await pilot.pause(0.05)
-    raise AssertionError(f"{probe} never became {state}: {app.dashboard.probes[probe]}")
+    raise AssertionError(f"{probe} never {what}: {app.dashboard.probes[probe]}")
+
+
+async def wait_state(pilot, app: BpftopApp, probe: str, state: str) -> None:
+    await wait_probe(pilot, app, probe, lambda p: p.state == state, f"became {state}")
 
 
 async def test_toggle_detaches_and_reattaches_then_quit_detaches_all(kernel_features) -> None:
@@ -90,13 +95,8 @@ async def test_toggle_detaches_and_reattaches_then_quit_detaches_all(kernel_feat
 
 
 async def wait_via(pilot, app: BpftopApp, probe: str, text: str) -> str:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        via = app.dashboard.probes[probe].via or ""
-        if text in via:
-            return via
-        await pilot.pause(0.05)
-    raise AssertionError(f"{probe} never attached via {text!r}: {app.dashboard.probes[probe]}")
+    await wait_probe(pilot, app, probe, lambda p: text in (p.via or ""), f"attached via {text!r}")
+    return app.dashboard.probes[probe].via or ""
 
 
 async def test_f_turns_failed_exec_capture_off_and_back_on(kernel_features) -> None:
