@@ -1,8 +1,9 @@
 """The BPF thread: the only code that calls bcc.
 
-It compiles probes one at a time (concurrent compiles crash bcc), attaches and
-detaches them on request, drains their ring buffers, and once per interval turns
-the kernel-side counters into interval records. Everything it learns leaves as
+It has probes compiled in child processes (bpftop/probes/compiler.py; the
+start-up compiles run side by side), attaches and detaches them on request,
+drains their ring buffers, and once per interval turns the kernel-side counters
+into interval records. Everything it learns leaves as
 immutable records through one `sink` callable, from this thread.
 """
 
@@ -19,6 +20,7 @@ from collections.abc import Callable, Iterable
 from bpftop.filters import Filter
 from bpftop.kernel import KernelFeatures
 from bpftop.probes.base import KernelClock, Probe
+from bpftop.probes.compiler import COMPILER
 from bpftop.probes.shared_sys_exit import SharedSysExit
 from bpftop.probes.stats import BpfStats
 from bpftop.records import ProbeCounts, ProbeStatus, Record
@@ -151,6 +153,7 @@ class BpfEngine:
         except OSError:
             self._stats = None
         try:
+            self._prefetch_compiles()
             for name in self._wanted:
                 if self._stopping.is_set():
                     break
@@ -179,7 +182,20 @@ class BpfEngine:
                     self._status(name, "detached")
             if self._stats:
                 self._stats.close()
+            COMPILER.close()
             self.ready.set()
+
+    def _prefetch_compiles(self) -> None:
+        """Start every start-up compile at once (as many run as there are CPUs);
+        `_attach` then takes them in order."""
+        for name in self._wanted:
+            probe = self.probes[name]
+            step, _ = probe.plan_for(self._kernel)
+            if step is not None:
+                # A request that cannot be made (a pid probe without its pid) fails
+                # again in `_attach`, which reports it.
+                with contextlib.suppress(Exception):
+                    COMPILER.prefetch(probe.compile_request(step))
 
     def _handle_commands(self) -> None:
         while True:

@@ -166,7 +166,7 @@ def test_duration_exits_zero_and_sigkill_leaves_nothing(kernel_features) -> None
     assert states == ["attaching", "attached", "detached"]
 
     before = bpftop_program_ids()
-    proc = _start_json()
+    proc = _start_json("--probes", "exec,connect")
     _read_until(proc, _attached({"exec", "connect"}))
     ours = bpftop_program_ids() - before
     # exec.c: sched_process_exec, _fork and two failure hooks; connect.c: three

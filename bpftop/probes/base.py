@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from bpftop.filters import Filter
 from bpftop.kernel import KernelFeatures
+from bpftop.probes.compiler import COMPILER, CompileRequest
 from bpftop.records import Record
 from bpftop.resources import bpf_dir
 
@@ -121,6 +122,8 @@ class Probe(ABC):
     controls: ClassVar[tuple[str, ...]] = ()  # what control() accepts
     kernel_filter: ClassVar[bool] = True  # the program has a `filter` array (bpftop.h)
     streams_events: ClassVar[bool] = True  # the program has an `events` ring buffer
+    # bcc's type for the source's functions without an attach prefix (uprobe slots).
+    program_type: ClassVar[int | None] = None
     # The one every-syscall hook, shared by the denials and exec probes; set by the engine.
     shared_sys_exit: SharedSysExit | None = None
 
@@ -154,14 +157,10 @@ class Probe(ABC):
             raise
 
     def load(self, step: PlanStep) -> Any:
-        """Compile and attach the step's programs (bcc attaches TRACEPOINT_PROBEs as it
-        loads them); the BPF object."""
-        from bcc import BPF  # imported here: only the BPF thread pays for bcc
-
-        src = self.source_path()
-        cflags = [f"-I{bpf_dir()}", f"-DRINGBUF_PAGES={ringbuf_pages()}", *step.cflags]
-        bpf = BPF(src_file=str(src).encode(), cflags=[*cflags, *self.compile_flags()])
+        """Compile (in a child process) and attach the step's programs; the BPF object."""
+        bpf = COMPILER.load(self.compile_request(step))
         try:
+            bpf.attach_loaded()
             if self.streams_events:
                 self._events = bpf[b"events"]
                 self._events.open_ring_buffer(self._on_event)
@@ -169,6 +168,13 @@ class Probe(ABC):
             bpf.cleanup()
             raise
         return bpf
+
+    def compile_request(self, step: PlanStep) -> CompileRequest:
+        """What `load` compiles for `step` (the engine prefetches it at start-up)."""
+        cflags = [f"-I{bpf_dir()}", f"-DRINGBUF_PAGES={ringbuf_pages()}", *step.cflags]
+        return CompileRequest(
+            str(self.source_path()), (*cflags, *self.compile_flags()), self.program_type
+        )
 
     def set_filter(self, user_filter: Filter) -> None:
         """The user's filter; kept across stop/start, written to the kernel at once."""

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from bpftop.probes.base import PlanStep, ringbuf_pages, tracepoint_function
+from bpftop.probes.compiler import COMPILER, CompileRequest
 from bpftop.resources import bpf_dir
 
 DENIALS = "denials"
@@ -89,12 +90,15 @@ class SharedSysExit:
         for watcher in self.denials_watchers:
             watcher()
 
-    def _compile(self, step: PlanStep) -> None:
-        from bcc import BPF  # imported here: only the BPF thread pays for bcc
+    @staticmethod
+    def compile_request(step: PlanStep) -> CompileRequest:
+        cflags = (f"-I{bpf_dir()}", f"-DRINGBUF_PAGES={ringbuf_pages()}", *step.cflags)
+        return CompileRequest(str(bpf_dir() / SOURCE), cflags)
 
-        cflags = [f"-I{bpf_dir()}", f"-DRINGBUF_PAGES={ringbuf_pages()}", *step.cflags]
-        bpf = BPF(src_file=str(bpf_dir() / SOURCE).encode(), cflags=cflags)
+    def _compile(self, step: PlanStep) -> None:
+        bpf = COMPILER.load(self.compile_request(step))
         try:
+            bpf.attach_loaded()
             for table, user in ((b"events", DENIALS), (b"exec_events", EXEC_FAILURES)):
                 events = bpf[table]
                 events.open_ring_buffer(self._dispatcher(user, events))

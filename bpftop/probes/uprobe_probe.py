@@ -17,6 +17,7 @@ from typing import Any
 
 from bpftop.model.histogram import percentile
 from bpftop.probes.base import PidProbe, PlanStep
+from bpftop.probes.compiler import PROG_TYPE_KPROBE
 from bpftop.probes.perf_uprobe import open_uprobe
 from bpftop.probes.user_binaries import UserCodeError, host_path, resolve, resolve_usdt
 from bpftop.records import Record, UprobeRecord
@@ -67,6 +68,7 @@ class UprobeProbe(PidProbe):
     )
     counter_names = ("unmatched", "lost")
     lost_counter = "lost"
+    program_type = PROG_TYPE_KPROBE  # the enter_N and leave_N slots, attached on demand
     controls = ("attach", "detach", "clear")
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -145,8 +147,6 @@ class UprobeProbe(PidProbe):
     def _attach_usdt(self, spec: str) -> None:
         """A USDT probe: entry only (calls, no latency), through our own perf event so
         the kernel manages its semaphore (perf_uprobe)."""
-        from bcc import BPF
-
         assert self.pid is not None
         try:
             mapped, probe = resolve_usdt(self.pid, spec)
@@ -154,7 +154,7 @@ class UprobeProbe(PidProbe):
             raise ValueError(str(exc)) from None
         slot = self._free_slot()
         path = host_path(self.pid, mapped)
-        prog = self._bpf.load_func(f"enter_{slot}".encode(), BPF.KPROBE)
+        prog = self._bpf.load_func(f"enter_{slot}".encode(), PROG_TYPE_KPROBE)
         try:
             fd = open_uprobe(path, probe.offset, self.pid, prog.fd, probe.semaphore_offset)
         except OSError as exc:

@@ -11,6 +11,7 @@ import sys
 from dataclasses import dataclass
 from typing import Any
 
+from bpftop.probes.compiler import COMPILER, PROG_TYPE_XDP, CompileRequest
 from bpftop.resources import bpf_dir
 
 PROGRAM_NAME = "bpftop_xdp"  # what `ip link` and bpftool show; how leftovers are known
@@ -64,13 +65,12 @@ class XdpCounter:
         self.prog_id = 0
 
     def attach(self) -> None:
-        from bcc import BPF
-
         from bpftop.probes.stats import BpfStats
 
-        bpf = BPF(src_file=str(bpf_dir() / "xdp_counter.c").encode(), cflags=[f"-I{bpf_dir()}"])
+        source = str(bpf_dir() / "xdp_counter.c")
+        bpf = COMPILER.load(CompileRequest(source, (f"-I{bpf_dir()}",), PROG_TYPE_XDP))
         try:
-            fn = bpf.load_func(PROGRAM_NAME.encode(), BPF.XDP)
+            fn = bpf.load_func(PROGRAM_NAME.encode(), PROG_TYPE_XDP)
             lib = ctypes.CDLL("libbpf.so.1", use_errno=True)
             lib.bpf_link_create.argtypes = [ctypes.c_int] * 3 + [ctypes.c_void_p]
             link = lib.bpf_link_create(fn.fd, self.ifindex, BPF_XDP, None)
