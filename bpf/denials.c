@@ -365,9 +365,9 @@ RAW_TRACEPOINT_PROBE(sys_exit)
         const void *ptr = index < 6 ? (const void *)argv[index] : NULL;
         e->arg_kind = *kind >> 4;
         if (ptr && e->arg_kind == ARG_PATH)
-            bpf_probe_read_user_str(e->arg, sizeof(e->arg), ptr);
+            read_user_str(e->arg, sizeof(e->arg), ptr);
         else if (ptr && e->arg_kind == ARG_SOCKADDR)
-            bpf_probe_read_user(e->arg, ADDR_LEN, ptr);
+            read_user(e->arg, ADDR_LEN, ptr);
     }
     events.ringbuf_submit(e, 0);
     return 0;

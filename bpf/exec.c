@@ -168,7 +168,7 @@ static __always_inline int record_enter(const char *filename, const char *const 
     if (!e)
         return 0;
     e->ts_ns = bpf_ktime_get_ns();
-    bpf_probe_read_user_str(e->filename, sizeof(e->filename), filename);
+    read_user_str(e->filename, sizeof(e->filename), filename);
     read_argv(e, argv);
     u32 tid = bpf_get_current_pid_tgid();
     pending.update(&tid, e);

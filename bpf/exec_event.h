@@ -37,14 +37,14 @@ static __always_inline void read_argv(struct exec_event *e, const char *const *a
 #pragma unroll
     for (int i = 0; i < ARGV_MAX; i++) {
         const char *arg = NULL;
-        bpf_probe_read_user(&arg, sizeof(arg), &argv[i]);
+        read_user(&arg, sizeof(arg), &argv[i]);
         if (!arg)
             return;
-        bpf_probe_read_user_str(&e->argv[i * ARG_LEN], ARG_LEN, arg);
+        read_user_str(&e->argv[i * ARG_LEN], ARG_LEN, arg);
         e->argc = i + 1;
     }
     const char *more = NULL;
-    bpf_probe_read_user(&more, sizeof(more), &argv[ARGV_MAX]);
+    read_user(&more, sizeof(more), &argv[ARGV_MAX]);
     e->truncated = more != NULL;
 }
 
@@ -67,7 +67,7 @@ static __always_inline void fill_failure(struct exec_event *e, struct pt_regs *r
     e->pid = id >> 32;
     e->uid = bpf_get_current_uid_gid();
     bpf_get_current_comm(e->comm, sizeof(e->comm));
-    bpf_probe_read_user_str(e->filename, sizeof(e->filename), filename);
+    read_user_str(e->filename, sizeof(e->filename), filename);
     read_argv(e, argv);
 }
 
