@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from pyroute2 import IPRoute, netns
 
@@ -106,11 +107,22 @@ def xdp_prog_id(ifindex: int) -> int | None:
     return attrs.get("IFLA_XDP_PROG_ID")
 
 
+def compiling_bcc() -> Any:
+    """bcc's BPF class with its compiler, for a test's own programs (bpftop's
+    process imports bcc without it: bpftop/probes/bcc_without_compiler.py)."""
+    from bpftop.probes.bcc_without_compiler import using_real_libbcc
+
+    using_real_libbcc()
+    from bcc import BPF
+
+    return BPF
+
+
 @contextmanager
 def foreign_xdp_drop(ifindex: int) -> Iterator[None]:
     """Someone else's XDP program (the test's own, via bcc) dropping everything on
     `ifindex`, attached through a bpf_link so it goes away with this process."""
-    from bcc import BPF
+    BPF = compiling_bcc()
 
     bpf = BPF(text=b"int xdp_drop_all(struct xdp_md *ctx) { return XDP_DROP; }")
     fn = bpf.load_func(b"xdp_drop_all", BPF.XDP)

@@ -7,6 +7,7 @@ import json
 import signal
 import subprocess
 import time
+from pathlib import Path
 
 import psutil
 import pytest
@@ -64,3 +65,13 @@ def test_a_dead_compile_costs_one_attach_and_bpftop_runs_on(kernel_features) -> 
     out, _ = proc.communicate(timeout=30)
     assert proc.returncode == 0
     assert all(json.loads(line)["type"] for line in out.splitlines())
+
+
+def test_bpftops_own_process_never_maps_the_compiler(kernel_features) -> None:
+    proc = _start_json("--probes", "exec,connect")
+    _read_until(proc, _attached({"exec", "connect"}))
+    maps = Path(f"/proc/{proc.pid}/maps").read_text()
+    proc.terminate()
+    proc.wait(timeout=30)
+    assert "libbcc_bpf.so" in maps  # bcc's Python API runs over it
+    assert "libbcc.so" not in maps and "libLLVM" not in maps and "libclang" not in maps

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from bpftop.records import ProbeCounts, ProbeStatus, XdpRecord
-from tests.netns import foreign_xdp_drop, send_udp, veth_pair, xdp_prog_id
+from tests.netns import compiling_bcc, foreign_xdp_drop, send_udp, veth_pair, xdp_prog_id
 
 pytestmark = pytest.mark.bpf
 PACKETS = 57
@@ -126,9 +126,9 @@ def test_sigkill_leaves_no_xdp_program_behind(kernel_features) -> None:
 
 
 def test_start_sweeps_netlink_leftovers_of_bpftop_and_nothing_else(engine_for) -> None:
-    from bcc import BPF
-
     from bpftop.resources import bpf_dir
+
+    BPF = compiling_bcc()
 
     with veth_pair() as mine, veth_pair() as theirs:
         # An older bpftop's program, attached through netlink (it outlives its process)...

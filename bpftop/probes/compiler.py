@@ -200,6 +200,9 @@ def _child(request: CompileRequest, sock: socket.socket, parent: int) -> None:
 
 
 def _compile(request: CompileRequest) -> tuple[dict[str, Any], list[int]]:
+    from bpftop.probes.bcc_without_compiler import using_real_libbcc
+
+    using_real_libbcc()  # bpftop's own bcc has no compiler
     from bcc import BPF
     from bcc.libbcc import lib
 

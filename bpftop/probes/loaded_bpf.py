@@ -15,9 +15,13 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-import bcc.table
-from bcc import BPF
-from bcc.libbcc import lib
+from bpftop.probes.bcc_without_compiler import import_bcc
+
+import_bcc()  # before bcc's modules below: this process never loads the compiler
+
+import bcc.table  # noqa: E402
+from bcc import BPF  # noqa: E402
+from bcc.libbcc import lib  # noqa: E402
 
 
 @dataclass(frozen=True)
