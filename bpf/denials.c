@@ -16,10 +16,12 @@
  * in comes from the task's user registers (bpf_task_pt_regs), not from kernel
  * struct offsets.
  *
- * While it runs, the same program also reports failed execs for the exec probe where
- * no cheaper hook than a syscall tracepoint loads (bpf/exec.c): the box then pays for
- * one every-syscall hook, not two. User space switches that part on in `exec_part`
- * and attaches sched_process_fork (the failed exec's parent) only while it is on.
+ * EXEC_PART (compiled in only where the exec probe's plan takes the syscall exit
+ * tracepoints, i.e. no cheaper hook than a syscall tracepoint loads, bpf/exec.c):
+ * while it runs, the same program also reports failed execs for the exec probe, so
+ * the box pays for one every-syscall hook, not two. User space switches that part on
+ * in `exec_part` and attaches sched_process_fork (the failed exec's parent) only
+ * while it is on. Elsewhere its maps (a ring buffer, a 64k-entry LRU) are left out.
  *
  * x86_64 only: syscall arguments are read from pt_regs di, si, dx, r10, r8, r9. */
 #include <uapi/linux/ptrace.h>
@@ -100,18 +102,6 @@ struct denial_event {
     char arg[PATH_LEN]; /* a path, or the raw sockaddr */
 };
 
-/* The exec probe's part: its own counters, so its totals stay with it. */
-enum exec_failure_counter {
-    EXF_FAILED = 0,
-    EXF_LOST = 1,
-    EXF_NR_COUNTERS = 2,
-};
-
-BPF_ARRAY(exec_part, u32, 1); /* 1: report failed execs; written by user space */
-BPF_PERCPU_ARRAY(exec_counters, u64, EXF_NR_COUNTERS);
-BPF_PERCPU_ARRAY(exec_scratch, struct exec_event, 1);
-BPF_TABLE("lru_hash", u32, u32, parents, 65536);
-BPF_RINGBUF_OUTPUT(exec_events, RINGBUF_PAGES);
 BPF_PERCPU_ARRAY(counters, u64, DEN_NR_COUNTERS);
 BPF_ARRAY(arg_kinds, u8, MAX_SYSCALLS); /* (kind << 4) | argument index; set by user space */
 BPF_TABLE("lru_hash", u32, struct cap_refusal, refusals, 8192);
@@ -127,6 +117,20 @@ static __always_inline void count(u32 slot)
     if (v)
         (*v)++;
 }
+
+#ifdef EXEC_PART
+/* The exec probe's part: its own counters, so its totals stay with it. */
+enum exec_failure_counter {
+    EXF_FAILED = 0,
+    EXF_LOST = 1,
+    EXF_NR_COUNTERS = 2,
+};
+
+BPF_ARRAY(exec_part, u32, 1); /* 1: report failed execs; written by user space */
+BPF_PERCPU_ARRAY(exec_counters, u64, EXF_NR_COUNTERS);
+BPF_PERCPU_ARRAY(exec_scratch, struct exec_event, 1);
+BPF_TABLE("lru_hash", u32, u32, parents, 65536);
+BPF_RINGBUF_OUTPUT(exec_events, RINGBUF_PAGES);
 
 static __always_inline void count_exec(u32 slot)
 {
@@ -171,6 +175,7 @@ static __always_inline void exec_failure(struct pt_regs *regs, long ret)
     if (exec_events.ringbuf_output(e, sizeof(*e), 0) != 0)
         count_exec(EXF_LOST);
 }
+#endif
 
 static __always_inline int take_token(u64 now)
 {
@@ -292,7 +297,9 @@ RAW_TRACEPOINT_PROBE(sys_exit)
     long ret = (long)ctx->args[1];
     if (ret >= 0)
         return 0; /* the hot path: every syscall that did not fail */
+#ifdef EXEC_PART
     exec_failure((struct pt_regs *)ctx->args[0], ret);
+#endif
     if (ret != -EACCES && ret != -EPERM)
         return 0;
 

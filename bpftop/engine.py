@@ -58,7 +58,9 @@ class BpfEngine:
         self._stderr = stderr
         clock = KernelClock()
         self.probes: dict[str, Probe] = {cls.name: cls(self._sink, clock) for cls in probe_classes}
-        shared_sys_exit = SharedSysExit()
+        shared_sys_exit = SharedSysExit(
+            exec_part=any(p.joins_shared_sys_exit(kernel) for p in self.probes.values())
+        )
         for probe in self.probes.values():
             probe.shared_sys_exit = shared_sys_exit
         self._wanted = [name for name in enabled if name in self.probes]

@@ -74,6 +74,17 @@ def loaded_programs() -> dict[int, str]:
     return {p["id"]: p.get("name", "") for p in json.loads(out or "[]")}
 
 
+def map_names_of(program_ids: set[int]) -> set[str]:
+    """The names of the maps these programs use (bcc names a map after its table)."""
+    out = subprocess.run(
+        [BPFTOOL, "-j", "prog", "show"], check=True, capture_output=True, text=True
+    )
+    map_ids = {m for p in json.loads(out.stdout or "[]") if p["id"] in program_ids
+               for m in p.get("map_ids", [])}  # fmt: skip
+    out = subprocess.run([BPFTOOL, "-j", "map", "show"], check=True, capture_output=True, text=True)
+    return {m.get("name", "") for m in json.loads(out.stdout or "[]") if m["id"] in map_ids}
+
+
 def attached_sys_exit_programs() -> int:
     """How many raw_tracepoint:sys_exit programs are attached on the box (bpftool link)."""
     out = subprocess.run([BPFTOOL, "-j", "link"], capture_output=True, text=True, check=True)

@@ -22,7 +22,12 @@ from bpftop.probes.exec_probe import (
     ExecProbe,
 )
 from bpftop.records import DenialRecord, ExecRecord, ProbeCounts, ProbeStatus
-from tests.bpftool import attached_names, attached_sys_exit_programs
+from tests.bpftool import (
+    attached_names,
+    attached_sys_exit_programs,
+    map_names_of,
+    probe_program_ids,
+)
 
 SUCCESS_PROGRAMS = [
     "tracepoint__sched__sched_process_exec",
@@ -279,6 +284,7 @@ def test_execs_and_denials_share_one_sys_exit_program(engine_for, kernel_feature
         assert exec_via == [step.via, step.via, SHARED_VIA]
         # exec.c's exec and fork, and the shared program's own fork hook
         assert attached_names(engine, "exec") == sorted([*SUCCESS_PROGRAMS, SUCCESS_PROGRAMS[1]])
+        assert EXEC_PART_MAPS <= map_names_of(probe_program_ids(engine, "denials"))
     else:
         assert exec_via == [step.via, step.via]
         assert attached_names(engine, "exec") == own
@@ -332,3 +338,37 @@ def test_execs_and_denials_share_one_sys_exit_program(engine_for, kernel_feature
     denials = [c for c in sink.of_type(ProbeCounts) if c.probe == "denials"]
     assert sum(c.counts["denials"] for c in denials) == 11
     assert wait_for_count(attached_sys_exit_programs, before)
+
+
+EXEC_PART_MAPS = {"exec_part", "exec_counters", "exec_scratch", "exec_events"}  # denials.c
+
+
+def test_where_exec_never_joins_the_shared_program_carries_no_exec_part(
+    engine_for, monkeypatch
+) -> None:
+    """The denials program compiles its exec part in only where the exec plan takes the
+    syscall exit tracepoints; elsewhere failed execs stay on exec.c, exact."""
+    monkeypatch.setattr(ExecProbe, "plan", (SYSCALL_STEP,))  # loads on every kernel
+    engine, sink = engine_for(
+        "exec", "denials", prepare=lambda e: e.set_filter(Filter(comm=REFUSED_COMM))
+    )
+    denial_maps = map_names_of(probe_program_ids(engine, "denials"))
+    assert "groups" in denial_maps and not EXEC_PART_MAPS & denial_maps
+    assert [s.via for s in sink.of_type(ProbeStatus) if s.probe == "exec"][-1] == SYSCALL_STEP.via
+    not_exec = f"/tmp/bpftop-noexec-{uuid.uuid4().hex}"
+    with open(not_exec, "w") as f:
+        f.write("#!/bin/sh\n")
+    try:
+        for _ in range(4):
+            with pytest.raises(PermissionError):
+                subprocess.run([not_exec], preexec_fn=name_child)
+        failed = lambda: [r for r in sink.of_type(ExecRecord) if r.filename == not_exec]  # noqa: E731
+        denied = lambda: [r for r in sink.of_type(DenialRecord) if r.path == not_exec]  # noqa: E731
+        assert sink.wait_for(lambda: len(failed()) >= 4 and len(denied()) >= 4)
+        time.sleep(1.2)  # the last counts
+        engine.stop()
+    finally:
+        os.unlink(not_exec)
+    assert len(failed()) == 4 and len(denied()) == 4
+    counts = [c for c in sink.of_type(ProbeCounts) if c.probe == "exec"]
+    assert sum(c.counts["failed"] for c in counts) == 4

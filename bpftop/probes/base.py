@@ -212,6 +212,11 @@ class Probe(ABC):
             return step, skipped + cls.plan_notes(kernel)
         return choose_step(cls.plan[cls.plan.index(after) + 1 :], kernel)
 
+    @classmethod
+    def joins_shared_sys_exit(cls, kernel: KernelFeatures) -> bool:
+        """Hook: whether this probe takes part in the shared sys_exit program here."""
+        return False
+
     def on_started(self) -> None:  # noqa: B027 (an optional hook)
         """Hook: push settings into the fresh BPF object's maps."""
 

@@ -20,7 +20,7 @@ from bpftop.kernel import KernelFeatures
 from bpftop.probes.base import PlanStep, Probe, c_string
 from bpftop.probes.capabilities import capability_names
 from bpftop.probes.compiler import CompileRequest
-from bpftop.probes.shared_sys_exit import DENIALS, SharedSysExit
+from bpftop.probes.shared_sys_exit import DENIALS
 from bpftop.probes.syscall_table import ARG_PATH, ARG_SOCKADDR, argument_kinds, syscall_name
 from bpftop.records import DenialGroupRecord, DenialRecord, Record, errno_name
 
@@ -113,7 +113,8 @@ class DenialProbe(Probe):
         return shared.acquire(DENIALS, self.emit_event, step)
 
     def compile_request(self, step: PlanStep) -> CompileRequest:
-        return SharedSysExit.compile_request(step)
+        assert self.shared_sys_exit is not None, "the engine gives every probe the hook"
+        return self.shared_sys_exit.compile_request(step)
 
     def stop(self) -> None:
         if self._bpf is not None and self.shared_sys_exit is not None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import ctypes
 from typing import Any
 
+from bpftop.kernel import KernelFeatures
 from bpftop.probes.base import PlanStep, Probe, c_string, tracepoint_function, write_filter
 from bpftop.probes.shared_sys_exit import DENIALS, EXEC_FAILURES
 from bpftop.records import EXEC_FAILURES_OFF, ExecRecord
@@ -70,6 +71,12 @@ class ExecProbe(Probe):
     lost_counter = "lost"
     settings = ("failures",)
 
+    @classmethod
+    def joins_shared_sys_exit(cls, kernel: KernelFeatures) -> bool:
+        """Failures from the denials probe's program where the plan takes the syscall
+        exit tracepoints (a step that fails at load falls back to its own hooks)."""
+        return cls.plan_for(kernel)[0] is SYS_EXIT_STEP
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.failures = True
@@ -119,7 +126,12 @@ class ExecProbe(Probe):
         if not self.failures:
             return None
         shared = self.shared_sys_exit
-        if self.step is SYS_EXIT_STEP and shared is not None and DENIALS in shared.users():
+        if (
+            self.step is SYS_EXIT_STEP
+            and shared is not None
+            and shared.exec_part
+            and DENIALS in shared.users()
+        ):
             return SHARED
         return OWN
 

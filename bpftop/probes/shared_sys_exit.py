@@ -28,7 +28,10 @@ EventHandler = Callable[[Any, int], None]  # (ring buffer table, raw event addre
 
 
 class SharedSysExit:
-    def __init__(self) -> None:
+    def __init__(self, *, exec_part: bool) -> None:
+        # Compile the exec part in (bpf/denials.c, EXEC_PART): only where the exec
+        # probe would join, so other kernels do not carry its maps.
+        self.exec_part = exec_part
         self._bpf: Any = None
         self._handlers: dict[str, EventHandler] = {}
         self._fork_attached = False  # the exec part's own hook
@@ -46,6 +49,8 @@ class SharedSysExit:
     def acquire(self, user: str, on_event: EventHandler, step: PlanStep | None = None) -> Any:
         """Turn `user`'s part on. The denials probe compiles and attaches the program
         with its plan's `step`; the exec probe only joins a running one."""
+        if user == EXEC_FAILURES and not self.exec_part:
+            raise RuntimeError("the denials probe's program has no exec part on this kernel")
         if self._bpf is None:
             if user != DENIALS or step is None:
                 raise RuntimeError("the denials probe's sys_exit program is not running")
@@ -90,23 +95,27 @@ class SharedSysExit:
         for watcher in self.denials_watchers:
             watcher()
 
-    @staticmethod
-    def compile_request(step: PlanStep) -> CompileRequest:
+    def compile_request(self, step: PlanStep) -> CompileRequest:
         cflags = (f"-I{bpf_dir()}", f"-DRINGBUF_PAGES={ringbuf_pages()}", *step.cflags)
+        if self.exec_part:
+            cflags += ("-DEXEC_PART",)
         return CompileRequest(str(bpf_dir() / SOURCE), cflags)
 
     def _compile(self, step: PlanStep) -> None:
         bpf = COMPILER.load(self.compile_request(step))
         try:
             bpf.attach_loaded()
-            for table, user in ((b"events", DENIALS), (b"exec_events", EXEC_FAILURES)):
+            rings = [(b"events", DENIALS)]
+            if self.exec_part:
+                rings.append((b"exec_events", EXEC_FAILURES))
+            for table, user in rings:
                 events = bpf[table]
                 events.open_ring_buffer(self._dispatcher(user, events))
         except Exception:
             bpf.cleanup()
             raise
         self._bpf = bpf
-        self._fork_attached = True  # bcc attached every program it loaded
+        self._fork_attached = self.exec_part  # every loaded program was attached
 
     def _dispatcher(self, user: str, events: Any) -> Callable[[Any, int, int], None]:
         def dispatch(_ctx: Any, data: int, _size: int) -> None:
@@ -118,6 +127,8 @@ class SharedSysExit:
 
     def _apply_exec_part(self) -> None:
         """The exec part on or off in the kernel, with its fork hook."""
+        if not self.exec_part:
+            return
         on = EXEC_FAILURES in self._handlers
         self._bpf[b"exec_part"][ctypes.c_int(0)] = ctypes.c_uint(int(on))
         if on != self._fork_attached:
