@@ -10,7 +10,6 @@ immutable records through one `sink` callable, from this thread.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import functools
 import queue
 import threading
@@ -30,13 +29,6 @@ POLL_SECONDS = 0.05
 # BPF run-time stats cost two clock reads per program run (~60 ns here, +16% on a
 # getppid loop under the denials probe), so they are on for one interval in ten.
 STATS_SAMPLE_EVERY = 10
-
-
-def release_freed_memory() -> None:
-    """Give the heap that bcc's compiler freed back to the kernel: glibc keeps it
-    otherwise, and after the five start-up compiles that is ~34 MiB of RSS."""
-    with contextlib.suppress(OSError, AttributeError):  # not glibc: nothing to trim
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
 class BpfEngine:
@@ -161,7 +153,6 @@ class BpfEngine:
                     break
                 self._attach(name)
                 self._report_new_attachments()
-            release_freed_memory()
             self.ready.set()
             self._sample_stats(True)  # the first interval shows the cost at once
             next_tick = time.monotonic() + self._interval
@@ -213,7 +204,6 @@ class BpfEngine:
             return
         if on:
             self._attach(name)
-            release_freed_memory()
         else:
             self._guarded(name, probe.poll)
             self._guarded(name, functools.partial(self._emit_counts_for, name))
