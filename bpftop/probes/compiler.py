@@ -1,11 +1,12 @@
 """Compiles BPF programs in short-lived child processes.
 
-bcc's compiler (clang and LLVM inside libbcc) takes 0.15-0.6 s and tens of MiB of
+bcc's compiler (clang and LLVM inside libbcc.so) takes 0.15-0.3 s and tens of MiB of
 heap per program here, and two compiles in one process crash bcc. So each compile
 runs in a forked child: it compiles, loads the programs and creates the maps, hands
 their fds back over a unix socket with what bcc knows of them, and exits. The
 start-up compiles then run side by side on the box's CPUs, a compiler crash costs
-one probe instead of bpftop, and the compiler's memory never stays in bpftop.
+one probe instead of bpftop, and the compiler never loads into bpftop's own process
+(bcc_without_compiler.py).
 
 The child attaches nothing: the probe attaches in this process, so everything that
 runs in the kernel is owned, and detached, by the process the user sees. A child
