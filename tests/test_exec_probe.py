@@ -264,7 +264,26 @@ def name_child() -> None:
     ctypes.CDLL(None).prctl(PR_SET_NAME, REFUSED_COMM.encode(), 0, 0, 0)
 
 
-def test_execs_and_denials_share_one_sys_exit_program(engine_for, kernel_features) -> None:
+@pytest.fixture
+def not_exec() -> Iterator[str]:
+    """A file that exec refuses with EACCES (no x bit)."""
+    path = f"/tmp/bpftop-noexec-{uuid.uuid4().hex}"
+    with open(path, "w") as f:
+        f.write("#!/bin/sh\n")
+    yield path
+    os.unlink(path)
+
+
+def refuse(path: str, n: int) -> None:
+    """`n` execs of `path` refused with EACCES, from children named REFUSED_COMM."""
+    for _ in range(n):
+        with pytest.raises(PermissionError):
+            subprocess.run([path], preexec_fn=name_child)
+
+
+def test_execs_and_denials_share_one_sys_exit_program(
+    engine_for, kernel_features, not_exec
+) -> None:
     """A box pays for one every-syscall hook at most: where failed execs come from
     syscall tracepoints, they move onto the denials probe's sys_exit program while it
     runs, and back when it goes. An exec refused with EACCES is both a failed exec and
@@ -288,14 +307,6 @@ def test_execs_and_denials_share_one_sys_exit_program(engine_for, kernel_feature
     else:
         assert exec_via == [step.via, step.via]
         assert attached_names(engine, "exec") == own
-    not_exec = f"/tmp/bpftop-noexec-{uuid.uuid4().hex}"
-    with open(not_exec, "w") as f:
-        f.write("#!/bin/sh\n")
-
-    def refused(n: int) -> None:
-        for _ in range(n):
-            with pytest.raises(PermissionError):
-                subprocess.run([not_exec], preexec_fn=name_child)
 
     def failed() -> list[ExecRecord]:
         return [r for r in sink.of_type(ExecRecord) if r.filename == not_exec]
@@ -303,32 +314,29 @@ def test_execs_and_denials_share_one_sys_exit_program(engine_for, kernel_feature
     def denied() -> list[DenialRecord]:
         return [r for r in sink.of_type(DenialRecord) if r.path == not_exec]
 
-    try:
-        refused(6)
-        assert sink.wait_for(lambda: len(failed()) >= 6 and len(denied()) >= 6)
-        assert len(failed()) == 6 and all(r.error == "EACCES" for r in failed())
-        assert len(denied()) == 6 and all(r.syscall == "execve" for r in denied())
+    refuse(not_exec, 6)
+    assert sink.wait_for(lambda: len(failed()) >= 6 and len(denied()) >= 6)
+    assert len(failed()) == 6 and all(r.error == "EACCES" for r in failed())
+    assert len(denied()) == 6 and all(r.syscall == "execve" for r in denied())
 
-        engine.set_enabled("denials", False)
-        assert sink.wait_for(lambda: any(
-            s.probe == "denials" and s.state == "detached" for s in sink.of_type(ProbeStatus)
-        ))  # fmt: skip
-        assert wait_for_count(attached_sys_exit_programs, before)
-        assert attached_names(engine, "exec") == own
-        refused(4)
-        assert sink.wait_for(lambda: len(failed()) >= 10)
+    engine.set_enabled("denials", False)
+    assert sink.wait_for(lambda: any(
+        s.probe == "denials" and s.state == "detached" for s in sink.of_type(ProbeStatus)
+    ))  # fmt: skip
+    assert wait_for_count(attached_sys_exit_programs, before)
+    assert attached_names(engine, "exec") == own
+    refuse(not_exec, 4)
+    assert sink.wait_for(lambda: len(failed()) >= 10)
 
-        engine.set_enabled("denials", True)
-        assert sink.wait_for(lambda: sum(
-            s.probe == "denials" and s.state == "attached" for s in sink.of_type(ProbeStatus)
-        ) == 2)  # fmt: skip
-        refused(5)
-        assert sink.wait_for(lambda: len(failed()) >= 15 and len(denied()) >= 11)
-        time.sleep(1.2)  # the last counts
-        engine.stop()
-        assert len(failed()) == 15 and len(denied()) == 11
-    finally:
-        os.unlink(not_exec)
+    engine.set_enabled("denials", True)
+    assert sink.wait_for(lambda: sum(
+        s.probe == "denials" and s.state == "attached" for s in sink.of_type(ProbeStatus)
+    ) == 2)  # fmt: skip
+    refuse(not_exec, 5)
+    assert sink.wait_for(lambda: len(failed()) >= 15 and len(denied()) >= 11)
+    time.sleep(1.2)  # the last counts
+    engine.stop()
+    assert len(failed()) == 15 and len(denied()) == 11
     exec_via = [s.via for s in sink.of_type(ProbeStatus) if s.probe == "exec"]
     if moves:
         assert exec_via[-3:] == [step.via, SHARED_VIA, None]  # moved off, back on, detached
@@ -344,7 +352,7 @@ EXEC_PART_MAPS = {"exec_part", "exec_counters", "exec_scratch", "exec_events"}  
 
 
 def test_where_exec_never_joins_the_shared_program_carries_no_exec_part(
-    engine_for, monkeypatch
+    engine_for, monkeypatch, not_exec
 ) -> None:
     """The denials program compiles its exec part in only where the exec plan takes the
     syscall exit tracepoints; elsewhere failed execs stay on exec.c, exact."""
@@ -355,20 +363,17 @@ def test_where_exec_never_joins_the_shared_program_carries_no_exec_part(
     denial_maps = map_names_of(probe_program_ids(engine, "denials"))
     assert "groups" in denial_maps and not EXEC_PART_MAPS & denial_maps
     assert [s.via for s in sink.of_type(ProbeStatus) if s.probe == "exec"][-1] == SYSCALL_STEP.via
-    not_exec = f"/tmp/bpftop-noexec-{uuid.uuid4().hex}"
-    with open(not_exec, "w") as f:
-        f.write("#!/bin/sh\n")
-    try:
-        for _ in range(4):
-            with pytest.raises(PermissionError):
-                subprocess.run([not_exec], preexec_fn=name_child)
-        failed = lambda: [r for r in sink.of_type(ExecRecord) if r.filename == not_exec]  # noqa: E731
-        denied = lambda: [r for r in sink.of_type(DenialRecord) if r.path == not_exec]  # noqa: E731
-        assert sink.wait_for(lambda: len(failed()) >= 4 and len(denied()) >= 4)
-        time.sleep(1.2)  # the last counts
-        engine.stop()
-    finally:
-        os.unlink(not_exec)
+    refuse(not_exec, 4)
+
+    def failed() -> list[ExecRecord]:
+        return [r for r in sink.of_type(ExecRecord) if r.filename == not_exec]
+
+    def denied() -> list[DenialRecord]:
+        return [r for r in sink.of_type(DenialRecord) if r.path == not_exec]
+
+    assert sink.wait_for(lambda: len(failed()) >= 4 and len(denied()) >= 4)
+    time.sleep(1.2)  # the last counts
+    engine.stop()
     assert len(failed()) == 4 and len(denied()) == 4
     counts = [c for c in sink.of_type(ProbeCounts) if c.probe == "exec"]
     assert sum(c.counts["failed"] for c in counts) == 4
