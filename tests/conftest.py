@@ -85,7 +85,8 @@ def engine_for(kernel_features: kernel.KernelFeatures) -> Iterator[Callable[...,
         engines.append(engine)
         prepare(engine)  # settings given before anything attaches, as the CLI does
         engine.start()
-        assert engine.ready.wait(30), "probes did not attach in 30 s"
+        # A compile child loads libbcc.so (LLVM) afresh: seconds under emulation.
+        assert engine.ready.wait(30 * SLOWDOWN), f"probes did not attach in {30 * SLOWDOWN:.0f} s"
         return engine, sink
 
     yield start
