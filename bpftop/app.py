@@ -32,6 +32,7 @@ from bpftop.model.history import DEFAULT_MINUTES, Frame, History
 from bpftop.model.replay import Replay
 from bpftop.panes.base import Pane
 from bpftop.panes.connections import ConnectPane
+from bpftop.panes.cpu import CpuPane
 from bpftop.panes.denials import DenialsPane
 from bpftop.panes.disks import DiskPane
 from bpftop.panes.drilldown import DrilldownScreen
@@ -49,6 +50,7 @@ from bpftop.timeline_actions import TimelineActions
 
 # Longer words for the help screen than the footer has room for, by binding id.
 HELP_TEXT = {
+    "toggle-cpu": "CPU probe on/off (sampling at 99 Hz and run-queue latency)",
     "toggle-exec": "exec probe on/off (off really detaches it)",
     "toggle-connect": "TCP connection probe on/off",
     "toggle-disk": "disk I/O probe on/off",
@@ -127,6 +129,8 @@ class BpftopApp(DrilldownActions, TimelineActions):
     TITLE = "bpftop"
     ENABLE_COMMAND_PALETTE = False
     BINDINGS: ClassVar[list[BindingType]] = [
+        # Not in the footer (80 columns are full); the pane title "CPU [0]" names it.
+        Binding("0", "toggle_probe('cpu')", "CPU", show=False, id="toggle-cpu"),
         Binding("1", "toggle_probe('exec')", "Execs", id="toggle-exec"),
         Binding("2", "toggle_probe('connect')", "TCP", id="toggle-connect"),
         Binding("3", "toggle_probe('disk')", "Disk", id="toggle-disk"),
@@ -219,6 +223,7 @@ class BpftopApp(DrilldownActions, TimelineActions):
 
     def compose(self) -> ComposeResult:
         yield HeaderLine(id="header")
+        yield CpuPane(id="pane-cpu")
         yield ExecPane(id="pane-exec")
         yield ConnectPane(id="pane-connect")
         disk = DiskPane(id="pane-disk")

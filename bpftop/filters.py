@@ -18,7 +18,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from bpftop.records import ConnectRecord, ExecRecord, SlowIoRecord
+from bpftop.records import ConnectRecord, CpuRecord, ExecRecord, SlowIoRecord
 
 COMM_LEN = 16  # TASK_COMM_LEN, with its NUL
 CGROUP2_MOUNTS = (Path("/sys/fs/cgroup/unified"), Path("/sys/fs/cgroup"))
@@ -111,7 +111,8 @@ class Filter:
         was tested on pid and cgroup in the kernel. A pid of None (unknown) fails."""
         named = hasattr(record, "pid")
         pid = getattr(record, "pid", None)
-        if named and pid is None:
+        # A CPU row without a pid is a comm's exited processes, which the kernel tested.
+        if named and pid is None and not (isinstance(record, CpuRecord) and self.pid is None):
             return False
         if named and self.pid is not None:
             parent = record.ppid if isinstance(record, ExecRecord) else None
@@ -121,6 +122,8 @@ class Filter:
             record.comm is None or not fnmatch.fnmatchcase(record.comm, self.comm)
         ):
             return False
+        if isinstance(record, CpuRecord):
+            return True  # the kernel tested the sampled task's uid
         return self.uid is None or getattr(record, "uid", None) == self.uid
 
     def kernel_fields(self) -> dict[str, Any]:

@@ -22,6 +22,7 @@ PROG_TYPES = {
     "kprobe": 2,
     "tracepoint": 5,
     "xdp": 6,
+    "perf_event": 7,
     "raw_tracepoint": 17,
     "tracing": 26,  # fentry/fexit
     "lsm": 29,

@@ -14,6 +14,7 @@ from typing import Any
 from bpftop.model.histogram import LatencySummary
 from bpftop.records import (
     ConnectRecord,
+    CpuRecord,
     DenialGroupRecord,
     DenialRecord,
     DiskProcRecord,
@@ -22,6 +23,7 @@ from bpftop.records import (
     ProbeCounts,
     ProbeStatus,
     Record,
+    RunqRecord,
     SlowIoRecord,
     SyscallRow,
     SyscallsRecord,
@@ -41,6 +43,8 @@ RECORD_TYPES: dict[str, type] = {
     "denial": DenialRecord,
     "denial_group": DenialGroupRecord,
     "xdp": XdpRecord,
+    "cpu": CpuRecord,
+    "runq": RunqRecord,
     "syscalls": SyscallsRecord,
     "uprobe": UprobeRecord,
     "system": SystemSample,

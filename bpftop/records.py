@@ -407,6 +407,46 @@ class UprobeRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class CpuRecord:
+    """One process's (or one comm's exited processes') share of the CPU over one interval,
+    from in-kernel sampling: 100.0 is one CPU for the whole interval."""
+
+    ts: float
+    interval_s: float
+    pid: int | None  # None: processes of this comm that exited before the interval's read
+    comm: str
+    cpu_pct: float
+    runq_p99_us: float | None  # how long its threads waited for a CPU (None: no waits seen)
+    rss_bytes: int | None  # None: the process is gone
+    state: str | None = None  # psutil's status of a live process ("running", "sleeping")
+    procs: int = 1  # processes this row covers (more than one only for an exited comm)
+
+    def to_json(self) -> dict[str, Any]:
+        return _fields_json(self, "cpu")
+
+
+@dataclass(frozen=True, slots=True)
+class RunqRecord:
+    """Box-wide run-queue latency over one interval: how long runnable tasks waited."""
+
+    ts: float
+    interval_s: float
+    hist: tuple[Bucket, ...]
+    p50_us: float | None  # None: no task waited in the interval
+    p99_us: float | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "type": "runq",
+            "ts": self.ts,
+            "interval_s": self.interval_s,
+            "hist": [[low, high, count] for low, high, count in self.hist],
+            "p50_us": self.p50_us,
+            "p99_us": self.p99_us,
+        }
+
+
+@dataclass(frozen=True, slots=True)
 class SystemSample:
     """The header line: the box, and what bpftop itself costs it."""
 
@@ -446,6 +486,8 @@ Record = (
     | DenialRecord
     | DenialGroupRecord
     | XdpRecord
+    | CpuRecord
+    | RunqRecord
     | SyscallsRecord
     | UprobeRecord
     | SystemSample

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 from bpftop.filters import Filter
 from bpftop.model.connections import ConnectModel, ConnectSnapshot
+from bpftop.model.cpu import CpuModel, CpuSnapshot
 from bpftop.model.denials import DenialModel, DenialSnapshot
 from bpftop.model.disks import DiskModel, DiskSnapshot
 from bpftop.model.drilldown import DrilldownModel, DrilldownSnapshot
@@ -18,6 +19,7 @@ from bpftop.model.probe_state import ProbeState
 from bpftop.model.xdp import XdpModel, XdpSnapshot
 from bpftop.records import (
     ConnectRecord,
+    CpuRecord,
     DenialGroupRecord,
     DenialRecord,
     DiskProcRecord,
@@ -26,6 +28,7 @@ from bpftop.records import (
     ProbeCounts,
     ProbeStatus,
     Record,
+    RunqRecord,
     SlowIoRecord,
     SyscallsRecord,
     SystemSample,
@@ -44,6 +47,7 @@ class DashboardSnapshot:
     disks: DiskSnapshot
     denials: DenialSnapshot
     xdp: XdpSnapshot
+    cpu: CpuSnapshot
     filter: Filter = field(default_factory=Filter)
     drilldown: DrilldownSnapshot | None = None
 
@@ -64,6 +68,7 @@ class Dashboard:
         self.disks = DiskModel()
         self.denials = DenialModel()
         self.xdp = XdpModel()
+        self.cpu = CpuModel()
         # Which model turns a probe's interval counts into rates.
         self._counted_by: dict[str, ExecModel | ConnectModel | DiskModel | DenialModel] = {
             "exec": self.execs,
@@ -78,7 +83,7 @@ class Dashboard:
     def set_filter(self, user_filter: Filter) -> None:
         """Rows the new filter excludes leave at once; new records arrive filtered."""
         self.filter = user_filter
-        for model in (self.execs, self.connects, self.disks, self.denials, self.xdp):
+        for model in (self.execs, self.connects, self.disks, self.denials, self.xdp, self.cpu):
             model.retain(user_filter.keeps)
 
     def open_drilldown(self, pid: int) -> None:
@@ -107,6 +112,10 @@ class Dashboard:
                 self.denials.add_group(record)
             case XdpRecord():
                 self.xdp.add(record)
+            case CpuRecord():
+                self.cpu.add(record)
+            case RunqRecord():
+                self.cpu.add_runq(record)
             case ProbeCounts():
                 if record.probe in self.probes:
                     self.probes[record.probe] = self.probes[record.probe].with_counts(record)
@@ -143,6 +152,7 @@ class Dashboard:
             disks=self.disks.snapshot(),
             denials=self.denials.snapshot(),
             xdp=self.xdp.snapshot(),
+            cpu=self.cpu.snapshot(),
             filter=self.filter,
             drilldown=self.drilldown.snapshot() if self.drilldown else None,
         )

@@ -15,6 +15,7 @@ from typing import Any
 from bpftop.model.histogram import buckets_from_counts, merge, summarize
 from bpftop.probes.base import PlanStep, Probe, c_string
 from bpftop.probes.block_devices import BlockDeviceNames
+from bpftop.probes.deltas import Totals, growth
 from bpftop.records import DiskOpTotals, DiskProcRecord, DiskRecord, Record, SlowIoRecord
 
 OPS = ("read", "write", "discard", "other")
@@ -27,24 +28,8 @@ BLOCK_TRACEPOINTS = (
     "block:block_rq_requeue",
 )
 
-Totals = dict[Any, tuple[int, ...]]
 # struct dev_agg fields read as running totals, in this order
 DEV_FIELDS = ("ios", "bytes", "errors", "timed", "lat_ns", "split", "queue_ns", "device_ns")
-
-
-def _changes(current: Totals, last: Totals) -> Totals:
-    """Per key, how much each running total grew. A key the kernel dropped and
-    re-created (its totals went down) counts from zero."""
-    out: Totals = {}
-    for key, now in current.items():
-        before = last.get(key)
-        if before is None or any(n < b for n, b in zip(now, before, strict=True)):
-            delta = now
-        else:
-            delta = tuple(n - b for n, b in zip(now, before, strict=True))
-        if any(delta):
-            out[key] = delta
-    return out
 
 
 class DiskProbe(Probe):
@@ -124,8 +109,8 @@ class DiskProbe(Probe):
                     hist_now[(key.dev, key.op, bucket)] = (count,)
         # After the totals: every I/O counted above has its max in the old epoch's slot.
         max_ns = self._take_max(table)
-        dev_delta = _changes(dev_now, self._last_dev)
-        hist_delta = _changes(hist_now, self._last_hist)
+        dev_delta = growth(dev_now, self._last_dev)
+        hist_delta = growth(hist_now, self._last_hist)
         self._last_dev, self._last_hist = dev_now, hist_now
         records: list[Record] = []
         for dev in sorted({dev for dev, _op in dev_now}):
@@ -214,7 +199,7 @@ class DiskProbe(Probe):
             key = (k.pid, k.dev, k.op, bytes(k.comm))
             keys[key] = k
             now[key] = (v.ios, v.bytes, v.timed, v.lat_ns, v.slow)
-        delta = _changes(now, self._last_proc)
+        delta = growth(now, self._last_proc)
         self._last_proc = now
         # Forget processes that are gone and quiet, so the bounded map never fills.
         for key, ctypes_key in keys.items():

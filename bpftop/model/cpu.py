@@ -1,0 +1,53 @@
+"""CPU pane model: the latest interval's busiest processes, and run-queue latency
+(the latest box-wide histogram and a p99 history for the sparkline)."""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from bpftop.records import CpuRecord, RunqRecord
+
+HISTORY = 120
+
+
+@dataclass(frozen=True)
+class CpuSnapshot:
+    rows: tuple[CpuRecord, ...]  # the latest interval's, busiest first
+    runq: RunqRecord | None  # the latest interval's box-wide waits
+    runq_p99_history: tuple[float | None, ...]  # oldest first
+
+    @property
+    def busy_pct(self) -> float:
+        """CPU the shown rows used (100 = one CPU): the top 20 are nearly everything."""
+        return sum(row.cpu_pct for row in self.rows)
+
+
+class CpuModel:
+    def __init__(self) -> None:
+        self._rows: list[CpuRecord] = []
+        self._rows_ts = 0.0
+        self._runq: RunqRecord | None = None
+        self._p99: deque[float | None] = deque(maxlen=HISTORY)
+
+    def add(self, record: CpuRecord) -> None:
+        if record.ts != self._rows_ts:  # the first row of a new interval
+            self._rows = []
+            self._rows_ts = record.ts
+        self._rows.append(record)
+
+    def add_runq(self, record: RunqRecord) -> None:
+        """Comes first in each interval: an interval without busy processes clears them."""
+        self._runq = record
+        self._p99.append(record.p99_us)
+        if record.ts != self._rows_ts:
+            self._rows = []
+            self._rows_ts = record.ts
+
+    def retain(self, keep: Callable[[CpuRecord], bool]) -> None:
+        self._rows = [row for row in self._rows if keep(row)]
+
+    def snapshot(self) -> CpuSnapshot:
+        rows = tuple(sorted(self._rows, key=lambda r: -r.cpu_pct))
+        return CpuSnapshot(rows, self._runq, tuple(self._p99))

@@ -1,0 +1,61 @@
+"""CPU pane: who used the CPU in the last interval (sampled in the kernel, so
+short-lived processes count), how long each waited for a CPU, and the box's
+run-queue latency in the title."""
+
+from __future__ import annotations
+
+from rich.text import Text
+
+from bpftop.model.dashboard import DashboardSnapshot
+from bpftop.panes.base import Pane, Row
+from bpftop.panes.format import latency_us, size, sparkline
+from bpftop.panes.palette import Palette
+from bpftop.records import CpuRecord
+
+
+def runq_style(us: float | None, palette: Palette) -> str:
+    """Waiting for a CPU: under 1 ms is normal, 10 ms is felt, 100 ms is an outage."""
+    return palette.latency(us)
+
+
+def _comm(row: CpuRecord) -> str:
+    if row.pid is not None:
+        return row.comm
+    return f"{row.comm} ({row.procs} exited)" if row.procs > 1 else f"{row.comm} (exited)"
+
+
+class CpuPane(Pane):
+    probe = "cpu"
+    label = "CPU [0]"
+    columns = ("PID", "COMM", "CPU%", "RUNQ P99", "RSS", "STATE")
+    default_sort = "CPU%"
+
+    def live_title(self, snapshot: DashboardSnapshot) -> str:
+        cpu = snapshot.cpu
+        runq = cpu.runq
+        parts = [f"busy {cpu.busy_pct:.0f}%"]
+        if runq is not None:
+            spark = sparkline(cpu.runq_p99_history, 10)
+            parts.append(f"run queue p50 {latency_us(runq.p50_us)} "
+                         f"p99 {latency_us(runq.p99_us)} {spark}".rstrip())  # fmt: skip
+        return " · ".join(parts)
+
+    def rows(self, snapshot: DashboardSnapshot) -> list[Row]:
+        palette = self.palette
+        out = []
+        for r in snapshot.cpu.rows:
+            out.append(
+                Row(
+                    cells=(
+                        str(r.pid) if r.pid is not None else "-",
+                        _comm(r),
+                        Text(f"{r.cpu_pct:.1f}", style=palette.warn if r.cpu_pct >= 90 else ""),
+                        Text(latency_us(r.runq_p99_us), style=runq_style(r.runq_p99_us, palette)),
+                        size(r.rss_bytes) if r.rss_bytes is not None else "-",
+                        r.state or "-",
+                    ),
+                    keys=(r.pid, r.comm, r.cpu_pct, r.runq_p99_us, r.rss_bytes, r.state),
+                    pid=r.pid,
+                )
+            )
+        return out

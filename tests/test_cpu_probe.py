@@ -1,0 +1,128 @@
+"""Real kernel: the CPU probe's shares and run-queue latency against workloads whose
+CPU time the kernel itself reports (rusage), not against guesses."""
+
+from __future__ import annotations
+
+import os
+import resource
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+
+from bpftop.records import CpuRecord, ProbeStatus, RunqRecord
+from tests.conftest import SLOWDOWN
+
+pytestmark = pytest.mark.bpf
+INTERVAL = 0.5
+
+
+def spinner(seconds: float, cpu: int | None = None) -> subprocess.Popen[bytes]:
+    """A process that spins at 100% of one CPU (pinned to `cpu` if given) for `seconds`."""
+    pin = f"os.sched_setaffinity(0, {{{cpu}}})" if cpu is not None else ""
+    code = f"""
+import os, time
+{pin}
+end = time.monotonic() + {seconds}
+while time.monotonic() < end:
+    pass
+"""
+    return subprocess.Popen([sys.executable, "-c", code])
+
+
+STORM = textwrap.dedent("""
+    import ctypes, os, sys, time
+    libc = ctypes.CDLL(None)
+    n, spin = int(sys.argv[1]), float(sys.argv[2])
+    for _ in range(n):
+        pid = os.fork()
+        if pid == 0:
+            libc.prctl(15, b"cpustorm", 0, 0, 0)  # PR_SET_NAME
+            start = time.process_time()
+            while time.process_time() - start < spin:
+                pass
+            os._exit(0)
+        os.waitpid(pid, 0)
+""")
+
+
+def attached(sink) -> bool:
+    return any(s.state == "attached" for s in sink.of_type(ProbeStatus) if s.probe == "cpu")
+
+
+def test_a_spinner_is_reported_at_one_full_cpu(engine_for) -> None:
+    engine, sink = engine_for("cpu", interval=INTERVAL)
+    assert attached(sink)
+    proc = spinner(5.0)
+    try:
+        time.sleep(4.0)
+        start = len(sink.records)
+        sink.wait_for(
+            lambda: len([r for r in sink.records[start:] if isinstance(r, RunqRecord)]) >= 3
+        )
+    finally:
+        proc.wait()
+    # Intervals wholly inside the spin: after the first second, before the end.
+    rows = [r for r in sink.records[start:] if isinstance(r, CpuRecord) and r.pid == proc.pid]
+    assert len(rows) >= 2, sink.records[start:]
+    for row in rows[:3]:
+        assert 90.0 <= row.cpu_pct <= 100.0, row
+        assert row.comm.startswith("python")
+        assert row.procs == 1
+
+
+def test_a_storm_of_short_lived_processes_is_one_comm_with_its_whole_cpu(engine_for) -> None:
+    engine, sink = engine_for("cpu", interval=INTERVAL)
+    assert attached(sink)
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    storm = subprocess.run([sys.executable, "-c", STORM, "200", "0.02"], check=True)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    assert storm.returncode == 0
+    # The kernel's own account of the storm's CPU (its 200 children and the parent).
+    truth_s = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    done = len(sink.records)
+    sink.wait_for(lambda: sum(isinstance(r, RunqRecord) for r in sink.records[done:]) >= 2)
+    storm_rows = [r for r in sink.of_type(CpuRecord) if r.comm == "cpustorm"]
+    seen_s = sum(r.cpu_pct / 100 * r.interval_s for r in storm_rows)
+    # The parent's share (python3) is in truth_s too; its children spun 200 x 20 ms.
+    children_s = 200 * 0.02
+    assert children_s <= truth_s
+    assert abs(seen_s - children_s) <= 0.15 * children_s, (seen_s, truth_s, storm_rows[-3:])
+    exited = [r for r in storm_rows if r.pid is None]
+    assert exited and max(r.procs for r in exited) > 1  # folded into one row per interval
+    assert all(r.rss_bytes is None for r in exited)
+
+
+def runq_p99_of(sink, pids: set[int], start: int) -> list[float]:
+    return [
+        r.runq_p99_us
+        for r in sink.records[start:]
+        if isinstance(r, CpuRecord) and r.pid in pids and r.runq_p99_us is not None
+    ]
+
+
+@pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="needs a CPU to pin spinners to")
+def test_two_spinners_on_one_cpu_wait_for_it_and_one_alone_does_not(engine_for) -> None:
+    cpu = max(os.sched_getaffinity(0))
+    engine, sink = engine_for("cpu", interval=1.0)
+    assert attached(sink)
+
+    alone = spinner(3.0 * SLOWDOWN, cpu)
+    time.sleep(1.0)
+    start = len(sink.records)
+    alone.wait()
+    alone_p99 = runq_p99_of(sink, {alone.pid}, start)
+
+    pair = [spinner(3.0 * SLOWDOWN, cpu) for _ in range(2)]
+    time.sleep(1.0)
+    start = len(sink.records)
+    for proc in pair:
+        proc.wait()
+    pair_p99 = runq_p99_of(sink, {p.pid for p in pair}, start)
+
+    assert pair_p99 and min(pair_p99) > 1000.0, pair_p99
+    assert all(p99 < 1000.0 for p99 in alone_p99), alone_p99
+    runq = [r for r in sink.of_type(RunqRecord) if r.p99_us is not None]
+    assert runq and max(r.p99_us for r in runq) > 1000.0
