@@ -53,7 +53,7 @@ def attached(sink) -> bool:
 
 
 def test_a_spinner_is_reported_at_one_full_cpu(engine_for) -> None:
-    engine, sink = engine_for("cpu", interval=INTERVAL)
+    _engine, sink = engine_for("cpu", interval=INTERVAL)
     assert attached(sink)
     proc = spinner(5.0)
     try:
@@ -74,7 +74,7 @@ def test_a_spinner_is_reported_at_one_full_cpu(engine_for) -> None:
 
 
 def test_a_storm_of_short_lived_processes_is_one_comm_with_its_whole_cpu(engine_for) -> None:
-    engine, sink = engine_for("cpu", interval=INTERVAL)
+    _engine, sink = engine_for("cpu", interval=INTERVAL)
     assert attached(sink)
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     storm = subprocess.run([sys.executable, "-c", STORM, "200", "0.02"], check=True)
@@ -106,7 +106,7 @@ def runq_p99_of(sink, pids: set[int], start: int) -> list[float]:
 @pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="needs a CPU to pin spinners to")
 def test_two_spinners_on_one_cpu_wait_for_it_and_one_alone_does_not(engine_for) -> None:
     cpu = max(os.sched_getaffinity(0))
-    engine, sink = engine_for("cpu", interval=1.0)
+    _engine, sink = engine_for("cpu", interval=1.0)
     assert attached(sink)
 
     alone = spinner(3.0 * SLOWDOWN, cpu)
