@@ -1,7 +1,7 @@
 """Real kernel, the whole command: one `bpftop --json` run with every default probe
 counts a known workload exactly: execs and failed execs, established and refused
 connections, denied opens of a uid-65534 helper, direct I/O on a loop device with its
-submitting pid, and packets a foreign XDP program drops. It is also the smoke check
+submitting pid, packets a foreign XDP program drops, and a spinner's CPU time. It is also the smoke check
 `.ci/run` runs inside each kernel of the matrix (scripts/kernel-vm)."""
 
 from __future__ import annotations
@@ -29,8 +29,16 @@ from tests.netns import foreign_xdp_drop, send_udp, veth_pair
 pytestmark = pytest.mark.bpf
 ROOT = Path(__file__).resolve().parent.parent
 EXECS, FAILED, ESTABLISHED, REFUSED, DENIED, WRITES, READS, DROPPED = 20, 10, 7, 5, 9, 13, 6, 31
+SPIN = "import time\nwhile time.process_time() < 1.5: pass"  # 1.5 s of its own CPU
 # Emulated kernels (the matrix's VMs) compile each probe in ~4-12 s.
 ATTACH_TIMEOUT = 300.0
+
+
+def cpu_seconds_of(proc: subprocess.Popen[bytes]) -> float:
+    """The CPU time the kernel accounted to a child, once it has exited."""
+    _pid, _status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = 0
+    return usage.ru_utime + usage.ru_stime
 
 
 class JsonRun:
@@ -100,6 +108,8 @@ def test_every_probe_counts_exactly_in_one_headless_run(tmp_path: Path) -> None:
             denier = run_as_nobody(bench, DENIED, 3)
             direct_io(fd, WRITES, READS)
             send_udp(pair, DROPPED)
+            spinner = subprocess.Popen([sys.executable, "-c", SPIN])
+            spun_s = cpu_seconds_of(spinner)
 
             def execs() -> list[dict[str, Any]]:
                 return [r for r in run.of("exec") if token in " ".join([r["filename"], *r["argv"]])]
@@ -120,6 +130,10 @@ def test_every_probe_counts_exactly_in_one_headless_run(tmp_path: Path) -> None:
                 driver = run.of("xdp", ifname=pair.host_if, source="driver")
                 return sum(r["actions"]["drop"] or 0 for r in driver)
 
+            def spinner_cpu_s() -> float:
+                return sum(r["cpu_pct"] / 100 * r["interval_s"]
+                           for r in run.of("cpu", pid=spinner.pid))  # fmt: skip
+
             def observed() -> dict[str, int]:
                 return {
                     "execs ok": sum(r["ret"] == 0 for r in execs()),
@@ -135,6 +149,7 @@ def test_every_probe_counts_exactly_in_one_headless_run(tmp_path: Path) -> None:
                     "writes by this pid": submitted("writes"),
                     "reads by this pid": submitted("reads"),
                     "xdp drops": drops(),
+                    "spinner's CPU within 15%": abs(spinner_cpu_s() - spun_s) <= 0.15 * spun_s,
                 }  # fmt: skip
 
             expected = {
@@ -143,6 +158,7 @@ def test_every_probe_counts_exactly_in_one_headless_run(tmp_path: Path) -> None:
                 "writes": WRITES, "reads": READS, "bytes": (WRITES + READS) * BLOCK,
                 "writes by this pid": WRITES,
                 "reads by this pid": READS, "xdp drops": DROPPED,
+                "spinner's CPU within 15%": True,
             }  # fmt: skip
             run.wait_for(lambda: observed() == expected)
             time.sleep(1.5)  # three more intervals: nothing extra arrives

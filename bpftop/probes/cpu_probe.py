@@ -76,6 +76,7 @@ class CpuProbe(Probe):
         self._last_waits: Totals = {}
         self._last_box: Totals = {}
         self._tgids: dict[int, int] = {}  # thread id -> process id, while the thread lives
+        self._seen_alive: set[int] = set()  # processes alive at the last read
 
     def load(self, step: PlanStep) -> Any:
         bpf = super().load(step)
@@ -95,6 +96,7 @@ class CpuProbe(Probe):
     def on_started(self) -> None:
         self._last_samples, self._last_waits, self._last_box = {}, {}, {}
         self._tgids = {}
+        self._seen_alive = set()
 
     def interval_records(self, interval_s: float) -> list[Record]:
         if self._bpf is None or interval_s <= 0:
@@ -124,9 +126,12 @@ class CpuProbe(Probe):
         self._last_samples = now
         per_pid: dict[int, dict[str, int]] = {}  # live process -> its comms' samples
         exited: dict[str, dict[int, int]] = {}  # comm -> exited process -> samples
+        seen_alive, self._seen_alive = self._seen_alive, {tgid for tgid, _comm in now}
         for (tgid, raw_comm), (count,) in delta.items():
             comm = c_string(raw_comm)
-            if _alive(tgid):
+            # A process that was alive at the last read keeps its own row in the interval
+            # it exits in; one that lived and died between two reads folds into its comm.
+            if tgid in seen_alive or _alive(tgid):
                 per_pid.setdefault(tgid, {})[comm] = count
             else:
                 exited.setdefault(comm, {})[tgid] = count
@@ -142,6 +147,7 @@ class CpuProbe(Probe):
             if not _alive(key[0]):
                 del table[ctypes_key]
                 self._last_samples.pop(key, None)
+                self._seen_alive.discard(key[0])
         return rows
 
     def _waits_by_row(self) -> dict[tuple[int | None, str], dict[int, int]]:
@@ -218,7 +224,7 @@ class CpuProbe(Probe):
                     state = process.status()
                     most = min(most, 100.0 * process.num_threads())
             except psutil.Error:
-                pass  # gone since the read: its samples and sampled comm still stand
+                state = "exited"  # its samples and sampled comm still stand
         hist = buckets_from_counts(waits.get((pid, "") if pid is not None else (None, comm), {}))
         return CpuRecord(
             ts=ts,
