@@ -17,6 +17,7 @@ from bpftop.filters import thread_group
 from bpftop.model.dashboard import Dashboard
 from bpftop.panes.base import Pane
 from bpftop.panes.drilldown import DrilldownScreen
+from bpftop.panes.format import size
 from bpftop.panes.picker import PickerScreen
 from bpftop.probes.registry import PID_PROBE_NAMES
 from bpftop.probes.uprobe_probe import PRESETS
@@ -63,17 +64,28 @@ class DrilldownActions(App[int]):
             return
         import psutil
 
-        entries = [
-            (str(p.info["pid"]), f"{p.info['pid']:>7}  {p.info['username'] or '?':<10} "
-             f"{p.info['name']}  {' '.join(' '.join(p.info['cmdline'] or []).split())[:60]}")
-            for p in psutil.process_iter(["pid", "username", "name", "cmdline"])
-        ]  # fmt: skip
+        # CPU from the CPU pane's last interval (sampled in the kernel), busiest first.
+        with self._lock:
+            rows = self.dashboard.cpu.snapshot().rows
+        cpu = {row.pid: row.cpu_pct for row in rows if row.pid is not None}
+        listed = []
+        for p in psutil.process_iter(["pid", "username", "name", "cmdline", "memory_info"]):
+            pid, mem = p.info["pid"], p.info["memory_info"]
+            rss = mem.rss if mem is not None else 0
+            share = f"{cpu[pid]:5.1f}" if pid in cpu else "    -"
+            cmdline = " ".join(" ".join(p.info["cmdline"] or []).split())[:50]
+            label = (f"{pid:>7} {share}% {size(rss):>5}  {p.info['username'] or '?':<10} "
+                     f"{p.info['name']}  {cmdline}")  # fmt: skip
+            listed.append((cpu.get(pid, -1.0), rss, str(pid), label))
+        listed.sort(reverse=True)
+        entries = [(pid, label) for _cpu, _rss, pid, label in listed]
 
         def picked(pid: str | None) -> None:
             if pid is not None:
                 self.open_drilldown(int(pid))
 
-        self.push_screen(PickerScreen("Drill into which process?", entries), picked)
+        title = "Drill into which process? (busiest first: PID CPU% RSS USER NAME)"
+        self.push_screen(PickerScreen(title, entries), picked)
 
     def open_drilldown(self, pid: int) -> None:
         if isinstance(self.screen, DrilldownScreen):
