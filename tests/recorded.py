@@ -12,6 +12,7 @@ from bpftop.model.histogram import bucket_of, buckets_from_counts, summarize
 from bpftop.process_info import ProcessInfo
 from bpftop.records import (
     ConnectRecord,
+    CpuRecord,
     DenialGroupRecord,
     DenialRecord,
     DiskProcRecord,
@@ -20,6 +21,7 @@ from bpftop.records import (
     ProbeCounts,
     ProbeStatus,
     Record,
+    RunqRecord,
     SyscallRow,
     SyscallsRecord,
     SystemSample,
@@ -80,6 +82,7 @@ def recorded_session() -> list[Record]:
     records.extend(recorded_disk())
     records.extend(recorded_denials())
     records.extend(recorded_xdp())
+    records.extend(recorded_cpu())
     records.append(
         ProbeCounts(T0 + 9, "exec", 1.0, {"ok": 36, "failed": 6, "unmatched": 0}, lost=0,
                     bpf_ns=210_000)
@@ -377,3 +380,26 @@ def demo_session() -> list[Record]:
         out.append(SystemSample(ts, "web-01", "6.18.44", 93_784.0 + second, (load, 1.4, 1.0),
                                 30.0 + 25 * flood, 61.0, 1.2, 92.0))  # fmt: skip
     return out
+
+
+def recorded_cpu() -> list[Record]:
+    """A busy database, a storm of short-lived `cat`s, and a box whose run queue backs up."""
+    records: list[Record] = [
+        ProbeStatus(T0, "cpu", "attached",
+                    via="perf_event:cpu-clock 99 Hz + tracepoint:sched (run queue)"),
+    ]  # fmt: skip
+    for i in range(10):
+        ts = T0 + i
+        p99 = 180.0 + 400.0 * i
+        hist = buckets_from_counts(
+            {bucket_of(20): 900, bucket_of(150): 80, bucket_of(int(p99)): 12}
+        )
+        records.append(RunqRecord(ts, 1.0, hist, 24.0, p99))
+        for pid, comm, pct, runq, rss, state, procs in (
+            (2311, "postgres", 187.5, 2_400.0, 812 << 20, "running", 1),
+            (None, "cat", 61.2, 950.0, None, None, 214),
+            (8812, "rsync", 22.4, 310.0, 9 << 20, "sleeping", 1),
+            (1022, "python3", 8.1, None, 61 << 20, "sleeping", 1),
+        ):
+            records.append(CpuRecord(ts, 1.0, pid, comm, pct, runq, rss, state, procs))
+    return records

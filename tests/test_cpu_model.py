@@ -1,0 +1,53 @@
+"""The CPU pane's model and records, without a kernel: interval rows, JSON both ways,
+and the filter's rule for rows of exited processes."""
+
+from __future__ import annotations
+
+import json
+
+from bpftop.filters import parse_filter
+from bpftop.model.cpu import CpuModel
+from bpftop.model.histogram import bucket_of, buckets_from_counts
+from bpftop.record_decode import record_from_json
+from bpftop.records import CpuRecord, RunqRecord
+
+
+def row(ts: float, pid: int | None, comm: str, pct: float, procs: int = 1) -> CpuRecord:
+    return CpuRecord(ts, 1.0, pid, comm, pct, None, None if pid is None else 1 << 20,
+                     None if pid is None else "running", procs)  # fmt: skip
+
+
+def test_the_latest_interval_replaces_the_rows_and_an_idle_one_clears_them() -> None:
+    model = CpuModel()
+    model.add_runq(RunqRecord(1.0, 1.0, (), None, None))
+    model.add(row(1.0, 10, "a", 5.0))
+    model.add(row(1.0, 11, "b", 50.0))
+    assert [r.comm for r in model.snapshot().rows] == ["b", "a"]
+    assert model.snapshot().busy_pct == 55.0
+    model.add_runq(RunqRecord(2.0, 1.0, (), None, None))
+    model.add(row(2.0, 12, "c", 7.0))
+    assert [r.comm for r in model.snapshot().rows] == ["c"]
+    model.add_runq(RunqRecord(3.0, 1.0, (), None, None))  # nobody sampled in the interval
+    snap = model.snapshot()
+    assert snap.rows == () and snap.runq_p99_history == (None, None, None)
+
+
+def test_records_survive_json_both_ways() -> None:
+    hist = buckets_from_counts({bucket_of(30): 5, bucket_of(2000): 1})
+    for record in (
+        RunqRecord(5.0, 1.0, hist, 31.0, 1990.0),
+        row(5.0, None, "cat", 61.2, procs=214),
+        CpuRecord(5.0, 1.0, 42, "postgres", 187.5, 2400.0, 812 << 20, "running"),
+    ):
+        text = json.dumps(record.to_json())
+        assert record_from_json(json.loads(text)) == record
+    assert json.loads(json.dumps(row(5.0, None, "cat", 1.0).to_json()))["pid"] is None
+
+
+def test_a_comm_filter_keeps_the_exited_processes_of_that_comm() -> None:
+    comm = parse_filter("comm=cat")
+    assert comm.keeps(row(1.0, None, "cat", 3.0, procs=9))
+    assert not comm.keeps(row(1.0, None, "dd", 3.0, procs=9))
+    pid = parse_filter("pid=1")
+    assert pid.keeps(row(1.0, 1, "init", 3.0))
+    assert not pid.keeps(row(1.0, None, "init", 3.0))  # not that pid: other processes
