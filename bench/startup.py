@@ -41,6 +41,7 @@ import psutil
 ROOT = Path(__file__).resolve().parent.parent
 BPFTOP = [sys.executable, "-m", "bpftop.cli"]
 sys.path.insert(0, str(ROOT))  # bpftop and tests' helpers, without installing anything
+from cpu_cost import cpu_cost  # noqa: E402
 from denials import denial_flood, syscall_overhead  # noqa: E402
 from disk_iops import disk_overhead  # noqa: E402
 from drilldown import drilldown_overhead  # noqa: E402
@@ -284,6 +285,7 @@ def main() -> int:
         disk_overhead(rows, workdir, BPFTOP, ROOT)
         syscall_overhead(rows, workdir, BPFTOP, ROOT)
         syscall_tax(rows, workdir)
+        cpu_cost(rows, workdir)
         denial_flood(rows, BPFTOP, ROOT, TerminalRun)
         drilldown_overhead(rows, workdir, BPFTOP, ROOT)
         peers(rows, workdir, BPFTOP, ROOT, storm_bin, noop)
