@@ -20,6 +20,7 @@ from typing import Any, ClassVar, Protocol
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer
@@ -27,6 +28,7 @@ from textual.widgets import Footer
 from bpftop.bundle import BundleError, default_directory, with_statuses, write_bundle
 from bpftop.drilldown_actions import DrilldownActions
 from bpftop.filters import SYNTAX, Filter, parse_filter
+from bpftop.layout import COLLAPSED, SteadyWants, columns_for, pane_heights, serving_order
 from bpftop.model.dashboard import Dashboard, DashboardSnapshot
 from bpftop.model.history import DEFAULT_MINUTES, Frame, History
 from bpftop.model.replay import Replay
@@ -129,6 +131,9 @@ class BpftopApp(DrilldownActions, TimelineActions):
     TITLE = "bpftop"
     ENABLE_COMMAND_PALETTE = False
     BINDINGS: ClassVar[list[BindingType]] = [
+        # First in the footer: on a narrow terminal the footer is cut on the right.
+        Binding("question_mark,f1", "help", "Help", id="help"),
+        Binding("q,ctrl+c", "quit", "Quit", id="quit"),
         # Not in the footer (80 columns are full); the pane title "CPU [0]" names it.
         Binding("0", "toggle_probe('cpu')", "CPU", show=False, id="toggle-cpu"),
         Binding("1", "toggle_probe('exec')", "Execs", id="toggle-exec"),
@@ -161,8 +166,6 @@ class BpftopApp(DrilldownActions, TimelineActions):
         Binding("z", "zoom", "Zoom", show=False, id="zoom"),  # 80 columns: help screen
         Binding("tab", "focus_next", "Next pane", show=False, id="focus-next"),
         Binding("shift+tab", "focus_previous", "Previous pane", show=False, id="focus-prev"),
-        Binding("question_mark,f1", "help", "Help", id="help"),
-        Binding("q,ctrl+c", "quit", "Quit", id="quit"),
     ]
 
     class StatusChanged(Message):
@@ -217,20 +220,27 @@ class BpftopApp(DrilldownActions, TimelineActions):
         self._disk_slow_ms = disk_slow_ms
         self._exec_failures = exec_failures
         self._exit_signal: int | None = None
+        self._steady_wants = SteadyWants()
+        self._pane_wants: list[int] | None = None
+        self._alarming: set[int] = set()
         for loaded in load_themes():
             self.register_theme(loaded)
         self.theme = theme or default_theme()
 
     def compose(self) -> ComposeResult:
         yield HeaderLine(id="header")
-        yield CpuPane(id="pane-cpu")
-        yield ExecPane(id="pane-exec")
-        yield ConnectPane(id="pane-connect")
-        disk = DiskPane(id="pane-disk")
-        disk.slow_ms = self._disk_slow_ms
-        yield disk
-        yield DenialsPane(id="pane-denials")
-        yield XdpPane(id="pane-xdp")
+        # Two columns from WIDE_COLUMNS on; below that the first stacks above the second.
+        with Horizontal(id="panes"):
+            with Vertical(classes="column"):
+                yield CpuPane(id="pane-cpu")
+                yield ExecPane(id="pane-exec")
+                yield ConnectPane(id="pane-connect")
+            with Vertical(classes="column"):
+                disk = DiskPane(id="pane-disk")
+                disk.slow_ms = self._disk_slow_ms
+                yield disk
+                yield DenialsPane(id="pane-denials")
+                yield XdpPane(id="pane-xdp")
         yield Footer()
 
     @property
@@ -343,8 +353,47 @@ class BpftopApp(DrilldownActions, TimelineActions):
         header.first().update_from(snap, banner=self.banner())
         for pane in self.panes:
             pane.update_from(snap)
+        self.fit_panes(snap)
         if isinstance(self.screen, DrilldownScreen):
             self.screen.update_from(snap)
+
+    def fit_panes(self, snap: DashboardSnapshot | None = None) -> None:
+        """Give each pane its rows for this terminal (bpftop/layout.py). Heights are set
+        only when they change: each change repaints the panes, bytes over the link."""
+        panes = self.panes
+        if snap is not None:
+            self._pane_wants = self._steady_wants.add([p.wanted_lines() for p in panes])
+            self._alarming = {i for i, p in enumerate(panes) if p.alarming(snap)}
+        if self._pane_wants is None:
+            return
+        width, height = self.size
+        columns = columns_for(width, len(panes))
+        self.dashboard_screen.query_one("#panes").set_class(len(columns) > 1, "-wide")
+        focused = self.focused
+        on = next((i for i, p in enumerate(panes)
+                   if focused is not None and focused in p.walk_children()), None)  # fmt: skip
+        for column in columns:
+            wants = [self._pane_wants[i] for i in column]
+            order = serving_order(
+                len(column),
+                column.index(on) if on in column else None,
+                {column.index(i) for i in self._alarming if i in column},
+            )
+            total = height - 2  # less the header and the footer
+            for i, lines in zip(column, pane_heights(total, wants, order), strict=True):
+                pane = panes[i]
+                if pane.has_class("-maximized"):  # zoomed: the whole screen
+                    lines = 0
+                if getattr(pane, "_fitted", None) != lines:
+                    pane.styles.height = lines or "1fr"
+                    pane.set_class(lines == COLLAPSED, "-collapsed")
+                    pane._fitted = lines  # type: ignore[attr-defined]
+
+    def on_resize(self) -> None:
+        self.fit_panes()
+
+    def on_descendant_focus(self) -> None:
+        self.fit_panes()  # the focused pane is served first
 
     def banner(self) -> list[str]:
         """What the header says about time: REPLAY and its clock, PAUSED or REWIND."""
@@ -455,12 +504,14 @@ class BpftopApp(DrilldownActions, TimelineActions):
     def action_zoom(self) -> None:
         if self.screen.maximized is not None:
             self.screen.minimize()
+            self.fit_panes()
             return
         focused = self.focused
         pane = next(
             (p for p in self.panes if focused is not None and focused in p.walk_children()), None
         )
         self.screen.maximize(pane or self.panes[0], container=False)
+        self.fit_panes()
 
     def action_help(self) -> None:
         keys = [

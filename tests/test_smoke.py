@@ -1,8 +1,8 @@
 """Real kernel, the whole command: one `bpftop --json` run with every default probe
 counts a known workload exactly: execs and failed execs, established and refused
 connections, denied opens of a uid-65534 helper, direct I/O on a loop device with its
-submitting pid, packets a foreign XDP program drops, and a spinner's CPU time. It is also the smoke check
-`.ci/run` runs inside each kernel of the matrix (scripts/kernel-vm)."""
+submitting pid, packets a foreign XDP program drops, and a spinner's CPU time. It is
+also the smoke check `.ci/run` runs inside each kernel of the matrix (scripts/kernel-vm)."""
 
 from __future__ import annotations
 

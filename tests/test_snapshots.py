@@ -11,7 +11,13 @@ from bpftop.app import BpftopApp
 from bpftop.model.replay import Replay
 from bpftop.probes.registry import PROBE_NAMES
 from bpftop.recording import RecordingReader
-from bpftop.records import ExecRecord
+from bpftop.records import (
+    DenialGroupRecord,
+    DenialRecord,
+    ExecRecord,
+    ProbeStatus,
+    XdpRecord,
+)
 from bpftop.resources import demo_recording
 from tests.recorded import (
     DRILL_PID,
@@ -31,6 +37,15 @@ def recorded_app(theme: str | None = None) -> BpftopApp:
         refresh_seconds=60,  # one render from the recording; no timer ticks in the frame
         theme=theme,
     )
+
+
+def quiet_denials_and_xdp(records: list) -> list:
+    """The recorded session with the denials and XDP probes attached but seeing nothing."""
+    return [
+        r for r in records
+        if isinstance(r, ProbeStatus) or (getattr(r, "probe", None) not in ("denials", "xdp")
+        and not isinstance(r, (DenialRecord, DenialGroupRecord, XdpRecord)))
+    ]  # fmt: skip
 
 
 def demo_app() -> BpftopApp:
@@ -54,10 +69,24 @@ def test_dashboard(svg_snapshot, size: tuple[int, int]) -> None:
     assert svg == svg_snapshot
 
 
+@pytest.mark.parametrize("size", [(60, 20), (80, 24), (120, 40), (200, 60)])
+def test_layout_fits_the_terminal(svg_snapshot, size: tuple[int, int]) -> None:
+    """Empty panes shrink to their title line, busy ones get rows; from 160 columns two
+    columns; at 60x20 the footer still shows ? and q."""
+    app = BpftopApp(
+        PROBE_NAMES,
+        lambda sink: RecordedSource(sink, quiet_denials_and_xdp(recorded_session())),
+        clock=lambda: T0 + 10,
+        refresh_seconds=60,
+    )
+    svg = take_svg_screenshot(app=app, terminal_size=size, run_before=settle)
+    assert svg == svg_snapshot
+
+
 def test_exec_probe_off_and_zoomed_connections(svg_snapshot) -> None:
     async def toggle_and_zoom(pilot) -> None:
         await settle(pilot)
-        await pilot.press("1", "tab", "z")
+        await pilot.press("1", "tab", "tab", "z")
         await settle(pilot)
 
     svg = take_svg_screenshot(
@@ -79,7 +108,7 @@ def test_help_screen(svg_snapshot) -> None:
 def test_disk_pane_zoomed_with_slow_filter(svg_snapshot) -> None:
     async def zoom_disk(pilot) -> None:
         await settle(pilot)
-        await pilot.press("tab", "tab", "tab", "z", "t", "t")  # slow filter: 10 ms
+        await pilot.press("tab", "tab", "tab", "tab", "z", "t", "t")  # slow filter: 10 ms
         await settle(pilot)
 
     svg = take_svg_screenshot(app=recorded_app(), terminal_size=(80, 24), run_before=zoom_disk)
@@ -89,7 +118,7 @@ def test_disk_pane_zoomed_with_slow_filter(svg_snapshot) -> None:
 def test_disk_pane_large(svg_snapshot) -> None:
     async def zoom_disk(pilot) -> None:
         await settle(pilot)
-        await pilot.press("tab", "tab", "tab", "z")
+        await pilot.press("tab", "tab", "tab", "tab", "z")
         await settle(pilot)
 
     svg = take_svg_screenshot(app=recorded_app(), terminal_size=(160, 48), run_before=zoom_disk)
@@ -117,7 +146,7 @@ async def test_picking_a_device_shows_its_histogram_and_stays_picked() -> None:
 def test_denials_pane_zoomed(svg_snapshot) -> None:
     async def zoom_denials(pilot) -> None:
         await settle(pilot)
-        await pilot.press("tab", "tab", "tab", "tab", "z")
+        await pilot.press("tab", "tab", "tab", "tab", "tab", "z")
         await settle(pilot)
 
     svg = take_svg_screenshot(app=recorded_app(), terminal_size=(80, 24), run_before=zoom_denials)
@@ -127,7 +156,7 @@ def test_denials_pane_zoomed(svg_snapshot) -> None:
 def test_xdp_pane_zoomed(svg_snapshot) -> None:
     async def zoom_xdp(pilot) -> None:
         await settle(pilot)
-        await pilot.press("tab", "tab", "tab", "tab", "tab", "z")
+        await pilot.press("tab", "tab", "tab", "tab", "tab", "tab", "z")
         await settle(pilot)
 
     svg = take_svg_screenshot(app=recorded_app(), terminal_size=(80, 24), run_before=zoom_xdp)

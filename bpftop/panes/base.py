@@ -33,6 +33,9 @@ class Pane(Vertical, can_focus=False):
     }
     Pane:focus-within { border: round $accent; }
     Pane.-off { border: round $panel; }
+    /* Nothing to show, or no room: the title line alone, which still carries the rates. */
+    Pane.-collapsed { border: none; border-top: round $secondary; }
+    Pane.-collapsed.-off { border-top: round $panel; }
     /* Top-style: long cells are cut at the edge; a scrollbar row costs too much at 24 lines. */
     Pane DataTable { height: 1fr; scrollbar-size-vertical: 1; scrollbar-size-horizontal: 0; }
     """
@@ -89,6 +92,15 @@ class Pane(Vertical, can_focus=False):
         shown = rows[:MAX_ROWS]
         self._row_pids = [row.pid for row in shown]
         refill(self.table, [row.cells for row in shown])
+
+    def alarming(self, snapshot: DashboardSnapshot) -> bool:
+        """Hook: something is failing here now; such panes get rows before calm ones."""
+        return False
+
+    def wanted_lines(self) -> int:
+        """Lines of content the pane would show (column header included); 0: nothing."""
+        rows = self.table.row_count
+        return 1 + rows if rows else 0
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         if event.data_table is not self.table or event.cursor_row >= len(self._row_pids):

@@ -22,6 +22,9 @@ class ConnectPane(Pane):
             f" · failed {rate(c.failed.per_second)}"
         )
 
+    def alarming(self, snapshot: DashboardSnapshot) -> bool:
+        return snapshot.connects.failed.per_second > 0
+
     def rows(self, snapshot: DashboardSnapshot) -> list[Row]:
         p = self.palette
         styles = {"established": p.good, "refused": p.bad, "reset": p.bad,

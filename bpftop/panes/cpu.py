@@ -40,6 +40,11 @@ class CpuPane(Pane):
                          f"p99 {latency_us(runq.p99_us)} {spark}".rstrip())  # fmt: skip
         return " · ".join(parts)
 
+    def alarming(self, snapshot: DashboardSnapshot) -> bool:
+        """Tasks wait 10 ms or more for a CPU: the box is short of CPU."""
+        runq = snapshot.cpu.runq
+        return runq is not None and (runq.p99_us or 0) >= 10_000
+
     def rows(self, snapshot: DashboardSnapshot) -> list[Row]:
         palette = self.palette
         out = []

@@ -65,6 +65,17 @@ class DenialsPane(Pane):
         # Too short for both (80x24 with every pane): the groups alone, flood-proof.
         self.query_one("#denial-events").display = self.size.height >= 8
 
+    def wanted_lines(self) -> int:
+        """The groups, then the events (shown only from 8 lines)."""
+        groups = self.query_one("#denial-groups", DataTable).row_count
+        events = self.table.row_count
+        if not groups and not events:
+            return 0
+        return 1 + groups + (1 + events if events else 0)
+
+    def alarming(self, snapshot: DashboardSnapshot) -> bool:
+        return snapshot.denials.denials.per_second > 0
+
     def live_title(self, snapshot: DashboardSnapshot) -> str:
         d = snapshot.denials
         sampled = f" · sampled {d.sampled_out}" if d.sampled_out else ""

@@ -101,6 +101,21 @@ class DiskPane(Pane):
         selected = next((d for d in devices if d.last.dev == self.selected_dev), None)
         show(self.query_one("#disk-hist", Static), self._histogram(selected, snapshot))
 
+    def alarming(self, snapshot: DashboardSnapshot) -> bool:
+        """A device whose p99 is past 10 ms (the palette's "bad" band)."""
+        return any(
+            d.last.lat_us is not None and d.last.lat_us.p99 >= 10_000
+            for d in snapshot.disks.devices
+        )
+
+    def wanted_lines(self) -> int:
+        """The device table, then the histogram beside the process table."""
+        devices = self.devices_table.row_count
+        if not devices:
+            return 0
+        hist = str(getattr(self.query_one("#disk-hist", Static), "_shown_content", ""))
+        return 1 + min(devices, 6) + max(1 + self.table.row_count, hist.count("\n") + 1)
+
     def rows(self, snapshot: DashboardSnapshot) -> list[Row]:
         palette = self.palette
         out = []

@@ -22,6 +22,9 @@ class ExecPane(Pane):
         failed = "off (F)" if failures_off else rate(execs.failed.per_second)
         return f"{rate(execs.execs.per_second)} · failed {failed} · total {execs.execs.total}"
 
+    def alarming(self, snapshot: DashboardSnapshot) -> bool:
+        return snapshot.execs.failed.per_second > 0
+
     def rows(self, snapshot: DashboardSnapshot) -> list[Row]:
         p = self.palette
         out = []

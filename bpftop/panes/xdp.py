@@ -60,6 +60,9 @@ class XdpPane(Pane):
         drops = sum(i.drops_per_second for i in ifaces)
         return f"{len(ifaces)} ifaces · {progs} with XDP · drops {rate(drops)}"
 
+    def alarming(self, snapshot: DashboardSnapshot) -> bool:
+        return any(i.drops_per_second > 0 for i in snapshot.xdp.ifaces)
+
     def selected_interface(self) -> str | None:
         table = self.table
         if not table.row_count:
