@@ -398,6 +398,8 @@ class BpftopApp(DrilldownActions, TimelineActions):
     def banner(self) -> list[str]:
         """What the header says about time: REPLAY and its clock, PAUSED or REWIND."""
         out = []
+        if self._tap is not None and self.replay is None:
+            out.append("REC")  # --record is writing every record to its file
         if self.replay is not None:
             r = self.replay
             state = "end" if r.finished else (f"{r.speed:g}x" if r.playing else "paused")

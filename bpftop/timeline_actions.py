@@ -16,6 +16,7 @@ from textual.app import App
 
 from bpftop.model.dashboard import Dashboard, DashboardSnapshot
 from bpftop.model.history import Frame, History
+from bpftop.panes.format import clock, span
 from bpftop.panes.prompt import PromptScreen
 
 if TYPE_CHECKING:
@@ -134,9 +135,18 @@ class TimelineActions(App[int]):
                          go)  # fmt: skip
 
     def go_to(self, ts: float) -> None:
+        """Go to `ts`; beyond what there is, to its edge, and say how far it reaches."""
         if self.replay is not None:
+            start, end = self.replay.start, self.replay.end
+            if not start <= ts <= end:
+                self.notify(f"the recording covers {clock(start)} to {clock(end)}: "
+                            f"showing {clock(min(max(ts, start), end))}", timeout=5)  # fmt: skip
             self.seek(ts)
             return
+        oldest, newest = self.history.oldest, self.history.newest
+        if oldest is not None and newest is not None and not oldest.ts <= ts <= newest.ts:
+            reach = f"{clock(oldest.ts)} ({span(newest.ts - oldest.ts)})"
+            self.notify(f"the history reaches back to {reach}: showing the nearest", timeout=5)
         frame = self.history.at_time(ts)
         if frame is not None:
             self.view(frame)

@@ -98,10 +98,12 @@ def test_a_storm_of_short_lived_processes_is_one_comm_with_its_whole_cpu(engine_
 
 
 def runq_p99_of(sink, pids: set[int], start: int) -> list[float]:
+    """Each interval's run-queue p99 of those processes; 0 for an interval in which they
+    never waited (a spinner alone on its CPU may never be preempted)."""
     return [
-        r.runq_p99_us
+        r.runq_p99_us or 0.0
         for r in sink.records[start:]
-        if isinstance(r, CpuRecord) and r.pid in pids and r.runq_p99_us is not None
+        if isinstance(r, CpuRecord) and r.pid in pids
     ]
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import html
+
 import pytest
 from rich.text import Text
 from textual._doc import take_svg_screenshot
@@ -103,6 +105,18 @@ def test_help_screen(svg_snapshot) -> None:
 
     svg = take_svg_screenshot(app=recorded_app(), terminal_size=(80, 24), run_before=open_help)
     assert svg == svg_snapshot
+
+
+async def test_help_shows_every_key_without_markup_leaking() -> None:
+    app = recorded_app()
+    async with app.run_test(size=(100, 120)) as pilot:  # tall enough for every line
+        await settle(pilot)
+        await pilot.press("question_mark")
+        await pilot.pause(0.2)
+        text = html.unescape(app.export_screenshot()).replace("\xa0", " ")
+    assert "[/" not in text and "[b]" not in text
+    for key in ("[", "]", "{", "}", "silent caps", "RUNQ P99"):
+        assert key in text
 
 
 def test_disk_pane_zoomed_with_slow_filter(svg_snapshot) -> None:

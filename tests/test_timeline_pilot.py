@@ -25,7 +25,10 @@ async def test_live_pause_rewind_and_back_to_live() -> None:
     app = BpftopApp(PROBE_NAMES, lambda sink: RecordedSource(sink, recorded_session()),
                     refresh_seconds=0.05)  # fmt: skip
     async with app.run_test(size=(120, 40)) as pilot:
-        await pilot.pause(0.6)  # a few frames in the history
+        for _ in range(100):  # a few frames in the history (slower on a loaded box)
+            if len(app.history) >= 4:
+                break
+            await pilot.pause(0.05)
         await pilot.press("p")
         assert app.frozen is not None and "PAUSED" in header_of(app)
         frames = len(app.history)
@@ -173,3 +176,26 @@ async def test_panes_draw_records_with_extreme_values(value: int) -> None:
             await pilot.press(key)
         await pilot.pause(0.1)
         assert app.is_running
+
+
+async def test_going_beyond_the_history_says_how_far_it_reaches() -> None:
+    app = BpftopApp(PROBE_NAMES, lambda sink: RecordedSource(sink, recorded_session()),
+                    refresh_seconds=0.05)  # fmt: skip
+    said: list[str] = []
+    app.notify = lambda message, **_kw: said.append(str(message))  # type: ignore[method-assign]
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause(0.4)
+        await pilot.press("g")
+        app.screen.query_one("#prompt-input").value = "-2h"  # type: ignore[attr-defined]
+        await pilot.press("enter")
+        await pilot.pause(0.1)
+        assert app.frozen is not None and app.frozen.seq == app.history.oldest.seq
+    assert any(s.startswith("the history reaches back to") for s in said), said
+
+
+async def test_recording_shows_rec_in_the_header() -> None:
+    app = BpftopApp(PROBE_NAMES, lambda sink: RecordedSource(sink, recorded_session()),
+                    refresh_seconds=0.05, tap=lambda _record: None)  # fmt: skip
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause(0.2)
+        assert header_of(app).lstrip().startswith("REC")

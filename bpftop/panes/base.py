@@ -91,7 +91,21 @@ class Pane(Vertical, can_focus=False):
             rows.reverse()  # newest first
         shown = rows[:MAX_ROWS]
         self._row_pids = [row.pid for row in shown]
+        self._mark_sort()
         refill(self.table, [row.cells for row in shown])
+
+    def _mark_sort(self) -> None:
+        """An arrow on the sorted column's header (none: newest first)."""
+        marked = (self.sort_column, self.sort_reverse)
+        if getattr(self, "_marked", None) == marked:
+            return
+        table = self.table
+        for column, name in zip(table.ordered_columns, self.columns, strict=False):
+            arrow = (" ▼" if self.sort_reverse else " ▲") if name == self.sort_column else ""
+            column.label = Text(name + arrow)
+            column.content_width = max(column.content_width, column.label.cell_len)
+        table._shown_rows = None  # type: ignore[attr-defined]  # repaint the header
+        self._marked = marked
 
     def alarming(self, snapshot: DashboardSnapshot) -> bool:
         """Hook: something is failing here now; such panes get rows before calm ones."""

@@ -4,11 +4,23 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from rich.table import Table
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
+
+NOTES = (
+    "Pane titles: rate, lost events, kernel time of the probe's BPF programs.",
+    "Pane subtitles: how the probe is attached and why other ways were skipped.",
+    "Connections without a PID finished in softirq: no task can be named.",
+    "Denials, silent caps: refused capability checks that made no syscall fail (the "
+    "kernel asked, was told no, and took another way): counted, not denials.",
+    "CPU: 100% is one CPU; a row '(N exited)' is N processes of that comm that lived "
+    "and died between two refreshes. RUNQ P99: how long its threads waited for a CPU.",
+)
 
 
 class HelpScreen(ModalScreen[None]):
@@ -28,16 +40,16 @@ class HelpScreen(ModalScreen[None]):
         self._keys = keys
 
     def compose(self) -> ComposeResult:
-        lines = ["[b]bpftop keys[/b]", ""]
-        lines += [f"  [b]{key:<12}[/b] {text}" for key, text in self._keys]
-        lines += [
-            "",
-            "Pane titles: rate, lost events, kernel time of the probe's BPF programs.",
-            "Pane subtitles: how the probe is attached and why other ways were skipped.",
-            "Connections without a PID finished in softirq: no task can be named.",
-        ]
+        # Text and a grid, never markup: keys such as "[" would open a markup tag.
+        keys = Table.grid(padding=(0, 1))
+        keys.add_column(style="bold", no_wrap=True)
+        keys.add_column()
+        for key, text in self._keys:
+            keys.add_row(key, text)
         with VerticalScroll():
-            yield Static("\n".join(lines))
+            yield Static(Text("bpftop keys\n", style="bold"))
+            yield Static(keys)
+            yield Static(Text("\n" + "\n".join(NOTES)))
 
     async def action_dismiss(self, result: None = None) -> None:
         self.dismiss(result)
