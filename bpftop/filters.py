@@ -9,6 +9,7 @@ device that is a network interface) and records from a replay.
 
 from __future__ import annotations
 
+import errno as errno_codes
 import fnmatch
 import os
 import pwd
@@ -18,15 +19,28 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from bpftop.records import ConnectRecord, CpuRecord, ExecRecord, SlowIoRecord
+from bpftop.records import (
+    CONNECT_RESULTS,
+    ConnectRecord,
+    CpuRecord,
+    DenialGroupRecord,
+    DenialRecord,
+    ExecRecord,
+    SlowIoRecord,
+)
 
 COMM_LEN = 16  # TASK_COMM_LEN, with its NUL
 CGROUP2_MOUNTS = (Path("/sys/fs/cgroup/unified"), Path("/sys/fs/cgroup"))
 SYNTAX = (
     "pid=PID  comm=GLOB  user=NAME|uid=UID  cgroup=PATH|container=ID  port=N  dev=NAME"
-    "  lat>N[us|ms|s]"
+    "  lat>N[us|ms|s]  result=ok|failed|refused|reset|timeout  errno=NAME"
 )
-_TERM = re.compile(r"^(pid|comm|user|uid|cgroup|container|port|dev)=(.+)$|^lat>=?(.+)$")
+_TERM = re.compile(
+    r"^(pid|comm|user|uid|cgroup|container|port|dev|result|errno)=(.+)$|^lat>=?(.+)$"
+)
+RESULTS = ("ok", "failed", *CONNECT_RESULTS[1:])
+# The errno a connection's failure stands for, so errno= finds refused connects too.
+CONNECT_ERRNO = {"refused": "ECONNREFUSED", "reset": "ECONNRESET", "timeout": "ETIMEDOUT"}
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)(us|ms|s)?$")
 
 
@@ -57,6 +71,8 @@ class Filter:
     disk_dev: int = 0  # its kernel dev_t
     interface: str | None = None  # dev= naming a network interface
     min_latency_us: float | None = None
+    result: str | None = None  # one of RESULTS: execs, connections and denials only
+    errno: str | None = None  # "ENOENT": execs, connections and denials only
     text: str = field(default="", compare=False)
 
     @cached_property
@@ -104,7 +120,27 @@ class Filter:
                 return False
         if isinstance(record, SlowIoRecord) and self.min_latency_us is not None:
             return record.lat_us >= self.min_latency_us
-        return True
+        return self._outcome_passes(record)
+
+    def _outcome_passes(self, record: Any) -> bool:
+        """result= and errno=: records with an outcome (execs, connections, denials);
+        the others (devices, interfaces, CPU) pass."""
+        if self.result is None and self.errno is None:
+            return True
+        if isinstance(record, ExecRecord):
+            result, error = ("ok", None) if record.ret >= 0 else ("failed", record.error)
+        elif isinstance(record, ConnectRecord):
+            ok = record.result == "established"
+            result, error = ("ok" if ok else record.result), CONNECT_ERRNO.get(record.result)
+        elif isinstance(record, (DenialRecord, DenialGroupRecord)):
+            result, error = "failed", record.errno
+        else:
+            return True
+        if self.result == "failed" and result == "ok":
+            return False
+        if self.result not in (None, "failed") and result != self.result:
+            return False
+        return self.errno is None or error == self.errno
 
     def _task_passes(self, record: Any) -> bool:
         """A record that names a task; one without a pid field (a kernel-side group)
@@ -167,7 +203,7 @@ def parse_filter(text: str, *, replay: bool = False) -> Filter:
 def _parse_term(key: str, value: str, replay: bool) -> dict[str, Any]:
     if replay and key in ("dev", "cgroup", "container"):
         raise FilterError(
-            f"{key}= needs the live box; a replay filters on pid, comm, uid, port, lat"
+            f"{key}= needs the live box; a replay filters on pid, comm, uid, port, lat, result, errno"
         )
     if key == "pid":
         pid = _integer(key, value, 1, 2**22)
@@ -196,6 +232,15 @@ def _parse_term(key: str, value: str, replay: bool) -> dict[str, Any]:
         return _device(value)
     if key == "lat":
         return {"min_latency_us": _latency_us(value)}
+    if key == "result":
+        if value not in RESULTS:
+            raise FilterError(f"result must be one of {', '.join(RESULTS)}: {value!r}")
+        return {"result": value}
+    if key == "errno":
+        name = value.upper()
+        if name not in errno_codes.errorcode.values():
+            raise FilterError(f"no errno named {value!r} (ENOENT, EACCES, ECONNREFUSED...)")
+        return {"errno": name}
     return _cgroup(key, value)
 
 

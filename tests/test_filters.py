@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import threading
 
@@ -67,6 +68,8 @@ def test_terms_combine_and_normalise() -> None:
         ("dev=nosuchdev0", "no block device or network interface"),
         ("comm=averyveryverylongname", "longer than the kernel's 15"),
         ("container=ab", "at least 4 characters"),
+        ("result=maybe", "result must be one of ok, failed, refused"),
+        ("errno=ENOTATHING", "no errno named 'ENOTATHING'"),
     ],
 )
 def test_bad_terms_are_one_line(text: str, message: str) -> None:
@@ -107,3 +110,26 @@ def test_port_latency_and_devices() -> None:
     assert Filter(interface="eth0").keeps(disk)  # an interface filter leaves disks alone
     slow = SlowIoRecord(1.0, "sda", 1, "x", "read", 4096, 0, 800.0, None)
     assert not Filter(min_latency_us=1000).keeps(slow)
+
+
+def test_result_and_errno_keep_outcomes_and_leave_the_other_panes_alone() -> None:
+    ok = ExecRecord(1.0, 7, 1, 0, "cat", ("cat",), 0, "/bin/cat")
+    missing = ExecRecord(1.0, 8, 1, 0, "sh", ("foo",), -2, "/nonexistent/foo")
+    refused = dataclasses.replace(_conn(5, 5000, 5999, 90.0), result="refused")
+    established = _conn(5, 5000, 443, 90.0)
+    denied = DenialGroupRecord(1.0, 1.0, "app", 1001, "openat", "EACCES", 3)
+    disk = DiskRecord(1.0, "sda", 1.0, 1, 0, 4096, 0)
+    failed = parse_filter("result=failed")
+    assert [failed.keeps(r) for r in (ok, missing, refused, established, denied, disk)] == [
+        False, True, True, False, True, True,
+    ]  # fmt: skip
+    assert parse_filter("result=ok").keeps(established) and not parse_filter("result=ok").keeps(
+        denied
+    )
+    only_refused = parse_filter("result=refused")
+    assert only_refused.keeps(refused) and not only_refused.keeps(missing)
+    enoent = parse_filter("errno=enoent")
+    assert enoent.errno == "ENOENT" and enoent.keeps(missing) and not enoent.keeps(ok)
+    assert not enoent.keeps(denied) and enoent.keeps(disk)
+    assert parse_filter("errno=ECONNREFUSED").keeps(refused)
+    assert parse_filter("result=failed errno=EACCES").keeps(denied)
