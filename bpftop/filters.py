@@ -203,7 +203,8 @@ def parse_filter(text: str, *, replay: bool = False) -> Filter:
 def _parse_term(key: str, value: str, replay: bool) -> dict[str, Any]:
     if replay and key in ("dev", "cgroup", "container"):
         raise FilterError(
-            f"{key}= needs the live box; a replay filters on pid, comm, uid, port, lat, result, errno"
+            f"{key}= needs the live box; a replay filters on pid, comm, uid, port, lat,"
+            " result, errno"
         )
     if key == "pid":
         pid = _integer(key, value, 1, 2**22)

@@ -86,6 +86,9 @@ class ExecRecord:
     ret: int
     filename: str = ""
     argv_truncated: bool = False
+    # Failed execs of the same name by the same pid just before this one succeeded: a
+    # PATH lookup (execvp trying each directory), folded in here, never a failure.
+    path_tries: int = 0
 
     @property
     def error(self) -> str | None:
@@ -105,6 +108,8 @@ class ExecRecord:
         }
         if self.argv_truncated:
             out["argv_truncated"] = True
+        if self.path_tries:
+            out["path_tries"] = self.path_tries
         if self.ret < 0:
             out["error"] = self.error
         return out

@@ -8,6 +8,7 @@ import subprocess
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 
@@ -377,3 +378,73 @@ def test_where_exec_never_joins_the_shared_program_carries_no_exec_part(
     assert len(failed()) == 4 and len(denied()) == 4
     counts = [c for c in sink.of_type(ProbeCounts) if c.probe == "exec"]
     assert sum(c.counts["failed"] for c in counts) == 4
+
+
+@pytest.mark.parametrize("probes", [("exec",), ("exec", "denials")])
+def test_a_path_lookup_is_one_exec_and_no_failure(engine_for, tmp_path, probes) -> None:
+    """`env NAME` with NAME in the third PATH directory: env's execvp fails twice
+    (ENOENT), then runs it. That is one exec that tried three paths, not two failures.
+    With the denials probe on, failures may come from its ring buffer (shared)."""
+    name = f"pathprobe-{uuid.uuid4().hex[:8]}"
+    dirs = [tmp_path / d for d in ("first", "second", "third")]
+    for d in dirs:
+        d.mkdir()
+    (dirs[2] / name).write_bytes(Path("/bin/true").read_bytes())
+    (dirs[2] / name).chmod(0o755)
+    work = subprocess.Popen(
+        ["/bin/sh", "-c", 'read go; /usr/bin/env PATH="$1" "$2" x; read end',
+         "sh", ":".join(map(str, dirs)), name],
+        stdin=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    engine, sink = engine_for(*probes, prepare=lambda e: e.set_filter(Filter(pid=work.pid)))
+    assert work.stdin is not None
+    work.stdin.write("go\n")
+    work.stdin.flush()
+
+    def named() -> list[ExecRecord]:
+        return [r for r in sink.of_type(ExecRecord) if r.argv[:1] == (name,)]
+
+    assert sink.wait_for(lambda: len(named()) >= 1)
+    time.sleep(1.2)  # past the hold, and two more intervals: every count is in
+    work.stdin.write("end\n")
+    work.stdin.close()
+    work.wait(10)
+    engine.stop()
+    runs = named()
+    assert len(runs) == 1 and runs[0].ret == 0 and runs[0].path_tries == 2, runs
+    assert runs[0].filename == str(dirs[2] / name)
+    counts = [c for c in sink.of_type(ProbeCounts) if c.probe == "exec"]
+    assert sum(c.counts["failed"] for c in counts) == 0
+    assert sum(c.counts["ok"] for c in counts) == 2  # env, then the program
+    assert all(c.counts["failed"] >= 0 for c in counts)
+
+
+def test_a_failed_lookup_is_every_try_a_failure(engine_for, tmp_path) -> None:
+    """No directory has it: every try stays a failure, shown after the hold."""
+    name = f"nowhere-{uuid.uuid4().hex[:8]}"
+    dirs = [tmp_path / d for d in ("a", "b")]
+    for d in dirs:
+        d.mkdir()
+    work = subprocess.Popen(
+        ["/bin/sh", "-c", 'read go; /usr/bin/env PATH="$1" "$2" 2>/dev/null; read end',
+         "sh", ":".join(map(str, dirs)), name],
+        stdin=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    engine, sink = engine_for("exec", prepare=lambda e: e.set_filter(Filter(pid=work.pid)))
+    assert work.stdin is not None
+    work.stdin.write("go\n")
+    work.stdin.flush()
+
+    def tries() -> list[ExecRecord]:
+        return [r for r in sink.of_type(ExecRecord) if r.argv[:1] == (name,)]
+
+    assert sink.wait_for(lambda: len(tries()) >= 2)
+    time.sleep(1.2)
+    work.stdin.write("end\n")
+    work.stdin.close()
+    work.wait(10)
+    engine.stop()
+    assert sorted(r.filename for r in tries()) == sorted(str(d / name) for d in dirs)
+    assert all(r.error == "ENOENT" for r in tries())
+    counts = [c for c in sink.of_type(ProbeCounts) if c.probe == "exec"]
+    assert sum(c.counts["failed"] for c in counts) == 2

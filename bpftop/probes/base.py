@@ -271,7 +271,11 @@ class Probe(ABC):
             self.decode_errors += 1
             return
         if record is not None:
-            self._emit(record)
+            self.deliver(record)
+
+    def deliver(self, record: Record) -> None:
+        """Hook: send a decoded event's record on (the exec probe holds some back)."""
+        self._emit(record)
 
     def decode(self, event: Any, data: int) -> Record | None:
         """Turn one ring buffer event into a record. `data` is its raw address."""

@@ -11,12 +11,14 @@ denials probe runs it anyway (shared_sys_exit.py): one every-syscall hook at mos
 from __future__ import annotations
 
 import ctypes
+import time
 from typing import Any
 
 from bpftop.kernel import KernelFeatures
 from bpftop.probes.base import PlanStep, Probe, c_string, tracepoint_function, write_filter
+from bpftop.probes.path_lookups import PathLookups
 from bpftop.probes.shared_sys_exit import DENIALS, EXEC_FAILURES
-from bpftop.records import EXEC_FAILURES_OFF, ExecRecord
+from bpftop.records import EXEC_FAILURES_OFF, ExecRecord, Record
 
 ARGV_MAX = 20
 ARG_LEN = 128
@@ -85,6 +87,8 @@ class ExecProbe(Probe):
         # released, and its total when this probe last joined it.
         self._shared_carried = {"failed": 0, "lost": 0}
         self._shared_base = {"failed": 0, "lost": 0}
+        self._lookups = PathLookups(self._emit)
+        self._failed_shown = 0
 
     def configure(self, setting: str, value: float) -> None:
         if setting != "failures":
@@ -94,6 +98,8 @@ class ExecProbe(Probe):
             self._move_failures()
 
     def on_started(self) -> None:
+        self._lookups = PathLookups(self._emit)
+        self._failed_shown = 0
         self._source = OWN  # bcc attached every program it loaded
         shared = self.shared_sys_exit
         if shared is not None and self._move_failures not in shared.denials_watchers:
@@ -101,15 +107,24 @@ class ExecProbe(Probe):
         self._move_failures()
 
     def stop(self) -> None:
+        if self.active:
+            self.poll()
+        self._lookups.flush(time.time(), everything=True)
         self._release_shared()
         self._source = None
         super().stop()
 
     def poll(self) -> None:
-        super().poll()
+        # Failures first: a lookup's failed tries come before its success.
         if self._source == SHARED:
             assert self.shared_sys_exit is not None
             self.shared_sys_exit.poll()
+        super().poll()
+        self._lookups.flush(time.time())
+
+    def deliver(self, record: Record) -> None:
+        assert isinstance(record, ExecRecord)
+        self._lookups.add(record)
 
     def via(self) -> str | None:
         if self.step is None or not self.active:
@@ -205,11 +220,18 @@ class ExecProbe(Probe):
             write_filter(self.shared_sys_exit.bpf[b"filter"], self._filter)
 
     def read_counts(self) -> dict[str, int]:
+        self.poll()  # the events the counters counted, so lookups are decided first
         counts = super().read_counts()
         if counts:
             shared = self._shared_totals() if self._source == SHARED else self._shared_base
             for key in ("failed", "lost"):
                 counts[key] += self._shared_carried[key] + shared[key] - self._shared_base[key]
+            # PATH lookups' failed tries are not failures; tries still held are not yet.
+            # Never below what was shown: a try counted in the microseconds between
+            # the drain and this read could otherwise make an interval's count negative.
+            failed = counts["failed"] - self._lookups.folded - self._lookups.held
+            self._failed_shown = max(self._failed_shown, failed)
+            counts["failed"] = self._failed_shown
         return counts
 
     def prog_fds(self) -> list[int]:
