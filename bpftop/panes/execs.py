@@ -33,6 +33,8 @@ class ExecPane(Pane):
             argv = " ".join(r.argv) + (" …" if r.argv_truncated else "")
             if r.error and r.argv and r.filename != r.argv[0]:
                 argv = f"{r.filename} ← {argv}"  # the path that failed, not just argv[0]
+            elif r.path_tries:  # a PATH lookup: where it was found, after how many tries
+                argv = f"{r.filename} ← {argv} (PATH try {r.path_tries + 1})"
             out.append(
                 Row(
                     cells=(
