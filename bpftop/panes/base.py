@@ -36,6 +36,7 @@ class Pane(Vertical, can_focus=False):
     /* Nothing to show, or no room: the title line alone, which still carries the rates. */
     Pane.-collapsed { border: none; border-top: round $secondary; }
     Pane.-collapsed.-off { border-top: round $panel; }
+    Pane.-collapsed:focus-within { border-top: round $accent; }
     /* Top-style: long cells are cut at the edge; a scrollbar row costs too much at 24 lines. */
     Pane DataTable { height: 1fr; scrollbar-size-vertical: 1; scrollbar-size-horizontal: 0; }
     """

@@ -28,11 +28,20 @@ HIST_BUCKETS = 128  # HIST_BUCKETS in bpf/cpu.c
 PERF_TYPE_SOFTWARE = 1
 PERF_COUNT_SW_CPU_CLOCK = 0
 PROG_TYPE_PERF_EVENT = 7  # bcc's BPF.PERF_EVENT
+RUNQ_OFF = "-DNO_RUNQ"  # the step without the sched tracepoints
 SCHED_TRACEPOINTS = ("sched:sched_wakeup", "sched:sched_wakeup_new", "sched:sched_switch")
 
 
-def _alive(pid: int) -> bool:
-    return os.path.exists(f"/proc/{pid}")
+class _Alive:
+    """Whether /proc has an id, asked once per id per read (a map holds many keys each)."""
+
+    def __init__(self) -> None:
+        self._known: dict[int, bool] = {}
+
+    def __call__(self, pid: int) -> bool:
+        if pid not in self._known:
+            self._known[pid] = os.path.exists(f"/proc/{pid}")
+        return self._known[pid]
 
 
 def _tgid_of(tid: int) -> int | None:
@@ -62,7 +71,7 @@ class CpuProbe(Probe):
             via=f"perf_event:cpu-clock {SAMPLE_HZ} Hz (no run-queue latency)",
             prog_type="perf_event",
             needs_ringbuf=False,
-            cflags=("-DNO_RUNQ",),
+            cflags=(RUNQ_OFF,),
         ),
     )
     counter_names = ("samples", "idle", "filtered", "waits", "table_full")
@@ -102,17 +111,23 @@ class CpuProbe(Probe):
         if self._bpf is None or interval_s <= 0:
             return []
         ts = time.time()
-        samples = self._samples_by_row()
-        waits = self._waits_by_row()
+        alive = _Alive()
+        samples = self._samples_by_row(alive)
+        waits = self._waits_by_row(alive) if self._runq else {}
         records: list[Record] = []
-        if self.step is not None and "-DNO_RUNQ" not in self.step.cflags:
+        if self._runq:
             records.append(self._runq_record(ts, interval_s))
         busiest = sorted(samples.items(), key=lambda item: -item[1][0])[:TOP_ROWS]
         for (pid, comm), (count, procs) in busiest:
             records.append(self._cpu_record(ts, interval_s, pid, comm, count, procs, waits))
         return records
 
-    def _samples_by_row(self) -> dict[tuple[int | None, str], tuple[int, int]]:
+    @property
+    def _runq(self) -> bool:
+        """The step measures run-queue waits (the sched tracepoints are there)."""
+        return self.step is not None and RUNQ_OFF not in self.step.cflags
+
+    def _samples_by_row(self, alive: _Alive) -> dict[tuple[int | None, str], tuple[int, int]]:
         """Samples of the interval per row: (pid, comm) of a live process, (None, comm)
         for the exited ones; with how many processes each row covers."""
         table = self._bpf[b"samples"]
@@ -131,7 +146,7 @@ class CpuProbe(Probe):
             comm = c_string(raw_comm)
             # A process that was alive at the last read keeps its own row in the interval
             # it exits in; one that lived and died between two reads folds into its comm.
-            if tgid in seen_alive or _alive(tgid):
+            if tgid in seen_alive or alive(tgid):
                 per_pid.setdefault(tgid, {})[comm] = count
             else:
                 exited.setdefault(comm, {})[tgid] = count
@@ -144,17 +159,15 @@ class CpuProbe(Probe):
             rows[(None, comm)] = (sum(pids.values()), len(pids))
         # A gone process gets no more samples: its entries go, so the map never fills.
         for key, ctypes_key in keys.items():
-            if not _alive(key[0]):
+            if not alive(key[0]):
                 del table[ctypes_key]
                 self._last_samples.pop(key, None)
                 self._seen_alive.discard(key[0])
         return rows
 
-    def _waits_by_row(self) -> dict[tuple[int | None, str], dict[int, int]]:
+    def _waits_by_row(self, alive: _Alive) -> dict[int | str, dict[int, int]]:
         """Run-queue waits of the interval, {bucket: count}, per process (live threads,
-        by their tgid) and per comm (threads that exited)."""
-        if self.step is not None and "-DNO_RUNQ" in self.step.cflags:
-            return {}
+        under their tgid) and per comm (threads that exited, under their comm)."""
         table = self._bpf[b"thread_waits"]
         keys: dict[tuple[int, int, bytes], Any] = {}
         now: Totals = {}
@@ -164,14 +177,13 @@ class CpuProbe(Probe):
             now[key] = (int(v.value),)
         delta = growth(now, self._last_waits)
         self._last_waits = now
-        out: dict[tuple[int | None, str], dict[int, int]] = {}
+        out: dict[int | str, dict[int, int]] = {}
         for (tid, bucket, comm), (count,) in delta.items():
-            tgid = self._tgid(tid)
-            row: tuple[int | None, str] = (tgid, "") if tgid else (None, c_string(comm))
+            row = self._tgid(tid) or c_string(comm)
             hist = out.setdefault(row, {})
             hist[bucket] = hist.get(bucket, 0) + count
         for key, ctypes_key in keys.items():
-            if not _alive(key[0]):
+            if not alive(key[0]):
                 del table[ctypes_key]
                 self._last_waits.pop(key, None)
                 self._tgids.pop(key[0], None)
@@ -208,7 +220,7 @@ class CpuProbe(Probe):
         comm: str,
         count: int,
         procs: int,
-        waits: dict[tuple[int | None, str], dict[int, int]],
+        waits: dict[int | str, dict[int, int]],
     ) -> CpuRecord:
         rss: int | None = None
         state: str | None = None
@@ -225,7 +237,7 @@ class CpuProbe(Probe):
                     most = min(most, 100.0 * process.num_threads())
             except psutil.Error:
                 state = "exited"  # its samples and sampled comm still stand
-        hist = buckets_from_counts(waits.get((pid, "") if pid is not None else (None, comm), {}))
+        hist = buckets_from_counts(waits.get(pid if pid is not None else comm, {}))
         return CpuRecord(
             ts=ts,
             interval_s=interval_s,
