@@ -12,7 +12,7 @@
  * user space folds threads into their process. */
 #include "bpftop.h"
 
-/* Wait buckets in microseconds, as disk.c's (bpftop/model/histogram.py). */
+/* Wait buckets: latency_bucket() in bpftop.h, as the disk histograms. */
 #define HIST_BUCKETS 128
 
 enum cpu_counter {
@@ -59,17 +59,6 @@ static __always_inline void count(u32 slot)
     u64 *v = counters.lookup(&slot);
     if (v)
         (*v)++;
-}
-
-static __always_inline u32 bucket_of(u64 us)
-{
-    if (us < 4)
-        return us;
-    u32 slot = bpf_log2l(us) - 1; /* bcc's bpf_log2l is floor(log2(v)) + 1 */
-    if (slot > 31)
-        slot = 31;
-    u32 sub = (us >> (slot - 2)) & 3;
-    return (slot - 1) * 4 + sub;
 }
 
 int on_cpu_sample(struct bpf_perf_event_data *ctx)
@@ -141,7 +130,7 @@ TRACEPOINT_PROBE(sched, sched_switch)
     q->at_ns = 0;
     count(CPU_WAITS);
 
-    u32 bucket = bucket_of(waited_us) & (HIST_BUCKETS - 1);
+    u32 bucket = latency_bucket(waited_us) & (HIST_BUCKETS - 1);
     u64 *box = box_waits.lookup(&bucket);
     if (box)
         (*box)++;

@@ -20,8 +20,7 @@
 #define OP_DISCARD 2
 #define OP_OTHER 3 /* flush and the rest */
 
-/* Latency buckets in microseconds: exact below 4 us, then 4 per power of two
- * (each ~19% wide), so p99 from the histogram is within a fifth of the truth. */
+/* Latency buckets: latency_bucket() in bpftop.h. */
 #define HIST_BUCKETS 128
 
 enum disk_counter {
@@ -143,17 +142,6 @@ static __always_inline u32 op_of(const char *rwbs)
     if (c == 'D')
         return OP_DISCARD;
     return OP_OTHER;
-}
-
-static __always_inline u16 bucket_of(u64 us)
-{
-    if (us < 4)
-        return us;
-    u32 slot = bpf_log2l(us) - 1; /* bcc's bpf_log2l is floor(log2(v)) + 1 */
-    if (slot > 31)
-        slot = 31;
-    u32 sub = (us >> (slot - 2)) & 3;
-    return (slot - 1) * 4 + sub;
 }
 
 
@@ -298,8 +286,8 @@ static __always_inline void add_dev(u32 dev, u32 op, u64 bytes, int error, u64 l
         return;
     d->timed++;
     d->lat_ns += lat;
-    /* bucket_of() is < 124; the mask is what lets the verifier see that. */
-    d->hist[bucket_of(lat / 1000) & (HIST_BUCKETS - 1)]++;
+    /* latency_bucket() is < 124; the mask is what lets the verifier see that. */
+    d->hist[latency_bucket(lat / 1000) & (HIST_BUCKETS - 1)]++;
     u32 m = epoch & 1;
     if (d->max_epoch[m] != epoch) {
         d->max_epoch[m] = epoch;

@@ -16,7 +16,7 @@ Bucket = tuple[float, float, int]  # (low_us, high_us, count), high exclusive
 
 
 def bucket_bounds(index: int) -> tuple[int, int]:
-    """[low, high) in microseconds of bucket `index` (the inverse of bucket_of in disk.c)."""
+    """[low, high) in microseconds of bucket `index` (the inverse of latency_bucket)."""
     if index < SUB_BUCKETS:
         return index, index + 1
     power = index // SUB_BUCKETS + 1  # floor(log2(low))
@@ -26,7 +26,7 @@ def bucket_bounds(index: int) -> tuple[int, int]:
 
 
 def bucket_of(us: int) -> int:
-    """The bucket a latency falls in; mirrors bucket_of() in bpf/disk.c."""
+    """The bucket a latency falls in; mirrors latency_bucket() in bpf/bpftop.h."""
     if us < SUB_BUCKETS:
         return us
     power = min(us.bit_length() - 1, 31)
