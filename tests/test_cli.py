@@ -103,7 +103,9 @@ def record(line: str) -> dict:
         raise AssertionError(f"not a JSON line ({exc}): {line!r}") from None
 
 
-def _read_until(proc: subprocess.Popen[str], predicate, timeout: float = 30) -> list[dict]:
+def _read_until(
+    proc: subprocess.Popen[str], predicate, timeout: float = 30 * SLOWDOWN
+) -> list[dict]:
     assert proc.stdout is not None
     lines: list[dict] = []
     deadline = time.monotonic() + timeout

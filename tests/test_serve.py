@@ -19,6 +19,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.bpftool import BPFTOP_PROGRAMS, loaded_programs, perf_attachments, wait_until_gone
+from tests.conftest import SLOWDOWN
 from tests.loopdev import BLOCK, direct_io, loop_device
 
 pytestmark = pytest.mark.bpf
@@ -118,7 +119,7 @@ def serving(
         proc.stderr.close()
 
 
-def wait_attached(port: int, probes: tuple[str, ...], timeout: float = 60.0) -> None:
+def wait_attached(port: int, probes: tuple[str, ...], timeout: float = 60.0 * SLOWDOWN) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         with contextlib.suppress(OSError):
@@ -272,7 +273,7 @@ def test_answers_during_start_up_and_beside_stalled_clients() -> None:
 def test_sigkill_leaves_nothing_attached() -> None:
     before = set(loaded_programs())
     with serving() as (proc, port):
-        wait_attached(port, ("exec", "connect", "disk", "denials", "xdp"))
+        wait_attached(port, ("exec", "connect", "disk", "denials", "xdp", "cpu"))
         ours = {i for i, name in loaded_programs().items()
                 if i not in before and name in BPFTOP_PROGRAMS}  # fmt: skip
         assert ours, "no bpftop programs seen while serving"

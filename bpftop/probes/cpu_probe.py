@@ -2,9 +2,9 @@
 
 Once per interval this reads the kernel's running totals: samples per (process,
 comm), run-queue waits per (thread, bucket, comm) and the box-wide wait histogram.
-Processes still alive become one row each, with RSS and state from psutil; the
-ones that exited fold into one row per comm, so a storm of short-lived processes
-shows as one line with its whole share.
+Processes alive at this read or the last become one row each, with RSS and state
+from psutil; the ones that lived and died between two reads fold into one row per
+comm, so a storm of short-lived processes shows as one line with its whole share.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from typing import Any
 
 import psutil
 
+from bpftop.filters import thread_group
 from bpftop.model.histogram import buckets_from_counts, merge, percentile
 from bpftop.probes.base import PlanStep, Probe, c_string
 from bpftop.probes.deltas import Totals, growth
@@ -42,18 +43,6 @@ class _Alive:
         if pid not in self._known:
             self._known[pid] = os.path.exists(f"/proc/{pid}")
         return self._known[pid]
-
-
-def _tgid_of(tid: int) -> int | None:
-    """The process a thread id belongs to (/proc/TID is there for threads too)."""
-    try:
-        with open(f"/proc/{tid}/status", "rb") as status:
-            for line in status:
-                if line.startswith(b"Tgid:"):
-                    return int(line.split()[1])
-    except (OSError, ValueError):
-        pass
-    return None
 
 
 class CpuProbe(Probe):
@@ -191,7 +180,7 @@ class CpuProbe(Probe):
 
     def _tgid(self, tid: int) -> int | None:
         if tid not in self._tgids:
-            tgid = _tgid_of(tid)
+            tgid = thread_group(tid)  # /proc/TID is there for threads too
             if tgid is None:
                 return None
             self._tgids[tid] = tgid
