@@ -12,6 +12,7 @@ from typing import Any
 from bpftop.panes.format import latency_us, size, span
 from bpftop.records import (
     ConnectRecord,
+    CpuRecord,
     DenialGroupRecord,
     DenialRecord,
     DiskProcRecord,
@@ -20,6 +21,7 @@ from bpftop.records import (
     ProbeCounts,
     ProbeStatus,
     Record,
+    RunqRecord,
     SlowIoRecord,
     XdpRecord,
 )
@@ -49,6 +51,7 @@ def build_report(about: dict[str, Any], records: list[Record], *, written: float
     lines += ["", "events lost between kernel and bpftop (the kernel's counts stay exact)"]
     lines += _lost(records)
     for title, section in (
+        ("CPU", _cpu),
         ("execs", _execs),
         ("TCP connections", _connects),
         ("disk I/O", _disks),
@@ -88,6 +91,21 @@ def _lost(records: list[Record]) -> list[str]:
     for r in _of(records, ProbeCounts):
         lost[r.probe] += r.lost
     return [f"  {probe:<9} {n:,}" for probe, n in sorted(lost.items())] or ["  no counts"]
+
+
+def _cpu(records: list[Record]) -> list[str]:
+    """CPU seconds per comm over the recording (short-lived processes included: they
+    were sampled in the kernel), and the worst interval of the run queue."""
+    seconds: Counter[str] = Counter()
+    for r in _of(records, CpuRecord):
+        seconds[r.comm] += r.cpu_pct / 100 * r.interval_s
+    out = [f"  {s:>7.1f}s  {comm}" for comm, s in seconds.most_common(TOP) if s >= 0.05]
+    runq = [r for r in _of(records, RunqRecord) if r.p99_us is not None]
+    if runq:
+        worst = max(runq, key=lambda r: r.p99_us or 0.0)
+        out.append(f"  run queue: worst p99 {latency_us(worst.p99_us)} "
+                   f"at {time.strftime('%H:%M:%S', time.localtime(worst.ts))}")  # fmt: skip
+    return out
 
 
 def _execs(records: list[Record]) -> list[str]:

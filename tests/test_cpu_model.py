@@ -51,3 +51,13 @@ def test_a_comm_filter_keeps_the_exited_processes_of_that_comm() -> None:
     pid = parse_filter("pid=1")
     assert pid.keeps(row(1.0, 1, "init", 3.0))
     assert not pid.keeps(row(1.0, None, "init", 3.0))  # not that pid: other processes
+
+
+def test_the_bundle_report_names_the_cpu_burners_and_the_worst_run_queue() -> None:
+    from bpftop.report import build_report
+    from tests.recorded import T0, recorded_cpu
+
+    report = build_report({}, recorded_cpu(), written=T0 + 10)
+    section = report.split("top offenders: CPU\n", 1)[1].split("\n\n", 1)[0].splitlines()
+    assert section[:3] == ["     18.8s  postgres", "      6.1s  cat", "      2.2s  rsync"]
+    assert section[-1].startswith("  run queue: worst p99 3.8ms at ")
