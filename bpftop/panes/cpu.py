@@ -9,13 +9,7 @@ from rich.text import Text
 from bpftop.model.dashboard import DashboardSnapshot
 from bpftop.panes.base import Pane, Row
 from bpftop.panes.format import latency_us, size, sparkline
-from bpftop.panes.palette import Palette
 from bpftop.records import CpuRecord
-
-
-def runq_style(us: float | None, palette: Palette) -> str:
-    """Waiting for a CPU: under 1 ms is normal, 10 ms is felt, 100 ms is an outage."""
-    return palette.latency(us)
 
 
 def _comm(row: CpuRecord) -> str:
@@ -55,7 +49,7 @@ class CpuPane(Pane):
                         str(r.pid) if r.pid is not None else "-",
                         _comm(r),
                         Text(f"{r.cpu_pct:.1f}", style=palette.warn if r.cpu_pct >= 90 else ""),
-                        Text(latency_us(r.runq_p99_us), style=runq_style(r.runq_p99_us, palette)),
+                        Text(latency_us(r.runq_p99_us), style=palette.latency(r.runq_p99_us)),
                         size(r.rss_bytes) if r.rss_bytes is not None else "-",
                         r.state or "-",
                     ),
