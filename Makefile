@@ -33,7 +33,8 @@ test: lint
 KERNELS ?= 6.1 6.12
 KERNEL_TESTS ?= tests/test_smoke.py tests/test_exec_probe.py tests/test_connect_probe.py \
 	tests/test_disk_probe.py tests/test_denial_probe.py tests/test_xdp_probe.py tests/test_cpu_probe.py \
-	tests/test_filters_kernel.py tests/test_serve.py::test_sigkill_leaves_nothing_attached \
+	tests/test_filters_kernel.py tests/test_failure_groups.py \
+	tests/test_serve.py::test_sigkill_leaves_nothing_attached \
 	tests/test_cli.py::test_duration_exits_zero_and_sigkill_leaves_nothing \
 	tests/test_app_pilot.py::test_probe_key_detaches_its_programs \
 	tests/test_app_pilot.py::test_f_turns_failed_exec_capture_off_and_back_on

@@ -142,3 +142,43 @@ def test_a_skipped_step_shows_only_what_it_adds_to_the_one_in_use() -> None:
         " (fexit:LSM hooks: unavailable, lockdown=integrity; selinux: avc:selinux_audited:"
         " SELinux off)"
     )
+
+
+def test_failure_groups_count_rate_per_interval_and_stay_bounded() -> None:
+    from bpftop.model.groups import Groups
+
+    groups: Groups[str, int] = Groups(keep=3)
+    for n in range(4):
+        groups.add("busy", n)
+    groups.add("rare", 9)
+    groups.close_interval(2.0)
+    groups.add("busy", 10)  # counts toward the next interval's rate
+    first, second = groups.snapshot()
+    assert (first.key, first.total, first.per_second, first.last) == ("busy", 5, 2.0, 10)
+    assert (second.key, second.total, second.per_second) == ("rare", 1, 0.5)
+    groups.close_interval(1.0)  # "rare" is quiet now
+    groups.add("a", 0)
+    groups.add("b", 0)  # a 4th group: the smallest quiet one ("rare") is forgotten
+    assert [g.key for g in groups.snapshot()] == ["busy", "a", "b"]
+    groups.clear()
+    assert groups.snapshot() == ()
+
+
+def test_exec_and_connect_failures_group_by_path_errno_and_peer_result() -> None:
+    board = Dashboard(("exec", "connect"))
+    board.apply(exec_record(1.0, 10, ret=-2))
+    board.apply(exec_record(1.1, 11, ret=-2))
+    board.apply(exec_record(1.2, 12, ret=0))
+    refused = ConnectRecord(1.0, 5, "curl", 0, "out", 4, "10.0.0.1", 40000, "10.0.0.2", 5432,
+                            None, "refused", "SYN_SENT")  # fmt: skip
+    board.apply(refused)
+    board.apply(dataclasses.replace(refused, result="established", state=None))
+    # Inbound: grouped by the local service, whatever the client's port.
+    reset_in = dataclasses.replace(refused, direction="in", sport=443, dport=51000, result="reset")
+    board.apply(reset_in)
+    board.apply(dataclasses.replace(reset_in, dport=51001))
+    execs = board.snapshot(2.0).execs.failures
+    assert [(g.key, g.total, g.last.pid) for g in execs] == [(("/bin/true", "ENOENT"), 2, 11)]
+    conns = {g.key: g.total for g in board.snapshot(2.0).connects.failures}
+    assert conns == {("out", "10.0.0.2", 5432, 4, "refused"): 1,
+                     ("in", "10.0.0.1", 443, 4, "reset"): 2}  # fmt: skip

@@ -6,10 +6,20 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from bpftop.model.groups import Group, Groups
 from bpftop.model.rates import IntervalRate, RateSnapshot
 from bpftop.records import ConnectRecord, ProbeCounts
 
 FAILURE_COUNTERS = ("out_refused", "out_timeout", "out_aborted", "resets")
+# direction, address, port, family, result. The address is the peer's for outbound
+# connections, and for inbound ones the local service's (a client's port is random).
+FailureKey = tuple[str, str, int, int, str]
+
+
+def failure_key(r: ConnectRecord) -> FailureKey:
+    if r.direction == "out":
+        return (r.direction, r.daddr, r.dport, r.family, r.result)
+    return (r.direction, r.saddr, r.sport, r.family, r.result)
 
 
 @dataclass(frozen=True)
@@ -18,6 +28,7 @@ class ConnectSnapshot:
     outbound: RateSnapshot  # connects that got established
     inbound: RateSnapshot
     failed: RateSnapshot  # refused + timed out + aborted + reset
+    failures: tuple[Group[FailureKey, ConnectRecord], ...] = ()  # busiest first
 
 
 class ConnectModel:
@@ -26,21 +37,30 @@ class ConnectModel:
         self._out = IntervalRate()
         self._in = IntervalRate()
         self._failed = IntervalRate()
+        self._failures: Groups[FailureKey, ConnectRecord] = Groups()
 
     def add(self, record: ConnectRecord) -> None:
         self._rows.append(record)
+        if record.result != "established":
+            self._failures.add(failure_key(record), record)
 
     def retain(self, keep: Callable[[ConnectRecord], bool]) -> None:
         """Drop the rows a new filter excludes."""
         self._rows = deque(filter(keep, self._rows), maxlen=self._rows.maxlen)
+        self._failures.clear()
 
     def add_counts(self, counts: ProbeCounts) -> None:
         c = counts.counts
         self._out.add(c.get("out_established", 0), counts.interval_s)
         self._in.add(c.get("in_established", 0), counts.interval_s)
         self._failed.add(sum(c.get(key, 0) for key in FAILURE_COUNTERS), counts.interval_s)
+        self._failures.close_interval(counts.interval_s)
 
     def snapshot(self) -> ConnectSnapshot:
         return ConnectSnapshot(
-            tuple(self._rows), self._out.snapshot(), self._in.snapshot(), self._failed.snapshot()
+            tuple(self._rows),
+            self._out.snapshot(),
+            self._in.snapshot(),
+            self._failed.snapshot(),
+            self._failures.snapshot(),
         )

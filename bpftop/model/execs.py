@@ -6,8 +6,11 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from bpftop.model.groups import Group, Groups
 from bpftop.model.rates import IntervalRate, RateSnapshot
 from bpftop.records import ExecRecord, ProbeCounts
+
+FailureKey = tuple[str, str]  # the path that failed, errno name
 
 
 @dataclass(frozen=True)
@@ -15,6 +18,7 @@ class ExecSnapshot:
     rows: tuple[ExecRecord, ...]  # newest last
     execs: RateSnapshot  # all exec attempts
     failed: RateSnapshot
+    failures: tuple[Group[FailureKey, ExecRecord], ...] = ()  # busiest first
 
 
 class ExecModel:
@@ -22,19 +26,30 @@ class ExecModel:
         self._rows: deque[ExecRecord] = deque(maxlen=keep)
         self._execs = IntervalRate()
         self._failed = IntervalRate()
+        self._failures: Groups[FailureKey, ExecRecord] = Groups()
 
     def add(self, record: ExecRecord) -> None:
         self._rows.append(record)
+        if record.error:
+            path = record.filename or (record.argv[0] if record.argv else "?")
+            self._failures.add((path, record.error), record)
 
     def retain(self, keep: Callable[[ExecRecord], bool]) -> None:
         """Drop the rows a new filter excludes."""
         self._rows = deque(filter(keep, self._rows), maxlen=self._rows.maxlen)
+        self._failures.clear()
 
     def add_counts(self, counts: ProbeCounts) -> None:
         ok = counts.counts.get("ok", 0)
         failed = counts.counts.get("failed", 0)
         self._execs.add(ok + failed, counts.interval_s)
         self._failed.add(failed, counts.interval_s)
+        self._failures.close_interval(counts.interval_s)
 
     def snapshot(self) -> ExecSnapshot:
-        return ExecSnapshot(tuple(self._rows), self._execs.snapshot(), self._failed.snapshot())
+        return ExecSnapshot(
+            tuple(self._rows),
+            self._execs.snapshot(),
+            self._failed.snapshot(),
+            self._failures.snapshot(),
+        )

@@ -18,6 +18,7 @@ from bpftop.records import ProbeStatus, Record
 DEFAULT_MINUTES = 10.0
 MAX_RECORDS = 60_000  # with the frames, ~26-52 MiB under storms (docs/benchmarks.md)
 ROWS_KEPT = 25  # per list in a frame: more than a pane shows at 120x40
+GROUPS_KEPT = 50  # failure groups per pane in a frame: as many as a pane shows
 SPARK_KEPT = 32  # values per sparkline history in a frame: the widest a pane draws is 31
 
 
@@ -42,9 +43,21 @@ def trimmed(snapshot: DashboardSnapshot, keep: int = ROWS_KEPT) -> DashboardSnap
                    for i in snapshot.xdp.ifaces)  # fmt: skip
     return dataclasses.replace(
         snapshot,
-        execs=dataclasses.replace(snapshot.execs, rows=snapshot.execs.rows[-keep:]),
-        connects=dataclasses.replace(snapshot.connects, rows=snapshot.connects.rows[-keep:]),
-        denials=dataclasses.replace(snapshot.denials, rows=snapshot.denials.rows[-keep:]),
+        execs=dataclasses.replace(
+            snapshot.execs,
+            rows=snapshot.execs.rows[-keep:],
+            failures=snapshot.execs.failures[:GROUPS_KEPT],
+        ),
+        connects=dataclasses.replace(
+            snapshot.connects,
+            rows=snapshot.connects.rows[-keep:],
+            failures=snapshot.connects.failures[:GROUPS_KEPT],
+        ),
+        denials=dataclasses.replace(
+            snapshot.denials,
+            rows=snapshot.denials.rows[-keep:],
+            groups=snapshot.denials.groups[:GROUPS_KEPT],
+        ),
         disks=dataclasses.replace(disks, slow=disks.slow[-keep:], devices=devices),
         xdp=dataclasses.replace(snapshot.xdp, ifaces=ifaces),
     )

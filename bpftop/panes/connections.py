@@ -1,19 +1,22 @@
-"""Connection pane: new TCP connections both ways, latency, failures."""
+"""Connection pane: what keeps failing (peer and result, with counts), then new TCP
+connections both ways with their latency."""
 
 from __future__ import annotations
 
 from rich.text import Text
 
 from bpftop.model.dashboard import DashboardSnapshot
-from bpftop.panes.base import Pane, Row
+from bpftop.panes.base import Row
 from bpftop.panes.format import clock, endpoint, latency_us, rate
+from bpftop.panes.grouped import MAX_GROUPS, GroupedPane, GroupRow, count_cells
 
 
-class ConnectPane(Pane):
+class ConnectPane(GroupedPane):
     probe = "connect"
     label = "TCP [2]"
     # Most telling first, so 80 columns show peer, result and latency.
     columns = ("TIME", "PID", "COMM", "PEER", "RESULT", "LAT", "LOCAL", "STATE")
+    group_columns = ("COUNT", "RATE", "RESULT", "LAST", "PID", "COMM", "PEER")
 
     def live_title(self, snapshot: DashboardSnapshot) -> str:
         c = snapshot.connects
@@ -25,10 +28,29 @@ class ConnectPane(Pane):
     def alarming(self, snapshot: DashboardSnapshot) -> bool:
         return snapshot.connects.failed.per_second > 0
 
-    def rows(self, snapshot: DashboardSnapshot) -> list[Row]:
+    def _result_styles(self) -> dict[str, str]:
         p = self.palette
-        styles = {"established": p.good, "refused": p.bad, "reset": p.bad,
-                  "timeout": f"bold {p.warn}", "aborted": p.warn}  # fmt: skip
+        return {"established": p.good, "refused": p.bad, "reset": p.bad,
+                "timeout": f"bold {p.warn}", "aborted": p.warn}  # fmt: skip
+
+    def group_rows(self, snapshot: DashboardSnapshot) -> list[GroupRow]:
+        styles = self._result_styles()
+        out: list[GroupRow] = []
+        for g in snapshot.connects.failures[:MAX_GROUPS]:
+            direction, addr, port, family, result = g.key
+            # Inbound: the local service that was connected to (a client's port is random).
+            peer = f"→ {endpoint(addr, port, family)}" if direction == "out" else (
+                f"← {endpoint(addr, port, family)} (in)")  # fmt: skip
+            last = g.last
+            cells = (*count_cells(g.total, g.per_second, self.palette),
+                     Text(result, style=styles.get(result, "")), clock(last.ts),
+                     str(last.pid) if last.pid is not None else "-", (last.comm or "-")[:12],
+                     peer)  # fmt: skip
+            out.append((cells, last.pid))
+        return out
+
+    def rows(self, snapshot: DashboardSnapshot) -> list[Row]:
+        styles = self._result_styles()
         out = []
         for r in snapshot.connects.rows:
             # Inbound handshakes finish in softirq: no task to name, never a guess.

@@ -3,20 +3,16 @@ and below them the recent denials with their target and cause."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from rich.text import Text
-from textual.widgets import DataTable
 
 from bpftop.model.dashboard import DashboardSnapshot
 from bpftop.model.denials import DenialGroup
-from bpftop.panes.base import Pane, Row, refill
+from bpftop.panes.base import Row
 from bpftop.panes.format import clock, rate
+from bpftop.panes.grouped import MAX_GROUPS, GroupedPane, GroupRow, count_cells
 from bpftop.panes.palette import Palette
 from bpftop.records import DenialRecord
 
-GROUP_COLUMNS = ("COUNT", "RATE", "COMM", "UID", "SYSCALL", "ERRNO", "LAST TARGET", "CAUSE")
-MAX_GROUPS = 50
 TARGET_WIDTH = 32
 # Refusing these two only means the file's mode said no: name that, not the capability.
 DAC_OVERRIDES = {"CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH"}
@@ -40,38 +36,11 @@ def cause(r: DenialRecord | None, palette: Palette) -> Text:
     return Text(shown, style=palette.bad)
 
 
-class DenialsPane(Pane):
-    DEFAULT_CSS = """
-    DenialsPane #denial-groups { height: 1fr; }
-    DenialsPane #denial-events { height: 1fr; }
-    """
+class DenialsPane(GroupedPane):
     probe = "denials"
     label = "Denials [4]"
     columns = ("TIME", "PID", "COMM", "UID", "SYSCALL", "ERRNO", "TARGET", "CAUSE")
-
-    def compose(self):  # type: ignore[no-untyped-def]
-        groups: DataTable[Any] = DataTable(id="denial-groups", cursor_type="row")
-        groups.add_columns(*GROUP_COLUMNS)
-        yield groups
-        events: DataTable[Any] = DataTable(id="denial-events", cursor_type="row")
-        events.add_columns(*self.columns)
-        yield events
-
-    @property
-    def table(self) -> DataTable[Any]:
-        return self.query_one("#denial-events", DataTable)
-
-    def on_resize(self) -> None:
-        # Too short for both (80x24 with every pane): the groups alone, flood-proof.
-        self.query_one("#denial-events").display = self.size.height >= 8
-
-    def wanted_lines(self) -> int:
-        """The groups, then the events (shown only from 8 lines)."""
-        groups = self.query_one("#denial-groups", DataTable).row_count
-        events = self.table.row_count
-        if not groups and not events:
-            return 0
-        return 1 + groups + (1 + events if events else 0)
+    group_columns = ("COUNT", "RATE", "COMM", "UID", "SYSCALL", "ERRNO", "LAST TARGET", "CAUSE")
 
     def alarming(self, snapshot: DashboardSnapshot) -> bool:
         return snapshot.denials.denials.per_second > 0
@@ -81,18 +50,15 @@ class DenialsPane(Pane):
         sampled = f" · sampled {d.sampled_out}" if d.sampled_out else ""
         return f"{rate(d.denials.per_second)}{sampled} · silent caps {d.silent_cap_checks}"
 
-    def update_from(self, snapshot: DashboardSnapshot) -> None:
-        super().update_from(snapshot)
+    def group_rows(self, snapshot: DashboardSnapshot) -> list[GroupRow]:
         palette = self.palette
-        groups = [self._group_cells(g, palette) for g in snapshot.denials.groups[:MAX_GROUPS]]
-        refill(self.query_one("#denial-groups", DataTable), groups)
+        return [(self._group_cells(g, palette), g.last.pid if g.last else None)
+                for g in snapshot.denials.groups[:MAX_GROUPS]]  # fmt: skip
 
     @staticmethod
     def _group_cells(g: DenialGroup, palette: Palette) -> tuple[str | Text, ...]:
-        hot = palette.worst if g.per_second >= 100 else ""
         return (
-            str(g.total),
-            Text(rate(g.per_second), style=hot) if g.per_second else Text("-", style="dim"),
+            *count_cells(g.total, g.per_second, palette),
             g.comm,
             str(g.uid),
             g.syscall,

@@ -1,19 +1,23 @@
-"""Exec pane: every exec with its argv and result; failed ones stand out."""
+"""Exec pane: what keeps failing to exec (path and errno, with counts), then every
+exec with its argv and result."""
 
 from __future__ import annotations
 
 from rich.text import Text
 
 from bpftop.model.dashboard import DashboardSnapshot
-from bpftop.panes.base import Pane, Row
+from bpftop.panes.base import Row
 from bpftop.panes.format import clock, rate
+from bpftop.panes.grouped import MAX_GROUPS, GroupedPane, GroupRow, count_cells
 from bpftop.records import EXEC_FAILURES_OFF
 
 
-class ExecPane(Pane):
+class ExecPane(GroupedPane):
     probe = "exec"
     label = "Execs [1]"
     columns = ("TIME", "PID", "PPID", "UID", "COMM", "RESULT", "ARGV")
+    # The path last, like ARGV below: the only long cell, cut at the edge.
+    group_columns = ("COUNT", "RATE", "ERRNO", "LAST", "PID", "COMM", "FAILED PATH")
 
     def live_title(self, snapshot: DashboardSnapshot) -> str:
         execs = snapshot.execs
@@ -24,6 +28,17 @@ class ExecPane(Pane):
 
     def alarming(self, snapshot: DashboardSnapshot) -> bool:
         return snapshot.execs.failed.per_second > 0
+
+    def group_rows(self, snapshot: DashboardSnapshot) -> list[GroupRow]:
+        p = self.palette
+        out: list[GroupRow] = []
+        for g in snapshot.execs.failures[:MAX_GROUPS]:
+            path, error = g.key
+            last = g.last
+            cells = (*count_cells(g.total, g.per_second, p), Text(error, style=p.bad),
+                     clock(last.ts), str(last.pid), last.comm[:15], path)  # fmt: skip
+            out.append((cells, last.pid))
+        return out
 
     def rows(self, snapshot: DashboardSnapshot) -> list[Row]:
         p = self.palette

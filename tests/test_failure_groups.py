@@ -1,0 +1,90 @@
+"""Failure groups on the real kernel: a storm of successes with a few failures mixed in;
+the Execs and TCP panes' groups count each failure exactly, through the same model
+path the TUI uses (engine records -> Dashboard)."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import uuid
+
+import pytest
+
+from bpftop.model.dashboard import Dashboard
+from bpftop.probes.registry import PROBE_NAMES
+from bpftop.records import ConnectRecord, ExecRecord, ProbeCounts
+
+pytestmark = pytest.mark.bpf
+
+OK_EXECS = 150
+MISSING = 30
+NOT_EXECUTABLE = 7
+REFUSED = 25
+ESTABLISHED = 40
+
+
+def dashboard_of(records: list[object]) -> Dashboard:
+    board = Dashboard(PROBE_NAMES)
+    for record in records:
+        board.apply(record)  # type: ignore[arg-type]
+    return board
+
+
+def test_exec_failures_are_grouped_exactly_under_a_storm_of_successes(engine_for, tmp_path) -> None:
+    engine, sink = engine_for("exec")
+    missing = f"/nonexistent/bpftop-{uuid.uuid4().hex}"
+    not_exec = tmp_path / "not-executable"
+    not_exec.write_text("#!/bin/sh\n")
+    # Interleaved, as in a storm: the failures are a small share of all execs.
+    for i in range(OK_EXECS):
+        subprocess.run(["/bin/true"], check=True)
+        if i % 5 == 0:
+            with pytest.raises(FileNotFoundError):
+                subprocess.run([missing])
+        if i % 20 == 0 and i < 20 * NOT_EXECUTABLE:
+            with pytest.raises(PermissionError):
+                subprocess.run([str(not_exec)])
+
+    def ours() -> list[ExecRecord]:
+        return [r for r in sink.of_type(ExecRecord) if r.filename in (missing, str(not_exec))]
+
+    assert sink.wait_for(lambda: len(ours()) >= MISSING + NOT_EXECUTABLE)
+    engine.stop()
+    groups = {g.key: g for g in dashboard_of(sink.records).execs.snapshot().failures}
+    assert groups[(missing, "ENOENT")].total == MISSING
+    assert groups[(str(not_exec), "EACCES")].total == NOT_EXECUTABLE
+    assert groups[(missing, "ENOENT")].last.pid != os.getpid()  # the forked child
+    assert not any(path == "/bin/true" for path, _errno in groups)
+    # Every failure on the box in the meantime is in a group: the groups add up to the
+    # kernel's failure count (PATH lookups folded out of both).
+    counts = [c for c in sink.of_type(ProbeCounts) if c.probe == "exec"]
+    assert sum(c.lost for c in counts) == 0
+    assert sum(g.total for g in groups.values()) == sum(c.counts["failed"] for c in counts)
+
+
+def test_connection_failures_are_grouped_by_peer_and_result(engine_for) -> None:
+    engine, sink = engine_for("connect")
+    server = socket.create_server(("127.0.0.1", 0))
+    open_port = server.getsockname()[1]
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))
+    closed_port = closed.getsockname()[1]
+    closed.close()  # nothing listens there now
+    for i in range(ESTABLISHED):
+        with socket.create_connection(("127.0.0.1", open_port), timeout=5):
+            server.accept()[0].close()
+        if i < REFUSED:
+            with pytest.raises(ConnectionRefusedError):
+                socket.create_connection(("127.0.0.1", closed_port), timeout=5)
+    server.close()
+
+    def refused() -> list[ConnectRecord]:
+        return [r for r in sink.of_type(ConnectRecord) if r.dport == closed_port]
+
+    assert sink.wait_for(lambda: len(refused()) >= REFUSED)
+    engine.stop()
+    failures = dashboard_of(sink.records).connects.snapshot().failures
+    group = next(g for g in failures if g.key == ("out", "127.0.0.1", closed_port, 4, "refused"))
+    assert (group.total, group.last.pid) == (REFUSED, os.getpid())
+    assert not [g for g in failures if g.key[2] == open_port]  # established: no failure
