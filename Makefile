@@ -4,7 +4,7 @@ VENV := .venv
 # Root is needed for BPF and apt; go through sudo only where we are not root.
 SUDO := $(shell [ "$$(id -u)" -ne 0 ] && command -v sudo)
 
-.PHONY: run setup install uninstall test test-kernels smoke-kernels lint bench clean
+.PHONY: run setup install uninstall test test-kernels smoke-kernels lint bench bench-terminal clean
 
 run: setup
 	$(SUDO) $(VENV)/bin/bpftop $(ARGS)
@@ -56,6 +56,10 @@ smoke-kernels: setup
 
 bench: setup
 	$(SUDO) $(VENV)/bin/python bench/startup.py
+	$(SUDO) $(VENV)/bin/python bench/terminal.py
+
+bench-terminal: setup  # bytes over the link next to htop, idle and under a storm
+	$(SUDO) $(VENV)/bin/python bench/terminal.py
 
 soak: setup  # an hour by default: SOAK_MINUTES=N make soak
 	$(SUDO) env SOAK_MINUTES=$${SOAK_MINUTES:-60} $(VENV)/bin/python bench/soak.py

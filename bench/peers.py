@@ -1,7 +1,7 @@
 """Issue 8's comparisons: what bpftop costs the box under each kind of storm, where it
-starts to lose events, its CPU next to bpftrace counting the same tracepoints, and
-the bytes it writes to a terminal next to htop. Each comparison runs side by side,
-round after round, in one run (see paired.py)."""
+starts to lose events, and its CPU next to bpftrace counting the same tracepoints.
+Each comparison runs side by side, round after round, in one run (see paired.py). The
+bytes it writes to a terminal: bench/terminal.py."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ import json
 import os
 import pty
 import select
-import shutil
 import struct
 import subprocess
 import sys
@@ -340,29 +339,11 @@ class CountingTerminal:
         os.close(self.fd)
 
 
-def _terminal_bytes(argv: list[str], cwd: Path, seconds: float) -> int:
-    terminal = CountingTerminal(argv, cwd)
-    time.sleep(seconds)
-    written = terminal.bytes  # not what it writes while quitting
-    terminal.stop()
-    return written
-
-
-def terminal_output(rows: list[tuple[str, str]], bpftop: list[str], cwd: Path) -> None:
-    ours = _terminal_bytes(bpftop, cwd, TERMINAL_SECONDS)
-    htop = shutil.which("htop")
-    theirs = _terminal_bytes([htop], cwd, TERMINAL_SECONDS) if htop else None
-    versus = f"htop {theirs / TERMINAL_SECONDS:,.0f} B/s" if theirs else "htop not installed"
-    rows.append((f"terminal output, 120x40, {TERMINAL_SECONDS} s, default refresh, idle box",
-                 f"bpftop {ours / TERMINAL_SECONDS:,.0f} B/s · {versus}"))  # fmt: skip
-
-
 def peers(rows: list[tuple[str, str]], workdir: Path, bpftop: list[str], cwd: Path,
           storm: Path, noop: Path) -> None:  # fmt: skip
     overhead(rows, workdir, bpftop, cwd, storm, noop)
     capacity(rows, workdir, bpftop, cwd, storm, noop)
     versus_bpftrace(rows, workdir, bpftop, cwd, storm, noop)
-    terminal_output(rows, bpftop, cwd)
 
 
 if __name__ == "__main__":  # just these rows: python bench/peers.py

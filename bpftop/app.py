@@ -17,7 +17,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar, Protocol
 
+from rich.color import ColorSystem
 from textual import work
+from textual._compositor import CompositorUpdate
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
@@ -47,6 +49,7 @@ from bpftop.panes.xdp import XdpPane
 from bpftop.probes.xdp_counter import parse_rule
 from bpftop.process_info import ProcessInfo, watch_process
 from bpftop.records import ProbeStatus, Record, SystemSample
+from bpftop.terminal_diff import TerminalCopy
 from bpftop.themes import default_theme, load_themes, theme_names
 from bpftop.timeline_actions import TimelineActions
 
@@ -88,6 +91,7 @@ HELP_TEXT = {
     "zoom": "maximize the focused pane / restore",
     "focus-next": "focus the next pane",
     "focus-prev": "focus the previous pane",
+    "redraw": "redraw the whole screen (it is sent as changes only; use after garbage)",
     "help": "this screen",
     "quit": "detach everything and quit",
     "sort": "sort by the next column, or click a header",
@@ -166,6 +170,7 @@ class BpftopApp(DrilldownActions, TimelineActions):
         Binding("z", "zoom", "Zoom", show=False, id="zoom"),  # 80 columns: help screen
         Binding("tab", "focus_next", "Next pane", show=False, id="focus-next"),
         Binding("shift+tab", "focus_previous", "Previous pane", show=False, id="focus-prev"),
+        Binding("ctrl+l", "redraw", "Redraw", show=False, id="redraw"),
     ]
 
     class StatusChanged(Message):
@@ -223,9 +228,25 @@ class BpftopApp(DrilldownActions, TimelineActions):
         self._steady_wants = SteadyWants()
         self._pane_wants: list[int] | None = None
         self._alarming: set[int] = set()
+        self._terminal = TerminalCopy()
         for loaded in load_themes():
             self.register_theme(loaded)
         self.theme = theme or default_theme()
+
+    def _display(self, screen: Screen[Any], renderable: Any) -> None:
+        """Textual's write path (private, textual pinned in pyproject), cut down to
+        the cells that changed on the terminal: see terminal_diff."""
+        if isinstance(renderable, CompositorUpdate) and not self.is_headless:
+            size = (self.size.width, self.size.height)
+            color_system = self.console._color_system or ColorSystem.TRUECOLOR  # as Strip.render
+            renderable = self._terminal.changes(renderable, size, color_system)
+        super()._display(screen, renderable)
+
+    def action_redraw(self) -> None:
+        """ctrl+l, as in every terminal program: the screen was garbled (a write from
+        outside, a terminal that dropped bytes): send all of it again."""
+        self._terminal.forget()
+        self.screen.refresh(repaint=True)
 
     def compose(self) -> ComposeResult:
         yield HeaderLine(id="header")

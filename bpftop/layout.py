@@ -10,7 +10,11 @@ COLLAPSED = 1  # the title line alone (it still carries the pane's rates)
 FRAME = 2  # top and bottom border
 MIN_LINES = 4  # a column header and three rows
 WIDE_COLUMNS = 160  # from here the panes stand in two columns
-STEADY_TICKS = 5  # a pane's want is its largest of the last few refreshes
+# A pane's want is its largest of the last STEADY_TICKS refreshes: it grows at once and
+# gives rows back only after 30 s without needing them. A layout change moves every pane
+# below it, and over SSH that is all their lines again (a disk pane that grew for one
+# write every few seconds cost ~2.5 KB each time on an idle box).
+STEADY_TICKS = 30
 
 
 def serving_order(panes: int, focused: int | None, alarming: set[int]) -> list[int]:

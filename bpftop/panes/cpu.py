@@ -29,7 +29,9 @@ class CpuPane(Pane):
         runq = cpu.runq
         parts = [f"busy {cpu.busy_pct:.0f}%"]
         if runq is not None:
-            spark = sparkline(cpu.runq_p99_history, 10)
+            # Right-aligned at its full width: a growing one would shift the rest of the
+            # title every second (all of it sent again over the link).
+            spark = sparkline(cpu.runq_p99_history, 10).rjust(10)
             parts.append(f"run queue p50 {latency_us(runq.p50_us)} "
                          f"p99 {latency_us(runq.p99_us)} {spark}".rstrip())  # fmt: skip
         return " · ".join(parts)
@@ -42,7 +44,9 @@ class CpuPane(Pane):
     def rows(self, snapshot: DashboardSnapshot) -> list[Row]:
         palette = self.palette
         out = []
-        for r in snapshot.cpu.rows:
+        # By pid first, and CPU% sorted as shown (one decimal): processes that show
+        # the same share keep their places instead of swapping every refresh.
+        for r in sorted(snapshot.cpu.rows, key=lambda r: (r.pid is None, r.pid or 0, r.comm)):
             out.append(
                 Row(
                     cells=(
@@ -53,7 +57,7 @@ class CpuPane(Pane):
                         size(r.rss_bytes) if r.rss_bytes is not None else "-",
                         r.state or "-",
                     ),
-                    keys=(r.pid, r.comm, r.cpu_pct, r.runq_p99_us, r.rss_bytes, r.state),
+                    keys=(r.pid, r.comm, round(r.cpu_pct, 1), r.runq_p99_us, r.rss_bytes, r.state),
                     pid=r.pid,
                 )
             )

@@ -77,7 +77,9 @@ class XdpPane(Pane):
             drop, drop_value = action_rate(view, "drop", palette)
             aborted, aborted_value = action_rate(view, "aborted", palette)
             redirect, redirect_value = action_rate(view, "redirect", palette)
-            spark = sparkline(view.drop_history, 12) if view.rates else ""  # no XDP counts
+            # Full width from the start, newest at the right: a growing sparkline would
+            # widen its column and shift every column after it each second.
+            spark = sparkline(view.drop_history, 12).rjust(12) if view.rates else ""
             out.append(
                 Row(
                     cells=(
