@@ -23,6 +23,14 @@ class CpuPane(Pane):
     label = "CPU [0]"
     columns = ("PID", "COMM", "CPU%", "RUNQ P99", "RSS", "STATE")
     default_sort = "CPU%"
+    # Room for this many rows whenever anything ran: on a quiet box the busy processes
+    # come and go (2 one second, 5 the next), and each new high would move every pane
+    # below (all their lines again over the link).
+    STEADY_ROWS = 6
+
+    def wanted_lines(self) -> int:
+        rows = self.table.row_count
+        return 1 + max(rows, self.STEADY_ROWS) if rows else 0
 
     def live_title(self, snapshot: DashboardSnapshot) -> str:
         cpu = snapshot.cpu
