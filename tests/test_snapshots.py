@@ -298,3 +298,17 @@ def test_rewind_header_on_a_replay(svg_snapshot) -> None:
 
     svg = take_svg_screenshot(app=demo_app(), terminal_size=(120, 40), run_before=rewind)
     assert svg == svg_snapshot
+
+
+def test_no_color(svg_snapshot, monkeypatch) -> None:
+    """NO_COLOR: Textual draws greys, so meaning rides on attributes (failures bold
+    and underlined, floods reversed), and the focused pane's title is reversed."""
+    monkeypatch.setenv("NO_COLOR", "1")
+
+    async def focus_execs(pilot) -> None:
+        await settle(pilot)
+        await tab_to(pilot, "pane-exec")
+        await settle(pilot)
+
+    svg = take_svg_screenshot(app=recorded_app(), terminal_size=(120, 40), run_before=focus_execs)
+    assert svg == svg_snapshot

@@ -31,7 +31,8 @@ class Pane(Vertical, can_focus=False):
         height: 1fr;
         padding: 0;
     }
-    Pane:focus-within { border: round $accent; }
+    /* Focus: the accent border, and the title reversed (visible without colour too). */
+    Pane:focus-within { border: round $accent; border-title-style: bold reverse; }
     Pane.-off { border: round $panel; }
     /* Nothing to show, or no room: the title line alone, which still carries the rates. */
     Pane.-collapsed { border: none; border-top: round $secondary; }
