@@ -45,7 +45,27 @@ struct task_filter {
     u32 dev;          /* block device, kernel dev_t (MAJOR << 20 | MINOR) */
     u32 pad;
     u64 min_lat_ns;   /* events (connections, slow I/O) at least this slow */
+    u32 outcomes;     /* result=: OUTCOME_* bits wanted (0: any outcome) */
+    s32 err;          /* errno=: the negative errno wanted (0: any) */
 };
+
+/* An event's outcome, for result= (bpftop/filters.py OUTCOME_BITS): a failure has
+ * OUTCOME_FAILED and, for a connection, the bit of how it failed. */
+#define OUTCOME_OK 1
+#define OUTCOME_FAILED 2
+#define OUTCOME_REFUSED 4
+#define OUTCOME_RESET 8
+#define OUTCOME_TIMEOUT 16
+#define OUTCOME_ABORTED 32
+
+/* Does an event with these outcome bits and this return value (0, or -errno) pass
+ * result= and errno=? */
+static __always_inline int outcome_passes(const struct task_filter *f, u32 outcome, long err)
+{
+    if (f->outcomes && !(f->outcomes & outcome))
+        return 0;
+    return !f->err || err == f->err;
+}
 
 static __always_inline int filter_on_task(const struct task_filter *f)
 {

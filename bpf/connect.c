@@ -10,6 +10,9 @@
 #define AF_INET 2
 #define AF_INET6 10
 #define IPPROTO_TCP 6
+#define ECONNRESET 104 /* asm-generic/errno.h, the same on every architecture */
+#define ETIMEDOUT 110
+#define ECONNREFUSED 111
 
 /* include/net/tcp_states.h, stable uapi-visible values */
 #define TCP_ESTABLISHED 1
@@ -119,6 +122,38 @@ static __always_inline struct conn_event *new_event(u16 family, u16 sport, u16 d
         }                                                                          \
     } while (0)
 
+/* result= and errno= (bpf/bpftop.h): the outcome bits and errno of a result, as
+ * bpftop/filters.py CONNECT_ERRNO names them. */
+static __always_inline u32 outcome_of(u32 result)
+{
+    switch (result) {
+    case RESULT_ESTABLISHED:
+        return OUTCOME_OK;
+    case RESULT_REFUSED:
+        return OUTCOME_FAILED | OUTCOME_REFUSED;
+    case RESULT_RESET:
+        return OUTCOME_FAILED | OUTCOME_RESET;
+    case RESULT_TIMEOUT:
+        return OUTCOME_FAILED | OUTCOME_TIMEOUT;
+    default:
+        return OUTCOME_FAILED | OUTCOME_ABORTED;
+    }
+}
+
+static __always_inline long errno_of(u32 result)
+{
+    switch (result) {
+    case RESULT_REFUSED:
+        return -ECONNREFUSED;
+    case RESULT_RESET:
+        return -ECONNRESET;
+    case RESULT_TIMEOUT:
+        return -ETIMEDOUT;
+    default:
+        return 0;
+    }
+}
+
 static __always_inline void emit(struct conn_event *e)
 {
     if (events.ringbuf_output(e, sizeof(*e), 0) != 0)
@@ -165,27 +200,31 @@ TRACEPOINT_PROBE(sock, inet_sock_set_state)
         __builtin_memcpy(e->comm, start->comm, sizeof(e->comm));
         e->latency_ns = e->ts_ns - start->ts_ns;
         e->state = TCP_SYN_SENT;
-        if (f && f->min_lat_ns && e->latency_ns < f->min_lat_ns) {
-            connecting.delete(&sk);
-            return 0;
-        }
+        int slow_enough = !f || !f->min_lat_ns || e->latency_ns >= f->min_lat_ns;
         if (to == TCP_ESTABLISHED) {
-            struct conn_owner owner = {.pid = start->pid, .uid = start->uid, .direction = DIR_OUT};
-            __builtin_memcpy(owner.comm, start->comm, sizeof(owner.comm));
-            owners.update(&sk, &owner);
+            /* Kept even when result= filters it out below: a later reset must find its
+             * owner. Not when lat> does: its resets are filtered out with it. */
+            if (slow_enough) {
+                struct conn_owner owner = {.pid = start->pid, .uid = start->uid,
+                                           .direction = DIR_OUT};
+                __builtin_memcpy(owner.comm, start->comm, sizeof(owner.comm));
+                owners.update(&sk, &owner);
+            }
             e->result = RESULT_ESTABLISHED;
-            count(OUT_ESTABLISHED);
         } else if (start->got_reset) {
             e->result = RESULT_REFUSED;
-            count(OUT_REFUSED);
         } else if (start->retries) {
             e->result = RESULT_TIMEOUT;
-            count(OUT_TIMEOUT);
         } else {
             e->result = RESULT_ABORTED;
-            count(OUT_ABORTED);
         }
         connecting.delete(&sk);
+        if (!slow_enough || f && !outcome_passes(f, outcome_of(e->result), errno_of(e->result)))
+            return 0;
+        count(e->result == RESULT_ESTABLISHED ? OUT_ESTABLISHED
+              : e->result == RESULT_REFUSED   ? OUT_REFUSED
+              : e->result == RESULT_TIMEOUT   ? OUT_TIMEOUT
+                                              : OUT_ABORTED);
         emit(e);
         return 0;
     }
@@ -196,6 +235,8 @@ TRACEPOINT_PROBE(sock, inet_sock_set_state)
             return 0;
         struct conn_owner owner = {.direction = DIR_IN};
         owners.update(&sk, &owner);
+        if (f && !outcome_passes(f, OUTCOME_OK, 0))
+            return 0;
         struct conn_event *e = new_event(args->family, args->sport, args->dport);
         if (!e)
             return 0;
@@ -234,6 +275,10 @@ TRACEPOINT_PROBE(tcp, tcp_receive_reset)
     struct conn_owner *owner = owners.lookup(&sk);
     if (!owner)
         return 0; /* not a connection we saw open */
+    u32 zero = 0;
+    struct task_filter *f = filter.lookup(&zero);
+    if (f && !outcome_passes(f, outcome_of(RESULT_RESET), errno_of(RESULT_RESET)))
+        return 0;
     struct conn_event *e = new_event(args->family, args->sport, args->dport);
     if (!e)
         return 0;

@@ -164,7 +164,7 @@ static __always_inline void exec_failure(struct pt_regs *regs, long ret)
     u32 *ppid = parents.lookup(&pid);
     u32 parent = ppid ? *ppid : 0;
     struct task_filter *f = filter.lookup(&zero);
-    if (f && !task_passes(f, parent))
+    if (f && (!task_passes(f, parent) || !outcome_passes(f, OUTCOME_FAILED, ret)))
         return;
     count_exec(EXF_FAILED);
     struct exec_event *e = exec_scratch.lookup(&zero);
@@ -305,7 +305,7 @@ RAW_TRACEPOINT_PROBE(sys_exit)
 
     u32 zero_key = 0;
     struct task_filter *f = filter.lookup(&zero_key);
-    if (f && !task_passes(f, 0))
+    if (f && (!task_passes(f, 0) || !outcome_passes(f, OUTCOME_FAILED, ret)))
         return 0;
     struct pt_regs regs = {};
     bpf_probe_read_kernel(&regs, sizeof(regs), (void *)ctx->args[0]);

@@ -59,14 +59,26 @@ TRACEPOINT_PROBE(sched, sched_process_fork)
 /* The current task's parent, and whether the user's filter keeps it (a filtered
  * pid's children are shown too). Filtered-out execs are not counted either, so the
  * pane's rates match its rows. */
-static __always_inline int passes_filter(u32 *parent)
+static __always_inline int passes_filter(u32 *parent, long ret)
 {
     u32 pid = bpf_get_current_pid_tgid() >> 32;
     u32 *ppid = parents.lookup(&pid);
     *parent = ppid ? *ppid : 0;
     u32 zero = 0;
     struct task_filter *f = filter.lookup(&zero);
-    return !f || task_passes(f, *parent);
+    if (!f)
+        return 1;
+    return task_passes(f, *parent) && (ret == 0 || outcome_passes(f, OUTCOME_FAILED, ret));
+}
+
+/* result= and errno= on a success: whether to count it. It is sent either way: user
+ * space needs it to tell a PATH lookup's tries from failures (bpftop/probes/
+ * path_lookups.py), and drops it there. */
+static __always_inline int success_wanted(void)
+{
+    u32 zero = 0;
+    struct task_filter *f = filter.lookup(&zero);
+    return !f || outcome_passes(f, OUTCOME_OK, 0);
 }
 
 static __always_inline void send(struct exec_event *e)
@@ -79,9 +91,10 @@ static __always_inline void send(struct exec_event *e)
 TRACEPOINT_PROBE(sched, sched_process_exec)
 {
     u32 parent;
-    if (!passes_filter(&parent))
+    if (!passes_filter(&parent, 0))
         return 0;
-    count(EXEC_OK);
+    if (success_wanted())
+        count(EXEC_OK);
     u32 zero = 0;
     struct exec_event *e = scratch.lookup(&zero);
     if (!e)
@@ -107,7 +120,7 @@ TRACEPOINT_PROBE(sched, sched_process_exec)
 static __always_inline int record_failure(long ret)
 {
     u32 parent;
-    if (ret >= 0 || !passes_filter(&parent))
+    if (ret >= 0 || !passes_filter(&parent, ret))
         return 0; /* a successful exec is counted at sched_process_exec */
     count(EXEC_FAILED);
     u32 zero = 0;
@@ -186,12 +199,15 @@ static __always_inline int record_exit(long ret)
         tid = pid;
     }
     u32 parent;
-    if (!passes_filter(&parent)) {
+    if (!passes_filter(&parent, ret)) {
         if (e)
             pending.delete(&tid);
         return 0;
     }
-    count(ret == 0 ? EXEC_OK : EXEC_FAILED);
+    if (ret != 0)
+        count(EXEC_FAILED);
+    else if (success_wanted())
+        count(EXEC_OK);
     if (!e) {
         count(EXEC_UNMATCHED);
         return 0;

@@ -41,6 +41,9 @@ _TERM = re.compile(
 RESULTS = ("ok", "failed", *CONNECT_RESULTS[1:])
 # The errno a connection's failure stands for, so errno= finds refused connects too.
 CONNECT_ERRNO = {"refused": "ECONNREFUSED", "reset": "ECONNRESET", "timeout": "ETIMEDOUT"}
+# result= in the kernel: the OUTCOME_* bits of bpf/bpftop.h. Execs test it on failures
+# only (a success must still reach the PATH-lookup folding), the rest on every event.
+OUTCOME_BITS = {"ok": 1, "failed": 2, "refused": 4, "reset": 8, "timeout": 16, "aborted": 32}
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)(us|ms|s)?$")
 
 
@@ -176,6 +179,8 @@ class Filter:
             "port": self.port or 0,
             "dev": self.disk_dev,
             "min_lat_ns": int((self.min_latency_us or 0) * 1000),
+            "outcomes": OUTCOME_BITS[self.result] if self.result else 0,
+            "err": -getattr(errno_codes, self.errno) if self.errno else 0,
         }
 
 

@@ -419,6 +419,38 @@ def test_a_path_lookup_is_one_exec_and_no_failure(engine_for, tmp_path, probes) 
     assert all(c.counts["failed"] >= 0 for c in counts)
 
 
+def test_result_failed_in_the_kernel_still_folds_a_path_lookup(engine_for, tmp_path) -> None:
+    """result=failed is tested in the kernel on failures; the lookup's success is still
+    sent (and dropped in user space), so its two tries are folded, not failures."""
+    name = f"pathprobe-{uuid.uuid4().hex[:8]}"
+    dirs = [tmp_path / d for d in ("first", "second", "third")]
+    for d in dirs:
+        d.mkdir()
+    (dirs[2] / name).write_bytes(Path("/bin/true").read_bytes())
+    (dirs[2] / name).chmod(0o755)
+    work = subprocess.Popen(
+        ["/bin/sh", "-c", 'read go; /usr/bin/env PATH="$1" "$2" x; /nonexistent/bpftop-x; read end',
+         "sh", ":".join(map(str, dirs)), name],
+        stdin=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+    )  # fmt: skip
+    user_filter = Filter(pid=work.pid, result="failed")
+    engine, sink = engine_for("exec", prepare=lambda e: e.set_filter(user_filter))
+    assert work.stdin is not None
+    work.stdin.write("go\n")
+    work.stdin.flush()
+    # The one real failure (sh's ENOENT) comes after the lookup: once it is in, so is all.
+    assert sink.wait_for(lambda: any(r.error for r in sink.of_type(ExecRecord)))
+    time.sleep(1.2)  # past the hold, and two more intervals: every count is in
+    work.stdin.write("end\n")
+    work.stdin.close()
+    work.wait(10)
+    engine.stop()
+    assert [r.filename for r in sink.of_type(ExecRecord)] == ["/nonexistent/bpftop-x"]
+    counts = [c for c in sink.of_type(ProbeCounts) if c.probe == "exec"]
+    assert sum(c.counts["failed"] for c in counts) == 1
+    assert sum(c.counts["ok"] for c in counts) == 0
+
+
 def test_a_failed_lookup_is_every_try_a_failure(engine_for, tmp_path) -> None:
     """No directory has it: every try stays a failure, shown after the hold."""
     name = f"nowhere-{uuid.uuid4().hex[:8]}"

@@ -123,3 +123,103 @@ def test_comm_filter_on_denials(engine_for) -> None:
     assert len(sink.of_type(DenialRecord)) == 21
     assert sum(g.count for g in sink.of_type(DenialGroupRecord)) == 21
     assert _counted(sink, "denials", "denials") == 21
+
+
+def test_result_and_errno_filters_on_connections_in_the_kernel(engine_for) -> None:
+    server = socket.create_server(("127.0.0.1", 0), backlog=16)
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))
+    closed_port = closed.getsockname()[1]
+    closed.close()
+
+    def traffic(ok: int, refused: int) -> None:
+        for _ in range(ok):
+            with socket.create_connection(server.getsockname(), timeout=5):
+                server.accept()[0].close()
+        for _ in range(refused):
+            with pytest.raises(ConnectionRefusedError):
+                socket.create_connection(("127.0.0.1", closed_port), timeout=5)
+
+    engine, sink = engine_for(
+        "connect", interval=0.3, prepare=lambda e: e.set_filter(parse_filter("result=refused"))
+    )
+    traffic(ok=7, refused=5)
+    _settle(sink, "connect")
+    assert [r.result for r in sink.of_type(ConnectRecord)] == ["refused"] * 5
+    assert _counted(sink, "connect", "out_refused") == 5
+    assert _counted(sink, "connect", "out_established") == 0  # not even counted
+    assert _counted(sink, "connect", "in_established") == 0
+
+    engine.set_filter(parse_filter("errno=ECONNREFUSED"))  # the same, by its errno
+    time.sleep(0.3)
+    traffic(ok=4, refused=3)
+    _settle(sink, "connect")
+    assert [r.result for r in sink.of_type(ConnectRecord)] == ["refused"] * 8
+
+    engine.set_filter(parse_filter("result=ok"))
+    time.sleep(0.3)
+    traffic(ok=6, refused=2)
+    _settle(sink, "connect")
+    records = sink.of_type(ConnectRecord)[8:]
+    assert sorted(r.direction for r in records) == ["in"] * 6 + ["out"] * 6
+    assert all(r.result == "established" for r in records)
+    server.close()
+
+
+def test_result_and_errno_filters_on_execs_test_failures_in_the_kernel(
+    engine_for, tmp_path
+) -> None:
+    not_exec = tmp_path / "not-executable"
+    not_exec.write_text("#!/bin/sh\n")
+    missing = f"/nonexistent/bpftop-{os.getpid()}"
+
+    def execs(ok: int, missing_n: int, denied: int) -> None:
+        for _ in range(ok):
+            subprocess.run(["/bin/true"], check=True)
+        for _ in range(missing_n):
+            with pytest.raises(FileNotFoundError):
+                subprocess.run([missing])
+        for _ in range(denied):
+            with pytest.raises(PermissionError):
+                subprocess.run([str(not_exec)])
+
+    engine, sink = engine_for(
+        "exec", interval=0.3, prepare=lambda e: e.set_filter(parse_filter("errno=EACCES"))
+    )
+    execs(ok=5, missing_n=9, denied=4)
+    _settle(sink, "exec")
+    failed = [r for r in sink.of_type(ExecRecord) if r.ret < 0]
+    assert [r.error for r in failed] == ["EACCES"] * 4  # no ENOENT was sent
+    assert _counted(sink, "exec", "failed") == 4
+    # Successes are not counted (they still reach the probe, where a PATH lookup's
+    # success folds its tries, and are dropped there).
+    assert _counted(sink, "exec", "ok") == 0
+    assert not any(r.filename == "/bin/true" for r in sink.of_type(ExecRecord))
+
+    engine.set_filter(parse_filter("result=ok"))
+    time.sleep(0.3)
+    before = len(sink.of_type(ExecRecord))
+    execs(ok=3, missing_n=6, denied=2)
+    _settle(sink, "exec")
+    new = sink.of_type(ExecRecord)[before:]
+    assert not [r for r in new if r.ret < 0]
+    assert len([r for r in new if r.filename == "/bin/true"]) == 3
+    assert _counted(sink, "exec", "ok") == 3
+    assert _counted(sink, "exec", "failed") == 4  # none of the 8 new failures
+
+
+def test_errno_filter_on_denials_in_the_kernel(engine_for) -> None:
+    with workbench() as bench:
+        engine, sink = engine_for(
+            "denials", interval=0.3, prepare=lambda e: e.set_filter(parse_filter("errno=EPERM"))
+        )
+        run_as_nobody(bench, 17, 3)  # EACCES denials
+        _settle(sink, "denials")
+        assert sink.of_type(DenialRecord) == []
+        assert _counted(sink, "denials", "denials") == 0
+        engine.set_filter(parse_filter("errno=EACCES user=nobody"))
+        time.sleep(0.3)
+        run_as_nobody(bench, 11, 3)
+        _settle(sink, "denials")
+    assert len(sink.of_type(DenialRecord)) == 11
+    assert _counted(sink, "denials", "denials") == 11

@@ -91,7 +91,10 @@ def tracepoint_function(tracepoint: str) -> bytes:
 def write_filter(table: Any, user_filter: Filter) -> None:
     """The filter's kernel fields into a program's `filter` array (bpftop.h)."""
     leaf = table.Leaf()
+    fields = {name for name, *_ in leaf._fields_}
     for name, value in user_filter.kernel_fields().items():
+        if name not in fields:  # a field missing from the C struct would be ignored silently
+            raise ValueError(f"struct task_filter has no field {name!r} (bpf/bpftop.h)")
         setattr(leaf, name, value)
     table[ctypes.c_int(0)] = leaf
 
