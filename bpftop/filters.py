@@ -33,7 +33,7 @@ COMM_LEN = 16  # TASK_COMM_LEN, with its NUL
 CGROUP2_MOUNTS = (Path("/sys/fs/cgroup/unified"), Path("/sys/fs/cgroup"))
 SYNTAX = (
     "pid=PID  comm=GLOB  user=NAME|uid=UID  cgroup=PATH|container=ID  port=N  dev=NAME"
-    "  lat>N[us|ms|s]  result=ok|failed|refused|reset|timeout  errno=NAME"
+    "  lat>N[us|ms|s]  result=ok|failed|refused|reset|timeout|aborted  errno=NAME"
 )
 _TERM = re.compile(
     r"^(pid|comm|user|uid|cgroup|container|port|dev|result|errno)=(.+)$|^lat>=?(.+)$"
