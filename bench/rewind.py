@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bpftop.model.dashboard import Dashboard  # noqa: E402
-from bpftop.model.history import MAX_RECORDS, History  # noqa: E402
+from bpftop.model.history import MAX_EVENTS, History  # noqa: E402
 from bpftop.model.replay import Replay  # noqa: E402
 from bpftop.probes.registry import PROBE_NAMES  # noqa: E402
 from bpftop.recording import RecordingReader, RecordingWriter, make_header  # noqa: E402
@@ -69,12 +69,13 @@ def ring_under(rows: list[tuple[str, str]], label: str, execs: int, connects: in
         history.add_frame(dashboard.snapshot(ts))
         frame_s += time.perf_counter() - t0
     grown = rss_mb() - before
-    since = history.records_since()
-    covered = ((history.newest.ts if history.newest else 0) - since) if since else 0
+    newest = history.newest.ts if history.newest else 0.0
+    oldest = history.oldest.ts if history.oldest else 0.0
+    since = history.events_since() or oldest
     rows.append((
         f"rewind ring, 10 min of {label}",
-        f"{len(history)} frames, {history.kept_records:,} records kept (cap {MAX_RECORDS:,}, "
-        f"covering the last {covered / 60:.1f} min); RSS +{grown:.0f} MiB; "
+        f"{len(history)} frames, {history.kept_events:,} events kept (cap {MAX_EVENTS:,}, "
+        f"covering the last {(newest - since) / 60:.1f} min); RSS +{grown:.0f} MiB; "
         f"{frame_s / len(history) * 1e3:.2f} ms per frame",
     ))  # fmt: skip
     del dashboard, history

@@ -506,12 +506,17 @@ class BpftopApp(DrilldownActions, TimelineActions):
         svg = self.export_screenshot()  # the screen as it is, frozen or not
         with self._lock:
             records = with_statuses(self.history.statuses, list(self.history.records()))
-        self._write_bundle(default_directory(self.about.get("host")), svg, records)
+            events_since = self.history.events_since()
+            lost = {name: state.lost for name, state in self.dashboard.probes.items()}
+        self._write_bundle(default_directory(self.about.get("host")), svg, records,
+                           events_since, lost)  # fmt: skip
 
     @work(thread=True, exclusive=True, group="bundle", exit_on_error=False)
-    def _write_bundle(self, directory: Path, svg: str, records: list[Record]) -> None:
+    def _write_bundle(self, directory: Path, svg: str, records: list[Record],
+                      events_since: float | None, lost: dict[str, int]) -> None:  # fmt: skip
         try:
-            write_bundle(directory, svg=svg, about=self.about, records=records)
+            write_bundle(directory, svg=svg, about=self.about, records=records,
+                         events_since=events_since, lost=lost)  # fmt: skip
         except BundleError as exc:
             self.call_from_thread(self.notify, str(exc), severity="error", timeout=10)
             return

@@ -10,14 +10,19 @@ Everything in it is readable by its owner only: it holds command lines and paths
 from __future__ import annotations
 
 import dataclasses
+import heapq
+import itertools
 import os
 import socket
 import time
+from collections import deque
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from bpftop.model.history import MAX_EVENTS
 from bpftop.recording import RecordingError, RecordingWriter, create_private, give_to_sudo_user
-from bpftop.records import ProbeStatus, Record
+from bpftop.records import ProbeStatus, Record, is_event
 from bpftop.report import build_report
 
 
@@ -47,9 +52,40 @@ def with_statuses(statuses: dict[str, ProbeStatus], records: list[Record]) -> li
     return [dataclasses.replace(s, ts=min(s.ts, start)) for s in missing] + records
 
 
+class BundleRecords:
+    """What a headless --bundle keeps: every aggregate record, and the newest
+    `max_events` events (the TUI's history has the same budget), in arrival order."""
+
+    def __init__(self, max_events: int = MAX_EVENTS) -> None:
+        self._order = itertools.count()
+        self._aggregates: list[tuple[int, Record]] = []
+        self._events: deque[tuple[int, Record]] = deque()
+        self._max_events = max_events
+        self.events_since: float | None = None  # every event after this is kept
+
+    def add(self, record: Record) -> None:
+        if not is_event(record):
+            self._aggregates.append((next(self._order), record))
+            return
+        self._events.append((next(self._order), record))
+        if len(self._events) > self._max_events:
+            self.events_since = self._events.popleft()[1].ts
+
+    def records(self) -> Iterator[Record]:
+        return (record for _order, record in heapq.merge(self._aggregates, self._events))
+
+
 def write_bundle(
-    directory: Path, *, svg: str, about: dict[str, Any], records: list[Record]
+    directory: Path,
+    *,
+    svg: str,
+    about: dict[str, Any],
+    records: list[Record],
+    events_since: float | None = None,
+    lost: dict[str, int] | None = None,
 ) -> Path:
+    """`events_since`: the events before it went over the budget (None: none did).
+    `lost`: each probe's lost events since bpftop started, as its pane shows them."""
     check_directory(directory)
     try:
         directory.mkdir(mode=0o700)
@@ -59,7 +95,8 @@ def write_bundle(
         writer = RecordingWriter(directory / "recording.jsonl.gz", about)
         writer.write_all(records)
         writer.close()
-        report = build_report(about, records, written=time.time())
+        report = build_report(about, records, written=time.time(), events_since=events_since,
+                              lost=lost)  # fmt: skip
         with create_private(directory / "report.txt") as out:
             out.write(report.encode())
         give_to_sudo_user(directory)  # like the files in it

@@ -11,17 +11,16 @@ import signal
 import socket
 import sys
 import threading
-from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bpftop import __version__
-from bpftop.bundle import BundleError, check_directory, write_bundle
+from bpftop.bundle import BundleError, BundleRecords, check_directory, write_bundle
 from bpftop.engine import BpfEngine
 from bpftop.filters import SYNTAX, Filter, FilterError, parse_filter
 from bpftop.kernel import KernelFeatures, detect
-from bpftop.model.history import DEFAULT_MINUTES, MAX_RECORDS
+from bpftop.model.history import DEFAULT_MINUTES
 from bpftop.probes.registry import PID_PROBE_NAMES, PROBE_NAMES
 from bpftop.recording import RecordingError, RecordingWriter, make_header
 from bpftop.records import Record
@@ -468,12 +467,17 @@ def run_headless_session(
     for the bundle, added up for /metrics."""
     from bpftop.headless import run_headless
 
-    kept: deque[Record] = deque(maxlen=MAX_RECORDS)
+    kept = BundleRecords()
     stopping = threading.Event()  # the bundle shows the session, not bpftop detaching after it
 
     def keep(record: Record) -> None:
         if not stopping.is_set():
-            kept.append(record)
+            kept.add(record)
+
+    def progress(what: str) -> None:
+        """A --bundle says what it is doing on a terminal (one line, rewritten)."""
+        sys.stderr.write(f"\rbpftop: --bundle: {what}\x1b[K")
+        sys.stderr.flush()
 
     taps = [t for t in (recorder.write if recorder else None, keep if args.bundle else None,
                         metrics.totals.add if metrics else None)
@@ -488,14 +492,18 @@ def run_headless_session(
         stderr=stderr,
         taps=taps,
         stopping=stopping,
+        progress=progress if args.bundle and sys.stderr.isatty() else None,
     )
     if args.bundle:
         from bpftop.playback import screenshot
 
-        records = list(kept)
+        if sys.stderr.isatty():
+            progress("writing the bundle")
+            sys.stderr.write("\n")
+        records = list(kept.records())
         try:
             write_bundle(args.bundle, svg=screenshot(records, about, args.theme), about=about,
-                         records=records)  # fmt: skip
+                         records=records, events_since=kept.events_since)  # fmt: skip
         except BundleError as exc:
             print(f"bpftop: {exc}", file=sys.stderr)
             return EXIT_ENVIRONMENT

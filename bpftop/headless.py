@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import signal
 import threading
+import time
 from collections.abc import Callable, Sequence
 from typing import TextIO
 
@@ -27,8 +28,11 @@ def run_headless(
     stderr: StderrCapture | None,
     taps: Sequence[Callable[[Record], None]] = (),
     stopping: threading.Event | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> int:
-    """`stopping` is set when the time is up, before the probes detach."""
+    """`stopping` is set when the time is up, before the probes detach. `progress` is
+    told what is happening (attaching, seconds left), about once a second."""
+    tell = progress or (lambda _what: None)
     done = threading.Event()
     write_lock = threading.Lock()
 
@@ -55,10 +59,17 @@ def run_headless(
     engine.start()
     try:
         # The duration counts from the moment the probes are attached.
+        tell("attaching the probes")
         while not engine.ready.wait(0.1):
             if done.is_set():
                 break
-        done.wait(duration)
+        end = None if duration is None else time.monotonic() + duration
+        while not done.is_set():
+            left = None if end is None else end - time.monotonic()
+            if left is not None and left <= 0:
+                break
+            tell("attached" if left is None else f"attached, {left:.0f} s left")
+            done.wait(1.0 if left is None else min(1.0, left))
     finally:
         if stopping is not None:
             stopping.set()

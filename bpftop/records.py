@@ -497,3 +497,13 @@ Record = (
     | UprobeRecord
     | SystemSample
 )
+
+# One record per thing that happened: these come by the thousand per second in a storm.
+# Every other record carries one interval's aggregate (counts, histograms, groups, top
+# lists), a few per second whatever the load: a record budget spends itself on events
+# only, so the aggregates of a whole window always survive a storm.
+EVENT_TYPES = (ExecRecord, ConnectRecord, DenialRecord, SlowIoRecord)
+
+
+def is_event(record: Record) -> bool:
+    return isinstance(record, EVENT_TYPES)

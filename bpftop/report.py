@@ -24,6 +24,7 @@ from bpftop.records import (
     RunqRecord,
     SlowIoRecord,
     XdpRecord,
+    is_event,
 )
 
 TOP = 5
@@ -33,23 +34,42 @@ def _stamp(ts: float) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S %Z", time.localtime(ts))
 
 
-def build_report(about: dict[str, Any], records: list[Record], *, written: float) -> str:
+def build_report(
+    about: dict[str, Any],
+    records: list[Record],
+    *,
+    written: float,
+    events_since: float | None = None,
+    lost: dict[str, int] | None = None,
+) -> str:
+    """`events_since`: events before it were over the record budget (None: none were);
+    the aggregates cover the whole span. `lost`: the panes' lost counts (since bpftop
+    started), shown beside the ones in the span."""
     lines = ["bpftop incident report", ""]
     stamps = [r.ts for r in records]
     first, last = min(stamps, default=written), max(stamps, default=written)
+    events = sum(1 for r in records if is_event(r))
     lines += [
         f"written   {_stamp(written)} by bpftop {about.get('bpftop', '?')}",
         f"host      {about.get('host', '?')}",
         f"kernel    {about.get('kernel', '?')}, lockdown {about.get('lockdown') or 'none'}",
-        f"covers    {_stamp(first)} to {_stamp(last)} ({span(last - first)}, "
-        f"{len(records):,} records)",
+        f"covers    {_stamp(first)} to {_stamp(last)} ({span(last - first)}): counts, CPU, "
+        f"disk histograms, denial groups, XDP ({len(records) - events:,} records)",
     ]
+    if events_since is None or events_since <= first:
+        lines.append(f"events    the same span: execs, connections, denials, slow I/Os "
+                     f"({events:,} records)")  # fmt: skip
+    else:
+        lines.append(f"events    {_stamp(events_since)} to {_stamp(last)} "
+                     f"({span(last - events_since)}): execs, connections, denials, slow I/Os "
+                     f"({events:,} records; older ones were over the event budget, their "
+                     f"counts are in the totals below)")  # fmt: skip
     if about.get("replayed_from"):
         lines.append(f"replayed  from {about['replayed_from']}")
     lines += ["", "probes (attach plan: the steps tried, in order)"]
     lines += _probes(about, records)
     lines += ["", "events lost between kernel and bpftop (the kernel's counts stay exact)"]
-    lines += _lost(records)
+    lines += _lost(records, lost)
     for title, section in (
         ("CPU", _cpu),
         ("execs", _execs),
@@ -86,11 +106,15 @@ def _probes(about: dict[str, Any], records: list[Record]) -> list[str]:
     return out
 
 
-def _lost(records: list[Record]) -> list[str]:
-    lost: Counter[str] = Counter()
+def _lost(records: list[Record], since_start: dict[str, int] | None) -> list[str]:
+    in_span: Counter[str] = Counter()
     for r in _of(records, ProbeCounts):
-        lost[r.probe] += r.lost
-    return [f"  {probe:<9} {n:,}" for probe, n in sorted(lost.items())] or ["  no counts"]
+        in_span[r.probe] += r.lost
+    if since_start is None:
+        return [f"  {probe:<9} {n:,}" for probe, n in sorted(in_span.items())] or ["  no counts"]
+    probes = sorted(set(in_span) | set(since_start))
+    return [f"  {probe:<9} {since_start.get(probe, 0):,} since bpftop started (as in its pane),"
+            f" {in_span[probe]:,} in the span above" for probe in probes]  # fmt: skip
 
 
 def _cpu(records: list[Record]) -> list[str]:
@@ -108,6 +132,12 @@ def _cpu(records: list[Record]) -> list[str]:
     return out
 
 
+def _counted(records: list[Record], probe: str, *names: str) -> int | None:
+    """The kernel's count over the whole span (None: the probe sent no counts)."""
+    counts = [r for r in _of(records, ProbeCounts) if r.probe == probe]
+    return sum(c.counts.get(n, 0) for c in counts for n in names) if counts else None
+
+
 def _execs(records: list[Record]) -> list[str]:
     execs = _of(records, ExecRecord)
     if not execs:
@@ -115,7 +145,10 @@ def _execs(records: list[Record]) -> list[str]:
     by_comm = Counter(r.comm for r in execs)
     failed = Counter((r.filename or (r.argv[0] if r.argv else "?"), r.error) for r in execs
                      if r.error)  # fmt: skip
-    out = [f"  {len(execs):,} execs, {sum(failed.values()):,} failed"]
+    out = [f"  {len(execs):,} execs, {sum(failed.values()):,} failed in the events"]
+    total, fails = _counted(records, "exec", "ok", "failed"), _counted(records, "exec", "failed")
+    if total is not None:
+        out[0] += f"; {total:,} execs, {fails:,} failed counted over the whole span"
     out += [f"  {n:>8,}  by {comm}" for comm, n in by_comm.most_common(TOP)]
     out += [f"  {n:>8,}  failed {error}: {path}" for (path, error), n in failed.most_common(TOP)]
     return out
@@ -135,7 +168,11 @@ def _connects(records: list[Record]) -> list[str]:
             failures[(peer, r.result)] += 1
         if r.latency_us is not None:
             slowest[peer] = max(slowest.get(peer, 0.0), r.latency_us)
-    out = [f"  {len(conns):,} connections, {sum(failures.values()):,} failed"]
+    out = [f"  {len(conns):,} connections, {sum(failures.values()):,} failed in the events"]
+    opened = _counted(records, "connect", "out_established", "in_established")
+    if opened is not None:
+        failed = _counted(records, "connect", "out_refused", "out_timeout", "out_aborted", "resets")
+        out[0] += f"; {opened:,} established, {failed:,} failed counted over the whole span"
     out += [f"  {n:>8,}  to {peer}" for peer, n in peers.most_common(TOP)]
     out += [f"  {n:>8,}  {result} {peer}" for (peer, result), n in failures.most_common(TOP)]
     worst = sorted(slowest.items(), key=lambda kv: -kv[1])[:TOP]

@@ -32,19 +32,24 @@ def test_every_frame_is_exactly_the_snapshot_of_its_step() -> None:
         assert history.oldest is not None and history.oldest.ts >= step - 60
 
 
-def test_record_budget_gives_up_the_oldest_records_not_frames() -> None:
-    history = History(minutes=10.0, max_records=100)
+def test_event_budget_gives_up_the_oldest_events_not_frames_nor_aggregates() -> None:
+    history = History(minutes=10.0, max_events=100)
     dashboard = Dashboard(PROBE_NAMES)
     for step in range(30):
         for n in range(10):
             history.add_record(exec_at(step, n))
+        history.add_record(ProbeCounts(float(step), "exec", 1.0, {"ok": 10}, lost=1))
         history.add_frame(dashboard.snapshot(float(step)))
-        assert history.kept_records <= 100
+        assert history.kept_events <= 100
     assert len(history) == 30
     kept = list(history.records())
-    assert len(kept) == 100 == history.kept_records
-    assert [r.ts for r in kept] == sorted(r.ts for r in kept) and kept[0].ts == 20
-    assert history.records_since() == 19.0  # the frame before the first one with records
+    events = [r for r in kept if isinstance(r, ExecRecord)]
+    assert len(events) == 100 == history.kept_events
+    assert [r.ts for r in kept] == sorted(r.ts for r in kept) and events[0].ts == 20
+    assert history.events_since() == 19.0  # the newest frame that gave its events up
+    # The counts of every interval stay, so a bundle's lost and rates cover the window.
+    counts = [r for r in kept if isinstance(r, ProbeCounts)]
+    assert [c.ts for c in counts] == [float(step) for step in range(30)]
 
 
 def test_rows_kept_per_frame_are_the_newest() -> None:

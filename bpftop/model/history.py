@@ -3,8 +3,10 @@
 A frame is the dashboard snapshot the panes rendered (immutable, sharing its records
 with the other frames) plus the records that arrived during its interval, which the
 incident bundle writes out as a recording. Memory is bounded twice: frames older
-than the window go, and past a total record budget the oldest frames give up their
-records (their snapshots stay, so rewinding still works)."""
+than the window go, and past a budget of event records (execs, connections, denials,
+slow I/Os) the oldest frames give up their events. Their snapshots and their aggregate
+records (counts, disk histograms, denial groups, CPU, XDP) stay: rewinding still works,
+and a bundle covers the whole window for them (records.is_event)."""
 
 from __future__ import annotations
 
@@ -13,10 +15,10 @@ from collections import deque
 from collections.abc import Callable, Iterator
 
 from bpftop.model.dashboard import DashboardSnapshot
-from bpftop.records import ProbeStatus, Record
+from bpftop.records import ProbeStatus, Record, is_event
 
 DEFAULT_MINUTES = 10.0
-MAX_RECORDS = 60_000  # with the frames, ~26-52 MiB under storms (docs/benchmarks.md)
+MAX_EVENTS = 60_000  # with the frames, ~26-52 MiB under storms (docs/benchmarks.md)
 ROWS_KEPT = 25  # per list in a frame: more than a pane shows at 120x40
 GROUPS_KEPT = 50  # failure groups per pane in a frame: as many as a pane shows
 SPARK_KEPT = 32  # values per sparkline history in a frame: the widest a pane draws is 31
@@ -26,7 +28,9 @@ SPARK_KEPT = 32  # values per sparkline history in a frame: the widest a pane dr
 class Frame:
     seq: int  # 0 for the first frame ever; never reused
     snapshot: DashboardSnapshot
-    records: tuple[Record, ...] | None  # None: given up to the record budget
+    records: tuple[Record, ...]  # as they arrived; the aggregates alone once events_dropped
+    events: int  # how many of `records` are events
+    events_dropped: bool = False  # given up to the event budget
 
     @property
     def ts(self) -> float:
@@ -64,12 +68,12 @@ def trimmed(snapshot: DashboardSnapshot, keep: int = ROWS_KEPT) -> DashboardSnap
 
 
 class History:
-    def __init__(self, minutes: float = DEFAULT_MINUTES, max_records: int = MAX_RECORDS) -> None:
+    def __init__(self, minutes: float = DEFAULT_MINUTES, max_events: int = MAX_EVENTS) -> None:
         self.window_s = minutes * 60.0
-        self.max_records = max_records
+        self.max_events = max_events
         self._frames: deque[Frame] = deque()
         self._pending: list[Record] = []  # arrived since the last frame
-        self._kept_records = 0
+        self._kept_events = 0
         self._next_seq = 0
         # The newest status of every probe, so a bundle's recording says how each attached.
         self.statuses: dict[str, ProbeStatus] = {}
@@ -81,28 +85,28 @@ class History:
 
     def add_frame(self, snapshot: DashboardSnapshot) -> Frame:
         records, self._pending = tuple(self._pending), []
-        frame = Frame(self._next_seq, trimmed(snapshot), records)
+        events = sum(1 for r in records if is_event(r))
+        frame = Frame(self._next_seq, trimmed(snapshot), records, events)
         self._next_seq += 1
         self._frames.append(frame)
-        self._kept_records += len(records)
+        self._kept_events += events
         while self._frames[0].ts < frame.ts - self.window_s:
-            self._forget(self._frames.popleft())
+            self._kept_events -= self._frames.popleft().events
         for old in self._frames:
-            if self._kept_records <= self.max_records or old is frame:
+            if self._kept_events <= self.max_events or old is frame:
                 break
-            self._forget(old)
-            old.records = None
+            if not old.events_dropped:
+                self._kept_events -= old.events
+                old.records = tuple(r for r in old.records if not is_event(r))
+                old.events, old.events_dropped = 0, True
         return frame
-
-    def _forget(self, frame: Frame) -> None:
-        self._kept_records -= len(frame.records or ())
 
     def __len__(self) -> int:
         return len(self._frames)
 
     @property
-    def kept_records(self) -> int:
-        return self._kept_records
+    def kept_events(self) -> int:
+        return self._kept_events
 
     @property
     def newest(self) -> Frame | None:
@@ -145,12 +149,11 @@ class History:
     def records(self) -> Iterator[Record]:
         """Every record still kept, oldest first (the bundle's recording)."""
         for frame in self._frames:
-            yield from frame.records or ()
+            yield from frame.records
         yield from self._pending
 
-    def records_since(self) -> float | None:
-        """When the kept records start: the first frame that still has its records."""
-        for i, frame in enumerate(self._frames):
-            if frame.records is not None:
-                return self._frames[i - 1].ts if i else frame.ts
-        return None
+    def events_since(self) -> float | None:
+        """From when every event is kept: the end of the newest frame that gave its
+        events up (None: none in the window did, the events cover it all)."""
+        dropped = [frame.ts for frame in self._frames if frame.events_dropped]
+        return dropped[-1] if dropped else None
