@@ -46,6 +46,7 @@ from bpftop.panes.header import HeaderLine
 from bpftop.panes.help import HelpScreen
 from bpftop.panes.prompt import PromptScreen
 from bpftop.panes.xdp import XdpPane
+from bpftop.probes.uprobe_cost import BUDGET_PCT
 from bpftop.probes.xdp_counter import parse_rule
 from bpftop.process_info import ProcessInfo, watch_process
 from bpftop.records import ProbeStatus, Record, SystemSample
@@ -74,6 +75,7 @@ HELP_TEXT = {
     "drilldown-openssl": "drilldown: uprobes on SSL_read SSL_write (libssl)",
     "drilldown-usdt": "drilldown: count the process's USDT probes (semaphores set by the kernel)",
     "drilldown-clear": "drilldown: detach every uprobe",
+    "drilldown-budget": "drilldown: uprobe budget 1/2/5/10/25% of a CPU (over it, probes detach)",
     "drilldown-files": "drilldown: its events / open files and sockets / latency histogram",
     "pause": "freeze the display (counting goes on) / back to live; a replay: play/pause",
     "step-back": "rewind: one refresh back in the history (freezes the display)",
@@ -199,8 +201,10 @@ class BpftopApp(DrilldownActions, TimelineActions):
         about: dict[str, Any] | None = None,
         theme: str | None = None,
         notice: str | None = None,
+        uprobe_budget: float = BUDGET_PCT,
     ) -> None:
         super().__init__()
+        self.uprobe_budget = uprobe_budget
         self._probe_names = probe_names
         self._user_filter = user_filter or Filter()
         self._lock = threading.Lock()
@@ -334,6 +338,18 @@ class BpftopApp(DrilldownActions, TimelineActions):
             self._tap(record)
         if isinstance(record, ProbeStatus):
             self.post_message(self.StatusChanged())
+            if record.reason and record.reason.startswith("over budget"):
+                self.post_message(self.Alert(f"uprobe detached, {record.reason}"))
+
+    class Alert(Message):
+        """Something the user must hear about, from the BPF thread."""
+
+        def __init__(self, text: str) -> None:
+            super().__init__()
+            self.text = text
+
+    def on_bpftop_app_alert(self, message: Alert) -> None:
+        self.notify(message.text, severity="warning", timeout=10)
 
     def on_disk_pane_slow_threshold_changed(self, message: DiskPane.SlowThresholdChanged) -> None:
         if self.controller is not None:

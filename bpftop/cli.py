@@ -22,6 +22,7 @@ from bpftop.filters import SYNTAX, Filter, FilterError, parse_filter
 from bpftop.kernel import KernelFeatures, detect
 from bpftop.model.history import DEFAULT_MINUTES
 from bpftop.probes.registry import PID_PROBE_NAMES, PROBE_NAMES
+from bpftop.probes.uprobe_cost import BUDGET_PCT
 from bpftop.recording import RecordingError, RecordingWriter, make_header
 from bpftop.records import Record
 from bpftop.resources import demo_recording
@@ -71,6 +72,15 @@ def positive_seconds(text: str) -> float:
     value = _number(text, "seconds")
     if not value > 0:
         raise argparse.ArgumentTypeError(f"must be more than 0 seconds: {text!r}")
+    return value
+
+
+def budget_percent(text: str) -> float:
+    value = _number(text, "percent of one CPU")
+    if not 0 < value <= 100:
+        raise argparse.ArgumentTypeError(
+            f"must be more than 0 and at most 100 (% of one CPU): {text!r}"
+        )
     return value
 
 
@@ -188,6 +198,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="count calls and latency of a function in the --pid process, e.g. c:malloc, "
         "libssl.so.3:SSL_read, /usr/sbin/nginx:ngx_http_handler, or calls of a USDT probe: "
         "usdt:LIB_OR_PATH:PROVIDER:NAME (repeatable; alone it attaches only the uprobes)",
+    )
+    parser.add_argument(
+        "--uprobe-budget",
+        type=budget_percent,
+        default=BUDGET_PCT,
+        metavar="PCT",
+        help=f"what the uprobes may cost their process together, %% of one CPU (default "
+        f"{BUDGET_PCT:g}); over it the costliest are detached",
     )
     parser.add_argument(
         "--duration", type=positive_seconds, metavar="SECONDS", help="exit after this long"
@@ -545,6 +563,7 @@ def prepare_engine(args: argparse.Namespace, engine: BpfEngine) -> None:
     if args.user_filter.pid is not None:
         for name in PID_PROBE_NAMES:
             engine.configure(name, "pid", args.user_filter.pid)
+    engine.configure("uprobes", "budget_pct", args.uprobe_budget)
     for spec in args.uprobe:
         engine.control("uprobes", "attach", spec)
     for ifname in args.xdp_attach:
@@ -586,6 +605,7 @@ def run_tui(
         tap=recorder.write if recorder else None,
         about=about,
         theme=args.theme,
+        uprobe_budget=args.uprobe_budget,
     )
     app.leave_on_signals()
     try:

@@ -32,6 +32,10 @@ from bpftop.probes.user_binaries import (
 )
 from bpftop.process_info import ProcessInfo
 
+# USDT probes whose semaphore turns on a tracing mode of the runtime (spec endings).
+TRACING_MODE_PROBES = (":python:line",)
+BUDGET_STEPS = (1.0, 2.0, 5.0, 10.0, 25.0)  # b in the drilldown goes round these
+
 if TYPE_CHECKING:
     import threading
 
@@ -47,6 +51,7 @@ class DrilldownActions(App[int]):
     replay: Replay | None
     _lock: threading.Lock
     _watch_process: Callable[[int], Callable[[], ProcessInfo | None] | None]
+    uprobe_budget: float  # % of one CPU, all of the target's uprobes together
 
     def render_snapshot(self) -> None:
         raise NotImplementedError
@@ -169,19 +174,21 @@ class DrilldownActions(App[int]):
         if message.name == "usdt":
             self._attach_usdt_probes(screen.pid)
             return
-        attached, missing = [], []
+        found, missing = [], []
         for spec in PRESETS[message.name]:
             try:
                 mapped, symbol = resolve(screen.pid, spec)
             except UserCodeError:
                 missing.append(spec.split(":", 1)[1])
                 continue
-            self.controller.control("uprobes", "attach", f"{mapped.path}:{symbol}")
-            attached.append(symbol)
-        if not attached:
+            found.append(f"{mapped.path}:{symbol}")
+        if not found:
             self.notify(f"{message.name} is not loaded in pid {screen.pid}", severity="warning")
-        elif missing:
-            self.notify(f"not found: {', '.join(missing)}", severity="warning")
+            return
+        # One per interval while the probes' cost stays in the budget (uprobe_probe).
+        self.controller.control("uprobes", "queue", "\n".join(found))
+        note = f"; not found: {', '.join(missing)}" if missing else ""
+        self.notify(f"{len(found)} functions, one a second while under the uprobe budget{note}")
 
     def _attach_usdt_probes(self, pid: int) -> None:
         """Every USDT probe of the files the process maps, up to the free slots."""
@@ -198,9 +205,27 @@ class DrilldownActions(App[int]):
         if not specs:
             self.notify(f"pid {pid} has no USDT probes", severity="warning")
             return
-        for spec in dict.fromkeys(specs):  # a probe inlined in several places: once
-            self.controller.control("uprobes", "attach", spec)
-        self.notify(f"{len(set(specs))} USDT probes: calls only, while the screen is open")
+        # A probe whose semaphore switches the runtime into a tracing mode (python:line
+        # turns on Python's line tracing: every line of the program slows) only by name.
+        wanted = [s for s in dict.fromkeys(specs) if not s.endswith(TRACING_MODE_PROBES)]
+        skipped = len(dict.fromkeys(specs)) - len(wanted)
+        self.controller.control("uprobes", "queue", "\n".join(wanted))
+        note = (
+            f"; {skipped} that turn on a tracing mode left out (u attaches by name)"
+            if skipped
+            else ""
+        )
+        self.notify(f"{len(wanted)} USDT probes, one a second while under the uprobe budget{note}")
+
+    def on_drilldown_screen_next_budget(self, _message: DrilldownScreen.NextBudget) -> None:
+        """b: the uprobe budget goes round BUDGET_STEPS (% of one CPU per target)."""
+        if self.controller is None:
+            return
+        later = [b for b in BUDGET_STEPS if b > self.uprobe_budget]
+        self.uprobe_budget = later[0] if later else BUDGET_STEPS[0]
+        self.controller.configure("uprobes", "budget_pct", self.uprobe_budget)
+        self.notify(f"uprobe budget {self.uprobe_budget:g}% of a CPU: probes costing the "
+                    "process more together are detached", timeout=4)  # fmt: skip
 
     def on_drilldown_screen_detach_all(self, _message: DrilldownScreen.DetachAll) -> None:
         if self.controller is not None:

@@ -311,6 +311,7 @@ class BpfEngine:
         )
         for record in probe.interval_records(round(interval, 3)):
             self._sink(record)
+        self._report_new_attachments()  # a probe may have changed what it holds (uprobes)
         if probe.done_reason:
             probe.stop()
             self._status(name, "detached", reason=probe.done_reason)

@@ -392,6 +392,9 @@ class UprobeRecord:
     lat_us: dict[str, float] | None = field(default=None, hash=False)  # p50, p99, max bucket
     hist: tuple[Bucket, ...] = ()  # (low_us, high_us, count) of the returns
     exited: bool = False
+    # What the probe cost the process over the interval, % of one CPU: calls x the trap
+    # price measured on this box (probes/uprobe_cost.py). None: not known (old records).
+    cost_pct: float | None = None
 
     def to_json(self) -> dict[str, Any]:
         out = {
@@ -405,6 +408,7 @@ class UprobeRecord:
             "calls": self.calls,
             "lat_us": self.lat_us,
             "hist": [list(b) for b in self.hist],
+            "cost_pct": self.cost_pct,
         }
         if self.exited:
             out["exited"] = True

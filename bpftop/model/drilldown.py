@@ -33,6 +33,7 @@ class FunctionView:
     p50_us: float | None  # of the last interval with returns
     p99_us: float | None
     hist: tuple[Bucket, ...]  # since opened: (low_us, high_us, count)
+    cost_pct: float | None = None  # what the probe cost the process, last interval
 
 
 @dataclass(frozen=True)
@@ -61,6 +62,7 @@ class _Function:
     p50: float | None = None
     p99: float | None = None
     hist: dict[tuple[float, float], int] = field(default_factory=dict)
+    cost_pct: float | None = None
 
 
 class DrilldownModel:
@@ -94,6 +96,7 @@ class DrilldownModel:
         )
         f.calls += record.calls
         f.per_second = record.calls / record.interval_s if record.interval_s else 0.0
+        f.cost_pct = record.cost_pct
         if record.lat_us:
             f.p50, f.p99 = record.lat_us["p50"], record.lat_us["p99"]
         for low, high, n in record.hist:
@@ -123,7 +126,7 @@ class DrilldownModel:
         functions = tuple(
             FunctionView(
                 f.target, f.symbol, f.calls, f.per_second, f.p50, f.p99,
-                tuple((low, high, n) for (low, high), n in sorted(f.hist.items())),
+                tuple((low, high, n) for (low, high), n in sorted(f.hist.items())), f.cost_pct,
             )
             for f in self._functions.values()
         )  # fmt: skip

@@ -30,7 +30,8 @@ from bpftop.process_info import ProcessInfo
 
 # Most telling first: at 80 columns the two tables share the width and cut the right.
 SYSCALL_COLUMNS = ("SYSCALL", "CALLS", "ERR", "TOTAL", "%TIME", "AVG", "ERRNO", "RATE")
-FUNCTION_COLUMNS = ("FUNCTION", "CALLS", "P50", "P99", "RATE", "FILE")
+# COST: % of one CPU the probe took from the process (calls x the trap price measured).
+FUNCTION_COLUMNS = ("FUNCTION", "CALLS", "P50", "P99", "RATE", "COST", "FILE")
 # What the bottom table shows, in the order `o` goes through them, and its columns.
 BOTTOM_VIEWS = {
     "events": ("TIME", "KIND", "DETAIL"),
@@ -64,6 +65,7 @@ class DrilldownScreen(Screen[None]):
         Binding("l", "preset('openssl')", "OpenSSL", id="drilldown-openssl"),
         Binding("k", "preset('usdt')", "USDT", id="drilldown-usdt"),
         Binding("x", "detach_all", "Clear", id="drilldown-clear"),
+        Binding("b", "budget", "Budget", show=False, id="drilldown-budget"),
         Binding("o", "next_view", "View", id="drilldown-files"),
         # The probe keys still work here, out of the footer (it is the drilldown's).
         *(
@@ -84,6 +86,9 @@ class DrilldownScreen(Screen[None]):
 
     class DetachAll(Message):
         """Detach every uprobe of the drilldown (x)."""
+
+    class NextBudget(Message):
+        """The next uprobe budget (b)."""
 
     def __init__(self, pid: int, read_process: Callable[[], ProcessInfo | None]) -> None:
         super().__init__()
@@ -197,12 +202,12 @@ class DrilldownScreen(Screen[None]):
         rows: list[tuple[str | Text, ...]] = [
             (
                 f.symbol, str(f.calls), latency_us(f.p50_us), latency_us(f.p99_us),
-                rate(f.per_second), f.target,
+                rate(f.per_second), _cost(f.cost_pct, palette_of(self)), f.target,
             )
             for f in drill.functions
         ]  # fmt: skip
         if not rows:
-            rows = [(Text("u: pick functions", style="dim"), "", "", "", "", "")]
+            rows = [(Text("u: pick functions", style="dim"), "", "", "", "", "", "")]
         refill(self.query_one("#dd-functions", DataTable), rows)
 
     def _fill_bottom(self, snapshot: DashboardSnapshot) -> None:
@@ -259,6 +264,9 @@ class DrilldownScreen(Screen[None]):
     def action_detach_all(self) -> None:
         self.post_message(self.DetachAll())
 
+    def action_budget(self) -> None:
+        self.post_message(self.NextBudget())
+
     def action_next_view(self) -> None:
         views = list(BOTTOM_VIEWS)
         self.view = views[(views.index(self.view) + 1) % len(views)]
@@ -274,6 +282,13 @@ def _probe_line(state: ProbeState | None) -> str:
     if state.reason:
         return f"{state.state}: {state.reason}"
     return state.state
+
+
+def _cost(pct: float | None, palette: Palette) -> Text:
+    """The probe's cost to the process: marked from 1% of a CPU (half the default budget)."""
+    if pct is None:
+        return Text("-", style="dim")
+    return Text(f"{pct:.1f}%" if pct >= 0.1 else "<0.1%", style=palette.warn if pct >= 1 else "")
 
 
 def latency_rows(function: FunctionView, palette: Palette) -> list[tuple[Any, ...]]:

@@ -2,6 +2,11 @@
 (bpf/uprobes.c): uprobe + uretprobe per function, attached with the target's pid;
 and calls of USDT probes (an entry uprobe through perf_uprobe, semaphore and all).
 
+Each probe costs the target a trap per call (uprobe_cost): every interval the probes'
+cost is calls/s x that price, and past the budget (2% of one CPU per target by
+default) the costliest are detached at once, with a status that says why. Presets
+queue their functions and attach them one per interval while the budget allows.
+
 bcc attaches uprobes through perf_event_open with the uprobe PMU: the probes are
 fds of this process, so the kernel removes them when bpftop exits or is killed,
 and nothing is written to uprobe_events. Only functions a symbol table places,
@@ -10,17 +15,19 @@ in a file not replaced since the process started (user_binaries.resolve).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from dataclasses import dataclass
 from typing import Any
 
 from bpftop.model.histogram import percentile
+from bpftop.probes import uprobe_cost
 from bpftop.probes.base import PidProbe, PlanStep
 from bpftop.probes.compiler import PROG_TYPE_KPROBE
 from bpftop.probes.perf_uprobe import open_uprobe
 from bpftop.probes.user_binaries import UserCodeError, host_path, resolve, resolve_usdt
-from bpftop.records import Record, UprobeRecord
+from bpftop.records import ProbeStatus, Record, UprobeRecord
 
 UPROBE_SLOTS = 16  # bpf/uprobes.c compiles this many enter_N/leave_N pairs
 LAT_BUCKETS = 64
@@ -42,6 +49,11 @@ class Attached:
     slot: int
     last: tuple[int, tuple[int, ...]] = (0, ())  # calls and histogram at the last read
     perf_fds: tuple[int, ...] = ()  # a USDT probe's own perf event (bcc keeps the others)
+    cost_pct: float = 0.0  # of one CPU, over the last interval
+
+    @property
+    def traps_per_call(self) -> int:
+        return 1 if self.perf_fds else 2  # USDT: entry only; functions: entry and return
 
     def close_perf_fds(self) -> None:
         for fd in self.perf_fds:
@@ -69,16 +81,31 @@ class UprobeProbe(PidProbe):
     counter_names = ("unmatched", "lost")
     lost_counter = "lost"
     program_type = PROG_TYPE_KPROBE  # the enter_N and leave_N slots, attached on demand
-    controls = ("attach", "detach", "clear")
+    controls = ("attach", "detach", "clear", "queue")
+    settings = ("pid", "budget_pct")
+    # Measured once per bpftop process (uprobe_cost): seconds one trap adds to a call.
+    trap_cost_s: float | None = None
+    trap_cost_note: str | None = None  # why the measurement failed (a guess is used)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.wanted: list[str] = []  # specs, kept across stop/start
         self.attached: dict[str, Attached] = {}
+        self.queued: list[str] = []  # a preset's functions not attached yet
+        self.budget_pct = uprobe_cost.BUDGET_PCT
+        self._calibration: tuple[bytes, bytes] = (b"", b"")  # what the measurement probes
+
+    def configure(self, setting: str, value: float) -> None:
+        if setting != "budget_pct":
+            super().configure(setting, value)
+            return
+        if not 0 < value <= 100:
+            raise ValueError(f"the uprobe budget is a share of one CPU, 0-100%: {value}")
+        self.budget_pct = value
 
     def on_new_pid(self, pid: int) -> None:
         if pid != self.pid:
-            self.wanted = []  # functions of another process
+            self.wanted, self.queued = [], []  # functions of another process
 
     def on_started(self) -> None:
         self.attached = {}
@@ -105,7 +132,10 @@ class UprobeProbe(PidProbe):
         elif action == "clear":
             for spec in list(self.attached):
                 self._detach(self.attached.pop(spec))
-            self.wanted = []
+            self.wanted, self.queued = [], []
+        elif action == "queue":  # a preset: one per interval, while the budget allows
+            self.queued += [s for s in arg.split("\n") if s and s not in self.wanted]
+            self._attach_queued()
         else:
             super().control(action, arg)
 
@@ -116,8 +146,55 @@ class UprobeProbe(PidProbe):
             raise ValueError(f"at most {UPROBE_SLOTS} probes at once; detach one first")
         return free[0]
 
+    def _attach_queued(self) -> None:
+        """The next queued spec that attaches (one that cannot is a notice)."""
+        while self.queued and self.active:
+            spec = self.queued.pop(0)
+            try:
+                self._attach(spec)
+            except ValueError as exc:
+                self.notice = f"{spec}: {exc}"
+                continue
+            self.wanted.append(spec)
+            return
+
+    def _trap_cost(self) -> float:
+        """Seconds per trap, measured the first time it is needed (~0.2 s)."""
+        cls = type(self)
+        if cls.trap_cost_s is None:
+            try:
+                pair_s = uprobe_cost.measure(self._attach_calibration, self._detach_calibration)
+                cls.trap_cost_s = pair_s / 2
+            except ValueError as exc:
+                cls.trap_cost_s = uprobe_cost.FALLBACK_S / 2
+                cls.trap_cost_note = str(exc)
+        return cls.trap_cost_s
+
+    def _attach_calibration(self, pid: int) -> None:
+        mapped, symbol = resolve(pid, "c:getppid")
+        path, slot = host_path(pid, mapped).encode(), self._free_slot()
+        self._calibration = (path, symbol.encode())
+        try:
+            self._bpf.attach_uprobe(
+                name=path, sym=symbol.encode(), fn_name=f"enter_{slot}".encode(), pid=pid
+            )
+            self._bpf.attach_uretprobe(
+                name=path, sym=symbol.encode(), fn_name=f"leave_{slot}".encode(), pid=pid
+            )
+        except Exception as exc:  # bcc raises bare Exception
+            self._detach_calibration(pid)
+            raise ValueError(str(exc)) from None
+
+    def _detach_calibration(self, pid: int) -> None:
+        path, symbol = self._calibration
+        for detach in (self._bpf.detach_uprobe, self._bpf.detach_uretprobe):
+            # Not attached (bcc raises bare Exception): the child dies with its probes anyway.
+            with contextlib.suppress(Exception):
+                detach(name=path, sym=symbol, pid=pid)
+
     def _attach(self, spec: str) -> None:
         assert self.pid is not None
+        self._trap_cost()  # before the target's probes take a slot
         if spec.startswith("usdt:"):
             self._attach_usdt(spec)
             return
@@ -191,10 +268,13 @@ class UprobeProbe(PidProbe):
         exited = self.target_exited()
         now = time.time()
         out: list[Record] = []
+        trap_s = self._trap_cost() if self.attached else 0.0
         for entry in self.attached.values():
             calls, hist = self._read_slot(entry.slot)
             last_calls, last_hist = entry.last
             entry.last = (calls, hist)
+            per_second = (calls - last_calls) / interval_s if interval_s > 0 else 0.0
+            entry.cost_pct = per_second * entry.traps_per_call * trap_s * 100
             delta = [h - (last_hist[i] if last_hist else 0) for i, h in enumerate(hist)]
             buckets = tuple((*log2_bucket_us(i), n) for i, n in enumerate(delta) if n > 0)
             lat = None
@@ -216,6 +296,31 @@ class UprobeProbe(PidProbe):
                     lat,
                     buckets,
                     exited,
+                    round(entry.cost_pct, 3),
                 )
             )
+        over = self._over_budget(now, interval_s)
+        if over:
+            self.queued = []  # a preset stops where the budget is exceeded
+        else:
+            self._attach_queued()
+        return out + over
+
+    def _over_budget(self, now: float, interval_s: float) -> list[Record]:
+        """Detach the costliest probes until the rest fit the budget; a status each."""
+        out: list[Record] = []
+        by_cost = sorted(self.attached.values(), key=lambda e: -e.cost_pct)
+        total = sum(e.cost_pct for e in by_cost)
+        for entry in by_cost:
+            if total <= self.budget_pct:
+                break
+            total -= entry.cost_pct
+            rate = entry.cost_pct / 100 / (entry.traps_per_call * (self.trap_cost_s or 1e-9))
+            reason = (f"over budget: {entry.target}:{entry.symbol} {rate:,.0f} calls/s x "
+                      f"{entry.traps_per_call * (self.trap_cost_s or 0) * 1e6:.1f} us = "
+                      f"{entry.cost_pct:.1f}% of a CPU (budget {self.budget_pct:g}%)")  # fmt: skip
+            self._detach(self.attached.pop(entry.spec))
+            self.wanted.remove(entry.spec)
+            out.append(ProbeStatus(now, self.name, "detached", reason=reason))
+            self.notice = f"detached {reason}"
         return out
