@@ -241,10 +241,12 @@ def recorded_drilldown() -> list[Record]:
         )),
         UprobeRecord(T0 + 10, DRILL_PID, "libc.so.6", "/usr/lib/x86_64-linux-gnu/libc.so.6",
                      "malloc", 1.0, 5120, {"p50": 0.2, "p99": 1.6, "max_bucket": 2.048},
-                     ((0.128, 0.256, 4000), (0.256, 0.512, 1000), (1.024, 2.048, 120))),
+                     ((0.128, 0.256, 4000), (0.256, 0.512, 1000), (1.024, 2.048, 120)),
+                     cost_pct=1.5),  # 5,120 calls/s x 2 traps x 1.5 us
         UprobeRecord(T0 + 10, DRILL_PID, "libssl.so.3", "/usr/lib/x86_64-linux-gnu/libssl.so.3",
                      "SSL_read", 1.0, 42, {"p50": 35.0, "p99": 900.0, "max_bucket": 1048.576},
-                     ((16.384, 32.768, 20), (32.768, 65.536, 20), (524.288, 1048.576, 2))),
+                     ((16.384, 32.768, 20), (32.768, 65.536, 20), (524.288, 1048.576, 2)),
+                     cost_pct=0.013),
     ]  # fmt: skip
 
 
