@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import socket
 import subprocess
+import sys
 import uuid
 
 import pytest
@@ -88,3 +89,45 @@ def test_connection_failures_are_grouped_by_peer_and_result(engine_for) -> None:
     group = next(g for g in failures if g.key == ("out", "127.0.0.1", closed_port, 4, "refused"))
     assert (group.total, group.last.pid) == (REFUSED, os.getpid())
     assert not [g for g in failures if g.key[2] == open_port]  # established: no failure
+
+
+def test_inbound_connections_to_a_listener_are_its_events_in_the_drilldown(engine_for) -> None:
+    """Inbound handshakes have no pid (softirq); the drilldown of the listening process
+    lists them as its own, marked as reaching its listener, and nobody else's."""
+    from bpftop.panes.drilldown import pid_events
+    from bpftop.process_info import ProcessWatcher
+
+    listener = subprocess.Popen(
+        [sys.executable, "-c",
+         "import socket, sys\n"
+         "s = socket.create_server(('127.0.0.1', 0))\n"
+         "print(s.getsockname()[1], flush=True)\n"
+         "while True: s.accept()[0].close()\n"],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert listener.stdout is not None
+        port = int(listener.stdout.readline())
+        engine, sink = engine_for("connect")
+        for _ in range(ESTABLISHED):
+            socket.create_connection(("127.0.0.1", port), timeout=5).close()
+
+        def inbound() -> list[ConnectRecord]:
+            return [
+                r for r in sink.of_type(ConnectRecord) if r.direction == "in" and r.sport == port
+            ]
+
+        assert sink.wait_for(lambda: len(inbound()) >= ESTABLISHED)
+        engine.stop()
+        info = ProcessWatcher(listener.pid).read()
+        assert info is not None and info.listening == (("127.0.0.1", port),)
+        snapshot = dashboard_of(sink.records).snapshot(0.0)
+        events = pid_events(snapshot, listener.pid, info.listening)
+        mine = [e for e in events if f"its listener 127.0.0.1:{port}" in e[2]]
+        assert len(mine) == ESTABLISHED
+        assert all(e[1] == "tcp" and str(e[2]).startswith("in 127.0.0.1:") for e in mine)
+        # Another process (this one, not listening there) is not given them.
+        assert not [e for e in pid_events(snapshot, os.getpid(), ()) if "listener" in e[2]]
+    finally:
+        listener.kill()
+        listener.wait()
