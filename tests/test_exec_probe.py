@@ -380,11 +380,10 @@ def test_where_exec_never_joins_the_shared_program_carries_no_exec_part(
     assert sum(c.counts["failed"] for c in counts) == 4
 
 
-@pytest.mark.parametrize("probes", [("exec",), ("exec", "denials")])
-def test_a_path_lookup_is_one_exec_and_no_failure(engine_for, tmp_path, probes) -> None:
-    """`env NAME` with NAME in the third PATH directory: env's execvp fails twice
-    (ENOENT), then runs it. That is one exec that tried three paths, not two failures.
-    With the denials probe on, failures may come from its ring buffer (shared)."""
+def path_lookup(tmp_path: Path, then: str = ":") -> tuple[str, list[Path], subprocess.Popen[str]]:
+    """A shell that, once told `go`, runs `env NAME` with NAME only in the third of three
+    PATH directories (env's execvp fails twice with ENOENT, then runs it), then `then`,
+    and waits for `end`."""
     name = f"pathprobe-{uuid.uuid4().hex[:8]}"
     dirs = [tmp_path / d for d in ("first", "second", "third")]
     for d in dirs:
@@ -392,10 +391,19 @@ def test_a_path_lookup_is_one_exec_and_no_failure(engine_for, tmp_path, probes) 
     (dirs[2] / name).write_bytes(Path("/bin/true").read_bytes())
     (dirs[2] / name).chmod(0o755)
     work = subprocess.Popen(
-        ["/bin/sh", "-c", 'read go; /usr/bin/env PATH="$1" "$2" x; read end',
+        ["/bin/sh", "-c", f'read go; /usr/bin/env PATH="$1" "$2" x; {then}; read end',
          "sh", ":".join(map(str, dirs)), name],
-        stdin=subprocess.PIPE, text=True,
+        stdin=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
     )  # fmt: skip
+    return name, dirs, work
+
+
+@pytest.mark.parametrize("probes", [("exec",), ("exec", "denials")])
+def test_a_path_lookup_is_one_exec_and_no_failure(engine_for, tmp_path, probes) -> None:
+    """`env NAME` with NAME in the third PATH directory: env's execvp fails twice
+    (ENOENT), then runs it. That is one exec that tried three paths, not two failures.
+    With the denials probe on, failures may come from its ring buffer (shared)."""
+    name, dirs, work = path_lookup(tmp_path)
     engine, sink = engine_for(*probes, prepare=lambda e: e.set_filter(Filter(pid=work.pid)))
     assert work.stdin is not None
     work.stdin.write("go\n")
@@ -422,17 +430,7 @@ def test_a_path_lookup_is_one_exec_and_no_failure(engine_for, tmp_path, probes) 
 def test_result_failed_in_the_kernel_still_folds_a_path_lookup(engine_for, tmp_path) -> None:
     """result=failed is tested in the kernel on failures; the lookup's success is still
     sent (and dropped in user space), so its two tries are folded, not failures."""
-    name = f"pathprobe-{uuid.uuid4().hex[:8]}"
-    dirs = [tmp_path / d for d in ("first", "second", "third")]
-    for d in dirs:
-        d.mkdir()
-    (dirs[2] / name).write_bytes(Path("/bin/true").read_bytes())
-    (dirs[2] / name).chmod(0o755)
-    work = subprocess.Popen(
-        ["/bin/sh", "-c", 'read go; /usr/bin/env PATH="$1" "$2" x; /nonexistent/bpftop-x; read end',
-         "sh", ":".join(map(str, dirs)), name],
-        stdin=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-    )  # fmt: skip
+    _name, _dirs, work = path_lookup(tmp_path, then="/nonexistent/bpftop-x")
     user_filter = Filter(pid=work.pid, result="failed")
     engine, sink = engine_for("exec", prepare=lambda e: e.set_filter(user_filter))
     assert work.stdin is not None

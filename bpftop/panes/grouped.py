@@ -77,7 +77,7 @@ class GroupedPane(Pane):
             self.table.display = height < lines or lines == 0
 
     def wanted_lines(self) -> int:
-        """The groups, then the events (shown below them only from BOTH_FROM lines)."""
+        """The groups, then the events below them (see _fit for when both fit)."""
         groups = self.groups.row_count
         events = self.table.row_count
         if not groups:
