@@ -74,6 +74,7 @@ HELP_TEXT = {
     "drilldown-libc": "drilldown: uprobes on malloc free read write open connect (libc)",
     "drilldown-openssl": "drilldown: uprobes on SSL_read SSL_write (libssl)",
     "drilldown-usdt": "drilldown: count the process's USDT probes (semaphores set by the kernel)",
+    "drilldown-python": "drilldown: Python functions by name (CPython's USDT probes), calls each",
     "drilldown-clear": "drilldown: detach every uprobe",
     "drilldown-budget": "drilldown: uprobe budget 1/2/5/10/25% of a CPU (over it, probes detach)",
     "drilldown-files": "drilldown: its events / open files and sockets / latency histogram",

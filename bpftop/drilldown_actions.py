@@ -19,6 +19,7 @@ from bpftop.panes.base import Pane
 from bpftop.panes.drilldown import DrilldownScreen
 from bpftop.panes.format import size
 from bpftop.panes.picker import PickerScreen
+from bpftop.probes.python_view import find_probes
 from bpftop.probes.registry import PID_PROBE_NAMES
 from bpftop.probes.uprobe_probe import PRESETS
 from bpftop.probes.user_binaries import (
@@ -173,6 +174,15 @@ class DrilldownActions(App[int]):
             return
         if message.name == "usdt":
             self._attach_usdt_probes(screen.pid)
+            return
+        if message.name == "python":
+            try:
+                find_probes(screen.pid)
+            except (ValueError, OSError) as exc:
+                self.notify(str(exc), severity="warning")
+                return
+            self.controller.control("uprobes", "python", "")
+            self.notify("Python functions: calls per function, under the uprobe budget")
             return
         found, missing = [], []
         for spec in PRESETS[message.name]:

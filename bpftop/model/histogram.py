@@ -7,7 +7,7 @@ inside its bucket and never reported above the exact maximum the kernel saw.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 SUB_BUCKETS = 4
@@ -109,3 +109,14 @@ def by_power_of_two(buckets: Iterable[Bucket]) -> tuple[Bucket, ...]:
         high = 1 if power < 0 else 1 << (power + 1)
         out.append((float(low), float(high), rows[power]))
     return tuple(out)
+
+
+def log2_ns_latency(counts: Sequence[int]) -> tuple[tuple[Bucket, ...], dict[str, float] | None]:
+    """A histogram of bpf/uprobes.c (bucket b holds [2^(b-1), 2^b) ns) as microsecond
+    buckets, and its p50, p99 and top bucket edge (None: no returns)."""
+    buckets = tuple(((0 if b == 0 else 2 ** (b - 1)) / 1000, 2**b / 1000, n)
+                    for b, n in enumerate(counts) if n > 0)  # fmt: skip
+    if not buckets:
+        return buckets, None
+    return buckets, {"p50": percentile(buckets, 0.5), "p99": percentile(buckets, 0.99),
+                     "max_bucket": buckets[-1][1]}  # fmt: skip

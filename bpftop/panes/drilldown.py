@@ -66,6 +66,7 @@ class DrilldownScreen(Screen[None]):
         Binding("m", "preset('libc')", "libc", id="drilldown-libc"),
         Binding("l", "preset('openssl')", "OpenSSL", id="drilldown-openssl"),
         Binding("k", "preset('usdt')", "USDT", id="drilldown-usdt"),
+        Binding("y", "preset('python')", "Python", id="drilldown-python"),
         Binding("x", "detach_all", "Clear", id="drilldown-clear"),
         Binding("b", "budget", "Budget", show=False, id="drilldown-budget"),
         Binding("o", "next_view", "View", id="drilldown-files"),

@@ -21,15 +21,17 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from bpftop.model.histogram import percentile
+from bpftop.model.histogram import log2_ns_latency
 from bpftop.probes import uprobe_cost
 from bpftop.probes.base import PidProbe, PlanStep
 from bpftop.probes.compiler import PROG_TYPE_KPROBE
 from bpftop.probes.perf_uprobe import open_uprobe
+from bpftop.probes.python_view import TRAPS_PER_CALL, PythonFunctions
 from bpftop.probes.user_binaries import UserCodeError, host_path, resolve, resolve_usdt
 from bpftop.records import ProbeStatus, Record, UprobeRecord
 
 UPROBE_SLOTS = 16  # bpf/uprobes.c compiles this many enter_N/leave_N pairs
+PYTHON = "python"  # the spec of the Python view (python_view), among the functions
 LAT_BUCKETS = 64
 
 # One key away in the drilldown, when the library is mapped.
@@ -61,12 +63,6 @@ class Attached:
         self.perf_fds = ()
 
 
-def log2_bucket_us(index: int) -> tuple[float, float]:
-    """Bucket b of uprobes.c holds [2^(b-1), 2^b) ns; in microseconds."""
-    low = 0 if index == 0 else 2 ** (index - 1)
-    return low / 1000, 2**index / 1000
-
-
 class UprobeProbe(PidProbe):
     name = "uprobes"
     title = "Uprobes"
@@ -78,10 +74,10 @@ class UprobeProbe(PidProbe):
             needs_ringbuf=False,
         ),
     )
-    counter_names = ("unmatched", "lost")
+    counter_names = ("unmatched", "lost", "python_uncounted")
     lost_counter = "lost"
     program_type = PROG_TYPE_KPROBE  # the enter_N and leave_N slots, attached on demand
-    controls = ("attach", "detach", "clear", "queue")
+    controls = ("attach", "detach", "clear", "queue", "python")
     settings = ("pid", "budget_pct")
     # Measured once per bpftop process (uprobe_cost): seconds one trap adds to a call.
     trap_cost_s: float | None = None
@@ -91,6 +87,7 @@ class UprobeProbe(PidProbe):
         super().__init__(*args, **kwargs)
         self.wanted: list[str] = []  # specs, kept across stop/start
         self.attached: dict[str, Attached] = {}
+        self.python: PythonFunctions | None = None
         self.queued: list[str] = []  # a preset's functions not attached yet
         self.budget_pct = uprobe_cost.BUDGET_PCT
         self._calibration: tuple[bytes, bytes] = (b"", b"")  # what the measurement probes
@@ -108,7 +105,7 @@ class UprobeProbe(PidProbe):
             self.wanted, self.queued = [], []  # functions of another process
 
     def on_started(self) -> None:
-        self.attached = {}
+        self.attached, self.python = {}, None
         problems = []
         for spec in self.wanted:
             try:
@@ -129,10 +126,15 @@ class UprobeProbe(PidProbe):
                 self.wanted.remove(arg)
             if arg in self.attached:
                 self._detach(self.attached.pop(arg))
+            if arg == PYTHON:
+                self._detach_python()
         elif action == "clear":
             for spec in list(self.attached):
                 self._detach(self.attached.pop(spec))
+            self._detach_python()
             self.wanted, self.queued = [], []
+        elif action == "python":
+            self.control("attach", PYTHON)
         elif action == "queue":  # a preset: one per interval, while the budget allows
             self.queued += [s for s in arg.split("\n") if s and s not in self.wanted]
             self._attach_queued()
@@ -195,6 +197,9 @@ class UprobeProbe(PidProbe):
     def _attach(self, spec: str) -> None:
         assert self.pid is not None
         self._trap_cost()  # before the target's probes take a slot
+        if spec == PYTHON:
+            self._attach_python()
+            return
         if spec.startswith("usdt:"):
             self._attach_usdt(spec)
             return
@@ -240,11 +245,22 @@ class UprobeProbe(PidProbe):
         entry.last = self._read_slot(slot)
         self.attached[spec] = entry
 
+    def _attach_python(self) -> None:
+        assert self.pid is not None
+        if self.python is None:
+            self.python = PythonFunctions.attach(self._bpf, self.pid)
+
+    def _detach_python(self) -> None:
+        if self.python is not None:
+            self.python.close()
+            self.python = None
+
     def stop(self) -> None:
         """bcc's cleanup detaches its uprobes; the USDT probes' fds are ours to close."""
         for entry in self.attached.values():
             entry.close_perf_fds()
         self.attached = {}
+        self._detach_python()
         super().stop()
 
     def _detach(self, entry: Attached) -> None:
@@ -268,7 +284,13 @@ class UprobeProbe(PidProbe):
         exited = self.target_exited()
         now = time.time()
         out: list[Record] = []
-        trap_s = self._trap_cost() if self.attached else 0.0
+        trap_s = self._trap_cost() if self.attached or self.python else 0.0
+        if self.python is not None:
+            out += self.python.read(self._bpf, self.pid, interval_s, trap_s, exited)
+            if self.python.calls_only:
+                self.notice = ("Python view: calls only, no latency: python:function__entry "
+                               "does not fire here (CPython 3.11 fires it only under a "
+                               "tracer); a row's line is the line it returned from")  # fmt: skip
         for entry in self.attached.values():
             calls, hist = self._read_slot(entry.slot)
             last_calls, last_hist = entry.last
@@ -276,14 +298,7 @@ class UprobeProbe(PidProbe):
             per_second = (calls - last_calls) / interval_s if interval_s > 0 else 0.0
             entry.cost_pct = per_second * entry.traps_per_call * trap_s * 100
             delta = [h - (last_hist[i] if last_hist else 0) for i, h in enumerate(hist)]
-            buckets = tuple((*log2_bucket_us(i), n) for i, n in enumerate(delta) if n > 0)
-            lat = None
-            if buckets:
-                lat = {
-                    "p50": percentile(buckets, 0.5),
-                    "p99": percentile(buckets, 0.99),
-                    "max_bucket": buckets[-1][1],
-                }
+            buckets, lat = log2_ns_latency(delta)
             out.append(
                 UprobeRecord(
                     now,
@@ -309,18 +324,27 @@ class UprobeProbe(PidProbe):
     def _over_budget(self, now: float, interval_s: float) -> list[Record]:
         """Detach the costliest probes until the rest fit the budget; a status each."""
         out: list[Record] = []
-        by_cost = sorted(self.attached.values(), key=lambda e: -e.cost_pct)
-        total = sum(e.cost_pct for e in by_cost)
-        for entry in by_cost:
+        # (spec, what, cost, traps per call): the functions, and the Python view as one
+        costs = [(e.spec, f"{e.target}:{e.symbol}", e.cost_pct, e.traps_per_call)
+                 for e in self.attached.values()]  # fmt: skip
+        if self.python is not None:
+            costs.append((PYTHON, "Python functions (python:function__entry/return)",
+                          self.python.cost_pct, TRAPS_PER_CALL))  # fmt: skip
+        costs.sort(key=lambda c: -c[2])
+        total = sum(cost for _spec, _what, cost, _traps in costs)
+        trap_s = self.trap_cost_s or 1e-9
+        for spec, what, cost, traps in costs:
             if total <= self.budget_pct:
                 break
-            total -= entry.cost_pct
-            rate = entry.cost_pct / 100 / (entry.traps_per_call * (self.trap_cost_s or 1e-9))
-            reason = (f"over budget: {entry.target}:{entry.symbol} {rate:,.0f} calls/s x "
-                      f"{entry.traps_per_call * (self.trap_cost_s or 0) * 1e6:.1f} us = "
-                      f"{entry.cost_pct:.1f}% of a CPU (budget {self.budget_pct:g}%)")  # fmt: skip
-            self._detach(self.attached.pop(entry.spec))
-            self.wanted.remove(entry.spec)
+            total -= cost
+            reason = (f"over budget: {what} {cost / 100 / (traps * trap_s):,.0f} calls/s x "
+                      f"{traps * trap_s * 1e6:.1f} us = {cost:.1f}% of a CPU "
+                      f"(budget {self.budget_pct:g}%)")  # fmt: skip
+            if spec == PYTHON:
+                self._detach_python()
+            else:
+                self._detach(self.attached.pop(spec))
+            self.wanted.remove(spec)
             out.append(ProbeStatus(now, self.name, "detached", reason=reason))
             self.notice = f"detached {reason}"
         return out

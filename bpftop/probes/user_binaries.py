@@ -104,6 +104,7 @@ class UsdtProbe:
     name: str
     offset: int  # file offset of the probe's nop
     semaphore_offset: int  # file offset of its semaphore; 0: none
+    args: str = ""  # where its arguments are: "8@%rbp 8@%r12 -4@%eax" (size@location)
 
     @property
     def label(self) -> str:
@@ -169,15 +170,20 @@ def _usdt_probes(path: str, _inode: int, _mtime: int) -> list[UsdtProbe]:
             if kind != NT_STAPSDT or descsz < 24:
                 continue
             pc, note_base, semaphore = struct.unpack_from("<QQQ", data, desc)
-            provider, name = data[desc + 24 : desc + descsz].split(b"\0")[:2]
+            provider, name, args = [*data[desc + 24 : desc + descsz].split(b"\0"), b""][:3]
             if base is not None and note_base:  # prelinked: the base moved, so did the rest
                 pc += base - note_base
                 semaphore += (base - note_base) if semaphore else 0
             offset = _file_offset(data, pc)
             if offset is None:
                 continue
-            semaphore_offset = _file_offset(data, semaphore) if semaphore else None
-            found.append(UsdtProbe(provider.decode(), name.decode(), offset, semaphore_offset or 0))
+            semaphore_offset = _file_offset(data, semaphore) if semaphore else None  # fmt: skip
+            args_text = args.decode(errors="replace")
+            found.append(
+                UsdtProbe(
+                    provider.decode(), name.decode(), offset, semaphore_offset or 0, args_text
+                )
+            )
     return found
 
 
