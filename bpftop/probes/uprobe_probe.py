@@ -81,7 +81,6 @@ class UprobeProbe(PidProbe):
     settings = ("pid", "budget_pct")
     # Measured once per bpftop process (uprobe_cost): seconds one trap adds to a call.
     trap_cost_s: float | None = None
-    trap_cost_note: str | None = None  # why the measurement failed (a guess is used)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -169,7 +168,7 @@ class UprobeProbe(PidProbe):
                 cls.trap_cost_s = pair_s / 2
             except ValueError as exc:
                 cls.trap_cost_s = uprobe_cost.FALLBACK_S / 2
-                cls.trap_cost_note = str(exc)
+                self.notice = f"{exc}; costs are estimated at {cls.trap_cost_s * 1e6:g} us a trap"
         return cls.trap_cost_s
 
     def _attach_calibration(self, pid: int) -> None:
@@ -314,14 +313,14 @@ class UprobeProbe(PidProbe):
                     round(entry.cost_pct, 3),
                 )
             )
-        over = self._over_budget(now, interval_s)
+        over = self._over_budget(now)
         if over:
             self.queued = []  # a preset stops where the budget is exceeded
         else:
             self._attach_queued()
         return out + over
 
-    def _over_budget(self, now: float, interval_s: float) -> list[Record]:
+    def _over_budget(self, now: float) -> list[Record]:
         """Detach the costliest probes until the rest fit the budget; a status each."""
         out: list[Record] = []
         # (spec, what, cost, traps per call): the functions, and the Python view as one
