@@ -176,6 +176,13 @@ class BpftopApp(DrilldownActions, TimelineActions):
         Binding("ctrl+l", "redraw", "Redraw", show=False, id="redraw"),
     ]
 
+    class Alert(Message):
+        """Something the user must hear about, from the BPF thread."""
+
+        def __init__(self, text: str) -> None:
+            super().__init__()
+            self.text = text
+
     class StatusChanged(Message):
         """A probe changed state; repaint now rather than at the next tick."""
 
@@ -341,13 +348,6 @@ class BpftopApp(DrilldownActions, TimelineActions):
             self.post_message(self.StatusChanged())
             if record.reason and record.reason.startswith("over budget"):
                 self.post_message(self.Alert(f"uprobe detached, {record.reason}"))
-
-    class Alert(Message):
-        """Something the user must hear about, from the BPF thread."""
-
-        def __init__(self, text: str) -> None:
-            super().__init__()
-            self.text = text
 
     def on_bpftop_app_alert(self, message: Alert) -> None:
         self.notify(message.text, severity="warning", timeout=10)
