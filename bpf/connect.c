@@ -19,6 +19,7 @@
 #define TCP_SYN_SENT 2
 #define TCP_SYN_RECV 3
 #define TCP_CLOSE 7
+#define TCP_LISTEN 10
 
 #define DIR_OUT 0
 #define DIR_IN 1
@@ -70,15 +71,34 @@ struct conn_event {
     u16 dport;
     u8 direction;
     u8 result;
-    u8 state; /* TCP state the failure happened in */
+    u8 state;    /* TCP state the failure happened in */
+    u8 listener; /* inbound: pid, uid and comm are the listening socket's owner's */
     char comm[TASK_COMM_LEN];
     u8 saddr[16];
     u8 daddr[16];
 };
 
+/* Who listens on a local TCP port: an inbound handshake completes in softirq, with no
+ * task to name, and the listening socket's owner is the one process it can belong to.
+ * Set here when a socket starts listening (listen() runs in its task), and seeded by
+ * user space at start from /proc for the listeners that were there before. */
+struct listen_key {
+    u32 family;
+    u32 port;
+};
+
+struct listener {
+    u32 pid;
+    u32 uid;
+    u32 shared; /* two processes listen there (SO_REUSEPORT): owner unknown, never guessed */
+    u32 pad;
+    char comm[TASK_COMM_LEN];
+};
+
 BPF_PERCPU_ARRAY(counters, u64, CONN_NR_COUNTERS);
 BPF_TABLE("lru_hash", u64, struct conn_start, connecting, 16384);
 BPF_TABLE("lru_hash", u64, struct conn_owner, owners, 65536);
+BPF_HASH(listeners, struct listen_key, struct listener, 4096);
 BPF_PERCPU_ARRAY(scratch, struct conn_event, 1);
 BPF_ARRAY(filter, struct task_filter, 1);
 BPF_RINGBUF_OUTPUT(events, RINGBUF_PAGES);
@@ -93,6 +113,41 @@ static __always_inline void count(u32 slot)
 static __always_inline int port_passes(const struct task_filter *f, u16 sport, u16 dport)
 {
     return !f->port || f->port == sport || f->port == dport;
+}
+
+/* The task filter, tested on a listener's owner instead of the current task (softirq).
+ * A cgroup filter cannot be tested on another task: it never passes here. */
+static __always_inline int owner_passes(const struct task_filter *f, const struct listener *l)
+{
+    if (f->cgroup)
+        return 0;
+    if (f->pid && l->pid != f->pid)
+        return 0;
+    if (f->uid_set && l->uid != f->uid)
+        return 0;
+#pragma unroll
+    for (int i = 0; i < TASK_COMM_LEN; i++) {
+        if (i >= f->comm_len)
+            break;
+        if (l->comm[i] != f->comm[i])
+            return 0;
+    }
+    return 1;
+}
+
+static __always_inline void note_listener(u16 family, u16 port)
+{
+    struct listen_key key = {.family = family, .port = port};
+    u64 id = bpf_get_current_pid_tgid();
+    struct listener *known = listeners.lookup(&key);
+    if (known) {
+        if (known->pid != (u32)(id >> 32))
+            known->shared = 1;
+        return;
+    }
+    struct listener l = {.pid = id >> 32, .uid = bpf_get_current_uid_gid()};
+    bpf_get_current_comm(l.comm, sizeof(l.comm));
+    listeners.update(&key, &l);
 }
 
 static __always_inline struct conn_event *new_event(u16 family, u16 sport, u16 dport)
@@ -229,11 +284,31 @@ TRACEPOINT_PROBE(sock, inet_sock_set_state)
         return 0;
     }
 
+    if (to == TCP_LISTEN) {
+        note_listener(args->family, args->sport);
+        return 0;
+    }
+    if (from == TCP_LISTEN && to == TCP_CLOSE) {
+        struct listen_key key = {.family = args->family, .port = args->sport};
+        listeners.delete(&key); /* a SO_REUSEPORT sibling may remain: then unknown */
+        return 0;
+    }
+
     if (from == TCP_SYN_RECV && to == TCP_ESTABLISHED) {
-        /* softirq: no task to test, so a task filter cannot pass it (never a guess). */
-        if (f && (filter_on_task(f) || f->min_lat_ns || !port_passes(f, args->sport, args->dport)))
+        struct listen_key key = {.family = args->family, .port = args->sport};
+        struct listener *l = listeners.lookup(&key);
+        int named = l && !l->shared;
+        if (f && (f->min_lat_ns || !port_passes(f, args->sport, args->dport)))
+            return 0;
+        /* A task filter is tested on the listener's owner; unnamed, it cannot pass. */
+        if (f && filter_on_task(f) && (!named || !owner_passes(f, l)))
             return 0;
         struct conn_owner owner = {.direction = DIR_IN};
+        if (named) {
+            owner.pid = l->pid;
+            owner.uid = l->uid;
+            __builtin_memcpy(owner.comm, l->comm, sizeof(owner.comm));
+        }
         owners.update(&sk, &owner);
         if (f && !outcome_passes(f, OUTCOME_OK, 0))
             return 0;
@@ -243,6 +318,12 @@ TRACEPOINT_PROBE(sock, inet_sock_set_state)
         COPY_ADDRS(e, args);
         e->direction = DIR_IN;
         e->result = RESULT_ESTABLISHED;
+        if (named) {
+            e->pid = owner.pid;
+            e->uid = owner.uid;
+            __builtin_memcpy(e->comm, owner.comm, sizeof(e->comm));
+            e->listener = 1;
+        }
         count(IN_ESTABLISHED);
         emit(e);
         return 0;
@@ -287,6 +368,7 @@ TRACEPOINT_PROBE(tcp, tcp_receive_reset)
     e->pid = owner->pid;
     e->uid = owner->uid;
     __builtin_memcpy(e->comm, owner->comm, sizeof(e->comm));
+    e->listener = owner->direction == DIR_IN && owner->pid; /* named after its listener */
     e->result = RESULT_RESET;
     e->state = TCP_ESTABLISHED;
     count(RESETS);

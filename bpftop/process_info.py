@@ -33,7 +33,6 @@ class ProcessInfo:
     container: str | None  # a 64-hex id found in the cgroup path
     files: tuple[str, ...]
     sockets: tuple[str, ...]  # "tcp 10.0.0.1:443 -> 10.0.0.9:51234 ESTABLISHED"
-    listening: tuple[tuple[str, int], ...] = ()  # TCP (address, port) it listens on
 
 
 class ProcessWatcher:
@@ -66,20 +65,17 @@ class ProcessWatcher:
                 )
                 parents = tuple((p.pid, p.name()) for p in proc.parents())
             files = tuple(f.path for f in proc.open_files()[:MAX_LISTED])
-            conns = proc.net_connections("all")
-            sockets = tuple(_socket_text(c) for c in conns[:MAX_LISTED])
-            listening = tuple((c.laddr.ip, c.laddr.port) for c in conns
-                              if int(c.type) == 1 and c.status == "LISTEN")  # fmt: skip
+            sockets = tuple(_socket_text(c) for c in proc.net_connections("all")[:MAX_LISTED])
         except (psutil.NoSuchProcess, psutil.ZombieProcess):
             self._proc = None
             return None
         except psutil.AccessDenied:
-            files, sockets, listening = (), (), ()
+            files, sockets = (), ()
         cgroup = _cgroup(self.pid)
         match = CONTAINER_ID.search(cgroup or "")
         return ProcessInfo(
             self.pid, name, cmdline or f"[{name}]", user, parents, started, cpu, rss, threads,
-            cgroup, match.group(1)[:12] if match else None, files, sockets, listening,
+            cgroup, match.group(1)[:12] if match else None, files, sockets,
         )  # fmt: skip
 
 

@@ -133,6 +133,10 @@ class ConnectRecord:
     latency_us: float | None
     result: str
     state: str | None = None  # TCP state the failure happened in
+    # Inbound: pid, comm and uid name the owner of the socket that listened (the kernel
+    # completes inbound handshakes with no task to name; the listener's owner is the
+    # one process they can belong to). False with pid None: no owner known.
+    listener: bool = False
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -152,6 +156,8 @@ class ConnectRecord:
         }
         if self.state:
             out["state"] = self.state
+        if self.listener:
+            out["listener"] = True
         return out
 
 

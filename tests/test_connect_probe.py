@@ -53,8 +53,10 @@ def test_exact_outbound_and_inbound(engine_for, family: int, host: str, version:
         assert (r.pid, r.result, r.family, r.daddr) == (os.getpid(), "established", version, host)
         assert r.comm and r.uid == os.getuid()
         assert r.latency_us is not None and r.latency_us > 0
-    # The server side completes in softirq: no pid rather than a wrong one.
-    assert all(r.pid is None and r.comm is None and r.result == "established" for r in inc)
+    # The server side completes in softirq: it is named after the owner of the socket
+    # that listened (this process, seen calling listen()), and marked so.
+    assert all((r.pid, r.listener, r.result) == (os.getpid(), True, "established") for r in inc)
+    assert all(not r.listener for r in out)
     assert {r.dport for r in inc} == {r.sport for r in out}
     counted = sum(c.counts["out_established"] for c in sink.of_type(ProbeCounts))
     assert counted >= N

@@ -53,7 +53,8 @@ class ConnectPane(GroupedPane):
         styles = self._result_styles()
         out = []
         for r in snapshot.connects.rows:
-            # Inbound handshakes finish in softirq: no task to name, never a guess.
+            # Inbound handshakes finish in softirq: no task to name. They are the
+            # listener's owner's when bpf/connect.c knows it, never a guess.
             pid = str(r.pid) if r.pid is not None else "-"
             arrow = "→ " if r.direction == "out" else "← "
             out.append(
@@ -61,7 +62,8 @@ class ConnectPane(GroupedPane):
                     cells=(
                         clock(r.ts),
                         pid,
-                        (r.comm or "-")[:12],
+                        # Italic: the owner of the socket that listened (inbound).
+                        Text((r.comm or "-")[:12], style="italic" if r.listener else ""),
                         arrow + endpoint(r.daddr, r.dport, r.family),
                         Text(r.result, style=styles.get(r.result, "")),
                         latency_us(r.latency_us),

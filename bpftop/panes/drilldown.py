@@ -27,7 +27,6 @@ from bpftop.panes.base import refill, set_titles, show
 from bpftop.panes.format import clock, latency_us, rate, size
 from bpftop.panes.palette import Palette, palette_of
 from bpftop.process_info import ProcessInfo
-from bpftop.records import ConnectRecord
 
 # Most telling first: at 80 columns the two tables share the width and cut the right.
 SYSCALL_COLUMNS = ("SYSCALL", "CALLS", "ERR", "TOTAL", "%TIME", "AVG", "ERRNO", "RATE")
@@ -230,8 +229,7 @@ class DrilldownScreen(Screen[None]):
             name = picked.symbol if picked else "(no function probed)"
             set_titles(box, f"Latency of {name} since opened (pick it above) · o: events")
         else:
-            listening = self.info.listening if self.info else ()
-            rows = pid_events(snapshot, self.pid, listening)
+            rows = pid_events(snapshot, self.pid)
             set_titles(box, f"Events of pid {self.pid} and its children · o: open files")
         table = self.query_one("#dd-events", DataTable)
         labels = BOTTOM_VIEWS[self.view]
@@ -308,22 +306,9 @@ def latency_rows(function: FunctionView, palette: Palette) -> list[tuple[Any, ..
     return rows
 
 
-def listened_to(c: ConnectRecord, listening: tuple[tuple[str, int], ...]) -> bool:
-    """An inbound connection to one of these listening sockets (an address of 0.0.0.0
-    or :: takes every local address)? Inbound handshakes finish in softirq, with no
-    process to name: the listener's owner is the only process it can belong to."""
-    if c.direction != "in":
-        return False
-    local = c.saddr.removeprefix("::ffff:")
-    return any(port == c.sport and ip.removeprefix("::ffff:") in ("0.0.0.0", "::", local)
-               for ip, port in listening)  # fmt: skip
-
-
-def pid_events(
-    snapshot: DashboardSnapshot, pid: int, listening: tuple[tuple[str, int], ...] = ()
-) -> list[tuple[Any, ...]]:
-    """The other panes' rows about `pid` (and execs of its children), newest first;
-    `listening`: its TCP listening sockets, whose inbound connections are its too."""
+def pid_events(snapshot: DashboardSnapshot, pid: int) -> list[tuple[Any, ...]]:
+    """The other panes' rows about `pid` (and execs of its children), newest first.
+    Inbound connections are its when it owns the socket that listened (bpf/connect.c)."""
     rows: list[tuple[float, str, str | Text]] = []
     for e in snapshot.execs.rows:
         if pid in (e.pid, e.ppid):
@@ -331,14 +316,13 @@ def pid_events(
             who = "" if e.pid == pid else f"child {e.pid} "
             rows.append((e.ts, "exec", f"{who}{' '.join(e.argv) or e.filename} → {result}"))
     for c in snapshot.connects.rows:
-        if c.pid == pid:
-            peer = f"{c.daddr}:{c.dport}"
-            rows.append(
-                (c.ts, "tcp", f"{c.direction} {peer} {c.result} {latency_us(c.latency_us)}")
-            )
-        elif c.pid is None and listened_to(c, listening):
-            rows.append((c.ts, "tcp", f"in {c.daddr}:{c.dport} → its listener "
-                                      f"{c.saddr}:{c.sport} {c.result}"))  # fmt: skip
+        if c.pid != pid:
+            continue
+        if c.listener:
+            detail = f"in {c.daddr}:{c.dport} → its listener {c.saddr}:{c.sport} {c.result}"
+        else:
+            detail = f"{c.direction} {c.daddr}:{c.dport} {c.result} {latency_us(c.latency_us)}"
+        rows.append((c.ts, "tcp", detail))
     for s in snapshot.disks.slow:
         if s.pid == pid:
             rows.append((s.ts, "slow io", f"{s.dev} {s.op} {size(s.bytes)} {latency_us(s.lat_us)}"))

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import ipaddress
+import socket
 from typing import Any
+
+import psutil
 
 from bpftop.probes.base import PlanStep, Probe, c_string
 from bpftop.records import CONNECT_RESULTS, ConnectRecord
@@ -43,6 +46,18 @@ class ConnectProbe(Probe):
     )
     lost_counter = "lost"
 
+    def on_started(self) -> None:
+        """The listeners that were there before bpftop: the kernel learns the later
+        ones as they call listen()."""
+        table = self._bpf[b"listeners"]
+        for (family, port), owners in current_listeners().items():
+            key, leaf = table.Key(), table.Leaf()
+            key.family, key.port = family, port
+            pid, uid, comm = owners[0]
+            leaf.pid, leaf.uid, leaf.shared = pid, uid, int(len(owners) > 1)
+            leaf.comm = comm.encode()[:15]
+            table[key] = leaf
+
     def decode(self, event: Any, data: int) -> ConnectRecord:
         family = int(event.family)
         result = CONNECT_RESULTS[int(event.result)]
@@ -61,4 +76,28 @@ class ConnectProbe(Probe):
             latency_us=round(event.latency_ns / 1000, 1) if event.latency_ns else None,
             result=result,
             state=TCP_STATES.get(int(event.state)) if result != "established" else None,
+            listener=bool(event.listener),
         )
+
+
+def current_listeners() -> dict[tuple[int, int], list[tuple[int, int, str]]]:
+    """{(AF_INET or AF_INET6, port): [(pid, uid, comm) of each process listening]}."""
+    found: dict[tuple[int, int], list[tuple[int, int, str]]] = {}
+    names: dict[int, tuple[int, str] | None] = {}
+    for conn in psutil.net_connections(kind="tcp"):
+        if conn.status != psutil.CONN_LISTEN or not conn.pid or not conn.laddr:
+            continue
+        if conn.pid not in names:
+            try:
+                proc = psutil.Process(conn.pid)
+                names[conn.pid] = (proc.uids().real, proc.name()[:15])
+            except psutil.Error:
+                names[conn.pid] = None
+        who = names[conn.pid]
+        if who is None:
+            continue
+        family = AF_INET if conn.family == socket.AF_INET else 10
+        owners = found.setdefault((family, conn.laddr.port), [])  # type: ignore[union-attr]
+        if all(pid != conn.pid for pid, _uid, _comm in owners):
+            owners.append((conn.pid, *who))
+    return found
