@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from bpftop.model.history import MAX_EVENTS
+from bpftop.model.history import MAX_AGGREGATES, MAX_EVENTS
 from bpftop.recording import RecordingError, RecordingWriter, create_private, give_to_sudo_user
 from bpftop.records import ProbeStatus, Record, is_event
 from bpftop.report import build_report
@@ -58,7 +58,7 @@ class BundleRecords:
 
     def __init__(self, max_events: int = MAX_EVENTS) -> None:
         self._order = itertools.count()
-        self._aggregates: list[tuple[int, Record]] = []
+        self._aggregates: deque[tuple[int, Record]] = deque(maxlen=MAX_AGGREGATES)
         self._events: deque[tuple[int, Record]] = deque()
         self._max_events = max_events
         self.events_since: float | None = None  # every event after this is kept

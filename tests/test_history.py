@@ -141,3 +141,16 @@ def test_replayed_model_reaches_the_live_counts() -> None:
     assert replayed.snapshot(0).execs.execs.total == sum(
         c.counts["ok"] + c.counts["failed"] for c in counts
     )
+
+
+def test_aggregates_are_bounded_too_and_go_oldest_first() -> None:
+    history = History(minutes=10.0, max_events=1000, max_aggregates=50)
+    dashboard = Dashboard(PROBE_NAMES)
+    for step in range(30):
+        for n in range(3):
+            history.add_record(ProbeCounts(step + n / 10, "exec", 1.0, {"ok": 1}))
+        history.add_frame(dashboard.snapshot(float(step)))
+    kept = list(history.records())
+    assert 48 <= len(kept) <= 50  # whole frames go: 16 of them, 3 records each
+    assert [r.ts for r in kept] == sorted(r.ts for r in kept) and kept[-1].ts == 29.2
+    assert len(history) == 30  # the frames (their snapshots) all stay

@@ -19,6 +19,10 @@ from bpftop.records import ProbeStatus, Record, is_event
 
 DEFAULT_MINUTES = 10.0
 MAX_EVENTS = 60_000  # with the frames, ~26-52 MiB under storms (docs/benchmarks.md)
+# Aggregates are a few dozen a second (10 minutes: ~25k); this bounds a pathological
+# case (thousands of denial groups changing every second). Past it the oldest frames
+# give up all their records, and a bundle's report says where they start.
+MAX_AGGREGATES = 200_000
 ROWS_KEPT = 25  # per list in a frame: more than a pane shows at 120x40
 GROUPS_KEPT = 50  # failure groups per pane in a frame: as many as a pane shows
 SPARK_KEPT = 32  # values per sparkline history in a frame: the widest a pane draws is 31
@@ -68,12 +72,19 @@ def trimmed(snapshot: DashboardSnapshot, keep: int = ROWS_KEPT) -> DashboardSnap
 
 
 class History:
-    def __init__(self, minutes: float = DEFAULT_MINUTES, max_events: int = MAX_EVENTS) -> None:
+    def __init__(
+        self,
+        minutes: float = DEFAULT_MINUTES,
+        max_events: int = MAX_EVENTS,
+        max_aggregates: int = MAX_AGGREGATES,
+    ) -> None:
         self.window_s = minutes * 60.0
         self.max_events = max_events
+        self.max_aggregates = max_aggregates
         self._frames: deque[Frame] = deque()
         self._pending: list[Record] = []  # arrived since the last frame
         self._kept_events = 0
+        self._kept_aggregates = 0
         self._next_seq = 0
         # The newest status of every probe, so a bundle's recording says how each attached.
         self.statuses: dict[str, ProbeStatus] = {}
@@ -90,8 +101,9 @@ class History:
         self._next_seq += 1
         self._frames.append(frame)
         self._kept_events += events
+        self._kept_aggregates += len(records) - events
         while self._frames[0].ts < frame.ts - self.window_s:
-            self._kept_events -= self._frames.popleft().events
+            self._forget(self._frames.popleft())
         for old in self._frames:
             if self._kept_events <= self.max_events or old is frame:
                 break
@@ -99,7 +111,16 @@ class History:
                 self._kept_events -= old.events
                 old.records = tuple(r for r in old.records if not is_event(r))
                 old.events, old.events_dropped = 0, True
+        for old in self._frames:
+            if self._kept_aggregates <= self.max_aggregates or old is frame:
+                break
+            self._forget(old)
+            old.records, old.events, old.events_dropped = (), 0, True
         return frame
+
+    def _forget(self, frame: Frame) -> None:
+        self._kept_events -= frame.events
+        self._kept_aggregates -= len(frame.records) - frame.events
 
     def __len__(self) -> int:
         return len(self._frames)
