@@ -45,14 +45,16 @@ test-kernels: setup
 		$(SUDO) scripts/kernel-vm $$k -- $(KERNEL_PYTEST) -k "not flood" $(KERNEL_TESTS); done
 
 # What CI runs in each kernel: the kernel check and one headless run with exact counts.
-# An emulated guest has stalled twice (busy, silent, cause unknown): a VM that ends
-# without finishing (exit 125) is cut at 15 minutes and run once more; a failing test
-# fails at once.
+# An emulated guest sometimes stalls (busy, silent) or ends mid-command (seen 2 of 4
+# 6.12 runs on 2026-12-02, at different tests; the same tests then passed): a VM that
+# ends without finishing (exit 125) is cut at 15 minutes and run again, up to twice;
+# a failing test fails at once.
 smoke-kernels: setup
 	set -e; for k in $(KERNELS); do echo "== kernel $$k"; \
 		run() { $(SUDO) env KERNEL_VM_TIMEOUT=900 scripts/kernel-vm $$k -- sh -c '.venv/bin/bpftop --check && $(KERNEL_PYTEST) tests/test_smoke.py'; }; \
-		run || { rc=$$?; [ $$rc -eq 125 ] || exit $$rc; \
-			echo "== kernel $$k: the VM ended before the command did; once more"; run; }; done
+		again() { rc=$$?; [ $$rc -eq 125 ] || exit $$rc; \
+			echo "== kernel $$k: the VM ended before the command did; again"; }; \
+		run || { again; run; } || { again; run; }; done
 
 bench: setup
 	$(SUDO) $(VENV)/bin/python bench/startup.py
