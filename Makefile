@@ -45,10 +45,11 @@ test-kernels: setup
 		$(SUDO) scripts/kernel-vm $$k -- $(KERNEL_PYTEST) -k "not flood" $(KERNEL_TESTS); done
 
 # What CI runs in each kernel: the kernel check and one headless run with exact counts.
-# An emulated guest sometimes stalls (busy, silent) or ends mid-command (seen 2 of 4
-# 6.12 runs on 2026-12-02, at different tests; the same tests then passed): a VM that
-# ends without finishing (exit 125) is cut at 15 minutes and run again, up to twice;
-# a failing test fails at once.
+# Emulated guests used to stall or end mid-command: a guest kernel panic, "Oops: int3"
+# in bpf_trace_run2 (a vCPU running a tracepoint while the kernel patched it) under
+# multi-threaded TCG; scripts/kernel-vm now runs both vCPUs on one host thread. Should
+# a VM still end without finishing (exit 125), it is cut at 15 minutes and run again,
+# up to twice; a failing test fails at once.
 smoke-kernels: setup
 	set -e; for k in $(KERNELS); do echo "== kernel $$k"; \
 		run() { $(SUDO) env KERNEL_VM_TIMEOUT=900 scripts/kernel-vm $$k -- sh -c '.venv/bin/bpftop --check && $(KERNEL_PYTEST) tests/test_smoke.py'; }; \
