@@ -140,13 +140,13 @@ def _counted(records: list[Record], probe: str, *names: str) -> int | None:
 
 def _execs(records: list[Record]) -> list[str]:
     execs = _of(records, ExecRecord)
-    if not execs:
+    total, fails = _counted(records, "exec", "ok", "failed"), _counted(records, "exec", "failed")
+    if not execs and not total:
         return []
     by_comm = Counter(r.comm for r in execs)
     failed = Counter((r.filename or (r.argv[0] if r.argv else "?"), r.error) for r in execs
                      if r.error)  # fmt: skip
     out = [f"  {len(execs):,} execs, {sum(failed.values()):,} failed in the events"]
-    total, fails = _counted(records, "exec", "ok", "failed"), _counted(records, "exec", "failed")
     if total is not None:
         out[0] += f"; {total:,} execs, {fails:,} failed counted over the whole span"
     out += [f"  {n:>8,}  by {comm}" for comm, n in by_comm.most_common(TOP)]
@@ -156,7 +156,7 @@ def _execs(records: list[Record]) -> list[str]:
 
 def _connects(records: list[Record]) -> list[str]:
     conns = _of(records, ConnectRecord)
-    if not conns:
+    if not conns and not _counted(records, "connect", "out_established", "in_established"):
         return []
     peers: Counter[str] = Counter()
     failures: Counter[tuple[str, str]] = Counter()

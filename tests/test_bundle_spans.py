@@ -76,7 +76,8 @@ def test_a_bundle_after_a_storm_keeps_the_disk_burst_and_states_both_spans(
     assert events.group(1) == time.strftime("%H:%M:%S", time.localtime(since))
     assert "exec      0 since bpftop started (as in its pane), 0 in the span above" in report
     # The totals come from the kernel's counts: the whole storm, not the events kept.
-    counted = re.search(r"; ([\d,]+) execs, 0 failed counted over the whole span", report)
+    # (Failures of other processes on the box may be in the count: any number of them.)
+    counted = re.search(r"; ([\d,]+) execs, [\d,]+ failed counted over the whole span", report)
     assert counted and int(counted.group(1).replace(",", "")) >= 4 * BUDGET
     _header, replayed, damage = read_all(bundle / "recording.jsonl.gz")
     assert damage is None and len(replayed) == len(records)
