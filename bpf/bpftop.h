@@ -57,6 +57,7 @@ struct task_filter {
 #define OUTCOME_RESET 8
 #define OUTCOME_TIMEOUT 16
 #define OUTCOME_ABORTED 32
+#define OUTCOME_ERROR 64 /* a connect() that failed at once, with its errno */
 
 /* Does an event with these outcome bits and this return value (0, or -errno) pass
  * result= and errno=? */

@@ -3,7 +3,12 @@
  * carried to SYN_SENT->ESTABLISHED (which runs in softirq). Inbound handshakes
  * complete in softirq: no task can be named, so pid stays 0 ("unknown").
  * tcp_receive_reset tells refused from timed out; tcp_retransmit_skb marks SYN
- * retries. Only tracepoint fields are read: no kernel struct offsets. */
+ * retries. Only tracepoint fields are read: no kernel struct offsets.
+ *
+ * With CONNECT_FEXIT or CONNECT_KPROBE (where the kernel has them), also the connect()
+ * calls that fail at once with an errno, which the tracepoint never sees (no route:
+ * ENETUNREACH) or sees only as a close (no local port left: EADDRNOTAVAIL), from
+ * tcp_v{4,6}_connect's return. */
 #include "bpftop.h"
 
 /* uapi values, defined here: including <uapi/linux/in.h> doubles the compile time. */
@@ -13,6 +18,7 @@
 #define ECONNRESET 104 /* asm-generic/errno.h, the same on every architecture */
 #define ETIMEDOUT 110
 #define ECONNREFUSED 111
+#define EINPROGRESS 115
 
 /* include/net/tcp_states.h, stable uapi-visible values */
 #define TCP_ESTABLISHED 1
@@ -30,6 +36,7 @@ enum conn_result {
     RESULT_RESET = 2,   /* RST on an established connection */
     RESULT_TIMEOUT = 3, /* SYN retried, closed without an answer */
     RESULT_ABORTED = 4, /* closed before any answer or retry (app gave up, ICMP error) */
+    RESULT_ERROR = 5,   /* connect() failed at once; err says why */
 };
 
 enum conn_counter {
@@ -41,7 +48,8 @@ enum conn_counter {
     RESETS = 5,    /* all directions */
     CONN_LOST = 6,
     IN_RESETS = 7, /* the inbound ones among RESETS */
-    CONN_NR_COUNTERS = 8,
+    OUT_ERROR = 8,
+    CONN_NR_COUNTERS = 9,
 };
 
 struct conn_start {
@@ -76,6 +84,7 @@ struct conn_event {
     char comm[TASK_COMM_LEN];
     u8 saddr[16];
     u8 daddr[16];
+    s32 err; /* RESULT_ERROR: connect()'s negative errno */
 };
 
 /* Who listens on a local TCP port: an inbound handshake completes in softirq, with no
@@ -215,6 +224,133 @@ static __always_inline void emit(struct conn_event *e)
         count(CONN_LOST);
 }
 
+#if defined(CONNECT_FEXIT) || defined(CONNECT_KPROBE)
+/* A connect() in progress in this thread: the socket and the address asked for. */
+struct connect_call {
+    u64 sk;
+    u64 uaddr;  /* struct sockaddr_in{,6} in kernel memory (__sys_connect's copy) */
+    u32 closed; /* the socket closed inside the call, before any answer */
+};
+BPF_HASH(connect_calls, u64, struct connect_call, 4096);
+
+static __always_inline void connect_entry(void *sk, const void *uaddr)
+{
+    u64 tid = bpf_get_current_pid_tgid();
+    struct connect_call call = {.sk = (u64)sk, .uaddr = (u64)uaddr};
+    connect_calls.update(&tid, &call);
+}
+
+static __always_inline int closed_in_connect(u64 sk)
+{
+    u64 tid = bpf_get_current_pid_tgid();
+    struct connect_call *call = connect_calls.lookup(&tid);
+    if (!call || call->sk != sk)
+        return 0;
+    call->closed = 1;
+    return 1;
+}
+
+/* connect()'s result: a failure at once is an event with its errno; a close
+ * inside it with no errno (none seen) is still an abort. */
+static __always_inline int connect_return(int ret)
+{
+    u64 tid = bpf_get_current_pid_tgid();
+    struct connect_call *found = connect_calls.lookup(&tid);
+    if (!found)
+        return 0;
+    struct connect_call call = *found;
+    connect_calls.delete(&tid);
+    if ((ret == 0 || ret == -EINPROGRESS) && !call.closed)
+        return 0;
+    u16 family = 0, dport = 0;
+    bpf_probe_read_kernel(&family, sizeof(family), (void *)call.uaddr); /* sa_family */
+    if (family != AF_INET && family != AF_INET6)
+        return 0;
+    /* sin_port and sin6_port sit at the same offset, in network order */
+    bpf_probe_read_kernel(&dport, sizeof(dport), (void *)(call.uaddr + 2));
+    dport = (dport >> 8) | (dport << 8);
+    u32 zero = 0;
+    struct task_filter *f = filter.lookup(&zero);
+    u32 result = ret < 0 && ret != -EINPROGRESS ? RESULT_ERROR : RESULT_ABORTED;
+    u32 outcome = result == RESULT_ERROR ? OUTCOME_FAILED | OUTCOME_ERROR
+                                         : OUTCOME_FAILED | OUTCOME_ABORTED;
+    if (f && (!task_passes(f, 0) || !port_passes(f, 0, dport) || f->min_lat_ns ||
+              !outcome_passes(f, outcome, result == RESULT_ERROR ? ret : 0)))
+        return 0;
+    struct conn_event *e = new_event(family, 0, dport);
+    if (!e)
+        return 0;
+    if (family == AF_INET)
+        bpf_probe_read_kernel(e->daddr, 4, (void *)(call.uaddr + 4)); /* sin_addr */
+    else
+        bpf_probe_read_kernel(e->daddr, 16, (void *)(call.uaddr + 8)); /* sin6_addr */
+    u64 id = bpf_get_current_pid_tgid();
+    e->pid = id >> 32;
+    e->uid = bpf_get_current_uid_gid();
+    bpf_get_current_comm(e->comm, sizeof(e->comm));
+    e->direction = DIR_OUT;
+    e->result = result;
+    e->err = result == RESULT_ERROR ? ret : 0;
+    e->state = call.closed ? TCP_SYN_SENT : TCP_CLOSE;
+    count(result == RESULT_ERROR ? OUT_ERROR : OUT_ABORTED);
+    emit(e);
+    return 0;
+}
+#else
+static __always_inline int closed_in_connect(u64 sk)
+{
+    return 0;
+}
+#endif
+
+#ifdef CONNECT_FEXIT
+KFUNC_PROBE(tcp_v4_connect, void *sk, const void *uaddr)
+{
+    connect_entry(sk, uaddr);
+    return 0;
+}
+
+KRETFUNC_PROBE(tcp_v4_connect, void *sk, const void *uaddr, int addr_len, int ret)
+{
+    return connect_return(ret);
+}
+
+KFUNC_PROBE(tcp_v6_connect, void *sk, const void *uaddr)
+{
+    connect_entry(sk, uaddr);
+    return 0;
+}
+
+KRETFUNC_PROBE(tcp_v6_connect, void *sk, const void *uaddr, int addr_len, int ret)
+{
+    return connect_return(ret);
+}
+#endif
+
+#ifdef CONNECT_KPROBE
+int kprobe__tcp_v4_connect(struct pt_regs *ctx, void *sk, const void *uaddr)
+{
+    connect_entry(sk, uaddr);
+    return 0;
+}
+
+int kretprobe__tcp_v4_connect(struct pt_regs *ctx)
+{
+    return connect_return(PT_REGS_RC(ctx));
+}
+
+int kprobe__tcp_v6_connect(struct pt_regs *ctx, void *sk, const void *uaddr)
+{
+    connect_entry(sk, uaddr);
+    return 0;
+}
+
+int kretprobe__tcp_v6_connect(struct pt_regs *ctx)
+{
+    return connect_return(PT_REGS_RC(ctx));
+}
+#endif
+
 TRACEPOINT_PROBE(sock, inet_sock_set_state)
 {
     if (args->protocol != IPPROTO_TCP)
@@ -272,6 +408,10 @@ TRACEPOINT_PROBE(sock, inet_sock_set_state)
             e->result = RESULT_TIMEOUT;
         } else {
             e->result = RESULT_ABORTED;
+            if (closed_in_connect(sk)) {
+                connecting.delete(&sk);
+                return 0; /* connect() returns its errno: reported there */
+            }
         }
         connecting.delete(&sk);
         if (!slow_enough || f && !outcome_passes(f, outcome_of(e->result), errno_of(e->result)))

@@ -43,7 +43,8 @@ RESULTS = ("ok", "failed", *CONNECT_RESULTS[1:])
 CONNECT_ERRNO = {"refused": "ECONNREFUSED", "reset": "ECONNRESET", "timeout": "ETIMEDOUT"}
 # result= in the kernel: the OUTCOME_* bits of bpf/bpftop.h. Execs test it on failures
 # only (a success must still reach the PATH-lookup folding), the rest on every event.
-OUTCOME_BITS = {"ok": 1, "failed": 2, "refused": 4, "reset": 8, "timeout": 16, "aborted": 32}
+OUTCOME_BITS = {"ok": 1, "failed": 2, "refused": 4, "reset": 8, "timeout": 16, "aborted": 32,
+                "error": 64}  # fmt: skip
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)(us|ms|s)?$")
 
 
@@ -134,7 +135,8 @@ class Filter:
             result, error = ("ok", None) if record.ret >= 0 else ("failed", record.error)
         elif isinstance(record, ConnectRecord):
             ok = record.result == "established"
-            result, error = ("ok" if ok else record.result), CONNECT_ERRNO.get(record.result)
+            result = "ok" if ok else record.result
+            error = record.errno or CONNECT_ERRNO.get(record.result)
         elif isinstance(record, (DenialRecord, DenialGroupRecord)):
             result, error = "failed", record.errno
         else:

@@ -115,7 +115,7 @@ class ExecRecord:
         return out
 
 
-CONNECT_RESULTS = ("established", "refused", "reset", "timeout", "aborted")
+CONNECT_RESULTS = ("established", "refused", "reset", "timeout", "aborted", "error")
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,6 +137,13 @@ class ConnectRecord:
     # completes inbound handshakes with no task to name; the listener's owner is the
     # one process they can belong to). False with pid None: no owner known.
     listener: bool = False
+    # result "error": connect() failed at once, with this errno (ENETUNREACH, say)
+    errno: str | None = None
+
+    @property
+    def outcome(self) -> str:
+        """What the panes show and group by: the result, or for an error its errno."""
+        return self.errno or self.result
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -158,6 +165,8 @@ class ConnectRecord:
             out["state"] = self.state
         if self.listener:
             out["listener"] = True
+        if self.errno:
+            out["errno"] = self.errno
         return out
 
 
@@ -301,9 +310,10 @@ XDP_ACTIONS = ("pass", "drop", "tx", "redirect", "aborted")
 class XdpRecord:
     """One interface over one interval, from one source of XDP counts.
 
-    `source` is "driver" (the driver's own ethtool counters), "tracepoint" (xdp
-    exceptions and redirect errors), or None for an interface with neither, which is
-    still reported for its state and packet rates.
+    `source` is "driver" (the driver's own ethtool counters), "bpftop" (bpftop's own
+    program), "fexit" (every action of a foreign program, from fexit on it),
+    "tracepoint" (xdp exceptions and redirect errors), or None for an interface with
+    none of them, which is still reported for its state and packet rates.
     """
 
     ts: float

@@ -9,6 +9,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable
 from typing import Any
 
+from bpftop.model.connections import FAILURE_COUNTERS
 from bpftop.panes.format import latency_us, size, span
 from bpftop.records import (
     ConnectRecord,
@@ -165,13 +166,13 @@ def _connects(records: list[Record]) -> list[str]:
         peer = f"{r.daddr}:{r.dport}" if r.direction == "out" else f"{r.saddr}:{r.sport} (in)"
         peers[peer] += 1
         if r.result != "established":
-            failures[(peer, r.result)] += 1
+            failures[(peer, r.outcome)] += 1
         if r.latency_us is not None:
             slowest[peer] = max(slowest.get(peer, 0.0), r.latency_us)
     out = [f"  {len(conns):,} connections, {sum(failures.values()):,} failed in the events"]
     opened = _counted(records, "connect", "out_established", "in_established")
     if opened is not None:
-        failed = _counted(records, "connect", "out_refused", "out_timeout", "out_aborted", "resets")
+        failed = _counted(records, "connect", *FAILURE_COUNTERS)
         out[0] += f"; {opened:,} established, {failed:,} failed counted over the whole span"
     out += [f"  {n:>8,}  to {peer}" for peer, n in peers.most_common(TOP)]
     out += [f"  {n:>8,}  {result} {peer}" for (peer, result), n in failures.most_common(TOP)]

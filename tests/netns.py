@@ -118,14 +118,43 @@ def compiling_bcc() -> Any:
     return BPF
 
 
+DROP_ALL = b"int xdp_drop_all(struct xdp_md *ctx) { return XDP_DROP; }"
+# UDP to port 9999 dropped, to 7777 aborted (an exception), everything else passed.
+BY_PORT = b"""
+#include <uapi/linux/if_ether.h>
+#include <uapi/linux/ip.h>
+#include <uapi/linux/in.h>
+#include <uapi/linux/udp.h>
+int xdp_by_port(struct xdp_md *ctx)
+{
+    void *data = (void *)(long)ctx->data, *end = (void *)(long)ctx->data_end;
+    struct ethhdr *eth = data;
+    if ((void *)(eth + 1) > end || eth->h_proto != htons(ETH_P_IP))
+        return XDP_PASS;
+    struct iphdr *ip = (void *)(eth + 1);
+    if ((void *)(ip + 1) > end || ip->protocol != IPPROTO_UDP)
+        return XDP_PASS;
+    struct udphdr *udp = (void *)ip + ip->ihl * 4;
+    if ((void *)(udp + 1) > end)
+        return XDP_PASS;
+    if (udp->dest == htons(9999))
+        return XDP_DROP;
+    return udp->dest == htons(7777) ? XDP_ABORTED : XDP_PASS;
+}
+"""
+
+
 @contextmanager
-def foreign_xdp_drop(ifindex: int) -> Iterator[None]:
-    """Someone else's XDP program (the test's own, via bcc) dropping everything on
-    `ifindex`, attached through a bpf_link so it goes away with this process."""
+def foreign_xdp_drop(
+    ifindex: int, source: bytes = DROP_ALL, name: bytes = b"xdp_drop_all"
+) -> Iterator[None]:
+    """Someone else's XDP program (the test's own, via bcc; by default dropping
+    everything) on `ifindex`, attached through a bpf_link so it goes away with this
+    process. bcc loads it with BTF, as clang-built programs usually are."""
     BPF = compiling_bcc()
 
-    bpf = BPF(text=b"int xdp_drop_all(struct xdp_md *ctx) { return XDP_DROP; }")
-    fn = bpf.load_func(b"xdp_drop_all", BPF.XDP)
+    bpf = BPF(text=source)
+    fn = bpf.load_func(name, BPF.XDP)
     lib = ctypes.CDLL("libbpf.so.1", use_errno=True)
     lib.bpf_link_create.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_void_p]
     link = lib.bpf_link_create(fn.fd, ifindex, BPF_XDP, None)

@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import os
 import socket
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
-from bpftop.records import ConnectRecord, ProbeCounts
+from bpftop.probes.connect_probe import ConnectProbe
+from bpftop.records import ConnectRecord, ProbeCounts, ProbeStatus
 
 pytestmark = pytest.mark.bpf
 N = 40
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def _listener(family: int, host: str) -> socket.socket:
@@ -105,3 +110,50 @@ def test_reset_of_established_connection_names_owner(engine_for) -> None:
     engine.stop()
     [reset] = resets()
     assert (reset.pid, reset.direction, reset.state) == (os.getpid(), "out", "ESTABLISHED")
+
+
+def test_connects_that_fail_at_once_carry_their_errno(engine_for, kernel_features) -> None:
+    """connect() failing at once never reaches the state tracepoint (no route) or
+    reaches it only as a close (no local port left). Where fexit or kretprobes load
+    (6.1, 6.12), each is an "error" with its errno, exactly; where neither does (the
+    dev machine's 6.18), the step says so and the port exhaustion shows as aborted."""
+    unreachable, no_port = 7, 5
+    engine, sink = engine_for("connect")
+    status = [s for s in sink.of_type(ProbeStatus) if s.probe == "connect"][-1]
+    run = subprocess.run(
+        [sys.executable, "-m", "tests.connect_errors", str(unreachable), str(no_port)],
+        capture_output=True, text=True, timeout=60, cwd=ROOT, check=True,
+    )  # fmt: skip
+    pid, port = map(int, run.stdout.split())
+    sees_errors = status.via != ConnectProbe.plan[-1].via
+
+    def of(result: str, dport: int) -> list[ConnectRecord]:
+        return [r for r in sink.of_type(ConnectRecord) if r.result == result and r.dport == dport]
+
+    if sees_errors:
+        assert sink.wait_for(lambda: len(of("error", 81)) + len(of("error", port)) >= 12)
+    else:
+        assert sink.wait_for(lambda: len(of("aborted", port)) >= no_port)
+    assert sink.wait_for(lambda: len(sink.of_type(ProbeCounts)) >= 2)
+    engine.stop()
+    counted = sum(c.counts.get("out_error", 0) for c in sink.of_type(ProbeCounts))
+    errors = [r for r in sink.of_type(ConnectRecord) if r.result == "error"]
+    if not sees_errors:
+        assert kernel_features.prog_type_reason("kprobe") and status.skipped[:2] == (
+            (ConnectProbe.plan[0].via, kernel_features.prog_type_reason("tracing")),
+            (ConnectProbe.plan[1].via, kernel_features.prog_type_reason("kprobe")),
+        )
+        assert len(of("aborted", port)) == no_port and of("aborted", 81) == []
+        assert errors == [] and counted == 0
+        return
+    unreached, exhausted = of("error", 81), of("error", port)
+    assert len(unreached) == unreachable and len(exhausted) == no_port
+    assert {(r.errno, r.daddr, r.state) for r in unreached} == {
+        ("ENETUNREACH", "10.9.9.9", "CLOSE")
+    }
+    assert {(r.errno, r.daddr, r.state) for r in exhausted} == {
+        ("EADDRNOTAVAIL", "127.0.0.1", "SYN_SENT")
+    }
+    assert {(r.pid, r.direction) for r in unreached + exhausted} == {(pid, "out")}
+    assert of("aborted", port) == []  # the close inside connect() is not counted twice
+    assert counted == len(errors)  # the kernel's count: every error event, none lost

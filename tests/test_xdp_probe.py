@@ -11,8 +11,17 @@ from pathlib import Path
 
 import pytest
 
+from bpftop.probes.xdp_probe import XdpProbe
 from bpftop.records import ProbeCounts, ProbeStatus, XdpRecord
-from tests.netns import compiling_bcc, foreign_xdp_drop, send_udp, veth_pair, xdp_prog_id
+from tests.bpftool import loaded_programs
+from tests.netns import (
+    BY_PORT,
+    compiling_bcc,
+    foreign_xdp_drop,
+    send_udp,
+    veth_pair,
+    xdp_prog_id,
+)
 
 pytestmark = pytest.mark.bpf
 PACKETS = 57
@@ -39,6 +48,66 @@ def test_drops_of_a_foreign_program_from_driver_counters(engine_for) -> None:
     prog = records[-1].prog
     assert prog is not None
     assert (prog["name"], prog["mode"], prog["owner"]) == ("xdp_drop_all", "driver", "foreign")
+
+
+def test_fexit_counts_every_action_of_a_foreign_program(engine_for, kernel_features) -> None:
+    """Where tracing programs load (6.1, 6.12): fexit on the foreign program counts
+    each action it returned, exactly. Where they do not (the dev machine's 6.18), the
+    step is named as skipped, with why, and nothing claims fexit counts."""
+    passed, dropped, aborted = 25, 15, 5
+    cannot = kernel_features.prog_type_reason("tracing")
+    with veth_pair() as pair, foreign_xdp_drop(pair.host_ifindex, BY_PORT, b"xdp_by_port"):
+        engine, sink = engine_for("xdp", interval=0.3)
+        status = [s for s in sink.of_type(ProbeStatus) if s.probe == "xdp"][-1]
+
+        def ours(source: str) -> list[XdpRecord]:
+            return [r for r in sink.of_type(XdpRecord)
+                    if r.ifname == pair.host_if and r.source == source]  # fmt: skip
+
+        assert sink.wait_for(lambda: len(ours("driver" if cannot else "fexit")) >= 2)
+        send_udp(pair, passed, port=8888)
+        send_udp(pair, dropped, port=9999)
+        send_udp(pair, aborted, port=7777)
+        # The exception tracepoint counts the aborted ones on every kernel.
+        assert sink.wait_for(lambda: sum(r.actions["aborted"] for r in ours("tracepoint")) >= 5)
+        if not cannot:
+            total = passed + dropped + aborted
+            assert sink.wait_for(
+                lambda: sum(sum(r.actions.values()) for r in ours("fexit")) >= total
+            )
+        engine.stop()
+    if cannot:
+        assert status.via == XdpProbe.plan[1].via
+        assert (XdpProbe.plan[0].via, cannot) in status.skipped
+        assert ours("fexit") == []
+        return
+    assert status.via == XdpProbe.plan[0].via and status.reason is None
+    fexit = ours("fexit")
+    assert {a: sum(r.actions[a] for r in fexit) for a in ("pass", "drop", "aborted", "tx")} == {
+        "pass": passed, "drop": dropped, "aborted": aborted, "tx": 0
+    }  # fmt: skip
+    assert sum(r.actions["aborted"] for r in ours("tracepoint")) == aborted
+    prog = fexit[-1].prog
+    assert prog is not None and (prog["name"], prog["owner"]) == ("xdp_by_port", "foreign")
+
+
+def test_fexit_lets_go_of_a_foreign_program_that_leaves(engine_for, kernel_features) -> None:
+    """An fexit program holds its target loaded: once the foreign program leaves its
+    interface, bpftop must let go of it, or it would live on in the kernel."""
+    if reason := kernel_features.prog_type_reason("tracing"):
+        engine, sink = engine_for("xdp", interval=0.2)
+        assert engine.probes["xdp"].step is XdpProbe.plan[1], reason
+        return
+    with veth_pair() as pair:
+        engine, sink = engine_for("xdp", interval=0.2)
+        probe = engine.probes["xdp"]
+        with foreign_xdp_drop(pair.host_ifindex):
+            prog_id = xdp_prog_id(pair.host_ifindex)
+            assert sink.wait_for(lambda: prog_id in probe._fexits)
+        # Gone from the kernel, and bpftop's fexit program with it (per bpftool).
+        assert sink.wait_for(lambda: prog_id not in loaded_programs())
+        assert "xdp_fexit" not in loaded_programs().values()
+        assert probe._fexits == {}
 
 
 def test_an_interface_that_vanishes_is_dropped_not_a_crash(engine_for) -> None:

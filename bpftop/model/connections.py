@@ -10,16 +10,17 @@ from bpftop.model.groups import Group, Groups
 from bpftop.model.rates import IntervalRate, RateSnapshot
 from bpftop.records import ConnectRecord, ProbeCounts
 
-FAILURE_COUNTERS = ("out_refused", "out_timeout", "out_aborted", "resets")
-# direction, address, port, family, result. The address is the peer's for outbound
-# connections, and for inbound ones the local service's (a client's port is random).
+FAILURE_COUNTERS = ("out_refused", "out_timeout", "out_aborted", "out_error", "resets")
+# direction, address, port, family, outcome (the result, or an error's errno). The
+# address is the peer's for outbound connections, and for inbound ones the local
+# service's (a client's port is random).
 FailureKey = tuple[str, str, int, int, str]
 
 
 def failure_key(r: ConnectRecord) -> FailureKey:
     if r.direction == "out":
-        return (r.direction, r.daddr, r.dport, r.family, r.result)
-    return (r.direction, r.saddr, r.sport, r.family, r.result)
+        return (r.direction, r.daddr, r.dport, r.family, r.outcome)
+    return (r.direction, r.saddr, r.sport, r.family, r.outcome)
 
 
 @dataclass(frozen=True)
@@ -27,7 +28,7 @@ class ConnectSnapshot:
     rows: tuple[ConnectRecord, ...]  # newest last
     outbound: RateSnapshot  # connects that got established
     inbound: RateSnapshot
-    failed: RateSnapshot  # refused + timed out + aborted + reset
+    failed: RateSnapshot  # refused + timed out + aborted + failed at once + reset
     failures: tuple[Group[FailureKey, ConnectRecord], ...] = ()  # busiest first
 
 

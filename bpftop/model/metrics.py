@@ -41,6 +41,7 @@ TCP_SERIES = (
     ("out", "refused", "out_refused"),
     ("out", "timeout", "out_timeout"),
     ("out", "aborted", "out_aborted"),
+    ("out", "error", "out_error"),
     ("in", "established", "in_established"),
 )
 

@@ -42,18 +42,21 @@ class _Iface:
         self.last = r
         if r.source == "bpftop" and r.rules is not None and r.interval_s > 0:
             self.rules = tuple((x["rule"], x["drops"] / r.interval_s) for x in r.rules)
+        if r.ts != self._drops_ts:  # the first record of a new interval: a new point
+            self.drops.append(0.0)
+            self._drops_ts = r.ts
+            # Only this interval's sources: one that stopped (bpftop's fexit on a
+            # program that left) must not show its last rates for ever.
+            self.rates = {}
         if r.source is not None and r.actions is not None and r.interval_s > 0:
             self.rates[r.source] = {
                 a: (n / r.interval_s if n is not None else None) for a, n in r.actions.items()
             }
-        if r.ts != self._drops_ts:  # the first record of a new interval: a new point
-            self.drops.append(0.0)
-            self._drops_ts = r.ts
         self.drops[-1] = self._drop_rate()
 
     def _drop_rate(self) -> float:
         """The driver's view when there is one (it sees every program's drops)."""
-        for source in ("driver", "bpftop", "tracepoint"):
+        for source in ("driver", "bpftop", "fexit", "tracepoint"):
             if source in self.rates:
                 return self.rates[source].get("drop") or 0.0
         return 0.0

@@ -31,7 +31,7 @@ class ConnectPane(GroupedPane):
     def _result_styles(self) -> dict[str, str]:
         p = self.palette
         return {"established": p.good, "refused": p.bad, "reset": p.bad,
-                "timeout": f"bold {p.warn}", "aborted": p.warn}  # fmt: skip
+                "timeout": f"bold {p.warn}", "aborted": p.warn, "error": p.bad}  # fmt: skip
 
     def group_rows(self, snapshot: DashboardSnapshot) -> list[GroupRow]:
         styles = self._result_styles()
@@ -43,7 +43,7 @@ class ConnectPane(GroupedPane):
                 f"← {endpoint(addr, port, family)} (in)")  # fmt: skip
             last = g.last
             cells = (*count_cells(g.total, g.per_second, self.palette),
-                     Text(result, style=styles.get(result, "")), clock(last.ts),
+                     Text(result, style=styles.get(last.result, "")), clock(last.ts),
                      str(last.pid) if last.pid is not None else "-", (last.comm or "-")[:12],
                      peer)  # fmt: skip
             out.append((cells, last.pid))
@@ -65,7 +65,7 @@ class ConnectPane(GroupedPane):
                         # Italic: the owner of the socket that listened (inbound).
                         Text((r.comm or "-")[:12], style="italic" if r.listener else ""),
                         arrow + endpoint(r.daddr, r.dport, r.family),
-                        Text(r.result, style=styles.get(r.result, "")),
+                        Text(r.outcome, style=styles.get(r.result, "")),
                         latency_us(r.latency_us),
                         endpoint(r.saddr, r.sport, r.family),
                         r.state or "",
@@ -75,7 +75,7 @@ class ConnectPane(GroupedPane):
                         r.pid,
                         r.comm,
                         (r.direction, r.daddr, r.dport),
-                        r.result,
+                        r.outcome,
                         r.latency_us,
                         (r.saddr, r.sport),
                         r.state,

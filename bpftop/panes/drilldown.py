@@ -319,9 +319,9 @@ def pid_events(snapshot: DashboardSnapshot, pid: int) -> list[tuple[Any, ...]]:
         if c.pid != pid:
             continue
         if c.listener:
-            detail = f"in {c.daddr}:{c.dport} → its listener {c.saddr}:{c.sport} {c.result}"
+            detail = f"in {c.daddr}:{c.dport} → its listener {c.saddr}:{c.sport} {c.outcome}"
         else:
-            detail = f"{c.direction} {c.daddr}:{c.dport} {c.result} {latency_us(c.latency_us)}"
+            detail = f"{c.direction} {c.daddr}:{c.dport} {c.outcome} {latency_us(c.latency_us)}"
         rows.append((c.ts, "tcp", detail))
     for s in snapshot.disks.slow:
         if s.pid == pid:

@@ -13,7 +13,9 @@ from bpftop.panes.base import Pane, Row
 from bpftop.panes.format import rate, sparkline
 from bpftop.panes.palette import Palette
 
-SOURCE_SHORT = {"driver": "drv", "bpftop": "own", "tracepoint": "tp"}
+# In order of preference: the driver sees every program's actions; fexit, every
+# action of a foreign program; the tracepoints, only exceptions.
+SOURCE_SHORT = {"driver": "drv", "bpftop": "own", "fexit": "fx", "tracepoint": "tp"}
 
 
 def program_text(view: IfaceView) -> Text:

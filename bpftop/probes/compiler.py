@@ -15,6 +15,7 @@ whose parent dies is killed by the kernel, and with it every fd it held.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import ctypes
 import json
@@ -54,6 +55,19 @@ class CompileRequest:
     # bcc's type (BPF.KPROBE, BPF.XDP) for functions without an attach prefix
     # (kprobe__, tracepoint__, kretfunc__, ...); None: such functions are not loaded.
     program_type: int | None = None
+    # Functions sent back as instructions rather than loaded: programs whose load needs
+    # a target known only later (fexit on someone else's program), loaded by
+    # LoadedBPF.program_template() as often as targets come.
+    templates: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Templates:
+    """Instructions of the functions a request named as templates, and which map each
+    map fd number in them (the compiler process's own) stands for."""
+
+    instructions: dict[str, bytes]
+    map_names: dict[int, str]
 
 
 @dataclass
@@ -84,12 +98,12 @@ class Compiler:
             self._waiting.remove(request)
         job = self._running.pop(request, None) or _spawn(request)
         try:
-            functions, maps = _receive(job)
+            functions, maps, templates = _receive(job)
         finally:
             self._fill()
         from bpftop.probes.loaded_bpf import LoadedBPF  # bcc: only the BPF thread pays
 
-        return LoadedBPF(functions, maps)
+        return LoadedBPF(functions, maps, templates)
 
     def close(self) -> None:
         """Stop compiles nobody will use (a probe turned off before its turn)."""
@@ -133,10 +147,9 @@ def _end(job: _Job, *, kill: bool) -> int:
     return status
 
 
-def _receive(job: _Job) -> tuple[dict[str, int], dict[str, tuple[Any, int]]]:
-    """The child's answer: program fds by name, and (facts, fd) by map name."""
-    from bpftop.probes.loaded_bpf import MapFacts
-
+def _receive(job: _Job) -> tuple[dict[str, int], dict[str, tuple[Any, int]], Templates]:
+    """The child's answer: program fds by name, (facts, fd) by map name, and the
+    templates with the child's map fd numbers they name."""
     ready, _, _ = select.select([job.sock], [], [], COMPILE_TIMEOUT_S)
     if not ready:
         _end(job, kill=True)
@@ -160,10 +173,21 @@ def _receive(job: _Job) -> tuple[dict[str, int], dict[str, tuple[Any, int]]]:
     names = answer["functions"]
     functions = dict(zip(names, fds[: len(names)], strict=True))
     maps = {
-        m["name"]: (MapFacts(**{**m, "event_fields": tuple(m["event_fields"])}), fd)
+        m["name"]: (_map_facts(m), fd)
         for m, fd in zip(answer["maps"], fds[len(names) :], strict=True)
     }
-    return functions, maps
+    templates = Templates(
+        {n: base64.b64decode(t) for n, t in answer["templates"].items()},
+        {m["child_fd"]: m["name"] for m in answer["maps"]},
+    )
+    return functions, maps, templates
+
+
+def _map_facts(answer: dict[str, Any]) -> Any:
+    from bpftop.probes.loaded_bpf import MapFacts
+
+    facts = {k: v for k, v in answer.items() if k != "child_fd"}
+    return MapFacts(**{**facts, "event_fields": tuple(answer["event_fields"])})
 
 
 def _describe(status: int) -> str:
@@ -217,7 +241,7 @@ def _compile(request: CompileRequest) -> tuple[dict[str, Any], list[int]]:
     for i in range(lib.bpf_num_functions(module)):
         name = lib.bpf_function_name(module, i)
         prog_type = _program_type(BPF, name, request.program_type)
-        if prog_type is not None:
+        if prog_type is not None and name.decode() not in request.templates:
             fds.append(bpf.load_func(name, prog_type).fd)
             names.append(name.decode())
     lib.bpf_num_tables.restype = ctypes.c_ulonglong
@@ -225,12 +249,20 @@ def _compile(request: CompileRequest) -> tuple[dict[str, Any], list[int]]:
     lib.bpf_table_name.restype = ctypes.c_char_p
     lib.bpf_table_name.argtypes = [ctypes.c_void_p, ctypes.c_ulonglong]
     lib.bpf_table_fd_id.argtypes = [ctypes.c_void_p, ctypes.c_ulonglong]
+    templates = {}
+    for name in request.templates:
+        start = lib.bpf_function_start(module, name.encode())
+        if not start:
+            raise CompileError(f"no function {name} in {request.source}")
+        size = lib.bpf_function_size(module, name.encode())
+        templates[name] = base64.b64encode(ctypes.string_at(start, size)).decode()
     maps = []
     for i in range(lib.bpf_num_tables(module)):
         name = lib.bpf_table_name(module, i)
         fds.append(lib.bpf_table_fd_id(module, i))
         maps.append(
             {
+                "child_fd": fds[-1],  # as the templates' instructions name the map
                 "name": name.decode(),
                 "map_id": i,
                 "map_type": lib.bpf_table_type_id(module, i),
@@ -244,7 +276,7 @@ def _compile(request: CompileRequest) -> tuple[dict[str, Any], list[int]]:
                 ],
             }
         )
-    return {"functions": names, "maps": maps}, fds
+    return {"functions": names, "maps": maps, "templates": templates}, fds
 
 
 def _program_type(bpf_class: Any, name: bytes, default: int | None) -> int | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import ipaddress
 import socket
 from typing import Any
@@ -12,6 +13,9 @@ from bpftop.probes.base import PlanStep, Probe, c_string
 from bpftop.records import CONNECT_RESULTS, ConnectRecord
 
 AF_INET = 2
+VIA = "tracepoint:sock:inet_sock_set_state"
+TRACEPOINTS = ("sock:inet_sock_set_state", "tcp:tcp_receive_reset", "tcp:tcp_retransmit_skb")
+CONNECT_FUNCTIONS = ("tcp_v4_connect", "tcp_v6_connect")
 TCP_STATES = {1: "ESTABLISHED", 2: "SYN_SENT", 3: "SYN_RECV", 7: "CLOSE"}
 
 
@@ -24,15 +28,23 @@ class ConnectProbe(Probe):
     name = "connect"
     title = "TCP connections"
     source = "connect.c"
+    # Where the kernel lets bpftop see connect()'s return: also the calls that fail
+    # at once (ENETUNREACH, EADDRNOTAVAIL...), which the state tracepoint never shows
+    # or shows only as a close.
     plan = (
         PlanStep(
-            via="tracepoint:sock:inet_sock_set_state",
-            tracepoints=(
-                "sock:inet_sock_set_state",
-                "tcp:tcp_receive_reset",
-                "tcp:tcp_retransmit_skb",
-            ),
+            via=f"{VIA} + fexit:tcp_v{{4,6}}_connect for errors",
+            tracepoints=TRACEPOINTS,
+            fexit=CONNECT_FUNCTIONS,
+            cflags=("-DCONNECT_FEXIT",),
         ),
+        PlanStep(
+            via=f"{VIA} + kretprobe:tcp_v{{4,6}}_connect for errors",
+            tracepoints=TRACEPOINTS,
+            kprobes=CONNECT_FUNCTIONS,
+            cflags=("-DCONNECT_KPROBE",),
+        ),
+        PlanStep(via=VIA, tracepoints=TRACEPOINTS),
     )
     counter_names = (
         "out_established",
@@ -43,6 +55,7 @@ class ConnectProbe(Probe):
         "resets",
         "lost",
         "in_resets",
+        "out_error",
     )
     lost_counter = "lost"
 
@@ -77,6 +90,7 @@ class ConnectProbe(Probe):
             result=result,
             state=TCP_STATES.get(int(event.state)) if result != "established" else None,
             listener=bool(event.listener),
+            errno=errno.errorcode.get(-int(event.err), str(-int(event.err))) if event.err else None,
         )
 
 

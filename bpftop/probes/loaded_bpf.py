@@ -16,12 +16,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from bpftop.probes.bcc_without_compiler import import_bcc
+from bpftop.probes.compiler import Templates
 
 import_bcc()  # before bcc's modules below: this process never loads the compiler
 
 import bcc.table  # noqa: E402
 from bcc import BPF  # noqa: E402
 from bcc.libbcc import lib  # noqa: E402
+
+LD_IMM64 = 0x18  # BPF_LD | BPF_IMM | BPF_DW: two instruction slots
+PSEUDO_MAP_FD = 1
 
 
 @dataclass(frozen=True)
@@ -68,7 +72,12 @@ class _ModuleFacts:
 class LoadedBPF(BPF):  # type: ignore[misc]  # bcc has no type hints
     """bcc's BPF with no module: programs and maps arrive as fds."""
 
-    def __init__(self, functions: dict[str, int], maps: dict[str, tuple[MapFacts, int]]) -> None:
+    def __init__(
+        self,
+        functions: dict[str, int],
+        maps: dict[str, tuple[MapFacts, int]],
+        templates: Templates | None = None,
+    ) -> None:
         # What BPF.__init__ sets up besides compiling, which happened elsewhere.
         self.kprobe_fds: dict[Any, Any] = {}
         self.uprobe_fds: dict[Any, Any] = {}
@@ -89,6 +98,7 @@ class LoadedBPF(BPF):  # type: ignore[misc]  # bcc has no type hints
         }
         self._order = [name.encode() for name in functions]
         self._maps = {name.encode(): entry for name, entry in maps.items()}
+        self._templates = templates or Templates({}, {})
         atexit.register(self.cleanup)
 
     def attach_loaded(self) -> None:
@@ -117,6 +127,19 @@ class LoadedBPF(BPF):  # type: ignore[misc]  # bcc has no type hints
         if name not in self.funcs:
             raise Exception(f"program {name.decode()} was not loaded by the compiler process")
         return self.funcs[name]
+
+    def instructions(self, name: str) -> bytes:
+        """A template's instructions (CompileRequest.templates), its map references
+        turned from the compiler process's fd numbers into this process's, ready to
+        load as often as needed."""
+        code = bytearray(self._templates.instructions[name])
+        for at in range(0, len(code) - 15, 8):
+            # ld_imm64 with src_reg BPF_PSEUDO_MAP_FD: the map's fd in the low imm
+            if code[at] == LD_IMM64 and code[at + 1] >> 4 == PSEUDO_MAP_FD:
+                child_fd = int.from_bytes(code[at + 4 : at + 8], "little", signed=True)
+                _facts, fd = self._maps[self._templates.map_names[child_fd].encode()]
+                code[at + 4 : at + 8] = fd.to_bytes(4, "little", signed=True)
+        return bytes(code)
 
     def get_table(
         self, name: Any, keytype: Any = None, leaftype: Any = None, reducer: Any = None

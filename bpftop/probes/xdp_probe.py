@@ -13,8 +13,8 @@ import time
 from dataclasses import replace
 from typing import Any
 
-from bpftop.kernel import KernelFeatures
 from bpftop.probes.base import PlanStep, Probe
+from bpftop.probes.fexit_on_prog import FexitOnProg
 from bpftop.probes.interfaces import Link, LinkReader, driver_xdp_actions
 from bpftop.probes.stats import BpfStats
 from bpftop.probes.xdp_counter import PROGRAM_NAME, DropRule, XdpCounter, parse_rule
@@ -38,11 +38,20 @@ class XdpProbe(Probe):
     title = "XDP"
     source = "xdp.c"
     plan = (
+        # Where tracing programs load: also every action of each foreign XDP program,
+        # from fexit on it (drivers without XDP counters, actions they do not count).
+        PlanStep(
+            via="netlink + ethtool stats + tracepoint:xdp:xdp_exception"
+            " + fexit on foreign XDP programs",
+            tracepoints=("xdp:xdp_exception", "xdp:xdp_redirect_err"),
+            prog_type="tracing",
+        ),
         PlanStep(
             via="netlink + ethtool stats + tracepoint:xdp:xdp_exception",
             tracepoints=("xdp:xdp_exception", "xdp:xdp_redirect_err"),
         ),
     )
+    templates = ("xdp_fexit",)  # loaded per foreign program by FexitOnProg
     counter_names = ("lost",)  # nothing is sent per packet
     lost_counter = "lost"
     controls = ("attach", "detach", "rule", "clear_rules")
@@ -62,14 +71,16 @@ class XdpProbe(Probe):
         self._wanted: dict[str, list[DropRule]] = {}
         self._counters: dict[str, XdpCounter] = {}
         self._last_own: dict[str, tuple[dict[str, int], list[int], dict[str, int]]] = {}
-
-    @classmethod
-    def plan_notes(cls, kernel: KernelFeatures) -> tuple[tuple[str, str], ...]:
-        reason = kernel.prog_type_reason("tracing") or "not implemented yet"
-        return (("fexit on foreign XDP programs", reason),)
+        # fexit on foreign XDP programs, by program id, while one is on an interface;
+        # why a program could not be traced (no BTF, say), so it is not tried again.
+        self._fexits: dict[int, FexitOnProg] = {}
+        self._untraceable: dict[int, str] = {}
+        self._last_fexit: dict[int, dict[str, int]] = {}
+        self._refused_counters: list[str] = []  # at start: the reasons, for the notice
 
     def on_started(self) -> None:
         self._last_packets, self._last_driver, self._last_tracepoint = {}, {}, {}
+        self._last_fexit, self._untraceable = {}, {}
         self._no_driver_xdp = {}
         self._names = BpfStats()
         self._sweep_leftovers()
@@ -79,6 +90,7 @@ class XdpProbe(Probe):
                 self._attach_counter(ifname)
             except (OSError, ValueError) as exc:  # the probe itself still runs
                 refused.append(str(exc))
+        self._refused_counters = refused
         self.notice = "; ".join(refused) or None
         self.interval_records(0.0)  # the baseline: the first real interval is a delta
 
@@ -86,13 +98,17 @@ class XdpProbe(Probe):
         for counter in self._counters.values():
             counter.detach()
         self._counters.clear()
+        for fexit in self._fexits.values():
+            fexit.close()
+        self._fexits.clear()
         self._last_own.clear()
         super().stop()
         self._links.close()
 
     def prog_fds(self) -> list[int]:
         own = [fd for c in self._counters.values() for fd in c.prog_fds()]
-        return super().prog_fds() + own
+        fexits = [f.prog_fd for f in self._fexits.values()]
+        return super().prog_fds() + own + fexits
 
     # -- bpftop's own XDP program ------------------------------------------------------
     def control(self, action: str, arg: str) -> None:
@@ -164,22 +180,33 @@ class XdpProbe(Probe):
             return []
         ts = time.time()
         exceptions = self._tracepoint_totals()
+        actions = self._fexit_totals()
         links = self._links.links()
+        self._trace_foreign_programs(links)
         seen = {link.ifindex for link in links}
         for table in (
             self._last_packets,
             self._last_driver,
             self._last_tracepoint,
+            self._last_fexit,
             self._no_driver_xdp,
         ):
             for gone in [i for i in table if i not in seen]:
                 del table[gone]  # an interface that vanished is simply not reported
+        for name in (b"xdp_events", b"fexit_actions"):  # nor counted on, should its
+            table = self._bpf[name]  # ifindex come back for another interface
+            for key in [k for k in table if int(k.ifindex) not in seen]:
+                del table[key]
         for ifname in [n for n, c in self._counters.items() if c.ifindex not in seen]:
             self._counters.pop(ifname).detach()  # its interface is gone
             self._wanted.pop(ifname, None)
         records: list[Record] = []
         for link in links:
-            records.extend(self._link_records(ts, interval_s, link, exceptions.get(link.ifindex)))
+            records.extend(
+                self._link_records(
+                    ts, interval_s, link, exceptions.get(link.ifindex), actions.get(link.ifindex)
+                )
+            )
             if link.ifname in self._counters:
                 records.append(self._own_record(ts, interval_s, link, self._counters[link.ifname]))
         return [] if interval_s <= 0 else records
@@ -217,6 +244,36 @@ class XdpProbe(Probe):
             top_sources=[{"src": src, "packets": n} for n, src in top],
         )  # fmt: skip
 
+    # -- fexit on foreign XDP programs -------------------------------------------------
+    def _trace_foreign_programs(self, links: list[Link]) -> None:
+        """fexit on every foreign XDP program on an interface now, where the step has
+        tracing programs; off a program as soon as no interface has it (an fexit
+        program holds its target loaded)."""
+        own = {c.prog_id for c in self._counters.values()}
+        foreign = {x.xdp_prog_id for x in links if x.xdp_prog_id and x.xdp_prog_id not in own}
+        for prog_id in [p for p in self._fexits if p not in foreign]:
+            self._fexits.pop(prog_id).close()
+        for prog_id in [p for p in self._untraceable if p not in foreign]:
+            del self._untraceable[prog_id]
+        if self.step is not self.plan[0]:
+            return
+        for prog_id in sorted(foreign - self._fexits.keys() - self._untraceable.keys()):
+            try:
+                self._fexits[prog_id] = FexitOnProg(
+                    self._bpf.instructions("xdp_fexit"), "xdp_fexit", prog_id
+                )
+            except OSError as exc:
+                self._untraceable[prog_id] = exc.strerror or str(exc)
+        self.notice = "; ".join([*self._refused_counters, *self._untraceable.values()]) or None
+
+    def _fexit_totals(self) -> dict[int, dict[str, int]]:
+        out: dict[int, dict[str, int]] = {}
+        for key, per_cpu in self._bpf[b"fexit_actions"].items():
+            action = TRACEPOINT_WHAT.get(int(key.what), "aborted")
+            counts = out.setdefault(int(key.ifindex), {})
+            counts[action] = counts.get(action, 0) + int(sum(per_cpu))
+        return out
+
     def _tracepoint_totals(self) -> dict[int, dict[str, int]]:
         out: dict[int, dict[str, int]] = {}
         for key, per_cpu in self._bpf[b"xdp_events"].items():
@@ -226,7 +283,12 @@ class XdpProbe(Probe):
         return out
 
     def _link_records(
-        self, ts: float, interval_s: float, link: Link, exceptions: dict[str, int] | None
+        self,
+        ts: float,
+        interval_s: float,
+        link: Link,
+        exceptions: dict[str, int] | None,
+        fexit_actions: dict[str, int] | None,
     ) -> list[XdpRecord]:
         rx0, tx0 = self._last_packets.get(link.ifindex, (link.rx_packets, link.tx_packets))
         self._last_packets[link.ifindex] = (link.rx_packets, link.tx_packets)
@@ -253,10 +315,17 @@ class XdpProbe(Probe):
             actions = {a: delta.get(a) for a in XDP_ACTIONS}
             out.append(replace(base, actions=actions, source="driver"))
         if exceptions is not None:
-            delta = _delta(exceptions, self._last_tracepoint.get(link.ifindex))
+            # The kernel's counts start at zero with the probe: the first are news.
+            delta = _delta(exceptions, self._last_tracepoint.get(link.ifindex, {}))
             self._last_tracepoint[link.ifindex] = exceptions
             actions = {a: delta.get(a, 0) for a in XDP_ACTIONS}
             out.append(replace(base, actions=actions, source="tracepoint"))
+        if link.xdp_prog_id in self._fexits:
+            totals = fexit_actions or {}
+            delta = _delta(totals, self._last_fexit.get(link.ifindex, {}))
+            self._last_fexit[link.ifindex] = totals
+            actions = {a: delta.get(a, 0) for a in XDP_ACTIONS}
+            out.append(replace(base, actions=actions, source="fexit"))
         return out or [base]
 
     def _program(self, link: Link) -> dict[str, Any] | None:
