@@ -19,6 +19,12 @@ from tests.test_cli import _attached, _read_until, _start_json
 pytestmark = pytest.mark.bpf
 
 
+@pytest.fixture(autouse=True)
+def no_compile_cache(monkeypatch: pytest.MonkeyPatch) -> None:
+    """These tests are about compiles: none of them may come from the cache."""
+    monkeypatch.setenv("BPFTOP_CACHE_DIR", "")
+
+
 def compile_children(proc: subprocess.Popen[str], timeout: float = 30) -> list[psutil.Process]:
     """bpftop's compile processes, once the first one shows up."""
     deadline = time.monotonic() + timeout

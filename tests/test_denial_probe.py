@@ -183,3 +183,50 @@ def test_a_landlock_denial_names_landlock_where_lsm_hooks_load(engine_for, kerne
 def hostname_denials(sink) -> list[DenialRecord]:
     return [r for r in sink.of_type(DenialRecord)
             if r.comm == "landlocked" and r.path == "/etc/hostname"]  # fmt: skip
+
+
+# Confined by an AppArmor profile that allows everything but reading /etc/hostname.
+AA_PROFILE = "bpftop-test-deny-hostname"
+AA_RULES = f"profile {AA_PROFILE} {{\n  file,\n  capability,\n  deny /etc/hostname r,\n}}\n"
+AA_DENIED = """
+import ctypes, sys
+ctypes.CDLL(None).prctl(15, b"aa-denied", 0, 0, 0)  # PR_SET_NAME
+for _ in range(int(sys.argv[1])):
+    try:
+        open("/etc/hostname").close()
+    except PermissionError:
+        pass
+print("done", flush=True)
+"""
+
+
+@pytest.mark.apparmor
+def test_an_apparmor_denial_names_apparmor(engine_for, kernel_features) -> None:
+    """On a kernel running AppArmor (6.1 and 6.12 in the matrix; not this project's
+    machine, so `make test` deselects it), a profile's refusal is named `apparmor` where
+    fexit loads, and counted exactly with its cause unknown where it does not."""
+    load = ["apparmor_parser", "--replace", "--skip-cache"]
+    subprocess.run(load, input=AA_RULES, text=True, check=True, capture_output=True)
+    try:
+        engine, sink = engine_for("denials", interval=0.3)
+        helper = subprocess.run(
+            ["aa-exec", "-p", AA_PROFILE, "--", sys.executable, "-c", AA_DENIED, str(DENIED)],
+            capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        assert helper.stdout == "done\n", helper.stderr
+
+        def denied() -> list[DenialRecord]:
+            return [r for r in sink.of_type(DenialRecord)
+                    if r.comm == "aa-denied" and r.path == "/etc/hostname"]  # fmt: skip
+
+        assert sink.wait_for(lambda: len(denied()) >= DENIED)
+        engine.stop()
+    finally:
+        unload = ["apparmor_parser", "--remove"]
+        subprocess.run(unload, input=AA_RULES, text=True, check=True, capture_output=True)
+    records = denied()
+    assert len(records) == DENIED
+    named = ("lsm", "apparmor") if lsm_hooks_load(kernel_features) else ("syscall", None)
+    assert {(r.syscall, r.errno, r.mechanism, r.detail) for r in records} == {
+        ("openat", "EACCES", *named)
+    }

@@ -7,6 +7,7 @@ programs, so toggling a probe off really removes it from the kernel.
 from __future__ import annotations
 
 import ctypes
+import dataclasses
 import os
 import time
 from abc import ABC
@@ -313,6 +314,10 @@ class PidProbe(Probe):
 
     def on_new_pid(self, pid: int) -> None:
         """Hook: forget what belonged to the previous target."""
+
+    def compile_request(self, step: PlanStep) -> CompileRequest:
+        """Never from the compile cache: a file per pid would pile up."""
+        return dataclasses.replace(super().compile_request(step), cacheable=False)
 
     def compile_flags(self) -> list[str]:
         if self.pid is None:

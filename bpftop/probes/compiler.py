@@ -28,11 +28,13 @@ import tempfile
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from bpftop.probes import compile_cache, libbpf
+
 if TYPE_CHECKING:
     from bpftop.probes.loaded_bpf import LoadedBPF
 
 COMPILE_TIMEOUT_S = 180.0  # emulated VMs compile one program in up to ~12 s
-MAX_MESSAGE = 1 << 20
+MAX_STDERR = 1 << 18  # of clang's messages, the last this many characters
 MAX_FDS = 250  # below the kernel's SCM_MAX_FD (253) per message
 MAX_WORKERS = 4
 MAX_INHERITED_FD = 1 << 16
@@ -57,8 +59,11 @@ class CompileRequest:
     program_type: int | None = None
     # Functions sent back as instructions rather than loaded: programs whose load needs
     # a target known only later (fexit on someone else's program), loaded by
-    # LoadedBPF.program_template() as often as targets come.
+    # LoadedBPF.instructions() as often as targets come.
     templates: tuple[str, ...] = ()
+    # Whether a later start may load it from the compile cache (compile_cache.py):
+    # not a program with one process's pid compiled in.
+    cacheable: bool = True
 
 
 @dataclass(frozen=True)
@@ -86,24 +91,35 @@ class Compiler:
         self._waiting: list[CompileRequest] = []
 
     def prefetch(self, request: CompileRequest) -> None:
-        """Start compiling now what `load(request)` will want later."""
+        """Start compiling now what `load(request)` will want later (unless the
+        compile cache has it)."""
+        if request.cacheable and compile_cache.has(request):
+            return
         if request not in self._running and request not in self._waiting:
             self._waiting.append(request)
             self._fill()
 
     def load(self, request: CompileRequest) -> LoadedBPF:
-        """The compiled and loaded programs of `request` (prefetched or not), nothing
-        attached yet. Raises CompileError with bcc's message."""
+        """The compiled and loaded programs of `request` (prefetched, cached or
+        neither), nothing attached yet. Raises CompileError with bcc's message."""
         if request in self._waiting:
             self._waiting.remove(request)
+        if request.cacheable and request not in self._running:
+            answer = compile_cache.read(request)
+            if answer is not None:
+                try:
+                    return _loaded(answer, compile_cache.load_again(answer))
+                except (OSError, KeyError, ValueError):
+                    compile_cache.forget(request)  # a kernel that changed: compile
         job = self._running.pop(request, None) or _spawn(request)
         try:
-            functions, maps, templates = _receive(job)
+            answer, fds = _receive(job)
         finally:
             self._fill()
-        from bpftop.probes.loaded_bpf import LoadedBPF  # bcc: only the BPF thread pays
-
-        return LoadedBPF(functions, maps, templates)
+        loaded = _loaded(answer, fds)
+        if request.cacheable:
+            compile_cache.write(request, answer)
+        return loaded
 
     def close(self) -> None:
         """Stop compiles nobody will use (a probe turned off before its turn)."""
@@ -147,20 +163,22 @@ def _end(job: _Job, *, kill: bool) -> int:
     return status
 
 
-def _receive(job: _Job) -> tuple[dict[str, int], dict[str, tuple[Any, int]], Templates]:
-    """The child's answer: program fds by name, (facts, fd) by map name, and the
-    templates with the child's map fd numbers they name."""
+def _receive(job: _Job) -> tuple[dict[str, Any], list[int]]:
+    """The child's answer and fds: its programs', then its maps'."""
     ready, _, _ = select.select([job.sock], [], [], COMPILE_TIMEOUT_S)
     if not ready:
         _end(job, kill=True)
         raise CompileError(f"the compiler process took over {COMPILE_TIMEOUT_S:.0f} s")
-    message, fds, flags, _ = socket.recv_fds(job.sock, MAX_MESSAGE, MAX_FDS)
+    message, fds, flags, _ = socket.recv_fds(job.sock, 16, MAX_FDS + 1)
     status = _end(job, kill=False)
-    if not message or flags & (socket.MSG_TRUNC | socket.MSG_CTRUNC):
+    if message != b"answer" or not fds or flags & (socket.MSG_TRUNC | socket.MSG_CTRUNC):
         for fd in fds:
             os.close(fd)
         raise CompileError(f"the compiler process died ({_describe(status)})")
-    answer = json.loads(message)
+    # The answer comes in a file: it carries every program's instructions, more than
+    # one socket message holds.
+    with os.fdopen(fds.pop(0), "rb") as file:
+        answer = json.loads(file.read())
     if answer.get("stderr"):
         # clang's warnings and errors, where bcc would have written them: the
         # engine reads the first error line from this process's stderr.
@@ -170,24 +188,27 @@ def _receive(job: _Job) -> tuple[dict[str, int], dict[str, tuple[Any, int]], Tem
         for fd in fds:
             os.close(fd)
         raise CompileError(answer["error"])
+    return answer, fds
+
+
+def _loaded(answer: dict[str, Any], fds: list[int]) -> LoadedBPF:
+    """A bcc BPF object over the fds of the programs and maps an answer names."""
+    from bpftop.probes.loaded_bpf import LoadedBPF, MapFacts  # bcc: the BPF thread's
+
     names = answer["functions"]
     functions = dict(zip(names, fds[: len(names)], strict=True))
     maps = {
-        m["name"]: (_map_facts(m), fd)
+        m["name"]: (MapFacts(**{**m, "event_fields": tuple(m["event_fields"])}), fd)
         for m, fd in zip(answer["maps"], fds[len(names) :], strict=True)
     }
     templates = Templates(
         {n: base64.b64decode(t) for n, t in answer["templates"].items()},
-        {m["child_fd"]: m["name"] for m in answer["maps"]},
+        {
+            m["fd"]: facts["name"]
+            for m, facts in zip(answer["load"]["maps"], answer["maps"], strict=True)
+        },
     )
-    return functions, maps, templates
-
-
-def _map_facts(answer: dict[str, Any]) -> Any:
-    from bpftop.probes.loaded_bpf import MapFacts
-
-    facts = {k: v for k, v in answer.items() if k != "child_fd"}
-    return MapFacts(**{**facts, "event_fields": tuple(answer["event_fields"])})
+    return LoadedBPF(functions, maps, templates)
 
 
 def _describe(status: int) -> str:
@@ -211,7 +232,7 @@ def _child(request: CompileRequest, sock: socket.socket, parent: int) -> None:
     os.closerange(3, sock.fileno())
     os.closerange(sock.fileno() + 1, MAX_INHERITED_FD)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # ^C of --json is bpftop's to handle
-    with tempfile.TemporaryFile() as err:
+    with tempfile.TemporaryFile() as err, tempfile.TemporaryFile() as out:
         os.dup2(err.fileno(), 2)  # clang writes here; the answer carries it back
         fds: list[int] = []
         try:
@@ -220,8 +241,10 @@ def _child(request: CompileRequest, sock: socket.socket, parent: int) -> None:
             answer = {"error": str(exc)}
         sys.stderr.flush()
         err.seek(0)
-        answer["stderr"] = err.read().decode("utf-8", "replace")[-MAX_MESSAGE // 4 :]
-    socket.send_fds(sock, [json.dumps(answer).encode()], fds)
+        answer["stderr"] = err.read().decode("utf-8", "replace")[-MAX_STDERR:]
+        out.write(json.dumps(answer).encode())
+        out.seek(0)
+        socket.send_fds(sock, [b"answer"], [out.fileno(), *fds])
 
 
 def _compile(request: CompileRequest) -> tuple[dict[str, Any], list[int]]:
@@ -237,32 +260,34 @@ def _compile(request: CompileRequest) -> tuple[dict[str, Any], list[int]]:
 
     bpf = LoadOnly(src_file=request.source.encode(), cflags=list(request.cflags))
     module = bpf.module
-    names, fds = [], []
+    names, fds, programs = [], [], []
     for i in range(lib.bpf_num_functions(module)):
         name = lib.bpf_function_name(module, i)
         prog_type = _program_type(BPF, name, request.program_type)
         if prog_type is not None and name.decode() not in request.templates:
             fds.append(bpf.load_func(name, prog_type).fd)
             names.append(name.decode())
+            programs.append(
+                {
+                    "type": prog_type,
+                    "kernel_name": libbpf.prog_name(fds[-1]),
+                    "insns": _instructions(lib, module, name),
+                }
+            )
     lib.bpf_num_tables.restype = ctypes.c_ulonglong
     lib.bpf_num_tables.argtypes = [ctypes.c_void_p]
     lib.bpf_table_name.restype = ctypes.c_char_p
     lib.bpf_table_name.argtypes = [ctypes.c_void_p, ctypes.c_ulonglong]
     lib.bpf_table_fd_id.argtypes = [ctypes.c_void_p, ctypes.c_ulonglong]
-    templates = {}
-    for name in request.templates:
-        start = lib.bpf_function_start(module, name.encode())
-        if not start:
-            raise CompileError(f"no function {name} in {request.source}")
-        size = lib.bpf_function_size(module, name.encode())
-        templates[name] = base64.b64encode(ctypes.string_at(start, size)).decode()
-    maps = []
+    templates = {name: _instructions(lib, module, name.encode()) for name in request.templates}
+    maps, map_loads = [], []
     for i in range(lib.bpf_num_tables(module)):
         name = lib.bpf_table_name(module, i)
         fds.append(lib.bpf_table_fd_id(module, i))
+        # As the instructions name the map (its fd here), and what creates its twin.
+        map_loads.append({"fd": fds[-1], **libbpf.map_info(fds[-1])})
         maps.append(
             {
-                "child_fd": fds[-1],  # as the templates' instructions name the map
                 "name": name.decode(),
                 "map_id": i,
                 "map_type": lib.bpf_table_type_id(module, i),
@@ -276,7 +301,18 @@ def _compile(request: CompileRequest) -> tuple[dict[str, Any], list[int]]:
                 ],
             }
         )
-    return {"functions": names, "maps": maps, "templates": templates}, fds
+    load = {"license": lib.bpf_module_license(module).decode(), "programs": programs,
+            "maps": map_loads}  # fmt: skip
+    return {"functions": names, "maps": maps, "templates": templates, "load": load}, fds
+
+
+def _instructions(lib: Any, module: Any, name: bytes) -> str:
+    """A function's instructions as bcc compiled them (map fds are this process's)."""
+    start = lib.bpf_function_start(module, name)
+    if not start:
+        raise CompileError(f"no function {name.decode()}")
+    size = lib.bpf_function_size(module, name)
+    return base64.b64encode(ctypes.string_at(start, size)).decode()
 
 
 def _program_type(bpf_class: Any, name: bytes, default: int | None) -> int | None:

@@ -17,15 +17,13 @@ from typing import Any
 
 from bpftop.probes.bcc_without_compiler import import_bcc
 from bpftop.probes.compiler import Templates
+from bpftop.probes.libbpf import relocate
 
 import_bcc()  # before bcc's modules below: this process never loads the compiler
 
 import bcc.table  # noqa: E402
 from bcc import BPF  # noqa: E402
 from bcc.libbcc import lib  # noqa: E402
-
-LD_IMM64 = 0x18  # BPF_LD | BPF_IMM | BPF_DW: two instruction slots
-PSEUDO_MAP_FD = 1
 
 
 @dataclass(frozen=True)
@@ -132,14 +130,10 @@ class LoadedBPF(BPF):  # type: ignore[misc]  # bcc has no type hints
         """A template's instructions (CompileRequest.templates), its map references
         turned from the compiler process's fd numbers into this process's, ready to
         load as often as needed."""
-        code = bytearray(self._templates.instructions[name])
-        for at in range(0, len(code) - 15, 8):
-            # ld_imm64 with src_reg BPF_PSEUDO_MAP_FD: the map's fd in the low imm
-            if code[at] == LD_IMM64 and code[at + 1] >> 4 == PSEUDO_MAP_FD:
-                child_fd = int.from_bytes(code[at + 4 : at + 8], "little", signed=True)
-                _facts, fd = self._maps[self._templates.map_names[child_fd].encode()]
-                code[at + 4 : at + 8] = fd.to_bytes(4, "little", signed=True)
-        return bytes(code)
+        by_name = self._templates.map_names
+        return relocate(
+            self._templates.instructions[name], lambda fd: self._maps[by_name[fd].encode()][1]
+        )
 
     def get_table(
         self, name: Any, keytype: Any = None, leaftype: Any = None, reducer: Any = None
