@@ -1,7 +1,8 @@
 """bpftop benchmark: start-up, memory, and the exec storm it must keep up with.
 
 Run as root with `make bench`. Prints a table; nothing here is part of the tests.
-  - time to first frame and to all probes attached, in a real pseudo-terminal (120x40)
+  - time to first frame and to all probes attached, in a real pseudo-terminal (120x40),
+    without and with the compile cache
   - peak RSS
   - exec storms from a C vfork+exec loop (1 and 2 processes): records received vs
     execs made, lost counter, and bpftop's CPU (% of one core) during the storm
@@ -179,33 +180,43 @@ def tree_pss_sampler(pid: int, stop: threading.Event, peak: list[int]) -> None:
         stop.wait(0.02)
 
 
-def startup(rows: list[tuple[str, str]]) -> None:
-    firsts, attached, rss, settled, tree = [], [], [], [], []
-    for _ in range(3):
-        run = TerminalRun()
-        stop, peak = threading.Event(), [0]
-        sampler = threading.Thread(target=tree_pss_sampler, args=(run.pid, stop, peak))
-        sampler.start()
-        first = run.wait_for("Execs")
-        ready = run.wait_for(ALL_ATTACHED)
-        time.sleep(1.5)
-        stop.set()
-        sampler.join()
-        tree.append(peak[0])
-        settled.append(psutil.Process(run.pid).memory_info().rss)
-        with open(f"/proc/{run.pid}/status") as f:
-            hwm = next(int(line.split()[1]) for line in f if line.startswith("VmHWM"))
-        rss.append(max(settled[-1], hwm * 1024))
-        run.stop()
-        firsts.append(first or float("nan"))
-        attached.append(ready or float("nan"))
-    rows.append(("time to first frame (TUI, 120x40), median of 3", f"{sorted(firsts)[1]:.3f} s"))
-    rows.append(("time to all probes attached, median of 3", f"{sorted(attached)[1]:.3f} s"))
-    rows.append(("peak RSS of bpftop (VmHWM), max of 3", f"{max(rss) / 2**20:.0f} MiB"))
-    rows.append(("RSS of bpftop 1.5 s after attach, max of 3", f"{max(settled) / 2**20:.0f} MiB"))
-    rows.append(
-        ("peak PSS of bpftop + its compile processes, max of 3", f"{max(tree) / 2**20:.0f} MiB")
-    )
+def startup(rows: list[tuple[str, str]], cache: Path) -> None:
+    """Start-up without and with the compile cache (bpftop/probes/compile_cache.py):
+    each cold run starts from an empty cache, the warm runs load what they left."""
+    os.environ["BPFTOP_CACHE_DIR"] = str(cache)
+    for label, cold in (("no compile cache", True), ("compile cache", False)):
+        firsts, attached, rss, settled, tree = [], [], [], [], []
+        for _ in range(3):
+            if cold:
+                shutil.rmtree(cache, ignore_errors=True)
+                cache.mkdir(mode=0o700)
+            run = TerminalRun()
+            stop, peak = threading.Event(), [0]
+            sampler = threading.Thread(target=tree_pss_sampler, args=(run.pid, stop, peak))
+            sampler.start()
+            first = run.wait_for("Execs")
+            ready = run.wait_for(ALL_ATTACHED)
+            time.sleep(1.5)
+            stop.set()
+            sampler.join()
+            tree.append(peak[0])
+            settled.append(psutil.Process(run.pid).memory_info().rss)
+            with open(f"/proc/{run.pid}/status") as f:
+                hwm = next(int(line.split()[1]) for line in f if line.startswith("VmHWM"))
+            rss.append(max(settled[-1], hwm * 1024))
+            run.stop()
+            firsts.append(first or float("nan"))
+            attached.append(ready or float("nan"))
+        rows += [
+            (f"{label}: time to first frame (TUI, 120x40), median of 3",
+             f"{sorted(firsts)[1]:.3f} s"),
+            (f"{label}: time to all probes attached, median of 3", f"{sorted(attached)[1]:.3f} s"),
+            (f"{label}: peak RSS of bpftop (VmHWM), max of 3", f"{max(rss) / 2**20:.0f} MiB"),
+            (f"{label}: RSS of bpftop 1.5 s after attach, max of 3",
+             f"{max(settled) / 2**20:.0f} MiB"),
+            (f"{label}: peak PSS of bpftop + its compile processes, max of 3",
+             f"{max(tree) / 2**20:.0f} MiB"),
+        ]  # fmt: skip
 
 
 def tui_storm_cpu(rows: list[tuple[str, str]], storm_bin: Path, noop: Path) -> None:
@@ -279,7 +290,7 @@ def main() -> int:
     workdir = Path(tempfile.mkdtemp(prefix="bpftop-bench-"))
     try:
         storm_bin, noop = build_tools(workdir)
-        startup(rows)
+        startup(rows, workdir / "cache")  # the rest runs with the cache it leaves
         json_storm(rows, storm_bin, noop)
         tui_storm_cpu(rows, storm_bin, noop)
         disk_overhead(rows, workdir, BPFTOP, ROOT)

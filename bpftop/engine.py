@@ -116,10 +116,13 @@ class BpfEngine:
         self._guarded(name, apply)
         self._report_new_attachments()
 
-    def _report_new_attachments(self) -> None:
+    def _report_new_attachments(self, only: str | None = None) -> None:
         """A running probe whose attachment changed (exec failures turned off, or moved
-        onto the denials probe's program as that one came) says so in a fresh status."""
+        onto the denials probe's program as that one came) says so in a fresh status.
+        `only`: the one probe that can have changed (it just read its interval)."""
         for name, probe in self.probes.items():
+            if only is not None and name != only:
+                continue
             now = (probe.via(), probe.notice)
             if probe.active and self._shown.get(name) != now:
                 self._status(name, "attached", via=now[0], reason=now[1])
@@ -311,7 +314,8 @@ class BpfEngine:
         )
         for record in probe.interval_records(round(interval, 3)):
             self._sink(record)
-        self._report_new_attachments()  # a probe may have changed what it holds (uprobes)
+        # The probe may have changed what it holds (uprobes, fexit on XDP programs).
+        self._report_new_attachments(only=name)
         if probe.done_reason:
             probe.stop()
             self._status(name, "detached", reason=probe.done_reason)

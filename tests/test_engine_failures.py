@@ -16,7 +16,7 @@ from bpftop.probes.exec_probe import ExecProbe
 from bpftop.records import ExecRecord, ProbeStatus
 from bpftop.resources import bpf_dir
 from bpftop.stderr_capture import StderrCapture
-from tests.conftest import Collector
+from tests.conftest import SLOWDOWN, Collector
 
 pytestmark = pytest.mark.bpf
 
@@ -32,7 +32,7 @@ def run_until_an_exec_is_seen(
     try:
         engine = BpfEngine(kernel, probe_classes, sink, enabled=enabled, stderr=capture)
         engine.start()
-        assert engine.ready.wait(30)
+        assert engine.ready.wait(30 * SLOWDOWN)
         token = uuid.uuid4().hex
         subprocess.run(["/bin/true", token], check=True)
         assert sink.wait_for(lambda: any(token in r.argv for r in sink.of_type(ExecRecord)))
@@ -74,7 +74,7 @@ def test_probe_that_breaks_while_running_is_stopped_alone(kernel_features) -> No
         kernel_features, (BreaksOnPoll, ExecProbe), sink, enabled=("connect", "exec")
     )
     engine.start()
-    assert engine.ready.wait(30)
+    assert engine.ready.wait(30 * SLOWDOWN)
     assert sink.wait_for(lambda: any(s.state == "unavailable" for s in sink.of_type(ProbeStatus)))
     token = uuid.uuid4().hex
     subprocess.run(["/bin/true", token], check=True)

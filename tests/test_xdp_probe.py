@@ -14,6 +14,7 @@ import pytest
 from bpftop.probes.xdp_probe import XdpProbe
 from bpftop.records import ProbeCounts, ProbeStatus, XdpRecord
 from tests.bpftool import loaded_programs
+from tests.conftest import SLOWDOWN
 from tests.netns import (
     BY_PORT,
     compiling_bcc,
@@ -229,7 +230,7 @@ def test_a_refused_attach_is_a_notice_and_the_probe_runs(kernel_features) -> Non
     engine.control("xdp", "attach", "bt-no-such0")  # gone before bpftop started, say
     engine.start()
     try:
-        assert engine.ready.wait(30)
+        assert engine.ready.wait(30 * SLOWDOWN)
         (status,) = [s for s in sink.of_type(ProbeStatus) if s.state == "attached"]
         assert status.reason == "no interface bt-no-such0"
         assert sink.wait_for(lambda: len(sink.of_type(XdpRecord)) > 0)

@@ -108,9 +108,11 @@ class Compiler:
             answer = compile_cache.read(request)
             if answer is not None:
                 try:
-                    return _loaded(answer, compile_cache.load_again(answer))
-                except (OSError, KeyError, ValueError):
-                    compile_cache.forget(request)  # a kernel that changed: compile
+                    fds = compile_cache.load_again(answer)
+                except (OSError, KeyError, TypeError, ValueError):
+                    compile_cache.forget(request)  # the kernel refused it: compile
+                else:
+                    return _loaded(answer, fds)
         job = self._running.pop(request, None) or _spawn(request)
         try:
             answer, fds = _receive(job)
