@@ -14,6 +14,7 @@ from bpftop.probes.exec_probe import SHARED_VIA
 from bpftop.probes.registry import PROBE_CLASSES, PROBE_NAMES
 from bpftop.probes.stats import BpfStats
 from tests.bpftool import attached_names, attached_program_ids, loaded_programs, wait_until_gone
+from tests.conftest import SLOWDOWN
 
 pytestmark = pytest.mark.bpf
 
@@ -36,8 +37,9 @@ def program_ids(app: BpftopApp, probe: str) -> set[int]:
 
 async def wait_probe(pilot, app: BpftopApp, probe: str, ok, what: str) -> None:
     """Until `ok(state)` holds for the probe's state."""
-    # Generous: under emulation (the kernel matrix's VMs) attaching every probe takes ~40 s.
-    deadline = time.monotonic() + 120
+    # Generous: under emulation (the kernel matrix's VMs) attaching every probe takes ~40 s,
+    # and more when the host is busy.
+    deadline = time.monotonic() + max(120.0, 40 * SLOWDOWN)
     while time.monotonic() < deadline:
         if ok(app.dashboard.probes[probe]):
             return
