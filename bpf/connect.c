@@ -328,6 +328,8 @@ KRETFUNC_PROBE(tcp_v6_connect, void *sk, const void *uaddr, int addr_len, int re
 #endif
 
 #ifdef CONNECT_KPROBE
+#include <uapi/linux/ptrace.h> /* struct pt_regs, for PT_REGS_RC */
+
 int kprobe__tcp_v4_connect(struct pt_regs *ctx, void *sk, const void *uaddr)
 {
     connect_entry(sk, uaddr);

@@ -2,11 +2,8 @@
  * interface (bpftop's or someone else's), counted in the kernel per interface:
  *  - xdp:xdp_exception: a program returned XDP_ABORTED or an invalid action;
  *  - xdp:xdp_redirect_err: an XDP_REDIRECT that failed.
- * Also, where tracing programs load, every action of foreign XDP programs (below).
+ * Every action of a foreign XDP program: bpf/xdp_fexit.c.
  * Nothing is sent per packet; the ring buffer exists only because every probe has one. */
-#include <linux/netdevice.h>
-#include <net/xdp.h>
-
 #include "bpftop.h"
 
 #define MAX_ACTION 4 /* XDP_ABORTED, DROP, PASS, TX, REDIRECT; above: invalid */
@@ -41,26 +38,3 @@ TRACEPOINT_PROBE(xdp, xdp_redirect_err)
     return 0;
 }
 
-/* Every action of someone else's XDP program: fexit on it. A template, loaded once
- * per foreign program by bpftop/probes/fexit_on_prog.py where tracing programs load;
- * ctx[0] is the program's xdp_buff, ctx[1] the action it returned. */
-BPF_PERCPU_HASH(fexit_actions, struct xdp_key, u64, 1024);
-
-int xdp_fexit(u64 *ctx)
-{
-    struct xdp_buff *xdp = (struct xdp_buff *)ctx[0];
-    struct xdp_rxq_info *rxq = NULL;
-    struct net_device *dev = NULL;
-    u32 action = (u32)ctx[1];
-    struct xdp_key k = {.what = action <= MAX_ACTION ? action : MAX_ACTION + 1};
-    bpf_probe_read_kernel(&rxq, sizeof(rxq), &xdp->rxq);
-    if (rxq)
-        bpf_probe_read_kernel(&dev, sizeof(dev), &rxq->dev);
-    if (dev)
-        bpf_probe_read_kernel(&k.ifindex, sizeof(k.ifindex), &dev->ifindex);
-    u64 zero = 0;
-    u64 *n = fexit_actions.lookup_or_try_init(&k, &zero);
-    if (n)
-        (*n)++;
-    return 0;
-}

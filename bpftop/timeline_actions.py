@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from textual.app import App
@@ -58,6 +59,7 @@ class TimelineActions(App[int]):
     about: dict[str, Any]
     rewound: bool
     replay: Replay | None
+    _clock: Callable[[], float]  # wall-clock now (a replay's position when replaying)
     _lock: threading.Lock
 
     def show_snapshot(self, snapshot: DashboardSnapshot) -> None:
@@ -90,6 +92,8 @@ class TimelineActions(App[int]):
                 self.replay.playing = not self.replay.playing
             self.view(None)
             return
+        if self.frozen is None and self.history.newest is None:
+            self.take_frame(self._clock())  # before the first refresh: freeze what is there
         self.view(self.history.newest if self.frozen is None else None, rewound=False)
 
     def action_step(self, frames: int) -> None:

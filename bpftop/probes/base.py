@@ -128,8 +128,6 @@ class Probe(ABC):
     streams_events: ClassVar[bool] = True  # the program has an `events` ring buffer
     # bcc's type for the source's functions without an attach prefix (uprobe slots).
     program_type: ClassVar[int | None] = None
-    # Functions compiled but not loaded: their instructions, for loads per target.
-    templates: ClassVar[tuple[str, ...]] = ()
     # The one every-syscall hook, shared by the denials and exec probes; set by the engine.
     shared_sys_exit: SharedSysExit | None = None
 
@@ -179,10 +177,7 @@ class Probe(ABC):
         """What `load` compiles for `step` (the engine prefetches it at start-up)."""
         cflags = [f"-I{bpf_dir()}", f"-DRINGBUF_PAGES={ringbuf_pages()}", *step.cflags]
         return CompileRequest(
-            str(self.source_path()),
-            (*cflags, *self.compile_flags()),
-            self.program_type,
-            self.templates,
+            str(self.source_path()), (*cflags, *self.compile_flags()), self.program_type
         )
 
     def set_filter(self, user_filter: Filter) -> None:

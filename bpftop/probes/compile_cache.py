@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from bpftop.probes.compiler import CompileRequest
 
 DEFAULT_DIR = "/var/cache/bpftop"
-FORMAT = 1  # of the files; part of the key
+FORMAT = 2  # of the files; part of the key
 KEEP = 64  # files; the least recently written go first
 # bcc's name prefixes of programs it loads with a kernel function as target, and the
 # attach type of each (enum bpf_attach_type)
@@ -104,6 +104,8 @@ def load_again(answer: dict[str, Any]) -> list[int]:
     recipe = answer["load"]
     maps: dict[int, int] = {}  # the compiler process's fd -> ours
     programs: list[int] = []
+    btf = base64.b64decode(recipe["btf"])
+    btf_fd = libbpf.btf_load(btf) if btf else 0
     try:
         for m in recipe["maps"]:
             sizes = (m["key_size"], m["value_size"], m["max_entries"])
@@ -112,15 +114,21 @@ def load_again(answer: dict[str, Any]) -> list[int]:
             attach_type, target = _attach_target(name)
             code = libbpf.relocate(base64.b64decode(p["insns"]), maps.__getitem__)
             btf_id = libbpf.vmlinux_btf_id(target, attach_type) if target else 0
-            attach = {"attach_type": attach_type, "attach_btf_id": btf_id}
-            license = recipe["license"]
-            programs.append(
-                libbpf.prog_load(p["type"], p["kernel_name"], code, license=license, **attach)
-            )
+            options = {
+                "license": recipe["license"],
+                "attach_type": attach_type,
+                "attach_btf_id": btf_id,
+                "btf_fd": btf_fd,
+                "func_info": base64.b64decode(p["func_info"]) if btf_fd else b"",
+            }
+            programs.append(libbpf.prog_load(p["type"], p["kernel_name"], code, **options))
     except BaseException:
         for fd in [*programs, *maps.values()]:
             os.close(fd)
         raise
+    finally:
+        if btf_fd:
+            os.close(btf_fd)  # the programs hold it now
     return [*programs, *maps.values()]
 
 
@@ -128,7 +136,9 @@ def _attach_target(name: str) -> tuple[int, str | None]:
     """The attach type and kernel function of a program bcc loads with a target."""
     for prefix, attach_type in ATTACH_PREFIXES.items():
         if name.startswith(prefix):
-            return attach_type, name[len(prefix) :]
+            target = name[len(prefix) :]
+            # bcc names a kernel function's module too: kretfunc__vmlinux__FN
+            return attach_type, target.removeprefix("vmlinux__")
     return 0, None
 
 

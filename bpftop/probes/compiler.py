@@ -99,6 +99,13 @@ class Compiler:
             self._waiting.append(request)
             self._fill()
 
+    def ready(self, request: CompileRequest) -> bool:
+        """Whether `load(request)` would return without waiting for a compile."""
+        if request.cacheable and compile_cache.has(request):
+            return True
+        job = self._running.get(request)
+        return job is not None and bool(select.select([job.sock], [], [], 0)[0])
+
     def load(self, request: CompileRequest) -> LoadedBPF:
         """The compiled and loaded programs of `request` (prefetched, cached or
         neither), nothing attached yet. Raises CompileError with bcc's message."""
@@ -263,17 +270,21 @@ def _compile(request: CompileRequest) -> tuple[dict[str, Any], list[int]]:
     bpf = LoadOnly(src_file=request.source.encode(), cflags=list(request.cflags))
     module = bpf.module
     names, fds, programs = [], [], []
+    btf_ids: set[int] = set()  # bcc loads one BTF object for a module's programs
     for i in range(lib.bpf_num_functions(module)):
         name = lib.bpf_function_name(module, i)
         prog_type = _program_type(BPF, name, request.program_type)
         if prog_type is not None and name.decode() not in request.templates:
             fds.append(bpf.load_func(name, prog_type).fd)
             names.append(name.decode())
+            btf_id, func_info = libbpf.prog_btf(fds[-1])
+            btf_ids.add(btf_id)
             programs.append(
                 {
                     "type": prog_type,
                     "kernel_name": libbpf.prog_name(fds[-1]),
                     "insns": _instructions(lib, module, name),
+                    "func_info": base64.b64encode(func_info).decode(),
                 }
             )
     lib.bpf_num_tables.restype = ctypes.c_ulonglong
@@ -303,8 +314,10 @@ def _compile(request: CompileRequest) -> tuple[dict[str, Any], list[int]]:
                 ],
             }
         )
+    # The programs' BTF (their full names, for bpftool), where they all share one.
+    btf = libbpf.btf_data(btf_ids.pop()) if len(btf_ids) == 1 and 0 not in btf_ids else b""
     load = {"license": lib.bpf_module_license(module).decode(), "programs": programs,
-            "maps": map_loads}  # fmt: skip
+            "maps": map_loads, "btf": base64.b64encode(btf).decode()}  # fmt: skip
     return {"functions": names, "maps": maps, "templates": templates, "load": load}, fds
 
 

@@ -19,6 +19,11 @@ LOG_SIZE = 1 << 16
 # struct bpf_prog_info (uapi/linux/bpf.h)
 INFO_SIZE = 256  # larger than the kernel's struct; the tail stays zero as it requires
 _OFF_NAME = 64  # char name[BPF_OBJ_NAME_LEN = 16]
+_OFF_BTF_ID = 128
+_OFF_FUNC_INFO_REC_SIZE = 132
+_OFF_FUNC_INFO = 136
+_OFF_NR_FUNC_INFO = 144
+FUNC_INFO_SIZE = 8  # struct bpf_func_info: insn_off, type_id
 
 
 class _LoadOpts(ctypes.Structure):
@@ -93,6 +98,8 @@ def lib() -> ctypes.CDLL:
     ]
     bpf.bpf_raw_tracepoint_open.argtypes = [ctypes.c_char_p, ctypes.c_int]
     bpf.libbpf_find_vmlinux_btf_id.argtypes = [ctypes.c_char_p, ctypes.c_int]
+    bpf.bpf_btf_get_fd_by_id.argtypes = [ctypes.c_uint32]
+    bpf.bpf_btf_load.argtypes = [ctypes.c_char_p, ctypes.c_size_t, ctypes.c_void_p]
     return bpf
 
 
@@ -115,14 +122,21 @@ def prog_load(
     attach_type: int = 0,
     attach_btf_id: int = 0,
     attach_prog_fd: int = 0,
+    btf_fd: int = 0,
+    func_info: bytes = b"",
 ) -> int:
-    """Load a program; its fd. OSError with the verifier's last line if refused."""
+    """Load a program; its fd. OSError with the verifier's last line if refused.
+    `btf_fd` and `func_info` (from prog_btf()) give it its full name and types."""
     log = ctypes.create_string_buffer(LOG_SIZE)
     opts = _LoadOpts(
         sz=ctypes.sizeof(_LoadOpts),
         expected_attach_type=attach_type,
         attach_btf_id=attach_btf_id,
         attach_prog_fd=attach_prog_fd,
+        prog_btf_fd=btf_fd,
+        func_info=ctypes.cast(ctypes.c_char_p(func_info), ctypes.c_void_p) if func_info else None,
+        func_info_cnt=len(func_info) // FUNC_INFO_SIZE,
+        func_info_rec_size=FUNC_INFO_SIZE if func_info else 0,
         log_level=0,  # the log only when the load fails: libbpf retries with level 1
         log_size=LOG_SIZE,
         log_buf=ctypes.cast(log, ctypes.c_char_p),
@@ -185,6 +199,55 @@ def map_info(map_fd: int) -> dict[str, int | str]:
         "flags": u32[5],
         "name": buf.raw[24:40].split(b"\0", 1)[0].decode(),
     }
+
+
+def prog_btf(prog_fd: int) -> tuple[int, bytes]:
+    """A loaded program's BTF object id (0: none) and its func_info records."""
+    buf = ctypes.create_string_buffer(INFO_SIZE)
+    size = ctypes.c_uint32(INFO_SIZE)
+    if lib().bpf_obj_get_info_by_fd(prog_fd, buf, ctypes.byref(size)) != 0:
+        raise error("cannot read a program's BTF")
+    count = ctypes.c_uint32.from_buffer(buf, _OFF_NR_FUNC_INFO).value
+    btf_id = ctypes.c_uint32.from_buffer(buf, _OFF_BTF_ID).value
+    if not btf_id or not count:
+        return 0, b""
+    records = ctypes.create_string_buffer(count * FUNC_INFO_SIZE)
+    buf = ctypes.create_string_buffer(INFO_SIZE)  # a fresh one: every other field zero
+    ctypes.c_uint32.from_buffer(buf, _OFF_NR_FUNC_INFO).value = count
+    ctypes.c_uint32.from_buffer(buf, _OFF_FUNC_INFO_REC_SIZE).value = FUNC_INFO_SIZE
+    ctypes.c_uint64.from_buffer(buf, _OFF_FUNC_INFO).value = ctypes.addressof(records)
+    size = ctypes.c_uint32(INFO_SIZE)
+    if lib().bpf_obj_get_info_by_fd(prog_fd, buf, ctypes.byref(size)) != 0:
+        raise error("cannot read a program's func_info")
+    return btf_id, records.raw
+
+
+def btf_data(btf_id: int) -> bytes:
+    """The raw BTF of a loaded BTF object (struct bpf_btf_info: btf, btf_size, ...)."""
+    fd = lib().bpf_btf_get_fd_by_id(btf_id)
+    if fd < 0:
+        raise error(f"no BTF object {btf_id}")
+    try:
+        info = (ctypes.c_uint64 * 4)()  # btf, btf_size+id, name, name_len+kernel_btf
+        size = ctypes.c_uint32(ctypes.sizeof(info))
+        if lib().bpf_obj_get_info_by_fd(fd, info, ctypes.byref(size)) != 0:
+            raise error("cannot read BTF")
+        length = info[1] & 0xFFFFFFFF
+        data = ctypes.create_string_buffer(length)
+        info[0], info[1], info[2], info[3] = ctypes.addressof(data), length, 0, 0
+        size = ctypes.c_uint32(ctypes.sizeof(info))
+        if lib().bpf_obj_get_info_by_fd(fd, info, ctypes.byref(size)) != 0:
+            raise error("cannot read BTF")
+        return data.raw
+    finally:
+        os.close(fd)
+
+
+def btf_load(data: bytes) -> int:
+    fd = int(lib().bpf_btf_load(data, len(data), None))
+    if fd < 0:
+        raise error("cannot load BTF")
+    return fd
 
 
 def error(what: str, detail: str = "") -> OSError:

@@ -14,12 +14,18 @@ from dataclasses import replace
 from typing import Any
 
 from bpftop.probes.base import PlanStep, Probe
+from bpftop.probes.compiler import COMPILER, CompileError, CompileRequest
 from bpftop.probes.fexit_on_prog import FexitOnProg
 from bpftop.probes.interfaces import Link, LinkReader, driver_xdp_actions
 from bpftop.probes.stats import BpfStats
 from bpftop.probes.xdp_counter import PROGRAM_NAME, DropRule, XdpCounter, parse_rule
 from bpftop.records import XDP_ACTIONS, Record, XdpRecord
+from bpftop.resources import bpf_dir
 
+# fexit on foreign XDP programs: a template, loaded once per program (FexitOnProg).
+FEXIT_REQUEST = CompileRequest(
+    str(bpf_dir() / "xdp_fexit.c"), (f"-I{bpf_dir()}",), templates=("xdp_fexit",)
+)
 TOP_SOURCES = 5  # busiest IPv4 sources per interval in bpftop's own records
 # `what` in bpf/xdp.c: 0-4 the action an xdp_exception reported, 5 invalid, 6 redirect error
 TRACEPOINT_WHAT = {0: "aborted", 1: "drop", 2: "pass", 3: "tx", 4: "redirect", 5: "aborted",
@@ -51,7 +57,6 @@ class XdpProbe(Probe):
             tracepoints=("xdp:xdp_exception", "xdp:xdp_redirect_err"),
         ),
     )
-    templates = ("xdp_fexit",)  # loaded per foreign program by FexitOnProg
     counter_names = ("lost",)  # nothing is sent per packet
     lost_counter = "lost"
     controls = ("attach", "detach", "rule", "clear_rules")
@@ -75,6 +80,7 @@ class XdpProbe(Probe):
         # why a program could not be traced (no BTF, say), so it is not tried again.
         self._fexits: dict[int, FexitOnProg] = {}
         self._untraceable: dict[int, str] = {}
+        self._fexit_bpf: Any = None  # bpf/xdp_fexit.c: the template and its counts
         self._last_fexit: dict[int, dict[str, int]] = {}
         self._refused_counters: list[str] = []  # at start: the reasons, for the notice
 
@@ -101,6 +107,9 @@ class XdpProbe(Probe):
         for fexit in self._fexits.values():
             fexit.close()
         self._fexits.clear()
+        if self._fexit_bpf is not None:
+            self._fexit_bpf.cleanup()
+            self._fexit_bpf = None
         self._last_own.clear()
         super().stop()
         self._links.close()
@@ -193,10 +202,11 @@ class XdpProbe(Probe):
         ):
             for gone in [i for i in table if i not in seen]:
                 del table[gone]  # an interface that vanished is simply not reported
-        for name in (b"xdp_events", b"fexit_actions"):  # nor counted on, should its
-            table = self._bpf[name]  # ifindex come back for another interface
-            for key in [k for k in table if int(k.ifindex) not in seen]:
-                del table[key]
+        # Nor counted on, should its ifindex come back for another interface.
+        for table in (self._bpf[b"xdp_events"], self._fexit_table()):
+            if table is not None:
+                for key in [k for k in table if int(k.ifindex) not in seen]:
+                    del table[key]
         for ifname in [n for n, c in self._counters.items() if c.ifindex not in seen]:
             self._counters.pop(ifname).detach()  # its interface is gone
             self._wanted.pop(ifname, None)
@@ -255,20 +265,35 @@ class XdpProbe(Probe):
             self._fexits.pop(prog_id).close()
         for prog_id in [p for p in self._untraceable if p not in foreign]:
             del self._untraceable[prog_id]
-        if self.step is not self.plan[0]:
+        new = sorted(foreign - self._fexits.keys() - self._untraceable.keys())
+        if self.step is not self.plan[0] or not new:
             return
-        for prog_id in sorted(foreign - self._fexits.keys() - self._untraceable.keys()):
+        try:
+            if self._fexit_bpf is None:
+                # Compiled in the background (seconds in a slow VM): from the first
+                # interval it is ready, not before, so the BPF thread never waits.
+                COMPILER.prefetch(FEXIT_REQUEST)
+                if not COMPILER.ready(FEXIT_REQUEST):
+                    return
+                self._fexit_bpf = COMPILER.load(FEXIT_REQUEST)
+            template = self._fexit_bpf.instructions("xdp_fexit")
+        except CompileError as exc:
+            self._untraceable.update(dict.fromkeys(new, f"fexit on XDP programs: {exc}"))
+            new = []
+        for prog_id in new:
             try:
-                self._fexits[prog_id] = FexitOnProg(
-                    self._bpf.instructions("xdp_fexit"), "xdp_fexit", prog_id
-                )
+                self._fexits[prog_id] = FexitOnProg(template, "xdp_fexit", prog_id)
             except OSError as exc:
                 self._untraceable[prog_id] = exc.strerror or str(exc)
         self.notice = "; ".join([*self._refused_counters, *self._untraceable.values()]) or None
 
+    def _fexit_table(self) -> Any:
+        return self._fexit_bpf[b"fexit_actions"] if self._fexit_bpf is not None else None
+
     def _fexit_totals(self) -> dict[int, dict[str, int]]:
         out: dict[int, dict[str, int]] = {}
-        for key, per_cpu in self._bpf[b"fexit_actions"].items():
+        table = self._fexit_table()
+        for key, per_cpu in table.items() if table is not None else []:
             action = TRACEPOINT_WHAT.get(int(key.what), "aborted")
             counts = out.setdefault(int(key.ifindex), {})
             counts[action] = counts.get(action, 0) + int(sum(per_cpu))
