@@ -38,6 +38,7 @@ import time
 from pathlib import Path
 
 import psutil
+import pyte
 
 ROOT = Path(__file__).resolve().parent.parent
 BPFTOP = [sys.executable, "-m", "bpftop.cli"]
@@ -92,6 +93,10 @@ class TerminalRun:
             os.execv(sys.executable, [*BPFTOP])
         fcntl.ioctl(self.fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
         self.output = bytearray()
+        # What the terminal shows: bpftop sends only the cells that change, so a text
+        # on screen need not appear whole in the bytes (bpftop/terminal_diff.py).
+        self.screen = pyte.Screen(cols, rows)
+        self._stream = pyte.ByteStream(self.screen)
         self.seen: dict[str, float] = {}
         self._stop = False
         self._reader = threading.Thread(target=self._read, daemon=True)
@@ -110,7 +115,8 @@ class TerminalRun:
                 return
             self.output += chunk
             now = time.monotonic() - self.start
-            text = self.output[-200000:].decode("utf-8", "replace")
+            self._stream.feed(chunk)
+            text = "\n".join(self.screen.display)
             for marker in ("Execs", ALL_ATTACHED):
                 if marker not in self.seen and marker in text:
                     self.seen[marker] = now
