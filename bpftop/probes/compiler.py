@@ -6,7 +6,9 @@ runs in a forked child: it compiles, loads the programs and creates the maps, ha
 their fds back over a unix socket with what bcc knows of them, and exits. The
 start-up compiles then run side by side on the box's CPUs, a compiler crash costs
 one probe instead of bpftop, and the compiler never loads into bpftop's own process
-(bcc_without_compiler.py).
+(bcc_without_compiler.py). The answer also carries what it takes to load it all
+again without compiling (instructions, map sizes, BTF): the compile cache keeps it
+(compile_cache.py), so a later start usually compiles nothing.
 
 The child attaches nothing: the probe attaches in this process, so everything that
 runs in the kernel is owned, and detached, by the process the user sees. A child

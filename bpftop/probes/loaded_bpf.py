@@ -1,7 +1,8 @@
 """A bcc BPF object rebuilt from what a compiler process loaded (bpftop/probes/compiler.py).
 
-The compiler process hands over program and map fds with the facts bcc keeps in
-its compiled module (map types, key and leaf layouts, ring buffer event fields).
+The compiler process (or the compile cache, which loads what an earlier one compiled)
+hands over program and map fds with the facts bcc keeps in its compiled module (map
+types, key and leaf layouts, ring buffer event fields).
 This object answers bcc's API from those facts, so probes attach, read maps and
 drain ring buffers exactly as they did with an object bcc compiled in-process,
 while the compiler's memory never enters this process.

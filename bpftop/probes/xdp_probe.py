@@ -266,8 +266,11 @@ class XdpProbe(Probe):
         for prog_id in [p for p in self._untraceable if p not in foreign]:
             del self._untraceable[prog_id]
         new = sorted(foreign - self._fexits.keys() - self._untraceable.keys())
-        if self.step is not self.plan[0] or not new:
-            return
+        if self.step is self.plan[0] and new:
+            self._attach_fexits(new)
+        self.notice = "; ".join([*self._refused_counters, *self._untraceable.values()]) or None
+
+    def _attach_fexits(self, prog_ids: list[int]) -> None:
         try:
             if self._fexit_bpf is None:
                 # Compiled in the background (seconds in a slow VM): from the first
@@ -278,14 +281,13 @@ class XdpProbe(Probe):
                 self._fexit_bpf = COMPILER.load(FEXIT_REQUEST)
             template = self._fexit_bpf.instructions("xdp_fexit")
         except CompileError as exc:
-            self._untraceable.update(dict.fromkeys(new, f"fexit on XDP programs: {exc}"))
-            new = []
-        for prog_id in new:
+            self._untraceable.update(dict.fromkeys(prog_ids, f"fexit on XDP programs: {exc}"))
+            return
+        for prog_id in prog_ids:
             try:
                 self._fexits[prog_id] = FexitOnProg(template, "xdp_fexit", prog_id)
             except OSError as exc:
                 self._untraceable[prog_id] = exc.strerror or str(exc)
-        self.notice = "; ".join([*self._refused_counters, *self._untraceable.values()]) or None
 
     def _fexit_table(self) -> Any:
         return self._fexit_bpf[b"fexit_actions"] if self._fexit_bpf is not None else None
