@@ -2,7 +2,7 @@
  * interface (bpftop's or someone else's), counted in the kernel per interface:
  *  - xdp:xdp_exception: a program returned XDP_ABORTED or an invalid action;
  *  - xdp:xdp_redirect_err: an XDP_REDIRECT that failed.
- * Every action of a foreign XDP program: bpf/xdp_fexit.c.
+ * Also, where tracing programs load, every action of foreign XDP programs (below).
  * Nothing is sent per packet; the ring buffer exists only because every probe has one. */
 #include "bpftop.h"
 
@@ -38,3 +38,29 @@ TRACEPOINT_PROBE(xdp, xdp_redirect_err)
     return 0;
 }
 
+
+/* Every action of someone else's XDP program: fexit on it. A template, loaded once per
+ * foreign program by bpftop/probes/fexit_on_prog.py where tracing programs load, with
+ * FEXIT_TARGET patched to that program's id. ctx[1] is the action it returned. No
+ * kernel struct is read: the headers that define xdp_buff do not compile with bcc on
+ * every kernel (6.12's linux/bpf.h), and the program id names the interface. */
+#define FEXIT_TARGET 0x5b7e7a26 /* bpftop/probes/xdp_probe.py FEXIT_TARGET */
+
+struct fexit_key {
+    u32 prog_id;
+    u32 action; /* MAX_ACTION + 1 for an invalid one */
+};
+
+BPF_PERCPU_HASH(fexit_actions, struct fexit_key, u64, 1024);
+
+int xdp_fexit(u64 *ctx)
+{
+    u32 action = (u32)ctx[1];
+    struct fexit_key k = {.prog_id = FEXIT_TARGET,
+                          .action = action <= MAX_ACTION ? action : MAX_ACTION + 1};
+    u64 zero = 0;
+    u64 *n = fexit_actions.lookup_or_try_init(&k, &zero);
+    if (n)
+        (*n)++;
+    return 0;
+}

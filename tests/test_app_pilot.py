@@ -176,6 +176,8 @@ PROGRAMS_BY_STEP = {
     "raw_tracepoint:sys_exit + tracepoint:capability:cap_capable": 2,
     "raw_tracepoint:sys_exit + kprobe:cap_capable": 3,
     "netlink + ethtool stats + tracepoint:xdp:xdp_exception": 2,
+    # + fexit programs, but only on foreign XDP programs (none in this test)
+    "netlink + ethtool stats + tracepoint:xdp:xdp_exception + fexit on foreign XDP programs": 2,
 }
 
 

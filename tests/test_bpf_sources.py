@@ -14,7 +14,6 @@ from bpftop.probes.base import KernelClock, PidProbe, Probe
 from bpftop.probes.denial_probe import DenialProbe
 from bpftop.probes.registry import PROBE_CLASSES
 from bpftop.probes.shared_sys_exit import SharedSysExit
-from bpftop.probes.xdp_probe import FEXIT_REQUEST
 from tests.netns import ROOT
 
 pytestmark = pytest.mark.bpf  # bcc compiles against this kernel's headers, as root
@@ -45,8 +44,6 @@ def requests() -> list[Any]:
                 request = probe.compile_request(step)
                 name = f"{cls.name}: {step.via}" + (" + exec part" if exec_part else "")
                 out.append(pytest.param(name, request.source, request.cflags, id=name))
-    name = "xdp: fexit template"
-    out.append(pytest.param(name, FEXIT_REQUEST.source, FEXIT_REQUEST.cflags, id=name))
     return out
 
 

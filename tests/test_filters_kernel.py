@@ -83,7 +83,7 @@ def test_port_filter_counts_only_that_port(engine_for) -> None:
 
 
 def test_device_and_pid_filter_on_disk(engine_for, tmp_path: Path) -> None:
-    with loop_device(tmp_path) as dev:
+    with loop_device(tmp_path) as dev, subprocess.Popen(["sleep", "120"]) as idle:
         name = os.path.basename(dev)
         fd = os.open(dev, os.O_RDWR | os.O_DIRECT)
         try:
@@ -94,13 +94,16 @@ def test_device_and_pid_filter_on_disk(engine_for, tmp_path: Path) -> None:
             )
             direct_io(fd, 9, 4)
             _settle(sink, "disk")
-            engine.set_filter(parse_filter(f"dev={name} pid=1"))  # not us: nothing more
+            # Not us: nothing more. A sleeping child, not pid 1, which may read the
+            # device itself (a VM's init probing the new loop device).
+            engine.set_filter(parse_filter(f"dev={name} pid={idle.pid}"))
             time.sleep(0.3)
             direct_io(fd, 5, 5)
             _settle(sink, "disk")
             engine.stop()
         finally:
             os.close(fd)
+            idle.kill()
     devices = [r for r in sink.of_type(DiskRecord) if r.reads or r.writes]
     assert {r.dev for r in devices} == {name}  # the backing file's disk is filtered out
     assert (sum(r.writes for r in devices), sum(r.reads for r in devices)) == (9, 4)

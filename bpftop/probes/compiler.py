@@ -101,13 +101,6 @@ class Compiler:
             self._waiting.append(request)
             self._fill()
 
-    def ready(self, request: CompileRequest) -> bool:
-        """Whether `load(request)` would return without waiting for a compile."""
-        if request.cacheable and compile_cache.has(request):
-            return True
-        job = self._running.get(request)
-        return job is not None and bool(select.select([job.sock], [], [], 0)[0])
-
     def load(self, request: CompileRequest) -> LoadedBPF:
         """The compiled and loaded programs of `request` (prefetched, cached or
         neither), nothing attached yet. Raises CompileError with bcc's message."""

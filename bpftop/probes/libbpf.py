@@ -113,6 +113,21 @@ def relocate(code: bytes, fd_for: Callable[[int], int]) -> bytes:
     return bytes(out)
 
 
+def patch_immediate(code: bytes, placeholder: int, value: int) -> bytes:
+    """`code` with the one instruction immediate equal to `placeholder` set to `value`
+    (a constant a template gets per load). ValueError unless there is exactly one."""
+    out = bytearray(code)
+    found = [
+        at
+        for at in range(0, len(out), 8)
+        if int.from_bytes(out[at + 4 : at + 8], "little") == placeholder
+    ]
+    if len(found) != 1:
+        raise ValueError(f"{len(found)} immediates {placeholder:#x} in a template, not 1")
+    out[found[0] + 4 : found[0] + 8] = value.to_bytes(4, "little")
+    return bytes(out)
+
+
 def prog_load(
     prog_type: int,
     name: str,

@@ -9,23 +9,24 @@ goes on only where an interface has none, through a bpf_link that dies with bpft
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import replace
 from typing import Any
 
+from bpftop.probes import libbpf
 from bpftop.probes.base import PlanStep, Probe
-from bpftop.probes.compiler import COMPILER, CompileError, CompileRequest
+from bpftop.probes.compiler import CompileRequest
 from bpftop.probes.fexit_on_prog import FexitOnProg
 from bpftop.probes.interfaces import Link, LinkReader, driver_xdp_actions
 from bpftop.probes.stats import BpfStats
 from bpftop.probes.xdp_counter import PROGRAM_NAME, DropRule, XdpCounter, parse_rule
 from bpftop.records import XDP_ACTIONS, Record, XdpRecord
-from bpftop.resources import bpf_dir
 
-# fexit on foreign XDP programs: a template, loaded once per program (FexitOnProg).
-FEXIT_REQUEST = CompileRequest(
-    str(bpf_dir() / "xdp_fexit.c"), (f"-I{bpf_dir()}",), templates=("xdp_fexit",)
-)
+# fexit on foreign XDP programs: a template in bpf/xdp.c, loaded once per program
+# (FexitOnProg) with this placeholder patched to the program's id.
+FEXIT_TEMPLATE = "xdp_fexit"
+FEXIT_TARGET = 0x5B7E7A26
 TOP_SOURCES = 5  # busiest IPv4 sources per interval in bpftop's own records
 # `what` in bpf/xdp.c: 0-4 the action an xdp_exception reported, 5 invalid, 6 redirect error
 TRACEPOINT_WHAT = {0: "aborted", 1: "drop", 2: "pass", 3: "tx", 4: "redirect", 5: "aborted",
@@ -80,8 +81,7 @@ class XdpProbe(Probe):
         # why a program could not be traced (no BTF, say), so it is not tried again.
         self._fexits: dict[int, FexitOnProg] = {}
         self._untraceable: dict[int, str] = {}
-        self._fexit_bpf: Any = None  # bpf/xdp_fexit.c: the template and its counts
-        self._last_fexit: dict[int, dict[str, int]] = {}
+        self._last_fexit: dict[int, dict[str, int]] = {}  # by program id
         self._refused_counters: list[str] = []  # at start: the reasons, for the notice
 
     def on_started(self) -> None:
@@ -107,12 +107,12 @@ class XdpProbe(Probe):
         for fexit in self._fexits.values():
             fexit.close()
         self._fexits.clear()
-        if self._fexit_bpf is not None:
-            self._fexit_bpf.cleanup()
-            self._fexit_bpf = None
         self._last_own.clear()
         super().stop()
         self._links.close()
+
+    def compile_request(self, step: PlanStep) -> CompileRequest:
+        return dataclasses.replace(super().compile_request(step), templates=(FEXIT_TEMPLATE,))
 
     def prog_fds(self) -> list[int]:
         own = [fd for c in self._counters.values() for fd in c.prog_fds()]
@@ -197,25 +197,27 @@ class XdpProbe(Probe):
             self._last_packets,
             self._last_driver,
             self._last_tracepoint,
-            self._last_fexit,
             self._no_driver_xdp,
         ):
             for gone in [i for i in table if i not in seen]:
                 del table[gone]  # an interface that vanished is simply not reported
         # Nor counted on, should its ifindex come back for another interface.
-        for table in (self._bpf[b"xdp_events"], self._fexit_table()):
-            if table is not None:
-                for key in [k for k in table if int(k.ifindex) not in seen]:
-                    del table[key]
+        table = self._bpf[b"xdp_events"]
+        for key in [k for k in table if int(k.ifindex) not in seen]:
+            del table[key]
         for ifname in [n for n, c in self._counters.items() if c.ifindex not in seen]:
             self._counters.pop(ifname).detach()  # its interface is gone
             self._wanted.pop(ifname, None)
+        # A program on several interfaces: its counts go to the first of them only.
+        first: dict[int | None, int] = {}
+        for link in sorted(links, key=lambda x: x.ifindex):
+            first.setdefault(link.xdp_prog_id, link.ifindex)
         records: list[Record] = []
         for link in links:
+            traced = link.xdp_prog_id in self._fexits and first[link.xdp_prog_id] == link.ifindex
+            verdicts = actions.get(link.xdp_prog_id or 0, {}) if traced else None
             records.extend(
-                self._link_records(
-                    ts, interval_s, link, exceptions.get(link.ifindex), actions.get(link.ifindex)
-                )
+                self._link_records(ts, interval_s, link, exceptions.get(link.ifindex), verdicts)
             )
             if link.ifname in self._counters:
                 records.append(self._own_record(ts, interval_s, link, self._counters[link.ifname]))
@@ -262,7 +264,7 @@ class XdpProbe(Probe):
         own = {c.prog_id for c in self._counters.values()}
         foreign = {x.xdp_prog_id for x in links if x.xdp_prog_id and x.xdp_prog_id not in own}
         for prog_id in [p for p in self._fexits if p not in foreign]:
-            self._fexits.pop(prog_id).close()
+            self._forget_fexit(prog_id)
         for prog_id in [p for p in self._untraceable if p not in foreign]:
             del self._untraceable[prog_id]
         new = sorted(foreign - self._fexits.keys() - self._untraceable.keys())
@@ -271,35 +273,30 @@ class XdpProbe(Probe):
         self.notice = "; ".join([*self._refused_counters, *self._untraceable.values()]) or None
 
     def _attach_fexits(self, prog_ids: list[int]) -> None:
-        try:
-            if self._fexit_bpf is None:
-                # Compiled in the background (seconds in a slow VM): from the first
-                # interval it is ready, not before, so the BPF thread never waits.
-                COMPILER.prefetch(FEXIT_REQUEST)
-                if not COMPILER.ready(FEXIT_REQUEST):
-                    return
-                self._fexit_bpf = COMPILER.load(FEXIT_REQUEST)
-            template = self._fexit_bpf.instructions("xdp_fexit")
-        except CompileError as exc:
-            self._untraceable.update(dict.fromkeys(prog_ids, f"fexit on XDP programs: {exc}"))
-            return
+        template = self._bpf.instructions(FEXIT_TEMPLATE)
         for prog_id in prog_ids:
+            code = libbpf.patch_immediate(template, FEXIT_TARGET, prog_id)
             try:
-                self._fexits[prog_id] = FexitOnProg(template, "xdp_fexit", prog_id)
+                self._fexits[prog_id] = FexitOnProg(code, FEXIT_TEMPLATE, prog_id)
             except OSError as exc:
                 self._untraceable[prog_id] = exc.strerror or str(exc)
 
-    def _fexit_table(self) -> Any:
-        return self._fexit_bpf[b"fexit_actions"] if self._fexit_bpf is not None else None
-
     def _fexit_totals(self) -> dict[int, dict[str, int]]:
+        """Running totals of each traced program's actions: {prog_id: {action: n}}."""
         out: dict[int, dict[str, int]] = {}
-        table = self._fexit_table()
-        for key, per_cpu in table.items() if table is not None else []:
-            action = TRACEPOINT_WHAT.get(int(key.what), "aborted")
-            counts = out.setdefault(int(key.ifindex), {})
+        for key, per_cpu in self._bpf[b"fexit_actions"].items():
+            action = TRACEPOINT_WHAT.get(int(key.action), "aborted")
+            counts = out.setdefault(int(key.prog_id), {})
             counts[action] = counts.get(action, 0) + int(sum(per_cpu))
         return out
+
+    def _forget_fexit(self, prog_id: int) -> None:
+        """A program no longer traced: its counts go, so a later trace starts at 0."""
+        self._fexits.pop(prog_id).close()
+        self._last_fexit.pop(prog_id, None)
+        table = self._bpf[b"fexit_actions"]
+        for key in [k for k in table if int(k.prog_id) == prog_id]:
+            del table[key]
 
     def _tracepoint_totals(self) -> dict[int, dict[str, int]]:
         out: dict[int, dict[str, int]] = {}
@@ -347,10 +344,9 @@ class XdpProbe(Probe):
             self._last_tracepoint[link.ifindex] = exceptions
             actions = {a: delta.get(a, 0) for a in XDP_ACTIONS}
             out.append(replace(base, actions=actions, source="tracepoint"))
-        if link.xdp_prog_id in self._fexits:
-            totals = fexit_actions or {}
-            delta = _delta(totals, self._last_fexit.get(link.ifindex, {}))
-            self._last_fexit[link.ifindex] = totals
+        if fexit_actions is not None and link.xdp_prog_id is not None:
+            delta = _delta(fexit_actions, self._last_fexit.get(link.xdp_prog_id, {}))
+            self._last_fexit[link.xdp_prog_id] = fexit_actions
             actions = {a: delta.get(a, 0) for a in XDP_ACTIONS}
             out.append(replace(base, actions=actions, source="fexit"))
         return out or [base]
