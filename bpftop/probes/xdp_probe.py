@@ -28,7 +28,7 @@ from bpftop.records import XDP_ACTIONS, Record, XdpRecord
 FEXIT_TEMPLATE = "xdp_fexit"
 FEXIT_TARGET = 0x5B7E7A26
 TOP_SOURCES = 5  # busiest IPv4 sources per interval in bpftop's own records
-# `what` in bpf/xdp.c: 0-4 the action an xdp_exception reported, 5 invalid, 6 redirect error
+# `what` (and `action`) in bpf/xdp.c: 0-4 the action, 5 invalid, 6 a redirect error
 TRACEPOINT_WHAT = {0: "aborted", 1: "drop", 2: "pass", 3: "tx", 4: "redirect", 5: "aborted",
                    6: "redirect"}  # fmt: skip
 
@@ -37,6 +37,16 @@ def _delta(now: dict[str, int], before: dict[str, int] | None) -> dict[str, int]
     if before is None:
         return {k: 0 for k in now}
     return {k: v - before.get(k, 0) if v >= before.get(k, 0) else v for k, v in now.items()}
+
+
+def _action_totals(table: Any, by: str, what: str) -> dict[int, dict[str, int]]:
+    """A per-CPU map of counts keyed by (`by`, `what`), summed: {by: {action: n}}."""
+    out: dict[int, dict[str, int]] = {}
+    for key, per_cpu in table.items():
+        action = TRACEPOINT_WHAT.get(int(getattr(key, what)), "aborted")
+        counts = out.setdefault(int(getattr(key, by)), {})
+        counts[action] = counts.get(action, 0) + int(sum(per_cpu))
+    return out
 
 
 class XdpProbe(Probe):
@@ -188,8 +198,8 @@ class XdpProbe(Probe):
         if self._bpf is None:
             return []
         ts = time.time()
-        exceptions = self._tracepoint_totals()
-        actions = self._fexit_totals()
+        exceptions = _action_totals(self._bpf[b"xdp_events"], "ifindex", "what")
+        actions = _action_totals(self._bpf[b"fexit_actions"], "prog_id", "action")
         links = self._links.links()
         self._trace_foreign_programs(links)
         seen = {link.ifindex for link in links}
@@ -281,15 +291,6 @@ class XdpProbe(Probe):
             except OSError as exc:
                 self._untraceable[prog_id] = exc.strerror or str(exc)
 
-    def _fexit_totals(self) -> dict[int, dict[str, int]]:
-        """Running totals of each traced program's actions: {prog_id: {action: n}}."""
-        out: dict[int, dict[str, int]] = {}
-        for key, per_cpu in self._bpf[b"fexit_actions"].items():
-            action = TRACEPOINT_WHAT.get(int(key.action), "aborted")
-            counts = out.setdefault(int(key.prog_id), {})
-            counts[action] = counts.get(action, 0) + int(sum(per_cpu))
-        return out
-
     def _forget_fexit(self, prog_id: int) -> None:
         """A program no longer traced: its counts go, so a later trace starts at 0."""
         self._fexits.pop(prog_id).close()
@@ -297,14 +298,6 @@ class XdpProbe(Probe):
         table = self._bpf[b"fexit_actions"]
         for key in [k for k in table if int(k.prog_id) == prog_id]:
             del table[key]
-
-    def _tracepoint_totals(self) -> dict[int, dict[str, int]]:
-        out: dict[int, dict[str, int]] = {}
-        for key, per_cpu in self._bpf[b"xdp_events"].items():
-            action = TRACEPOINT_WHAT.get(int(key.what), "aborted")
-            counts = out.setdefault(int(key.ifindex), {})
-            counts[action] = counts.get(action, 0) + int(sum(per_cpu))
-        return out
 
     def _link_records(
         self,
