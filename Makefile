@@ -40,9 +40,8 @@ KERNEL_TESTS ?= tests/test_smoke.py tests/test_exec_probe.py tests/test_connect_
 	tests/test_app_pilot.py::test_f_turns_failed_exec_capture_off_and_back_on
 KERNEL_PYTEST := env BPFTOP_REQUIRE_BPF=1 .venv/bin/python -m pytest -q -p no:cacheprovider
 
-test-kernels: setup
-	set -e; for k in $(KERNELS); do echo "== kernel $$k"; \
-		$(SUDO) scripts/kernel-vm $$k -- $(KERNEL_PYTEST) -k "not flood" $(KERNEL_TESTS); done
+test-kernels: setup  # the kernels at once (scripts/test-kernels)
+	$(SUDO) env KERNELS="$(KERNELS)" scripts/test-kernels $(KERNEL_PYTEST) -k "not flood" $(KERNEL_TESTS)
 
 # What CI runs in each kernel: the kernel check and one headless run with exact counts.
 # Emulated guests used to stall or end mid-command: a guest kernel panic, "Oops: int3"
