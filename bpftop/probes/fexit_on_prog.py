@@ -9,18 +9,12 @@ the target is freed once its owner lets go of it too.
 
 from __future__ import annotations
 
-import ctypes
 import os
 
 from bpftop.probes import libbpf
 
 PROG_TYPE_TRACING = 26
 TRACE_FEXIT = 25  # enum bpf_attach_type
-# struct bpf_prog_info (uapi/linux/bpf.h): the fields read here
-_OFF_BTF_ID = 128
-_OFF_FUNC_INFO_REC_SIZE = 132
-_OFF_FUNC_INFO = 136
-_OFF_NR_FUNC_INFO = 144
 
 
 class FexitOnProg:
@@ -59,16 +53,9 @@ class FexitOnProg:
 
 
 def _main_function_btf_id(prog_fd: int) -> int | None:
-    """The BTF type id of the program's entry function (func_info[0]), or None
-    when it was loaded without BTF."""
-    record = (ctypes.c_uint32 * 2)()  # struct bpf_func_info: insn_off, type_id
-    buf = ctypes.create_string_buffer(libbpf.INFO_SIZE)
-    ctypes.c_uint32.from_buffer(buf, _OFF_NR_FUNC_INFO).value = 1
-    ctypes.c_uint32.from_buffer(buf, _OFF_FUNC_INFO_REC_SIZE).value = ctypes.sizeof(record)
-    ctypes.c_uint64.from_buffer(buf, _OFF_FUNC_INFO).value = ctypes.addressof(record)
-    size = ctypes.c_uint32(libbpf.INFO_SIZE)
-    if libbpf.lib().bpf_obj_get_info_by_fd(prog_fd, buf, ctypes.byref(size)) != 0:
+    """The BTF type id of the program's entry function (func_info[0]: insn_off,
+    type_id), or None when it was loaded without BTF."""
+    btf_id, func_info = libbpf.prog_btf(prog_fd)
+    if not btf_id or len(func_info) < libbpf.FUNC_INFO_SIZE:
         return None
-    if ctypes.c_uint32.from_buffer(buf, _OFF_BTF_ID).value == 0:
-        return None
-    return int(record[1]) or None
+    return int.from_bytes(func_info[4:8], "little") or None
