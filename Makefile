@@ -4,7 +4,7 @@ VENV := .venv
 # Root is needed for BPF and apt; go through sudo only where we are not root.
 SUDO := $(shell [ "$$(id -u)" -ne 0 ] && command -v sudo)
 
-.PHONY: run setup install uninstall test test-kernels smoke-kernels lint bench bench-terminal clean
+.PHONY: run setup venv install uninstall test test-kernels smoke-kernels lint format bench bench-terminal clean
 
 run: setup
 	$(SUDO) $(VENV)/bin/bpftop $(ARGS)
@@ -19,12 +19,20 @@ install: setup
 uninstall:
 	$(SUDO) bash scripts/install.sh uninstall
 
-lint: setup
+# Lint and format need neither root nor apt: the venv alone (scripts/venv.sh).
+venv:
+	bash scripts/venv.sh
+
+lint: venv
 	$(VENV)/bin/ruff check bpftop tests bench
 	$(VENV)/bin/ruff format --check bpftop tests bench
 	$(VENV)/bin/mypy bpftop
 
-test: lint
+format: venv
+	$(VENV)/bin/ruff check --fix bpftop tests bench
+	$(VENV)/bin/ruff format bpftop tests bench
+
+test: setup lint
 	$(SUDO) env BPFTOP_REQUIRE_BPF=$${BPFTOP_REQUIRE_BPF:-0} $(VENV)/bin/python -m pytest -q $(PYTEST_ARGS)
 
 # The kernel matrix (README, "Kernels"): Debian's own kernels in VMs (scripts/kernel-vm).

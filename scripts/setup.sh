@@ -59,14 +59,5 @@ if [ ! -e /sys/kernel/tracing/events ] && [ ! -e /sys/kernel/debug/tracing/event
     exit 1
 fi
 
-# 4. The venv sees Debian's bcc through --system-site-packages.
-if [ ! -x .venv/bin/python ]; then
-    say "creating .venv"
-    /usr/bin/python3 -m venv --system-site-packages .venv
-fi
-stamp=.venv/.bpftop-installed
-if [ ! -e "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
-    say "installing bpftop into .venv"
-    .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[dev]'
-    touch "$stamp"
-fi
+# 4. The venv (scripts/venv.sh needs no root: `make lint` uses it alone).
+bash scripts/venv.sh

@@ -64,11 +64,11 @@ class Pane(Vertical, can_focus=False):
         self.sort_column: str | None = self.default_sort
         self.sort_reverse = True
         self._last: DashboardSnapshot | None = None
+        self._row_pids: list[int | None] = []  # the pid of each shown row, in table order
 
     @property
     def palette(self) -> Palette:
         return palette_of(self)
-        self._row_pids: list[int | None] = []  # the pid of each shown row, in table order
 
     def compose(self):  # type: ignore[no-untyped-def]
         table: DataTable[Any] = DataTable(cursor_type="row", zebra_stripes=False)
