@@ -1,5 +1,16 @@
+// SPDX-License-Identifier: GPL-2.0 OR MIT
 /* Shared between bpftop's BPF programs and documented for the Python side,
- * which decodes events with bcc's table.event(), never with ctypes copies. */
+ * which decodes events with bcc's table.event(), never with ctypes copies.
+ *
+ * License: each program's is bcc's default, "GPL" (GPL-only helpers such as
+ * bpf_probe_read_user need it); the sources are GPL-2.0 OR MIT, as their SPDX lines say.
+ *
+ * Counters: every program keeps its exact counts in a per-CPU `counters` array indexed
+ * by an enum of its own, whose order is the probe's `counter_names` (checked by
+ * tests/test_c_constants.py, with every other number C and Python share). The
+ * three-line count() that bumps a slot is in each file: bcc rewrites map calls
+ * (`counters.lookup`) only in the program's own file, not in a header or a macro (both
+ * tried: the kernel refused the unrewritten call, "unknown opcode 8d"). */
 #ifndef BPFTOP_H
 #define BPFTOP_H
 

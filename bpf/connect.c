@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0 OR MIT
 /* New TCP connections, outbound and inbound, from sock:inet_sock_set_state.
  * CLOSE->SYN_SENT runs in the connecting task, so its pid is right there and is
  * carried to SYN_SENT->ESTABLISHED (which runs in softirq). Inbound handshakes

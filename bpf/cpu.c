@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0 OR MIT
 /* Who uses the CPU, and how long runnable tasks wait for one. Counted in the kernel:
  * nothing reaches user space per sample or per context switch.
  *

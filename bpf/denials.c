@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0 OR MIT
 /* Permission denials: every syscall that returns -EACCES or -EPERM, who made it,
  * what it was about, and which capability check failed inside it.
  *

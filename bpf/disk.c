@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0 OR MIT
 /* Block I/O latency, aggregated in the kernel: no event per I/O reaches user space
  * except the slow ones the user asked for (latency >= config[CFG_SLOW_NS]).
  *

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0 OR MIT
 /* Execs, successful and failed.
  *
  * Successful execs come from sched:sched_process_exec, which costs nothing on any

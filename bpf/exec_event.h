@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0 OR MIT
 /* The exec record, shared by bpf/exec.c (execs, and failures where a kretprobe or
  * fexit on the exec syscall loads) and bpf/denials.c (failures from the one shared
  * sys_exit program where nothing cheaper loads). One layout, one decoder. */

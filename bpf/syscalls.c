@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0 OR MIT
 /* Per-syscall summary of one process: the `strace -c` of the drilldown.
  * raw_tracepoint sys_enter/sys_exit, the cheapest hooks on every syscall here;
  * the target's tgid is compiled in (TARGET_TGID), so every other task leaves

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0 OR MIT
 /* Calls and latency of user functions the user picked, in one process.
  * UPROBE_SLOTS pairs of programs (enter_N on the function, leave_N on its
  * return) are compiled once; user space attaches slot N to the Nth picked
@@ -14,7 +15,7 @@
 enum uprobe_counter {
     UP_UNMATCHED = 0, /* returns whose call began before attach */
     UP_LOST = 1,      /* no events here; kept for the shared counters shape */
-    UP_PY_UNCOUNTED = 2, /* Python calls of functions past the pystats map's size */
+    UP_PYTHON_UNCOUNTED = 2, /* Python calls of functions past the pystats map's size */
     UP_NR_COUNTERS = 3,
 };
 
@@ -213,7 +214,7 @@ int py_return(struct pt_regs *ctx)
         pystats.insert(k, fresh);
         s = pystats.lookup(k);
         if (!s) { /* 4096 functions already: this one is not counted */
-            u32 c = UP_PY_UNCOUNTED;
+            u32 c = UP_PYTHON_UNCOUNTED;
             u64 *v = counters.lookup(&c);
             if (v)
                 (*v)++;

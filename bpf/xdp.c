@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0 OR MIT
 /* XDP trouble the kernel reports through tracepoints, for any XDP program on any
  * interface (bpftop's or someone else's), counted in the kernel per interface:
  *  - xdp:xdp_exception: a program returned XDP_ABORTED or an invalid action;

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0 OR MIT
 /* bpftop's own XDP program, attached only when the user asks, on an interface that
  * has no XDP program, through a bpf_link (gone with bpftop's last fd). It counts
  * packets by action, protocol and IPv4 source and passes everything, except what a drop rule

@@ -22,6 +22,8 @@ from bpftop.records import EXEC_FAILURES_OFF, ExecRecord, Record
 
 ARGV_MAX = 20
 ARG_LEN = 128
+# Slot order of the shared sys_exit program's `exec_counters` (bpf/denials.c, EXF_*).
+SHARED_COUNTER_NAMES = ("failed", "lost")
 ARGV_FLAGS = (f"-DARGV_MAX={ARGV_MAX}", f"-DARG_LEN={ARG_LEN}")
 EXEC_TRACEPOINTS = ("sched:sched_process_exec", "sched:sched_process_fork")
 FAILURE_FUNCTIONS = ("__x64_sys_execve", "__x64_sys_execveat")
@@ -210,7 +212,7 @@ class ExecProbe(Probe):
         table = self.shared_sys_exit.bpf[b"exec_counters"]
         return {
             name: int(sum(table[ctypes.c_int(slot)]))
-            for slot, name in enumerate(("failed", "lost"))
+            for slot, name in enumerate(SHARED_COUNTER_NAMES)
         }
 
     def _write_filter(self) -> None:
@@ -224,7 +226,7 @@ class ExecProbe(Probe):
         counts = super().read_counts()
         if counts:
             shared = self._shared_totals() if self._source == SHARED else self._shared_base
-            for key in ("failed", "lost"):
+            for key in SHARED_COUNTER_NAMES:
                 counts[key] += self._shared_carried[key] + shared[key] - self._shared_base[key]
             # PATH lookups' failed tries are not failures; tries still held are not yet.
             # Never below what was shown: a try counted in the microseconds between
