@@ -30,6 +30,7 @@ from textual.widgets import Footer
 from bpftop.bundle import BundleError, default_directory, with_statuses, write_bundle
 from bpftop.drilldown_actions import DrilldownActions
 from bpftop.filters import SYNTAX, Filter, parse_filter
+from bpftop.keys import bindings, help_lines
 from bpftop.layout import COLLAPSED, SteadyWants, columns_for, pane_heights, serving_order
 from bpftop.model.dashboard import Dashboard, DashboardSnapshot
 from bpftop.model.history import DEFAULT_MINUTES, Frame, History
@@ -53,54 +54,6 @@ from bpftop.records import ProbeStatus, Record, SystemSample
 from bpftop.terminal_diff import TerminalCopy
 from bpftop.themes import default_theme, load_themes, theme_names
 from bpftop.timeline_actions import TimelineActions
-
-# Longer words for the help screen than the footer has room for, by binding id.
-HELP_TEXT = {
-    "toggle-cpu": "CPU probe on/off (sampling at 99 Hz and run-queue latency)",
-    "toggle-exec": "exec probe on/off (off really detaches it)",
-    "toggle-connect": "TCP connection probe on/off",
-    "toggle-disk": "disk I/O probe on/off",
-    "toggle-denials": "permission denials probe on/off",
-    "toggle-xdp": "XDP probe on/off (reading only; with it go bpftop's own XDP programs)",
-    "xdp-attach": "XDP pane: bpftop's counting XDP program on/off on the selected interface",
-    "xdp-drop": "XDP pane: add a drop rule there (udp:PORT, tcp:PORT, icmp, src:CIDR)",
-    "xdp-clear": "XDP pane: remove every drop rule there (the program keeps counting)",
-    "exec-failures": "execs: failed exec capture on/off (the subtitle says its cost)",
-    "slow-threshold": "disk: only I/O slower than 1 / 10 / 100 ms, or all",
-    "filter": f"filter every pane, in the kernel where it can: {SYNTAX}",
-    "drilldown": "drill into a process picked from a list (Enter on a row with a PID too)",
-    "drilldown-close": "drilldown: back to the dashboard (detaches its probes)",
-    "drilldown-uprobe": "drilldown: search the process's functions, attach a uprobe on one",
-    "drilldown-libc": "drilldown: uprobes on malloc free read write open connect (libc)",
-    "drilldown-openssl": "drilldown: uprobes on SSL_read SSL_write (libssl)",
-    "drilldown-usdt": "drilldown: count the process's USDT probes (semaphores set by the kernel)",
-    "drilldown-python": "drilldown: Python functions by name (CPython's USDT probes), calls each",
-    "drilldown-clear": "drilldown: detach every uprobe",
-    "drilldown-budget": "drilldown: uprobe budget 1/2/5/10/25% of a CPU (over it, probes detach)",
-    "drilldown-files": "drilldown: its events / open files and sockets / latency histogram",
-    "pause": "freeze the display (counting goes on) / back to live; a replay: play/pause",
-    "step-back": "rewind: one refresh back in the history (freezes the display)",
-    "step-forward": "rewind: one refresh forward",
-    "step-back-10": "rewind: ten refreshes back",
-    "step-forward-10": "rewind: ten refreshes forward",
-    "spike": "rewind to the worst disk p99 spike in the history; again: the next one",
-    "goto": "go to a time (HH:MM:SS, -5m): live in the history, a replay seeks",
-    "seek-back": "replay: 10 s back (live: ten refreshes back)",
-    "seek-forward": "replay: 10 s forward",
-    "faster": "replay: faster (up to 64x)",
-    "slower": "replay: slower (down to 0.25x)",
-    "bundle": "incident bundle: screenshot, recording of the history, report, in a new directory",
-    "theme": "next colour theme",
-    "zoom": "maximize the focused pane / restore",
-    "focus-next": "focus the next pane",
-    "focus-prev": "focus the previous pane",
-    "redraw": "redraw the whole screen (it is sent as changes only; use after garbage)",
-    "help": "this screen",
-    "quit": "detach everything and quit",
-    "sort": "sort by the next column, or click a header",
-    "reverse": "reverse the sort order",
-}
-
 
 EXIT_GRACE_SECONDS = 3.0
 
@@ -137,44 +90,7 @@ class BpftopApp(DrilldownActions, TimelineActions):
     CSS_PATH = "app.tcss"
     TITLE = "bpftop"
     ENABLE_COMMAND_PALETTE = False
-    BINDINGS: ClassVar[list[BindingType]] = [
-        # First in the footer: on a narrow terminal the footer is cut on the right.
-        Binding("question_mark,f1", "help", "Help", id="help"),
-        Binding("q,ctrl+c", "quit", "Quit", id="quit"),
-        # Not in the footer (80 columns are full); the pane title "CPU [0]" names it.
-        Binding("0", "toggle_probe('cpu')", "CPU", show=False, id="toggle-cpu"),
-        Binding("1", "toggle_probe('exec')", "Execs", id="toggle-exec"),
-        Binding("2", "toggle_probe('connect')", "TCP", id="toggle-connect"),
-        Binding("3", "toggle_probe('disk')", "Disk", id="toggle-disk"),
-        Binding("4", "toggle_probe('denials')", "Denials", id="toggle-denials"),
-        Binding("5", "toggle_probe('xdp')", "XDP", id="toggle-xdp"),
-        # Not in the footer (80 columns are full); the disk pane's title names the key.
-        Binding("t", "disk_slow", "Slow I/O", show=False, id="slow-threshold"),
-        Binding("F", "exec_failures", "Exec failures", show=False, id="exec-failures"),
-        # XDP actions: in the help screen and the XDP pane's title, not the footer.
-        Binding("a", "xdp_attach", "XDP count", show=False, id="xdp-attach"),
-        Binding("d", "xdp_drop", "XDP drop", show=False, id="xdp-drop"),
-        Binding("D", "xdp_clear", "XDP clear", show=False, id="xdp-clear"),
-        Binding("slash", "filter", "Filter", id="filter"),
-        Binding("P", "pick_process", "Drill", show=False, id="drilldown"),
-        Binding("p,space", "pause", "Pause", id="pause"),
-        Binding("left_square_bracket", "step(-1)", "Back", show=False, id="step-back"),
-        Binding("right_square_bracket", "step(1)", "Fwd", show=False, id="step-forward"),
-        Binding("left_curly_bracket", "step(-10)", "Back 10", show=False, id="step-back-10"),
-        Binding("right_curly_bracket", "step(10)", "Fwd 10", show=False, id="step-forward-10"),
-        Binding("exclamation_mark", "spike", "Spike", show=False, id="spike"),
-        Binding("g", "goto", "Go to", show=False, id="goto"),
-        Binding("less_than_sign", "seek(-10)", "-10 s", show=False, id="seek-back"),
-        Binding("greater_than_sign", "seek(10)", "+10 s", show=False, id="seek-forward"),
-        Binding("plus", "speed(1)", "Faster", show=False, id="faster"),
-        Binding("minus", "speed(-1)", "Slower", show=False, id="slower"),
-        Binding("B", "bundle", "Bundle", show=False, id="bundle"),
-        Binding("T", "next_theme", "Theme", show=False, id="theme"),
-        Binding("z", "zoom", "Zoom", show=False, id="zoom"),  # 80 columns: help screen
-        Binding("tab", "focus_next", "Next pane", show=False, id="focus-next"),
-        Binding("shift+tab", "focus_previous", "Previous pane", show=False, id="focus-prev"),
-        Binding("ctrl+l", "redraw", "Redraw", show=False, id="redraw"),
-    ]
+    BINDINGS: ClassVar[list[BindingType]] = bindings("app")  # bpftop/keys.py
 
     class Alert(Message):
         """Something the user must hear about, from the BPF thread."""
@@ -559,22 +475,9 @@ class BpftopApp(DrilldownActions, TimelineActions):
         self.fit_panes()
 
     def action_help(self) -> None:
-        keys = [
-            (
-                " / ".join(self.get_key_display(Binding(k, "")) for k in b.key.split(",")),
-                HELP_TEXT.get(b.id or "", b.description),
-            )
-            for b in self._bindings_for_help()
-        ]
+        keys = [(" / ".join(self.get_key_display(Binding(k, "")) for k in names.split(",")), text)
+                for names, text in help_lines()]  # fmt: skip
         self.push_screen(HelpScreen(keys))
-
-    def _bindings_for_help(self) -> list[Binding]:
-        """The app's, the panes' and the drilldown's own keys (not its repeats of ours)."""
-        bindings: list[Binding] = []
-        for item in (*self.BINDINGS, *Pane.BINDINGS, *DrilldownScreen.BINDINGS):
-            if isinstance(item, Binding) and item.id:
-                bindings.append(item)
-        return bindings
 
     async def action_quit(self) -> None:
         await self.stop_source()

@@ -7,12 +7,13 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from rich.text import Text
-from textual.binding import Binding, BindingType
+from textual.binding import BindingType
 from textual.containers import Vertical
 from textual.message import Message
 from textual.widget import Widget
 from textual.widgets import DataTable, Static
 
+from bpftop.keys import bindings, toggle_key
 from bpftop.model.dashboard import DashboardSnapshot
 from bpftop.model.probe_state import ProbeState
 from bpftop.panes.palette import Palette, palette_of
@@ -41,13 +42,10 @@ class Pane(Vertical, can_focus=False):
     /* Top-style: long cells are cut at the edge; a scrollbar row costs too much at 24 lines. */
     Pane DataTable { height: 1fr; scrollbar-size-vertical: 1; scrollbar-size-horizontal: 0; }
     """
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("s", "cycle_sort", "Sort", show=False, id="sort"),  # in the help screen
-        Binding("r", "reverse_sort", "Reverse", show=False, id="reverse"),
-    ]
+    BINDINGS: ClassVar[list[BindingType]] = bindings("pane")  # bpftop/keys.py
 
     probe: ClassVar[str]
-    label: ClassVar[str]  # "Execs [1]": the pane's name and its toggle key
+    pane_name: ClassVar[str]  # "Execs": its title starts "Execs [1]", with its toggle key
     title_hint: ClassVar[str] = ""  # keys of the pane's own, after the cost
     columns: ClassVar[tuple[str, ...]]
     default_sort: ClassVar[str | None] = None  # None: newest first
@@ -126,6 +124,10 @@ class Pane(Vertical, can_focus=False):
             self.notify("no process known for this row", timeout=2)
         else:
             self.post_message(self.PidPicked(pid))
+
+    @property
+    def label(self) -> str:
+        return f"{self.pane_name} [{toggle_key(self.probe)}]"
 
     def title_text(self, snapshot: DashboardSnapshot, state: ProbeState) -> str:
         """`Execs [1] 42/s · ... · bpf 0.02%` while attached, else `Execs [1] off`."""

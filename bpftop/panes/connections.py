@@ -13,7 +13,7 @@ from bpftop.panes.grouped import MAX_GROUPS, GroupedPane, GroupRow, count_cells
 
 class ConnectPane(GroupedPane):
     probe = "connect"
-    label = "TCP [2]"
+    pane_name = "TCP"
     # Most telling first, so 80 columns show peer, result and latency.
     columns = ("TIME", "PID", "COMM", "PEER", "RESULT", "LAT", "LOCAL", "STATE")
     group_columns = ("COUNT", "RATE", "RESULT", "LAST", "PID", "COMM", "PEER")

@@ -20,7 +20,7 @@ def _comm(row: CpuRecord) -> str:
 
 class CpuPane(Pane):
     probe = "cpu"
-    label = "CPU [0]"
+    pane_name = "CPU"
     columns = ("PID", "COMM", "CPU%", "RUNQ P99", "RSS", "STATE")
     default_sort = "CPU%"
     # Room for this many rows whenever anything ran: on a quiet box the busy processes

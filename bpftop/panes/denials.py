@@ -38,7 +38,7 @@ def cause(r: DenialRecord | None, palette: Palette) -> Text:
 
 class DenialsPane(GroupedPane):
     probe = "denials"
-    label = "Denials [4]"
+    pane_name = "Denials"
     columns = ("TIME", "PID", "COMM", "UID", "SYSCALL", "ERRNO", "TARGET", "CAUSE")
     group_columns = ("COUNT", "RATE", "COMM", "UID", "SYSCALL", "ERRNO", "LAST TARGET", "CAUSE")
 

@@ -10,6 +10,7 @@ from textual.containers import Horizontal
 from textual.message import Message
 from textual.widgets import DataTable, Static
 
+from bpftop.keys import key_of
 from bpftop.model.dashboard import DashboardSnapshot
 from bpftop.model.disks import DeviceView
 from bpftop.model.histogram import by_power_of_two
@@ -50,7 +51,7 @@ class DiskPane(Pane):
     DiskPane #disk-procs { width: 1fr; height: 1fr; }
     """
     probe = "disk"
-    label = "Disk I/O [3]"
+    pane_name = "Disk I/O"
     # Most telling first, so 80 columns show who, where, how much and how slow.
     columns = ("PID", "COMM", "DEV", "BYTES", "AVG LAT", "SLOW", "READS", "WRITES")
     default_sort = "BYTES"
@@ -88,7 +89,11 @@ class DiskPane(Pane):
         return self.query_one("#disk-devices", DataTable)
 
     def live_title(self, snapshot: DashboardSnapshot) -> str:
-        slow = f"slow ≥ {self.slow_ms:g}ms" if self.slow_ms else "slow: off (t)"
+        slow = (
+            f"slow ≥ {self.slow_ms:g}ms"
+            if self.slow_ms
+            else f"slow: off ({key_of('slow-threshold')})"
+        )
         return f"IO {rate(snapshot.disks.ios.per_second)} · {slow}"
 
     def update_from(self, snapshot: DashboardSnapshot) -> None:

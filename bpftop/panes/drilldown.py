@@ -14,12 +14,13 @@ from typing import Any, ClassVar
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
-from textual.binding import Binding, BindingType
+from textual.binding import BindingType
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
+from bpftop.keys import bindings
 from bpftop.model.dashboard import DashboardSnapshot
 from bpftop.model.drilldown import DrilldownSnapshot, FunctionView
 from bpftop.model.probe_state import ProbeState
@@ -59,24 +60,7 @@ class DrilldownScreen(Screen[None]):
     DrilldownScreen #dd-functions-box { width: 2fr; }
     DrilldownScreen .dd-box DataTable { height: 1fr; scrollbar-size-horizontal: 0; }
     """
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape,q", "close", "Back", id="drilldown-close"),
-        Binding("u", "pick_function", "Uprobe…", id="drilldown-uprobe"),
-        Binding("m", "preset('libc')", "libc", id="drilldown-libc"),
-        Binding("l", "preset('openssl')", "OpenSSL", id="drilldown-openssl"),
-        Binding("k", "preset('usdt')", "USDT", id="drilldown-usdt"),
-        Binding("y", "preset('python')", "Python", id="drilldown-python"),
-        Binding("x", "detach_all", "Clear", id="drilldown-clear"),
-        Binding("b", "budget", "Budget", show=False, id="drilldown-budget"),
-        Binding("o", "next_view", "View", id="drilldown-files"),
-        # The probe keys still work here, out of the footer (it is the drilldown's).
-        *(
-            Binding(str(key), f"app.toggle_probe('{probe}')", probe, show=False)
-            for key, probe in enumerate(("exec", "connect", "disk", "denials", "xdp"), start=1)
-        ),
-        Binding("slash", "app.filter", "Filter", show=False),
-        Binding("p,space", "app.pause", "Pause", show=False),
-    ]
+    BINDINGS: ClassVar[list[BindingType]] = bindings("drilldown")  # bpftop/keys.py
 
     class PickFunction(Message):
         """The user wants the function list of the process (u)."""

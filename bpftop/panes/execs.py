@@ -14,7 +14,7 @@ from bpftop.records import EXEC_FAILURES_OFF
 
 class ExecPane(GroupedPane):
     probe = "exec"
-    label = "Execs [1]"
+    pane_name = "Execs"
     columns = ("TIME", "PID", "PPID", "UID", "COMM", "RESULT", "ARGV")
     # The path last, like ARGV below: the only long cell, cut at the edge.
     group_columns = ("COUNT", "RATE", "ERRNO", "LAST", "PID", "COMM", "FAILED PATH")

@@ -7,6 +7,7 @@ from typing import Any
 
 from rich.text import Text
 
+from bpftop.keys import key_of
 from bpftop.model.dashboard import DashboardSnapshot
 from bpftop.model.xdp import IfaceView
 from bpftop.panes.base import Pane, Row
@@ -43,8 +44,8 @@ def action_rate(view: IfaceView, action: str, palette: Palette) -> tuple[Text, f
 
 class XdpPane(Pane):
     probe = "xdp"
-    label = "XDP [5]"
-    title_hint = "a/d: count/drop"
+    pane_name = "XDP"
+    title_hint = f"{key_of('xdp-attach')}/{key_of('xdp-drop')}: count/drop"
     # Most telling first: at 80 columns, drops and whose program makes them.
     columns = (
         *("IFACE", "STATE", "DROP/s", "DROPS", "XDP PROGRAM"),
