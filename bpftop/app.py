@@ -47,13 +47,13 @@ from bpftop.panes.header import HeaderLine
 from bpftop.panes.help import HelpScreen
 from bpftop.panes.prompt import PromptScreen
 from bpftop.panes.xdp import XdpPane
-from bpftop.probes.uprobe_cost import BUDGET_PCT
-from bpftop.probes.xdp_counter import parse_rule
 from bpftop.process_info import ProcessInfo, watch_process
 from bpftop.records import ProbeStatus, Record, SystemSample
 from bpftop.terminal_diff import TerminalCopy
 from bpftop.themes import default_theme, load_themes, theme_names
 from bpftop.timeline_actions import TimelineActions
+from bpftop.uprobe_settings import BUDGET_PCT
+from bpftop.xdp_rules import ControlArg, XdpRule, parse_rule
 
 EXIT_GRACE_SECONDS = 3.0
 
@@ -76,7 +76,7 @@ class Controller(Protocol):
 
     def configure(self, name: str, setting: str, value: float) -> None: ...
 
-    def control(self, name: str, action: str, arg: str) -> None: ...
+    def control(self, name: str, action: str, arg: ControlArg) -> None: ...
 
     def set_filter(self, user_filter: Filter) -> None: ...
 
@@ -404,7 +404,7 @@ class BpftopApp(DrilldownActions, TimelineActions):
 
         def add(rule: str | None) -> None:
             if rule:
-                controller.control("xdp", "rule", f"{ifname}={rule}")
+                controller.control("xdp", "rule", XdpRule(ifname, parse_rule(rule)))
 
         self.push_screen(PromptScreen(f"Drop rule for bpftop's XDP program on {ifname}:",
                                       parse_rule), add)  # fmt: skip

@@ -22,12 +22,13 @@ from bpftop.filters import SYNTAX, Filter, FilterError, parse_filter
 from bpftop.kernel import KernelFeatures, detect
 from bpftop.model.history import DEFAULT_MINUTES
 from bpftop.probes.registry import PID_PROBE_NAMES, PROBE_NAMES
-from bpftop.probes.uprobe_cost import BUDGET_PCT
 from bpftop.recording import RecordingError, RecordingWriter, make_header
 from bpftop.records import Record
 from bpftop.resources import demo_recording
 from bpftop.stderr_capture import StderrCapture
 from bpftop.themes import ThemeError, load_themes, resolve_theme, theme_names
+from bpftop.uprobe_settings import BUDGET_PCT
+from bpftop.xdp_rules import DropRule, XdpRule, parse_rule
 
 # (option, filter term, metavar): each option is one term of the filter expression.
 FILTER_OPTIONS = (
@@ -127,14 +128,11 @@ def milliseconds(text: str) -> float:
     return value
 
 
-def drop_rule(text: str) -> str:
-    from bpftop.probes.xdp_counter import parse_rule
-
+def drop_rule(text: str) -> DropRule:
     try:
-        parse_rule(text)
+        return parse_rule(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
-    return text
 
 
 def xdp_target_problem(ifnames: list[str]) -> str | None:
@@ -312,7 +310,7 @@ def filter_from_args(args: argparse.Namespace) -> Filter:
 def pid_probe_problem(args: argparse.Namespace) -> str | None:
     """Fill in the probe list; the syscalls and uprobes probes need one live pid
     and functions the symbol table can place."""
-    from bpftop.probes.user_binaries import UserCodeError, check_spec
+    from bpftop.user_binaries import UserCodeError, check_spec
 
     # Headless, --uprobe alone means just the uprobes; the TUI's drilldown starts the
     # per-pid probes itself (and detaches them when it closes).
@@ -569,7 +567,7 @@ def prepare_engine(args: argparse.Namespace, engine: BpfEngine) -> None:
     for ifname in args.xdp_attach:
         engine.control("xdp", "attach", ifname)
         for rule in args.xdp_drop:
-            engine.control("xdp", "rule", f"{ifname}={rule}")
+            engine.control("xdp", "rule", XdpRule(ifname, rule))
 
 
 def run_tui(

@@ -19,23 +19,22 @@ from bpftop.panes.base import Pane
 from bpftop.panes.drilldown import DrilldownScreen
 from bpftop.panes.format import size
 from bpftop.panes.picker import PickerScreen
-from bpftop.probes.python_view import find_probes
 from bpftop.probes.registry import PID_PROBE_NAMES
-from bpftop.probes.uprobe_probe import PRESETS
-from bpftop.probes.user_binaries import (
+from bpftop.process_info import ProcessInfo
+from bpftop.uprobe_settings import BUDGET_STEPS, PRESETS
+from bpftop.user_binaries import (
     UserCodeError,
     check_spec,
     functions,
     host_path,
     mapped_files,
+    python_probes,
     resolve,
     usdt_probes,
 )
-from bpftop.process_info import ProcessInfo
 
 # USDT probes whose semaphore turns on a tracing mode of the runtime (spec endings).
 TRACING_MODE_PROBES = (":python:line",)
-BUDGET_STEPS = (1.0, 2.0, 5.0, 10.0, 25.0)  # b in the drilldown goes round these
 
 if TYPE_CHECKING:
     import threading
@@ -177,7 +176,7 @@ class DrilldownActions(App[int]):
             return
         if message.name == "python":
             try:
-                find_probes(screen.pid)
+                python_probes(screen.pid)
             except (ValueError, OSError) as exc:
                 self.notify(str(exc), severity="warning")
                 return

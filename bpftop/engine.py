@@ -24,6 +24,7 @@ from bpftop.probes.shared_sys_exit import SharedSysExit
 from bpftop.probes.stats import BpfStats
 from bpftop.records import ProbeCounts, ProbeStatus, Record
 from bpftop.stderr_capture import StderrCapture, first_error_line
+from bpftop.xdp_rules import ControlArg
 
 POLL_SECONDS = 0.05
 # BPF run-time stats cost two clock reads per program run (~60 ns here, +16% on a
@@ -96,8 +97,8 @@ class BpfEngine:
         apply = functools.partial(probe.configure, setting, value)
         self._submit(apply, functools.partial(self._reconfigure, name, apply))
 
-    def control(self, name: str, action: str, arg: str) -> None:
-        """An action on a probe (xdp: attach IFNAME, detach IFNAME, rule IFNAME=RULE,...)."""
+    def control(self, name: str, action: str, arg: ControlArg) -> None:
+        """An action on a probe (xdp: attach IFNAME, detach IFNAME, rule XdpRule, ...)."""
         probe = self.probes.get(name)
         if probe is None or action not in probe.controls:
             raise ValueError(f"probe {name} has no action {action!r}")

@@ -267,7 +267,7 @@ class RecordedSource:
     def configure(self, name: str, setting: str, value: float) -> None:
         self.settings[(name, setting)] = value
 
-    def control(self, name: str, action: str, arg: str) -> None:
+    def control(self, name: str, action: str, arg: object) -> None:
         self.actions.append((name, action, arg))
 
     def set_filter(self, user_filter: object) -> None:

@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 
 from bpftop.probes.uprobe_probe import UPROBE_SLOTS
-from bpftop.probes.user_binaries import UserCodeError, resolve
 from bpftop.records import ProbeStatus, SyscallsRecord, UprobeRecord
+from bpftop.user_binaries import UserCodeError, resolve
 from tests.bpftool import UPROBE_EVENTS, bpftop_program_ids, perf_attachments, wait_until_gone
 from tests.callee import callee_binary, callees
 from tests.test_cli import run

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from bpftop.probes.python_view import find_probes
 from bpftop.records import ProbeStatus, UprobeRecord
+from bpftop.user_binaries import python_probes
 
 pytestmark = pytest.mark.bpf
 
@@ -44,7 +44,7 @@ def interpreter_has_usdt() -> bool:
     probe = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
     try:
         time.sleep(0.2)
-        find_probes(probe.pid)
+        python_probes(probe.pid)
         return True
     except ValueError:
         return False

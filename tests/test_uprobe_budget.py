@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from bpftop.probes.uprobe_cost import BUDGET_PCT
 from bpftop.records import ProbeStatus, UprobeRecord
+from bpftop.uprobe_settings import BUDGET_PCT
 from tests.c_helpers import compile_c
 from tests.conftest import SLOWDOWN
 

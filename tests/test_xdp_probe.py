@@ -13,6 +13,7 @@ import pytest
 
 from bpftop.probes.xdp_probe import XdpProbe
 from bpftop.records import ProbeCounts, ProbeStatus, XdpRecord
+from bpftop.xdp_rules import XdpRule, parse_rule
 from tests.bpftool import loaded_programs
 from tests.conftest import SLOWDOWN
 from tests.netns import (
@@ -134,7 +135,7 @@ def test_own_program_passes_all_but_what_a_rule_drops(engine_for) -> None:
     with veth_pair() as pair:
         engine, sink = engine_for("xdp", interval=0.3)
         engine.control("xdp", "attach", pair.host_if)
-        engine.control("xdp", "rule", f"{pair.host_if}=udp:9999")
+        engine.control("xdp", "rule", XdpRule(pair.host_if, parse_rule("udp:9999")))
 
         def own() -> list[XdpRecord]:
             return [r for r in sink.of_type(XdpRecord)

@@ -21,6 +21,7 @@ from bpftop.kernel import KernelFeatures
 from bpftop.probes.compiler import COMPILER, CompileRequest
 from bpftop.records import Record
 from bpftop.resources import bpf_dir
+from bpftop.xdp_rules import ControlArg
 
 if TYPE_CHECKING:
     from bpftop.probes.shared_sys_exit import SharedSysExit
@@ -228,7 +229,7 @@ class Probe(ABC):
         """Change one of `settings`; kept across stop/start, applied at once if running."""
         raise ValueError(f"probe {self.name} has no setting {setting!r}")
 
-    def control(self, action: str, arg: str) -> None:
+    def control(self, action: str, arg: ControlArg) -> None:
         """One of `controls`; remembered across stop/start, acted on at once if running."""
         raise ValueError(f"probe {self.name} has no action {action!r}")
 

@@ -25,28 +25,11 @@ from bpftop.model.histogram import log2_ns_latency
 from bpftop.probes.compiler import PROG_TYPE_KPROBE
 from bpftop.probes.perf_uprobe import open_uprobe
 from bpftop.probes.usdt_args import parse_args
-from bpftop.probes.user_binaries import UsdtProbe, host_path, mapped_files, usdt_probes
 from bpftop.records import UprobeRecord
+from bpftop.user_binaries import PYTHON_ENTRY, PYTHON_RETURN, python_probes
 
-ENTRY, RETURN = "function__entry", "function__return"
 TOP = 50  # busiest functions reported per interval
 TRAPS_PER_CALL = 2
-
-
-def find_probes(pid: int) -> tuple[str, str, UsdtProbe, UsdtProbe]:
-    """(path as the process sees it, as bpftop opens it, entry, return) of the Python
-    interpreter mapped in `pid` (the binary or libpython); ValueError if none."""
-    for mapped in mapped_files(pid):
-        if mapped.deleted:
-            continue
-        path = host_path(pid, mapped)
-        found = {p.name: p for p in usdt_probes(path) if p.provider == "python"}
-        if ENTRY in found and RETURN in found:
-            return mapped.path, path, found[ENTRY], found[RETURN]
-    raise ValueError(
-        f"pid {pid} maps no Python with USDT probes (CPython built without --with-dtrace, "
-        "or not Python): no Python view"
-    )
 
 
 @dataclass
@@ -61,11 +44,13 @@ class PythonFunctions:
 
     @classmethod
     def attach(cls, bpf: Any, pid: int) -> PythonFunctions:
-        path, open_path, entry, ret = find_probes(pid)
+        path, open_path, entry, ret = python_probes(pid)
         # Where the names are read (at return), and the first line (at entry).
         at_return, at_entry = parse_args(ret.args), parse_args(entry.args)
         if len(at_return) < 3 or len(at_entry) < 3:
-            raise ValueError(f"python:{ENTRY}/{RETURN} do not pass (file, name, line)")
+            raise ValueError(
+                f"python:{PYTHON_ENTRY}/{PYTHON_RETURN} do not pass (file, name, line)"
+            )
         table = bpf[b"pyargs"]
         for i, arg in enumerate([*at_return[:3], at_entry[2]]):
             leaf = table.Leaf()
@@ -80,7 +65,9 @@ class PythonFunctions:
         except OSError as exc:
             for fd in fds:
                 os.close(fd)
-            raise ValueError(f"cannot attach python:{ENTRY}/{RETURN}: {exc.strerror}") from None
+            raise ValueError(
+                f"cannot attach python:{PYTHON_ENTRY}/{PYTHON_RETURN}: {exc.strerror}"
+            ) from None
         return cls(path, tuple(fds))
 
     def close(self) -> None:

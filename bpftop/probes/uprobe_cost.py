@@ -16,7 +16,6 @@ import subprocess
 import sys
 from collections.abc import Callable
 
-BUDGET_PCT = 2.0  # of one CPU, all of a target's probes together (--uprobe-budget, b)
 CALLS = 20_000  # per timed round: ~40 ms with the probes on a typical box
 ROUNDS = 3  # timed rounds each way, alternated; the medians are compared
 FALLBACK_S = 2e-6  # used (and said) when the measurement cannot run

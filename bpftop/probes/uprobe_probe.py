@@ -27,18 +27,14 @@ from bpftop.probes.base import PidProbe, PlanStep
 from bpftop.probes.compiler import PROG_TYPE_KPROBE
 from bpftop.probes.perf_uprobe import open_uprobe
 from bpftop.probes.python_view import TRAPS_PER_CALL, PythonFunctions
-from bpftop.probes.user_binaries import UserCodeError, host_path, resolve, resolve_usdt
 from bpftop.records import ProbeStatus, Record, UprobeRecord
+from bpftop.uprobe_settings import BUDGET_PCT
+from bpftop.user_binaries import UserCodeError, host_path, resolve, resolve_usdt
+from bpftop.xdp_rules import ControlArg
 
 UPROBE_SLOTS = 16  # bpf/uprobes.c compiles this many enter_N/leave_N pairs
 PYTHON = "python"  # the spec of the Python view (python_view), among the functions
 LAT_BUCKETS = 64
-
-# One key away in the drilldown, when the library is mapped.
-PRESETS: dict[str, tuple[str, ...]] = {
-    "libc": ("c:malloc", "c:free", "c:read", "c:write", "c:open", "c:connect"),
-    "openssl": ("ssl:SSL_read", "ssl:SSL_write"),
-}
 
 
 @dataclass
@@ -88,7 +84,7 @@ class UprobeProbe(PidProbe):
         self.attached: dict[str, Attached] = {}
         self.python: PythonFunctions | None = None
         self.queued: list[str] = []  # a preset's functions not attached yet
-        self.budget_pct = uprobe_cost.BUDGET_PCT
+        self.budget_pct = BUDGET_PCT
         self._calibration: tuple[bytes, bytes] = (b"", b"")  # what the measurement probes
 
     def configure(self, setting: str, value: float) -> None:
@@ -113,7 +109,9 @@ class UprobeProbe(PidProbe):
                 problems.append(f"{spec}: {exc}")
         self.notice = "; ".join(problems) or None
 
-    def control(self, action: str, arg: str) -> None:
+    def control(self, action: str, arg: ControlArg) -> None:
+        if not isinstance(arg, str):
+            raise ValueError(f"probe {self.name}: {action} takes a spec, not {arg!r}")
         if action == "attach":
             if arg in self.wanted:
                 return

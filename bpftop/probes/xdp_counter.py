@@ -6,51 +6,17 @@ from __future__ import annotations
 import ctypes
 import ipaddress
 import os
-import socket
 import sys
-from dataclasses import dataclass
 from typing import Any
 
 from bpftop.probes.compiler import COMPILER, PROG_TYPE_XDP, CompileRequest
 from bpftop.resources import bpf_dir
+from bpftop.xdp_rules import DropRule
 
 PROGRAM_NAME = "bpftop_xdp"  # what `ip link` and bpftool show; how leftovers are known
 MAX_RULES = 16
 BPF_XDP = 37  # enum bpf_attach_type
 COUNT_SLOTS = ("pass", "drop", "tcp", "udp", "icmp", "other_ip", "not_ip")
-PROTOCOLS = {"tcp": socket.IPPROTO_TCP, "udp": socket.IPPROTO_UDP, "icmp": socket.IPPROTO_ICMP}
-
-
-@dataclass(frozen=True)
-class DropRule:
-    text: str  # as the user wrote it
-    proto: int = 0
-    port: int = 0
-    network: ipaddress.IPv4Network | None = None
-
-
-def parse_rule(text: str) -> DropRule:
-    """ "udp:9999", "tcp", "icmp", "src:10.0.0.0/8", or several joined with ","."""
-    proto = port = 0
-    network = None
-    for part in text.strip().lower().split(","):
-        kind, _, value = part.partition(":")
-        if kind in PROTOCOLS and not (kind == "icmp" and value):
-            proto = PROTOCOLS[kind]
-            if value:
-                if not value.isdigit() or not 0 < int(value) < 65536:
-                    raise ValueError(f"bad port {value!r} in drop rule {text!r}")
-                port = int(value)
-        elif kind == "src" and value:
-            try:
-                network = ipaddress.IPv4Network(value, strict=False)
-            except ValueError:
-                raise ValueError(f"bad IPv4 network {value!r} in drop rule {text!r}") from None
-        else:
-            raise ValueError(
-                f"bad drop rule {text!r}: use udp:PORT, tcp:PORT, udp, tcp, icmp or src:CIDR"
-            )
-    return DropRule(text.strip(), proto, port, network)
 
 
 class XdpCounter:

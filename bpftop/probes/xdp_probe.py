@@ -20,8 +20,9 @@ from bpftop.probes.compiler import CompileRequest
 from bpftop.probes.fexit_on_prog import FexitOnProg
 from bpftop.probes.interfaces import Link, LinkReader, driver_xdp_actions
 from bpftop.probes.stats import BpfStats
-from bpftop.probes.xdp_counter import PROGRAM_NAME, DropRule, XdpCounter, parse_rule
+from bpftop.probes.xdp_counter import PROGRAM_NAME, XdpCounter
 from bpftop.records import XDP_ACTIONS, Record, XdpRecord
+from bpftop.xdp_rules import ControlArg, DropRule, XdpRule
 
 # fexit on foreign XDP programs: a template in bpf/xdp.c, loaded once per program
 # (FexitOnProg) with this placeholder patched to the program's id.
@@ -130,7 +131,14 @@ class XdpProbe(Probe):
         return super().prog_fds() + own + fexits
 
     # -- bpftop's own XDP program ------------------------------------------------------
-    def control(self, action: str, arg: str) -> None:
+    def control(self, action: str, arg: ControlArg) -> None:
+        if action == "rule":
+            if not isinstance(arg, XdpRule):
+                raise ValueError(f"xdp: a rule is an XdpRule, not {arg!r}")
+            self._set_rules(arg.ifname, [*self._wanted.get(arg.ifname, []), arg.rule])
+            return
+        if not isinstance(arg, str):
+            raise ValueError(f"xdp: {action} takes an interface name, not {arg!r}")
         if action == "attach":
             self._wanted.setdefault(arg, [])
             if self.active:
@@ -140,10 +148,6 @@ class XdpProbe(Probe):
             counter = self._counters.pop(arg, None)
             if counter is not None:
                 counter.detach()
-        elif action == "rule":  # "IFNAME=RULE"
-            ifname, _, text = arg.partition("=")
-            rules = [*self._wanted.get(ifname, []), parse_rule(text)]
-            self._set_rules(ifname, rules)
         elif action == "clear_rules":
             self._set_rules(arg, [])
         else:

@@ -255,3 +255,23 @@ def resolve(pid: int, spec: str) -> tuple[MappedFile, str]:
     if symbol not in functions(host_path(pid, mapped)):
         raise UserCodeError(f"{mapped.label} has no function {symbol!r} in its symbol table")
     return mapped, symbol
+
+
+# CPython's USDT probes (built --with-dtrace): the drilldown's Python view.
+PYTHON_ENTRY, PYTHON_RETURN = "function__entry", "function__return"
+
+
+def python_probes(pid: int) -> tuple[str, str, UsdtProbe, UsdtProbe]:
+    """(path as the process sees it, as bpftop opens it, entry, return) of the Python
+    interpreter mapped in `pid` (the binary or libpython); ValueError if none."""
+    for mapped in mapped_files(pid):
+        if mapped.deleted:
+            continue
+        path = host_path(pid, mapped)
+        found = {p.name: p for p in usdt_probes(path) if p.provider == "python"}
+        if PYTHON_ENTRY in found and PYTHON_RETURN in found:
+            return mapped.path, path, found[PYTHON_ENTRY], found[PYTHON_RETURN]
+    raise ValueError(
+        f"pid {pid} maps no Python with USDT probes (CPython built without --with-dtrace, "
+        "or not Python): no Python view"
+    )
