@@ -48,6 +48,7 @@ from bpftop.panes.help import HelpScreen
 from bpftop.panes.prompt import PromptScreen
 from bpftop.panes.xdp import XdpPane
 from bpftop.process_info import ProcessInfo, watch_process
+from bpftop.recording import RecordingHeader
 from bpftop.records import ProbeStatus, Record, SystemSample
 from bpftop.terminal_diff import TerminalCopy
 from bpftop.themes import default_theme, load_themes, theme_names
@@ -122,7 +123,7 @@ class BpftopApp(DrilldownActions, TimelineActions):
         replay: Replay | None = None,
         history_minutes: float = DEFAULT_MINUTES,
         tap: Callable[[Record], None] | None = None,
-        about: dict[str, Any] | None = None,
+        about: RecordingHeader | None = None,
         theme: str | None = None,
         notice: str | None = None,
         uprobe_budget: float = BUDGET_PCT,
@@ -139,7 +140,7 @@ class BpftopApp(DrilldownActions, TimelineActions):
         self.replay = replay
         self._tap = tap
         # The recording header's facts (host, kernel, lockdown, plans): for bundles.
-        self.about = about or {}
+        self.about = about or RecordingHeader()
         self._notice = notice  # shown once the screen is up (a damaged recording)
         self._drilldown_at_start = drilldown_pid
         self._watch_process = watch_process
@@ -441,7 +442,7 @@ class BpftopApp(DrilldownActions, TimelineActions):
             records = with_statuses(self.history.statuses, list(self.history.records()))
             events_since = self.history.events_since()
             lost = {name: state.lost for name, state in self.dashboard.probes.items()}
-        self._write_bundle(default_directory(self.about.get("host")), svg, records,
+        self._write_bundle(default_directory(self.about.host), svg, records,
                            events_since, lost)  # fmt: skip
 
     @work(thread=True, exclusive=True, group="bundle", exit_on_error=False)

@@ -18,10 +18,15 @@ import time
 from collections import deque
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 from bpftop.model.history import MAX_AGGREGATES, MAX_EVENTS
-from bpftop.recording import RecordingError, RecordingWriter, create_private, give_to_sudo_user
+from bpftop.recording import (
+    RecordingError,
+    RecordingHeader,
+    RecordingWriter,
+    create_private,
+    give_to_sudo_user,
+)
 from bpftop.records import ProbeStatus, Record, is_event
 from bpftop.report import build_report
 
@@ -79,7 +84,7 @@ def write_bundle(
     directory: Path,
     *,
     svg: str,
-    about: dict[str, Any],
+    about: RecordingHeader,
     records: list[Record],
     events_since: float | None = None,
     lost: dict[str, int] | None = None,

@@ -13,7 +13,7 @@ import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from bpftop import __version__
 from bpftop.bundle import BundleError, BundleRecords, check_directory, write_bundle
@@ -22,7 +22,7 @@ from bpftop.filters import SYNTAX, Filter, FilterError, parse_filter
 from bpftop.kernel import KernelFeatures, detect
 from bpftop.model.history import DEFAULT_MINUTES
 from bpftop.probes.registry import PID_PROBE_NAMES, PROBE_NAMES
-from bpftop.recording import RecordingError, RecordingWriter, make_header
+from bpftop.recording import RecordingError, RecordingHeader, RecordingWriter, make_header
 from bpftop.records import Record
 from bpftop.resources import demo_recording
 from bpftop.stderr_capture import StderrCapture
@@ -460,7 +460,7 @@ def start_metrics(args: argparse.Namespace) -> MetricsServer:
     return server
 
 
-def live_about(kernel: KernelFeatures, args: argparse.Namespace) -> dict[str, Any]:
+def live_about(kernel: KernelFeatures, args: argparse.Namespace) -> RecordingHeader:
     """The facts a recording or bundle starts with: the box and each probe's attach plan."""
     from bpftop.probes.registry import PROBE_CLASSES
 
@@ -474,7 +474,7 @@ def live_about(kernel: KernelFeatures, args: argparse.Namespace) -> dict[str, An
 def run_headless_session(
     kernel: KernelFeatures,
     args: argparse.Namespace,
-    about: dict[str, Any],
+    about: RecordingHeader,
     stderr: StderrCapture,
     recorder: RecordingWriter | None,
     metrics: MetricsServer | None,
@@ -574,7 +574,7 @@ def run_tui(
     kernel: KernelFeatures,
     args: argparse.Namespace,
     stderr: StderrCapture,
-    about: dict[str, Any],
+    about: RecordingHeader,
     recorder: RecordingWriter | None,
 ) -> int:
     from bpftop.app import BpftopApp

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, TextIO
 
-from bpftop.recording import RecordingError, RecordingReader
+from bpftop.recording import RecordingError, RecordingHeader, RecordingReader
 from bpftop.records import Record
 from bpftop.resources import demo_recording
 
@@ -58,7 +59,9 @@ def run_replay_tui(
     if not (sys.stdout.isatty() and sys.stdin.isatty()):
         print("bpftop: not a terminal; add --json for the recorded records", file=sys.stderr)
         return EXIT_USAGE
-    about = {**reader.header, "replayed_from": "the demo" if path is None else str(path)}
+    about = dataclasses.replace(
+        reader.header, replayed_from="the demo" if path is None else str(path)
+    )
     app = BpftopApp(
         PROBE_NAMES,
         None,  # no record source: the replay feeds the models
@@ -75,7 +78,7 @@ def run_replay_tui(
 
 def screenshot(
     records: list[Record],
-    about: dict[str, Any],
+    about: RecordingHeader,
     theme: str | None,
     size: tuple[int, int] = (120, 40),
 ) -> str:
@@ -93,7 +96,7 @@ def screenshot(
     async def at_the_end(pilot: Pilot[object]) -> None:
         app.seek(replay.end)
         await pilot.pause()
-        svg.append(app.export_screenshot(title=f"bpftop on {about.get('host', '?')}"))
+        svg.append(app.export_screenshot(title=f"bpftop on {about.host}"))
         app.exit(0)
 
     app.run(headless=True, size=size, auto_pilot=at_the_end)

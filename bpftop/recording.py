@@ -16,6 +16,7 @@ import threading
 import time
 import zlib
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -33,20 +34,62 @@ class RecordingError(Exception):
     """A file bpftop cannot replay at all; the message is one line for the user."""
 
 
+@dataclass(frozen=True)
+class RecordingHeader:
+    """A recording's first line: the box, the interval and each probe's attach plan.
+    Bundles and reports read it; a replay adds where it was replayed from."""
+
+    host: str = "?"
+    kernel: str = "?"
+    lockdown: str = "none"
+    interval_s: float = 1.0
+    plans: dict[str, list[str]] = field(default_factory=dict)
+    started: float = 0.0
+    bpftop: str = __version__  # the version that recorded it
+    replayed_from: str | None = None  # set while it plays: "the demo" or its path
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"type": MAGIC, "format": FORMAT, "bpftop": self.bpftop,
+                               "host": self.host, "kernel": self.kernel,
+                               "lockdown": self.lockdown, "interval_s": self.interval_s,
+                               "started": self.started, "plans": self.plans}  # fmt: skip
+        if self.replayed_from is not None:
+            out["replayed_from"] = self.replayed_from
+        return out
+
+    @classmethod
+    def from_json(cls, obj: dict[str, Any]) -> RecordingHeader:
+        """Lenient: a field missing or of the wrong type takes its default."""
+        plans = obj.get("plans")
+        if not isinstance(plans, dict) or not all(
+            isinstance(v, list) and all(isinstance(s, str) for s in v) for v in plans.values()
+        ):
+            plans = {}
+        interval = obj.get("interval_s")
+        started = obj.get("started")
+
+        def text(key: str, default: str) -> str:
+            value = obj.get(key)
+            return value if isinstance(value, str) else default
+
+        return cls(
+            host=text("host", "?"), kernel=text("kernel", "?"),
+            lockdown=text("lockdown", "none") or "none",
+            interval_s=float(interval) if isinstance(interval, int | float) and interval > 0
+            else 1.0,
+            plans={str(k): list(v) for k, v in plans.items()},
+            started=float(started) if isinstance(started, int | float) else 0.0,
+            bpftop=text("bpftop", "?"),
+            replayed_from=obj["replayed_from"] if isinstance(obj.get("replayed_from"), str)
+            else None,
+        )  # fmt: skip
+
+
 def make_header(
     *, host: str, kernel: str, lockdown: str, interval_s: float, plans: dict[str, list[str]]
-) -> dict[str, Any]:
-    return {
-        "type": MAGIC,
-        "format": FORMAT,
-        "bpftop": __version__,
-        "host": host,
-        "kernel": kernel,
-        "lockdown": lockdown,
-        "interval_s": interval_s,
-        "started": time.time(),
-        "plans": plans,
-    }
+) -> RecordingHeader:
+    return RecordingHeader(host=host, kernel=kernel, lockdown=lockdown, interval_s=interval_s,
+                           plans=plans, started=time.time())  # fmt: skip
 
 
 def create_private(path: Path) -> BinaryIO:
@@ -74,14 +117,14 @@ def give_to_sudo_user(target: int | Path) -> None:
 class RecordingWriter:
     """Thread-safe: records come from the BPF thread and the UI thread."""
 
-    def __init__(self, path: Path, header: dict[str, Any]) -> None:
+    def __init__(self, path: Path, header: RecordingHeader) -> None:
         self.path = path
         self._raw = create_private(path)
         self._gz = gzip.GzipFile(fileobj=self._raw, mode="wb", mtime=0)
         self._lock = threading.Lock()
         self._flushed_at = time.monotonic()
         self.records = 0
-        self._line(header)
+        self._line(header.to_json())
         self._gz.flush()
 
     def write(self, record: Record) -> None:
@@ -161,7 +204,7 @@ class RecordingReader:
         self.damage = f"{self.path} is damaged: {what}; played the {self.count} records before"
 
 
-def _header(path: Path, line: bytes) -> dict[str, Any]:
+def _header(path: Path, line: bytes) -> RecordingHeader:
     try:
         header = json.loads(line)
     except (ValueError, RecursionError):
@@ -173,14 +216,14 @@ def _header(path: Path, line: bytes) -> dict[str, Any]:
         raise RecordingError(
             f"{path} is recording format {version!r}; this bpftop {__version__} reads {FORMAT}"
         )
-    return header
+    return RecordingHeader.from_json(header)
 
 
 def _one_line(exc: BaseException) -> str:
     return " ".join(str(exc).split())[:200] or type(exc).__name__
 
 
-def read_all(path: Path) -> tuple[dict[str, Any], list[Record], str | None]:
+def read_all(path: Path) -> tuple[RecordingHeader, list[Record], str | None]:
     reader = RecordingReader(path)
     records = list(reader)
     return reader.header, records, reader.damage

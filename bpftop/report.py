@@ -11,6 +11,7 @@ from typing import Any
 
 from bpftop.model.connections import FAILURE_COUNTERS
 from bpftop.panes.format import latency_us, size, span
+from bpftop.recording import RecordingHeader
 from bpftop.records import (
     ConnectRecord,
     CpuRecord,
@@ -36,7 +37,7 @@ def _stamp(ts: float) -> str:
 
 
 def build_report(
-    about: dict[str, Any],
+    about: RecordingHeader,
     records: list[Record],
     *,
     written: float,
@@ -51,9 +52,9 @@ def build_report(
     first, last = min(stamps, default=written), max(stamps, default=written)
     events = sum(1 for r in records if is_event(r))
     lines += [
-        f"written   {_stamp(written)} by bpftop {about.get('bpftop', '?')}",
-        f"host      {about.get('host', '?')}",
-        f"kernel    {about.get('kernel', '?')}, lockdown {about.get('lockdown') or 'none'}",
+        f"written   {_stamp(written)} by bpftop {about.bpftop}",
+        f"host      {about.host}",
+        f"kernel    {about.kernel}, lockdown {about.lockdown}",
         f"covers    {_stamp(first)} to {_stamp(last)} ({span(last - first)}): counts, CPU, "
         f"disk histograms, denial groups, XDP ({len(records) - events:,} records)",
     ]
@@ -65,8 +66,8 @@ def build_report(
                      f"({span(last - events_since)}): execs, connections, denials, slow I/Os "
                      f"({events:,} records; older ones were over the event budget, their "
                      f"counts are in the totals below)")  # fmt: skip
-    if about.get("replayed_from"):
-        lines.append(f"replayed  from {about['replayed_from']}")
+    if about.replayed_from:
+        lines.append(f"replayed  from {about.replayed_from}")
     lines += ["", "probes (attach plan: the steps tried, in order)"]
     lines += _probes(about, records)
     lines += ["", "events lost between kernel and bpftop (the kernel's counts stay exact)"]
@@ -88,9 +89,9 @@ def _of(records: Iterable[Record], cls: type) -> list[Any]:
     return [r for r in records if isinstance(r, cls)]
 
 
-def _probes(about: dict[str, Any], records: list[Record]) -> list[str]:
+def _probes(about: RecordingHeader, records: list[Record]) -> list[str]:
     statuses = {r.probe: r for r in _of(records, ProbeStatus)}
-    plans: dict[str, list[str]] = about.get("plans") or {}
+    plans = about.plans
     out = []
     for name in [*plans, *(n for n in statuses if n not in plans)]:  # pane order
         status = statuses.get(name)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from textual.app import App
 
@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     import threading
 
     from bpftop.model.replay import Replay
+    from bpftop.recording import RecordingHeader
     from bpftop.records import Record
 
 MOMENT_HELP = "HH:MM:SS or HH:MM, or -90s / -5m / -1h (before now; a replay: before its end)"
@@ -56,7 +57,7 @@ class TimelineActions(App[int]):
     dashboard: Dashboard
     history: History
     frozen: Frame | None
-    about: dict[str, Any]
+    about: RecordingHeader
     rewound: bool
     replay: Replay | None
     _clock: Callable[[], float]  # wall-clock now (a replay's position when replaying)
@@ -183,7 +184,7 @@ class TimelineActions(App[int]):
         (however fast it plays or far it seeks), so rewinding and spikes work on a
         replay as they do live."""
         assert self.replay is not None
-        step = float(self.about.get("interval_s") or 1.0)
+        step = self.about.interval_s
         newest = self.history.newest
         next_at = (newest.ts if newest else self.replay.start) + step
         for record in records:

@@ -65,7 +65,7 @@ def test_headless_recording_replays_exactly(kernel_features, tmp_path: Path) -> 
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     header, records, damage = read_all(path)
     assert damage is None
-    assert header["plans"]["exec"] and header["kernel"] and header["lockdown"]
+    assert header.plans["exec"] and header.kernel and header.lockdown
     # The recording is the live stream, record for record ...
     assert [r.to_json() for r in records] == lines
     printed = run("--replay", str(path), "--json")

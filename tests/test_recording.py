@@ -8,6 +8,7 @@ import gzip
 import json
 import os
 import stat
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -20,6 +21,7 @@ from bpftop.record_decode import DecodeError, record_from_json
 from bpftop.recording import (
     FORMAT,
     RecordingError,
+    RecordingHeader,
     RecordingReader,
     RecordingWriter,
     make_header,
@@ -31,7 +33,7 @@ FUZZ = settings(max_examples=300, deadline=None, database=None,
                 suppress_health_check=[HealthCheck.function_scoped_fixture])  # fmt: skip
 
 
-def header() -> dict:
+def header() -> RecordingHeader:
     return make_header(host="h", kernel="k", lockdown="none", interval_s=1.0, plans={"exec": ["x"]})
 
 
@@ -55,7 +57,9 @@ def test_every_record_type_comes_back_equal(tmp_path: Path) -> None:
     head, back, damage = read_all(write(tmp_path / "r.gz", records))
     assert damage is None
     assert back == records
-    assert head["format"] == FORMAT and head["plans"] == {"exec": ["x"]}
+    # The typed header comes back as written (its start time is the write's own).
+    assert head.started > 0 and replace(head, started=0) == replace(header(), started=0)
+    assert head.plans == {"exec": ["x"]} and head.to_json()["format"] == FORMAT
 
 
 def test_file_is_private_and_never_overwritten(tmp_path: Path) -> None:
@@ -112,7 +116,7 @@ def test_missing_unreadable_and_directory(tmp_path: Path) -> None:
 
 
 def test_damage_plays_up_to_it(tmp_path: Path) -> None:
-    lines = [json.dumps(header()), *(json.dumps(r.to_json()) for r in every_kind()[:10])]
+    lines = [json.dumps(header().to_json()), *(json.dumps(r.to_json()) for r in every_kind()[:10])]
     lines.insert(6, '{"type":"exec","pid":"not a number"}')
     path = tmp_path / "d.gz"
     path.write_bytes(gzip.compress(("\n".join(lines) + "\n").encode()))
@@ -183,7 +187,7 @@ JSON = st.recursive(
        st.lists(st.tuples(st.text(max_size=10), JSON), max_size=3))  # fmt: skip
 def test_fuzz_records_with_wrong_fields(tmp_path_factory, objs: list, changes: list) -> None:
     """Real records with fields replaced by arbitrary JSON: decoded or refused, never more."""
-    lines = [json.dumps(header())]
+    lines = [json.dumps(header().to_json())]
     for obj in objs:
         changed = dict(obj)
         for key, value in changes:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import html
 
 import pytest
@@ -55,7 +56,7 @@ def demo_app() -> BpftopApp:
     reader = RecordingReader(demo_recording())
     replay = Replay(list(reader))
     replay.playing = False
-    about = {**reader.header, "replayed_from": "the demo"}
+    about = dataclasses.replace(reader.header, replayed_from="the demo")
     return BpftopApp(PROBE_NAMES, None, replay=replay, about=about, refresh_seconds=60)
 
 
