@@ -579,6 +579,7 @@ def run_tui(
 ) -> int:
     from bpftop.app import BpftopApp
     from bpftop.probes.registry import PROBE_CLASSES
+    from bpftop.sources import LiveSource
     from bpftop.system import SystemSampler
 
     def start_engine(sink: Callable[[Record], None]) -> BpfEngine:
@@ -589,10 +590,11 @@ def run_tui(
         engine.start()
         return engine
 
+    source = LiveSource(start_engine, header=about, sample_system=SystemSampler().sample,
+                        recording=recorder is not None)  # fmt: skip
     app = BpftopApp(
         PROBE_NAMES,
-        start_engine,
-        sample_system=SystemSampler().sample,
+        source,
         refresh_seconds=args.interval,
         exit_after=args.duration,
         disk_slow_ms=args.disk_slow_ms,
@@ -601,7 +603,6 @@ def run_tui(
         drilldown_pid=args.user_filter.pid,
         history_minutes=args.history,
         tap=recorder.write if recorder else None,
-        about=about,
         theme=args.theme,
         uprobe_budget=args.uprobe_budget,
     )
@@ -609,8 +610,7 @@ def run_tui(
     try:
         result = app.run()
     finally:
-        if app.controller is not None:  # the app did not get to detach (crash)
-            app.controller.stop()
+        source.stop()  # the app did not get to detach (crash); else nothing to do
     return result or 0
 
 

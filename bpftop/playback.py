@@ -45,6 +45,7 @@ def run_replay_tui(
     from bpftop.app import BpftopApp
     from bpftop.model.replay import Replay
     from bpftop.probes.registry import PROBE_NAMES
+    from bpftop.sources import ReplaySource
 
     shown = path or demo_recording()
     try:
@@ -64,9 +65,7 @@ def run_replay_tui(
     )
     app = BpftopApp(
         PROBE_NAMES,
-        None,  # no record source: the replay feeds the models
-        replay=Replay(records),
-        about=about,
+        ReplaySource(Replay(records), about),
         theme=theme,
         refresh_seconds=refresh,
         exit_after=exit_after,
@@ -87,14 +86,17 @@ def screenshot(
     from bpftop.app import BpftopApp
     from bpftop.model.replay import Replay
     from bpftop.probes.registry import PROBE_NAMES
+    from bpftop.sources import ReplaySource
 
     replay = Replay(records)
     replay.playing = False
-    app = BpftopApp(PROBE_NAMES, None, replay=replay, about=about, theme=theme)
+    source = ReplaySource(replay, about)
+    app = BpftopApp(PROBE_NAMES, source, theme=theme)
     svg: list[str] = []
 
     async def at_the_end(pilot: Pilot[object]) -> None:
-        app.seek(replay.end)
+        source.seek(app.timeline, replay.end)
+        app.render_snapshot()
         await pilot.pause()
         svg.append(app.export_screenshot(title=f"bpftop on {about.host}"))
         app.exit(0)

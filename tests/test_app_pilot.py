@@ -13,6 +13,8 @@ from bpftop.engine import BpfEngine
 from bpftop.probes.exec_probe import SHARED_VIA
 from bpftop.probes.registry import PROBE_CLASSES, PROBE_NAMES
 from bpftop.probes.stats import BpfStats
+from bpftop.sources import LiveSource
+from tests.app_helpers import engine_of
 from tests.bpftool import attached_names, attached_program_ids, loaded_programs, wait_until_gone
 from tests.conftest import SLOWDOWN
 
@@ -25,12 +27,11 @@ def make_app(kernel_features) -> BpftopApp:
         engine.start()
         return engine
 
-    return BpftopApp(PROBE_NAMES, start, refresh_seconds=0.2)
+    return BpftopApp(PROBE_NAMES, LiveSource(start), refresh_seconds=0.2)
 
 
 def program_ids(app: BpftopApp, probe: str) -> set[int]:
-    engine = app.controller
-    assert isinstance(engine, BpfEngine)
+    engine = engine_of(app)
     stats = BpfStats()
     return {stats.prog_info(fd)[0] for fd in engine.probes[probe].prog_fds()}
 
@@ -41,10 +42,10 @@ async def wait_probe(pilot, app: BpftopApp, probe: str, ok, what: str) -> None:
     # and more when the host is busy.
     deadline = time.monotonic() + max(120.0, 40 * SLOWDOWN)
     while time.monotonic() < deadline:
-        if ok(app.dashboard.probes[probe]):
+        if ok(app.timeline.dashboard.probes[probe]):
             return
         await pilot.pause(0.05)
-    raise AssertionError(f"{probe} never {what}: {app.dashboard.probes[probe]}")
+    raise AssertionError(f"{probe} never {what}: {app.timeline.dashboard.probes[probe]}")
 
 
 async def wait_state(pilot, app: BpftopApp, probe: str, state: str) -> None:
@@ -62,8 +63,8 @@ async def test_toggle_detaches_and_reattaches_then_quit_detaches_all(kernel_feat
         # Where failed execs come from the denials probe's sys_exit (this box), exec.c's
         # syscall tracepoints are loaded but detached, and the shared object's fork
         # hook is exec's too.
-        shared = app.dashboard.probes["exec"].via == SHARED_VIA
-        attached = attached_names(app.controller, "exec")
+        shared = app.timeline.dashboard.probes["exec"].via == SHARED_VIA
+        attached = attached_names(engine_of(app), "exec")
         assert "tracepoint__sched__sched_process_exec" in attached
         assert len(attached) == (3 if shared else 4)
         assert (exec_ids | connect_ids) <= set(loaded_programs())
@@ -81,10 +82,10 @@ async def test_toggle_detaches_and_reattaches_then_quit_detaches_all(kernel_feat
         await wait_state(pilot, app, "exec", "attached")
         new_exec_ids = program_ids(app, "exec")
         assert new_exec_ids <= set(loaded_programs())
-        assert attached_names(app.controller, "exec") == attached
+        assert attached_names(engine_of(app), "exec") == attached
         subprocess.run(["/bin/true", "after-reattach"], check=True)
         for _ in range(100):
-            rows = app.dashboard.execs.snapshot().rows
+            rows = app.timeline.dashboard.execs.snapshot().rows
             if any("after-reattach" in r.argv for r in rows):
                 break
             await pilot.pause(0.05)
@@ -98,7 +99,7 @@ async def test_toggle_detaches_and_reattaches_then_quit_detaches_all(kernel_feat
 
 async def wait_via(pilot, app: BpftopApp, probe: str, text: str) -> str:
     await wait_probe(pilot, app, probe, lambda p: text in (p.via or ""), f"attached via {text!r}")
-    return app.dashboard.probes[probe].via or ""
+    return app.timeline.dashboard.probes[probe].via or ""
 
 
 async def test_f_turns_failed_exec_capture_off_and_back_on(kernel_features) -> None:
@@ -106,14 +107,14 @@ async def test_f_turns_failed_exec_capture_off_and_back_on(kernel_features) -> N
     async with app.run_test(size=(120, 40)) as pilot:
         for name in PROBE_NAMES:
             await wait_state(pilot, app, name, "attached")
-        via_on = app.dashboard.probes["exec"].via
+        via_on = app.timeline.dashboard.probes["exec"].via
         await pilot.press("F")
         await wait_via(pilot, app, "exec", "failed execs off")
         await pilot.pause(0.5)  # a refresh
         pane = app.query_one("#pane-exec")
         assert "failed off (F)" in str(pane.border_title)
         assert "failed execs off: F" in str(pane.border_subtitle)
-        assert attached_names(app.controller, "exec") == [
+        assert attached_names(engine_of(app), "exec") == [
             "tracepoint__sched__sched_process_exec", "tracepoint__sched__sched_process_fork"
         ]  # fmt: skip
         await pilot.press("F")
@@ -132,7 +133,7 @@ async def test_pause_freezes_display_but_counting_goes_on(kernel_features) -> No
             subprocess.run(["/bin/true", f"paused-{i}"], check=True)
         await pilot.pause(1.0)
         assert app.query_one("#pane-exec").table.row_count == shown_before
-        rows = app.dashboard.execs.snapshot().rows
+        rows = app.timeline.dashboard.execs.snapshot().rows
         assert sum(1 for r in rows if r.argv[-1].startswith("paused-")) == 5
         assert "PAUSED" in str(app.query_one("#header").render())
         await pilot.press("p")
@@ -144,8 +145,7 @@ async def test_disk_key_detaches_and_slow_key_reaches_the_kernel(kernel_features
     app = make_app(kernel_features)
     async with app.run_test(size=(120, 40)) as pilot:
         await wait_state(pilot, app, "disk", "attached")
-        engine = app.controller
-        assert isinstance(engine, BpfEngine)
+        engine = engine_of(app)
         probe = engine.probes["disk"]
 
         await pilot.press("t", "t")  # off -> 1 ms -> 10 ms
@@ -186,7 +186,7 @@ async def test_probe_key_detaches_its_programs(kernel_features, probe, key) -> N
     app = make_app(kernel_features)
     async with app.run_test(size=(120, 40)) as pilot:
         await wait_state(pilot, app, probe, "attached")
-        programs = PROGRAMS_BY_STEP[app.dashboard.probes[probe].via or ""]
+        programs = PROGRAMS_BY_STEP[app.timeline.dashboard.probes[probe].via or ""]
         ids = program_ids(app, probe)
         assert len(ids) == programs and ids <= set(loaded_programs())
         # The exec probe may take its failed execs from the denials probe's sys_exit
@@ -227,7 +227,7 @@ async def test_xdp_keys_attach_count_drop_and_detach(kernel_features) -> None:
                 await pilot.pause(0.05)
             assert await prog_id(pair.host_ifindex) is not None
             for _ in range(100):  # `d` acts once the pane has seen the program is ours
-                if app.dashboard.xdp.own_attached(pair.host_if):
+                if app.timeline.dashboard.xdp.own_attached(pair.host_if):
                     break
                 await pilot.pause(0.05)
 
@@ -237,7 +237,7 @@ async def test_xdp_keys_attach_count_drop_and_detach(kernel_features) -> None:
             await pilot.pause(0.5)
             await asyncio.to_thread(send_udp, pair, 12, 9999)
             for _ in range(100):
-                views = app.dashboard.xdp.snapshot().ifaces
+                views = app.timeline.dashboard.xdp.snapshot().ifaces
                 if any(v.last.ifname == pair.host_if and v.rules and v.rules[0][1] > 0
                        for v in views):  # fmt: skip
                     break
@@ -250,7 +250,7 @@ async def test_xdp_keys_attach_count_drop_and_detach(kernel_features) -> None:
             await asyncio.to_thread(send_udp, pair, 7, 9999)
 
             def own_rates() -> dict[str, float | None]:
-                views = [v for v in app.dashboard.xdp.snapshot().ifaces
+                views = [v for v in app.timeline.dashboard.xdp.snapshot().ifaces
                          if v.last.ifname == pair.host_if]  # fmt: skip
                 return views[0].rates.get("bpftop", {}) if views else {}
 
@@ -280,7 +280,7 @@ async def wait_for(pilot, predicate, what: str) -> None:
 
 
 def drill_state(app: BpftopApp, probe: str) -> str | None:
-    drill = app.dashboard.drilldown
+    drill = app.timeline.dashboard.drilldown
     state = drill.snapshot().probes.get(probe) if drill else None
     return state.state if state else None
 
@@ -308,24 +308,25 @@ async def test_drilldown_picks_a_process_counts_its_function_and_detaches_on_lea
             await pilot.press("u")  # the function list, searched
             await wait_for(pilot, lambda: type(app.screen).__name__ == "PickerScreen", "picker")
             await pilot.press(*"bpftop_work", "enter")
-            engine = app.controller
-            assert isinstance(engine, BpfEngine)
+            engine = engine_of(app)
             await wait_for(pilot, lambda: engine.probes["uprobes"].attached, "the uprobe")
             ours = set(loaded_programs()) - before
             assert {loaded_programs()[i] for i in ours} >= {"enter_0", "leave_0", "sys_enter"}
 
             await asyncio.to_thread(target.call, 321)
-            functions = lambda: app.dashboard.drilldown.snapshot().functions  # noqa: E731
+            functions = lambda: app.timeline.dashboard.drilldown.snapshot().functions  # noqa: E731
             await wait_for(pilot, lambda: functions() and functions()[0].calls >= 321, "calls")
             await pilot.pause(0.5)
             assert [(f.symbol, f.calls) for f in functions()] == [("bpftop_work", 321)]
-            syscalls = {s.syscall: s.calls for s in app.dashboard.drilldown.snapshot().syscalls}
+            syscalls = {
+                s.syscall: s.calls for s in app.timeline.dashboard.drilldown.snapshot().syscalls
+            }
             assert syscalls["getppid"] == 321
 
             await pilot.press("escape")  # leaving detaches everything it attached
             await wait_for(pilot, lambda: not isinstance(app.screen, DrilldownScreen), "back")
             assert wait_until_gone(ours) == set()
-            assert app.dashboard.drilldown is None
+            assert app.timeline.dashboard.drilldown is None
             await pilot.press("q")
 
 
@@ -355,7 +356,7 @@ async def test_drilldown_shows_an_exited_process_and_a_missing_pid(
             await pilot.pause(0.3)
             assert app.is_running and isinstance(app.screen, DrilldownScreen)
             assert "EXITED" in str(app.screen.query_one("#dd-info").render())
-            assert app.dashboard.drilldown.snapshot().syscalls  # its last data stays
+            assert app.timeline.dashboard.drilldown.snapshot().syscalls  # its last data stays
             assert wait_until_gone(syscall_ids) == set()  # the exit detached it
             await pilot.press("escape", "q")
 
@@ -370,18 +371,19 @@ async def test_filter_bar_reaches_the_kernel_and_rejects_bad_input(kernel_featur
         assert "pid must be a number" in str(error.render())  # the bar stays open
         await pilot.press("ctrl+a", "ctrl+k", *"comm=tru*", "enter")
         await pilot.pause(0.2)
-        assert app.dashboard.filter.comm == "tru*"
+        assert app.timeline.dashboard.filter.comm == "tru*"
         header = str(app.query_one("#header").render())
         assert "FILTER comm=tru*" in header
-        engine = app.controller
-        assert isinstance(engine, BpfEngine)
+        engine_of(app)  # live: the filter went to the engine (in the kernel where it can)
         for _ in range(5):
             await asyncio.to_thread(subprocess.run, ["/bin/echo", "-n"], check=True)
         await asyncio.to_thread(subprocess.run, ["/bin/true", "filtered-in"], check=True)
         await wait_for(
             pilot,
-            lambda: any("filtered-in" in r.argv for r in app.dashboard.execs.snapshot().rows),
+            lambda: any(
+                "filtered-in" in r.argv for r in app.timeline.dashboard.execs.snapshot().rows
+            ),
             "the true exec",
         )
-        assert {r.comm for r in app.dashboard.execs.snapshot().rows} == {"true"}
+        assert {r.comm for r in app.timeline.dashboard.execs.snapshot().rows} == {"true"}
         await pilot.press("q")

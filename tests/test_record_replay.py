@@ -20,6 +20,7 @@ from bpftop.model.replay import Replay
 from bpftop.probes.registry import PROBE_CLASSES, PROBE_NAMES
 from bpftop.record_decode import record_from_json
 from bpftop.recording import RecordingWriter, make_header, read_all
+from bpftop.sources import LiveSource
 from tests.test_app_pilot import wait_state
 from tests.test_cli import _attached, _read_until, _start_json, run
 
@@ -92,13 +93,14 @@ async def test_tui_recording_replays_to_the_same_counts(kernel_features, tmp_pat
         engine.start()
         return engine
 
-    app = BpftopApp(PROBE_NAMES, start, refresh_seconds=0.2, tap=writer.write)
+    app = BpftopApp(PROBE_NAMES, LiveSource(start, recording=True), refresh_seconds=0.2,
+                    tap=writer.write)  # fmt: skip
     token = uuid.uuid4().hex
     async with app.run_test(size=(120, 40)) as pilot:
         await wait_state(pilot, app, "exec", "attached")
         workload(token)
         for _ in range(100):
-            if len(mine(app.dashboard.execs.snapshot().rows, token)) == OK + FAILED:
+            if len(mine(app.timeline.dashboard.execs.snapshot().rows, token)) == OK + FAILED:
                 break
             await pilot.pause(0.05)
         await pilot.pause(0.5)  # the interval's counts
@@ -107,7 +109,7 @@ async def test_tui_recording_replays_to_the_same_counts(kernel_features, tmp_pat
     writer.close()
     _, records, damage = read_all(path)
     assert damage is None
-    live = app.dashboard.snapshot(0.0)
+    live = app.timeline.dashboard.snapshot(0.0)
     again = replayed(records).snapshot(0.0)
     assert again.execs == live.execs and again.probes == live.probes
     assert len(mine(again.execs.rows, token)) == OK + FAILED

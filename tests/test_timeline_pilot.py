@@ -12,7 +12,9 @@ import pytest
 from bpftop.app import BpftopApp
 from bpftop.probes.registry import PROBE_NAMES
 from bpftop.recording import read_all
+from bpftop.sources import LiveSource
 from bpftop.themes import theme_names
+from tests.app_helpers import replaying
 from tests.recorded import RecordedSource, recorded_drilldown, recorded_session
 from tests.test_snapshots import demo_app
 
@@ -22,38 +24,40 @@ def header_of(app: BpftopApp) -> str:
 
 
 async def test_live_pause_rewind_and_back_to_live() -> None:
-    app = BpftopApp(PROBE_NAMES, lambda sink: RecordedSource(sink, recorded_session()),
+    app = BpftopApp(PROBE_NAMES, LiveSource(lambda sink: RecordedSource(sink, recorded_session())),
                     refresh_seconds=0.05)  # fmt: skip
     async with app.run_test(size=(120, 40)) as pilot:
         for _ in range(100):  # a few frames in the history (slower on a loaded box)
-            if len(app.history) >= 4:
+            if len(app.timeline.history) >= 4:
                 break
             await pilot.pause(0.05)
         await pilot.press("p")
-        assert app.frozen is not None and "PAUSED" in header_of(app)
-        frames = len(app.history)
+        assert app.timeline.frozen is not None and "PAUSED" in header_of(app)
+        frames = len(app.timeline.history)
         await pilot.pause(0.3)
-        assert len(app.history) > frames  # counting (and history) goes on underneath
-        paused_at = app.frozen.seq
+        assert len(app.timeline.history) > frames  # counting (and history) goes on underneath
+        paused_at = app.timeline.frozen.seq
         await pilot.press("left_square_bracket", "left_square_bracket")
-        assert app.frozen is not None and "REWIND" in header_of(app)
-        assert app.frozen.seq == paused_at - 2  # frame by frame, whatever live does meanwhile
+        assert app.timeline.frozen is not None and "REWIND" in header_of(app)
+        assert (
+            app.timeline.frozen.seq == paused_at - 2
+        )  # frame by frame, whatever live does meanwhile
         await pilot.press("right_square_bracket")
-        assert app.frozen.seq == paused_at - 1
+        assert app.timeline.frozen.seq == paused_at - 1
         await pilot.press("p")
         await pilot.pause(0.1)
-        assert app.frozen is None
+        assert app.timeline.frozen is None
         assert "REWIND" not in header_of(app) and "PAUSED" not in header_of(app)
 
 
 async def test_replay_play_pause_speed_seek_and_goto() -> None:
     app = demo_app()
     async with app.run_test(size=(100, 30)) as pilot:
-        replay = app.replay
+        replay = replaying(app).replay
         assert replay is not None and not replay.playing
         await pilot.press("greater_than_sign", "greater_than_sign")
         assert replay.position == replay.start + 20
-        rows = app.dashboard.execs.snapshot().rows
+        rows = app.timeline.dashboard.execs.snapshot().rows
         assert rows and all(r.ts <= replay.position for r in rows)
         await pilot.press("plus", "plus")
         assert replay.speed == 4.0
@@ -63,7 +67,7 @@ async def test_replay_play_pause_speed_seek_and_goto() -> None:
         assert not replay.playing
         await pilot.press("less_than_sign")  # back: the models are rebuilt to that moment
         assert replay.position == pytest.approx(replay.start + 10, abs=1.5)
-        assert all(r.ts <= replay.position for r in app.dashboard.execs.snapshot().rows)
+        assert all(r.ts <= replay.position for r in app.timeline.dashboard.execs.snapshot().rows)
         await pilot.press("g")
         await pilot.press(*"yesterday", "enter")
         assert "not a time" in str(app.screen.query_one("#prompt-error").render())
@@ -78,9 +82,9 @@ async def test_spike_key_pivots_every_pane_to_the_spike() -> None:
     app = demo_app()
     async with app.run_test(size=(100, 30)) as pilot:
         await pilot.press("exclamation_mark")
-        frame = app.frozen
-        assert frame is not None and app.replay is not None
-        assert 80 <= frame.ts - app.replay.start <= 87
+        frame = app.timeline.frozen
+        assert frame is not None and replaying(app).replay is not None
+        assert 80 <= frame.ts - replaying(app).replay.start <= 87
         # Every pane shows that moment: nothing newer than it anywhere.
         snap = frame.snapshot
         assert snap.execs.rows and max(r.ts for r in snap.execs.rows) <= frame.ts
@@ -114,7 +118,7 @@ async def test_bundle_key_writes_a_private_bundle(tmp_path: Path, monkeypatch) -
     assert "REPLAY" in (bundle / "screen.svg").read_text()
     _, records, damage = read_all(bundle / "recording.jsonl.gz")
     assert damage is None and records
-    assert max(r.ts for r in records) <= app.replay.start + 30  # type: ignore[union-attr]
+    assert max(r.ts for r in records) <= replaying(app).replay.start + 30  # type: ignore[union-attr]
     report = (bundle / "report.txt").read_text()
     assert "replayed  from the demo" in report and "host      web-01" in report
     assert "exec      attached via tracepoint:syscalls:sys_enter_execve" in report
@@ -137,7 +141,7 @@ async def test_replay_filter_applies_to_what_plays_and_survives_a_seek_back() ->
         app.screen.query_one("#prompt-input").value = "comm=curl"  # type: ignore[attr-defined]
         await pilot.press("enter")
         await pilot.press("greater_than_sign", "greater_than_sign", "less_than_sign")
-        rows = app.dashboard.execs.snapshot().rows
+        rows = app.timeline.dashboard.execs.snapshot().rows
         assert rows and {r.comm for r in rows} == {"curl"}
         assert "FILTER comm=curl" in header_of(app)
         await pilot.press("P")  # no live process list in a replay
@@ -167,7 +171,7 @@ def extreme(records: list, value: float) -> list:
 @pytest.mark.parametrize("value", [0, -1, 2**62])
 async def test_panes_draw_records_with_extreme_values(value: int) -> None:
     records = extreme(recorded_session() + recorded_drilldown(), value)
-    app = BpftopApp(PROBE_NAMES, lambda sink: RecordedSource(sink, records),
+    app = BpftopApp(PROBE_NAMES, LiveSource(lambda sink: RecordedSource(sink, records)),
                     refresh_seconds=60)  # fmt: skip
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.pause(0.1)
@@ -179,7 +183,7 @@ async def test_panes_draw_records_with_extreme_values(value: int) -> None:
 
 
 async def test_going_beyond_the_history_says_how_far_it_reaches() -> None:
-    app = BpftopApp(PROBE_NAMES, lambda sink: RecordedSource(sink, recorded_session()),
+    app = BpftopApp(PROBE_NAMES, LiveSource(lambda sink: RecordedSource(sink, recorded_session())),
                     refresh_seconds=0.05)  # fmt: skip
     said: list[str] = []
     app.notify = lambda message, **_kw: said.append(str(message))  # type: ignore[method-assign]
@@ -189,13 +193,16 @@ async def test_going_beyond_the_history_says_how_far_it_reaches() -> None:
         app.screen.query_one("#prompt-input").value = "-2h"  # type: ignore[attr-defined]
         await pilot.press("enter")
         await pilot.pause(0.1)
-        assert app.frozen is not None and app.frozen.seq == app.history.oldest.seq
+        assert (
+            app.timeline.frozen is not None
+            and app.timeline.frozen.seq == app.timeline.history.oldest.seq
+        )
     assert any(s.startswith("the history reaches back to") for s in said), said
 
 
 async def test_recording_shows_rec_in_the_header() -> None:
-    app = BpftopApp(PROBE_NAMES, lambda sink: RecordedSource(sink, recorded_session()),
-                    refresh_seconds=0.05, tap=lambda _record: None)  # fmt: skip
+    app = BpftopApp(PROBE_NAMES, LiveSource(lambda sink: RecordedSource(sink, recorded_session()),
+                    recording=True), refresh_seconds=0.05, tap=lambda _record: None)  # fmt: skip
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.pause(0.2)
         assert header_of(app).lstrip().startswith("REC")

@@ -2,21 +2,21 @@
 functions picked for uprobes, and the other panes' events for it.
 
 The screen renders what the app hands it (a dashboard snapshot and the psutil
-view); keys that change probes post messages, and the app talks to the engine.
-Leaving the screen is what detaches its probes (the app's dismiss callback).
+view); keys that change probes go through its DrilldownControl, which talks to the
+record source. Leaving the screen is what detaches its probes (the app's dismiss
+callback).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import BindingType
 from textual.containers import Horizontal, Vertical
-from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
@@ -27,7 +27,11 @@ from bpftop.model.probe_state import ProbeState
 from bpftop.panes.base import refill, set_titles, show
 from bpftop.panes.format import clock, latency_us, rate, size
 from bpftop.panes.palette import Palette, palette_of
+from bpftop.panes.picker import PickerScreen
 from bpftop.process_info import ProcessInfo
+
+if TYPE_CHECKING:
+    from bpftop.drilldown_control import DrilldownControl, Notice
 
 # Most telling first: at 80 columns the two tables share the width and cut the right.
 SYSCALL_COLUMNS = ("SYSCALL", "CALLS", "ERR", "TOTAL", "%TIME", "AVG", "ERRNO", "RATE")
@@ -62,23 +66,12 @@ class DrilldownScreen(Screen[None]):
     """
     BINDINGS: ClassVar[list[BindingType]] = bindings("drilldown")  # bpftop/keys.py
 
-    class PickFunction(Message):
-        """The user wants the function list of the process (u)."""
-
-    class Preset(Message):
-        def __init__(self, name: str) -> None:
-            super().__init__()
-            self.name = name
-
-    class DetachAll(Message):
-        """Detach every uprobe of the drilldown (x)."""
-
-    class NextBudget(Message):
-        """The next uprobe budget (b)."""
-
-    def __init__(self, pid: int, read_process: Callable[[], ProcessInfo | None]) -> None:
+    def __init__(
+        self, pid: int, read_process: Callable[[], ProcessInfo | None], control: DrilldownControl
+    ) -> None:
         super().__init__()
         self.pid = pid
+        self._control = control
         self._read_process = read_process
         self.info: ProcessInfo | None = None
         self.exited = False
@@ -241,17 +234,36 @@ class DrilldownScreen(Screen[None]):
     def action_close(self) -> None:
         self.dismiss(None)
 
+    def tell(self, notice: Notice | None, timeout: float | None = None) -> None:
+        if notice is not None:
+            self.notify(notice.text, severity=notice.severity, timeout=timeout)
+
     def action_pick_function(self) -> None:
-        self.post_message(self.PickFunction())
+        self._list_functions()
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="functions")
+    def _list_functions(self) -> None:
+        """Read off the UI thread: a few ms per mapped file."""
+        entries, notices, files = self._control.list_functions(self.pid)
+        for notice in notices:
+            self.app.call_from_thread(self.tell, notice)
+        if entries is not None:
+            title = f"Uprobe on which function of pid {self.pid}? ({files} files mapped)"
+            self.app.call_from_thread(self.app.push_screen, PickerScreen(title, entries),
+                                      self._attach_uprobe)  # fmt: skip
+
+    def _attach_uprobe(self, spec: str | None) -> None:
+        if spec is not None:
+            self.tell(self._control.attach(self.pid, spec))
 
     def action_preset(self, name: str) -> None:
-        self.post_message(self.Preset(name))
+        self.tell(self._control.preset(self.pid, name))
 
     def action_detach_all(self) -> None:
-        self.post_message(self.DetachAll())
+        self._control.detach_all()
 
     def action_budget(self) -> None:
-        self.post_message(self.NextBudget())
+        self.tell(self._control.next_budget(), timeout=4)
 
     def action_next_view(self) -> None:
         views = list(BOTTOM_VIEWS)
