@@ -7,7 +7,7 @@ from bpftop.model.history import ROWS_KEPT, History, trimmed
 from bpftop.model.replay import SPEEDS, Replay
 from bpftop.probes.registry import PROBE_NAMES
 from bpftop.records import ExecRecord, ProbeCounts, ProbeStatus
-from bpftop.timeline_actions import parse_moment, worst_disk_p99
+from bpftop.timeline import parse_moment, worst_disk_p99
 from tests.recorded import DEMO_SECONDS, demo_session
 
 

@@ -1,0 +1,105 @@
+"""The timeline and the two record sources without Textual: what each time key does
+live and in a replay, on plain objects (the app only renders what they hold)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from bpftop.filters import FilterError
+from bpftop.model.replay import Replay
+from bpftop.probes.registry import PROBE_NAMES
+from bpftop.recording import RecordingHeader
+from bpftop.records import ExecRecord
+from bpftop.sources import LiveSource, ReplaySource
+from bpftop.timeline import Timeline
+from tests.recorded import DEMO_SECONDS, demo_session
+
+
+class Now:
+    def __init__(self, ts: float) -> None:
+        self.ts = ts
+
+    def __call__(self) -> float:
+        return self.ts
+
+
+def exec_at(ts: float, n: int, comm: str = "true") -> ExecRecord:
+    return ExecRecord(ts, n, 1, 0, comm, (f"/bin/{comm}", str(n)), 0, f"/bin/{comm}")
+
+
+def live(now: Now) -> tuple[LiveSource, Timeline]:
+    source = LiveSource(lambda sink: None, clock=now)  # type: ignore[arg-type,return-value]
+    timeline = Timeline(PROBE_NAMES, clock=source.now)
+    source.connect(timeline.add)
+    return source, timeline
+
+
+def test_live_pause_steps_and_goto_move_within_frames_while_counting_goes_on() -> None:
+    now = Now(1000.0)
+    source, timeline = live(now)
+    for second in range(10):
+        now.ts = 1000.0 + second
+        timeline.add(exec_at(now.ts, second))
+        assert source.refresh(timeline) is not None  # live: each refresh is shown
+    source.pause(timeline)
+    assert timeline.frozen is not None and timeline.frozen.ts == 1009.0
+    (paused,) = source.banner(timeline)
+    assert paused.startswith("PAUSED ")
+    now.ts = 1010.0
+    timeline.add(exec_at(now.ts, 10))
+    assert source.refresh(timeline) is None  # frozen: the frame stays on screen
+    assert len(timeline.history) == 11  # the history goes on underneath
+    source.step(timeline, -3)
+    assert timeline.frozen.ts == 1006.0 and timeline.rewound
+    assert source.banner(timeline)[0].startswith("REWIND")
+    assert max(r.ts for r in timeline.shown().execs.rows) == 1006.0  # nothing newer shown
+    note = source.go_to(timeline, 900.0)  # before the history: the oldest, and a note
+    assert timeline.frozen.ts == 1000.0 and note and "reaches back" in note
+    assert source.speed(1) == "speed is for replays (bpftop --replay FILE)"
+    source.pause(timeline)
+    assert timeline.frozen is None and source.banner(timeline) == []
+
+
+def test_a_replay_seeks_back_by_rebuilding_the_models_and_filters_itself() -> None:
+    records = demo_session()
+    replay = Replay(records)
+    replay.playing = False
+    source = ReplaySource(replay, RecordingHeader(interval_s=1.0))
+    timeline = Timeline(PROBE_NAMES, clock=source.now)
+    source.connect(timeline.add)
+    source.seek(timeline, replay.end)
+    assert len(timeline.history) == DEMO_SECONDS  # a frame per recorded interval
+    everything = timeline.snapshot().execs.execs.total
+    source.seek_by(timeline, -60)  # back: rebuilt from the start to that moment
+    assert replay.position == replay.end - 60
+    assert 0 < timeline.snapshot().execs.execs.total < everything
+    assert all(r.ts <= replay.position for r in timeline.snapshot().execs.rows)
+    # The filter is the source's to apply: there is no kernel to do it.
+    only = source.parse_filter("comm=curl")
+    timeline.set_filter(only)
+    source.set_filter(only)
+    source.seek(timeline, replay.start)
+    source.seek(timeline, replay.end)
+    assert {r.comm for r in timeline.snapshot().execs.rows} == {"curl"}
+    assert source.drilldown_refusal() == "a replay has no live process to drill into"
+    note = source.spike(timeline)
+    assert note.startswith("disk p99 spike 1/") and timeline.frozen is not None
+    assert source.banner(timeline)[0].startswith("REPLAY ")
+    assert not replay.playing
+    source.pause(timeline)  # plays on from the moment shown
+    assert replay.playing and timeline.frozen is None
+
+
+def test_the_timeline_and_sources_need_no_textual() -> None:
+    code = ("import sys, bpftop.timeline, bpftop.sources; "
+            "sys.exit('textual' in sys.modules)")  # fmt: skip
+    assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
+
+
+def test_a_replay_refuses_filter_terms_only_the_live_box_can_check() -> None:
+    with pytest.raises(FilterError, match="needs the live box"):
+        ReplaySource(Replay([]), RecordingHeader()).parse_filter("dev=loop0")
+    assert LiveSource(lambda sink: None).parse_filter("comm=x").comm == "x"  # type: ignore[arg-type,return-value]
