@@ -25,7 +25,7 @@ from paired import print_rows, ratio_row
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # the tests' netns helpers
 
-from bpftop.probes.registry import PROBE_NAMES  # noqa: E402
+from bpftop.registry import PROBE_NAMES  # noqa: E402
 from tests.c_helpers import compile_c  # noqa: E402
 from tests.denied import NOBODY, workbench  # noqa: E402
 from tests.netns import veth_pair  # noqa: E402

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from bpftop.kernel import PROG_TYPES, KernelFeatures
-from bpftop.probes.registry import PROBE_CLASSES
+from bpftop.registry import PROBE_CLASSES
 
 BTF = Path("/sys/kernel/btf/vmlinux")
 LSM_LIST = Path("/sys/kernel/security/lsm")

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from typing import Literal
 
 from bpftop.filters import thread_group
-from bpftop.probes.registry import PID_PROBE_NAMES
 from bpftop.process_info import ProcessInfo
+from bpftop.registry import PID_PROBE_NAMES
 from bpftop.sources import RecordSource
 from bpftop.timeline import Timeline
 from bpftop.uprobe_settings import BUDGET_STEPS, PRESETS

@@ -12,8 +12,8 @@ from typing import TextIO
 
 from bpftop.engine import BpfEngine
 from bpftop.kernel import KernelFeatures
-from bpftop.probes.registry import PROBE_CLASSES
 from bpftop.records import Record, SystemSample
+from bpftop.registry import PROBE_CLASSES
 from bpftop.stderr_capture import StderrCapture
 
 

@@ -44,7 +44,7 @@ def run_replay_tui(
     """Replay `path` (the shipped demo when None) in the dashboard."""
     from bpftop.app import BpftopApp
     from bpftop.model.replay import Replay
-    from bpftop.probes.registry import PROBE_NAMES
+    from bpftop.registry import PROBE_NAMES
     from bpftop.sources import ReplaySource
 
     shown = path or demo_recording()
@@ -85,7 +85,7 @@ def screenshot(
     (headless `--bundle` has no screen of its own to save)."""
     from bpftop.app import BpftopApp
     from bpftop.model.replay import Replay
-    from bpftop.probes.registry import PROBE_NAMES
+    from bpftop.registry import PROBE_NAMES
     from bpftop.sources import ReplaySource
 
     replay = Replay(records)

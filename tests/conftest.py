@@ -16,7 +16,7 @@ import pytest
 from pytest_textual_snapshot import SVGImageExtension
 
 from bpftop import kernel
-from bpftop.cli import preflight
+from bpftop.preflight import preflight
 from bpftop.kernel import KernelFeatures
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -91,7 +91,7 @@ class Collector:
 def engine_for(kernel_features: kernel.KernelFeatures) -> Iterator[Callable[..., Any]]:
     """Start a real BpfEngine on the named probes; it is stopped after the test."""
     from bpftop.engine import BpfEngine
-    from bpftop.probes.registry import PROBE_CLASSES
+    from bpftop.registry import PROBE_CLASSES
 
     engines: list[BpfEngine] = []
 

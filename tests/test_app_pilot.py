@@ -11,8 +11,8 @@ import pytest
 from bpftop.app import BpftopApp
 from bpftop.engine import BpfEngine
 from bpftop.probes.exec_probe import SHARED_VIA
-from bpftop.probes.registry import PROBE_CLASSES, PROBE_NAMES
 from bpftop.probes.stats import BpfStats
+from bpftop.registry import PROBE_CLASSES, PROBE_NAMES
 from bpftop.sources import LiveSource
 from tests.app_helpers import engine_of
 from tests.bpftool import attached_names, attached_program_ids, loaded_programs, wait_until_gone

@@ -12,8 +12,8 @@ import pytest
 
 from bpftop.probes.base import KernelClock, PidProbe, Probe
 from bpftop.probes.denial_probe import DenialProbe
-from bpftop.probes.registry import PROBE_CLASSES
 from bpftop.probes.shared_sys_exit import SharedSysExit
+from bpftop.registry import PROBE_CLASSES
 from tests.netns import ROOT
 
 pytestmark = pytest.mark.bpf  # bcc compiles against this kernel's headers, as root

@@ -16,9 +16,9 @@ import pytest
 from bpftop.bundle import BundleRecords, write_bundle
 from bpftop.model.dashboard import Dashboard
 from bpftop.model.history import History
-from bpftop.probes.registry import PROBE_NAMES
 from bpftop.recording import make_header, read_all
 from bpftop.records import DiskRecord, ExecRecord, ProbeCounts, is_event
+from bpftop.registry import PROBE_NAMES
 from tests.loopdev import direct_io, loop_device
 
 pytestmark = pytest.mark.bpf

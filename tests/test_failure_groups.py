@@ -15,8 +15,8 @@ import pytest
 
 from bpftop.filters import Filter
 from bpftop.model.dashboard import Dashboard
-from bpftop.probes.registry import PROBE_NAMES
 from bpftop.records import ConnectRecord, ExecRecord, ProbeCounts
+from bpftop.registry import PROBE_NAMES
 
 pytestmark = pytest.mark.bpf
 

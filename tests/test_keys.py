@@ -9,7 +9,7 @@ from bpftop.app import BpftopApp
 from bpftop.keys import KEYS, bindings, toggle_key
 from bpftop.panes.base import Pane
 from bpftop.panes.drilldown import DrilldownScreen
-from bpftop.probes.registry import PROBE_NAMES
+from bpftop.registry import PROBE_NAMES
 
 
 def keys_of(scope_bindings: list) -> list[str]:

@@ -17,9 +17,9 @@ from bpftop.app import BpftopApp
 from bpftop.engine import BpfEngine
 from bpftop.model.dashboard import Dashboard
 from bpftop.model.replay import Replay
-from bpftop.probes.registry import PROBE_CLASSES, PROBE_NAMES
 from bpftop.record_decode import record_from_json
 from bpftop.recording import RecordingWriter, make_header, read_all
+from bpftop.registry import PROBE_CLASSES, PROBE_NAMES
 from bpftop.sources import LiveSource
 from tests.test_app_pilot import wait_state
 from tests.test_cli import _attached, _read_until, _start_json, run

@@ -16,7 +16,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bpftop.model.dashboard import Dashboard
-from bpftop.probes.registry import PROBE_NAMES
 from bpftop.record_decode import DecodeError, record_from_json
 from bpftop.recording import (
     FORMAT,
@@ -27,6 +26,7 @@ from bpftop.recording import (
     make_header,
     read_all,
 )
+from bpftop.registry import PROBE_NAMES
 from tests.recorded import demo_session, recorded_drilldown, recorded_session
 
 FUZZ = settings(max_examples=300, deadline=None, database=None,

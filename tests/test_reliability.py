@@ -20,7 +20,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from bpftop.probes.registry import PROBE_NAMES
+from bpftop.registry import PROBE_NAMES
 from tests.bpftool import (
     BPFTOP_PROGRAMS,
     UPROBE_EVENTS,

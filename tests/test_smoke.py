@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from bpftop.probes.registry import PROBE_NAMES
+from bpftop.registry import PROBE_NAMES
 from tests.denied import NOBODY, run_as_nobody, workbench
 from tests.loopdev import BLOCK, direct_io, loop_device
 from tests.netns import foreign_xdp_drop, send_udp, veth_pair

@@ -12,7 +12,6 @@ from textual.coordinate import Coordinate
 
 from bpftop.app import BpftopApp
 from bpftop.model.replay import Replay
-from bpftop.probes.registry import PROBE_NAMES
 from bpftop.recording import RecordingReader
 from bpftop.records import (
     DenialGroupRecord,
@@ -21,6 +20,7 @@ from bpftop.records import (
     ProbeStatus,
     XdpRecord,
 )
+from bpftop.registry import PROBE_NAMES
 from bpftop.resources import demo_recording
 from bpftop.sources import LiveSource, ReplaySource
 from tests.app_helpers import replaying

@@ -10,9 +10,9 @@ import pytest
 
 from bpftop.filters import FilterError
 from bpftop.model.replay import Replay
-from bpftop.probes.registry import PROBE_NAMES
 from bpftop.recording import RecordingHeader
 from bpftop.records import ExecRecord
+from bpftop.registry import PROBE_NAMES
 from bpftop.sources import LiveSource, ReplaySource
 from bpftop.timeline import Timeline
 from tests.recorded import DEMO_SECONDS, demo_session

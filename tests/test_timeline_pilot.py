@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from bpftop.app import BpftopApp
-from bpftop.probes.registry import PROBE_NAMES
 from bpftop.recording import read_all
+from bpftop.registry import PROBE_NAMES
 from bpftop.sources import LiveSource
 from bpftop.themes import theme_names
 from tests.app_helpers import replaying

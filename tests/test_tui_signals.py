@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from bpftop.probes.registry import PROBE_NAMES
+from bpftop.registry import PROBE_NAMES
 from tests.bpftool import bpftop_program_ids, wait_until_gone
 
 pytestmark = pytest.mark.bpf

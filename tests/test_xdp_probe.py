@@ -223,7 +223,7 @@ def test_start_sweeps_netlink_leftovers_of_bpftop_and_nothing_else(engine_for) -
 
 def test_a_refused_attach_is_a_notice_and_the_probe_runs(kernel_features) -> None:
     from bpftop.engine import BpfEngine
-    from bpftop.probes.registry import PROBE_CLASSES
+    from bpftop.registry import PROBE_CLASSES
     from tests.conftest import Collector
 
     sink = Collector()

@@ -68,15 +68,6 @@ class CompileRequest:
     cacheable: bool = True
 
 
-@dataclass(frozen=True)
-class Templates:
-    """Instructions of the functions a request named as templates, and which map each
-    map fd number in them (the compiler process's own) stands for."""
-
-    instructions: dict[str, bytes]
-    map_names: dict[int, str]
-
-
 @dataclass
 class _Job:
     pid: int
@@ -197,7 +188,7 @@ def _receive(job: _Job) -> tuple[dict[str, Any], list[int]]:
 
 def _loaded(answer: dict[str, Any], fds: list[int]) -> LoadedBPF:
     """A bcc BPF object over the fds of the programs and maps an answer names."""
-    from bpftop.probes.loaded_bpf import LoadedBPF, MapFacts  # bcc: the BPF thread's
+    from bpftop.probes.loaded_bpf import LoadedBPF, MapFacts, Templates  # bcc: the BPF thread's
 
     names = answer["functions"]
     functions = dict(zip(names, fds[: len(names)], strict=True))

@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from bpftop.probes.bcc_without_compiler import import_bcc
-from bpftop.probes.compiler import Templates
 from bpftop.probes.libbpf import relocate
 
 import_bcc()  # before bcc's modules below: this process never loads the compiler
@@ -25,6 +24,15 @@ import_bcc()  # before bcc's modules below: this process never loads the compile
 import bcc.table  # noqa: E402
 from bcc import BPF  # noqa: E402
 from bcc.libbcc import lib  # noqa: E402
+
+
+@dataclass(frozen=True)
+class Templates:
+    """Instructions of the functions a request named as templates, and which map each
+    map fd number in them (the compiler process's own) stands for."""
+
+    instructions: dict[str, bytes]
+    map_names: dict[int, str]
 
 
 @dataclass(frozen=True)
