@@ -20,6 +20,7 @@ from bpftop.filters import Filter
 from bpftop.kernel import KernelFeatures
 from bpftop.probes.base import KernelClock, Probe
 from bpftop.probes.compiler import COMPILER
+from bpftop.probes.deltas import RunningTotals
 from bpftop.probes.shared_sys_exit import SharedSysExit
 from bpftop.probes.stats import BpfStats
 from bpftop.records import ProbeCounts, ProbeStatus, Record
@@ -61,7 +62,7 @@ class BpfEngine:
         self._commands: queue.Queue[Callable[[], None]] = queue.Queue()
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._run, name="bpf", daemon=True)
-        self._last_counts: dict[str, dict[str, int]] = {}
+        self._counts: dict[str, RunningTotals[str, int]] = {}  # per probe
         self._last_run_ns: dict[str, int] = {}
         self._last_read: dict[str, float] = {}
         self._shown: dict[str, tuple[str | None, str | None] | None] = {}  # last attached status
@@ -233,7 +234,8 @@ class BpfEngine:
                 step, passed_over = probe.plan_for(self._kernel, after=step)
                 skipped += passed_over
                 continue
-            self._last_counts[name] = probe.read_counts()
+            self._counts[name] = RunningTotals()
+            self._counts[name].baseline(probe.read_counts())
             self._last_run_ns[name] = self._run_time_ns(probe)
             self._last_read[name] = time.monotonic()
             self._status(name, "attached", via=probe.via(), reason=probe.notice, skipped=skipped)
@@ -291,13 +293,10 @@ class BpfEngine:
     def _emit_counts_for(self, name: str) -> None:
         """One interval record: the change of every kernel counter since the last one."""
         probe = self.probes[name]
-        totals = probe.read_counts()
-        before = self._last_counts.get(name, {})
-        delta = {key: value - before.get(key, 0) for key, value in totals.items()}
+        delta = self._counts.setdefault(name, RunningTotals()).deltas(probe.read_counts())
         run_ns = self._run_time_ns(probe)
         # max(): a probe that let go of a shared program (exec failures off) lost its time.
         bpf_ns = max(0, run_ns - self._last_run_ns.get(name, 0)) if self._stats_window else None
-        self._last_counts[name] = totals
         self._last_run_ns[name] = run_ns
         now = time.monotonic()
         interval = now - self._last_read.get(name, now)

@@ -19,7 +19,7 @@ import psutil
 from bpftop.filters import thread_group
 from bpftop.model.histogram import buckets_from_counts, merge, percentile
 from bpftop.probes.base import PlanStep, Probe, c_string
-from bpftop.probes.deltas import Totals, growth
+from bpftop.probes.deltas import RunningTotals, Totals
 from bpftop.records import CpuRecord, Record, RunqRecord
 
 SAMPLE_HZ = 99  # not 100: off the timer tick, so sampling does not beat with it
@@ -70,9 +70,9 @@ class CpuProbe(Probe):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._last_samples: Totals = {}
-        self._last_waits: Totals = {}
-        self._last_box: Totals = {}
+        self._sample_totals: RunningTotals[Any, tuple[int, ...]] = RunningTotals()
+        self._wait_totals: RunningTotals[Any, tuple[int, ...]] = RunningTotals()
+        self._box_totals: RunningTotals[Any, tuple[int, ...]] = RunningTotals()
         self._tgids: dict[int, int] = {}  # thread id -> process id, while the thread lives
         self._seen_alive: set[int] = set()  # processes alive at the last read
 
@@ -92,7 +92,8 @@ class CpuProbe(Probe):
         return bpf
 
     def on_started(self) -> None:
-        self._last_samples, self._last_waits, self._last_box = {}, {}, {}
+        for totals in (self._sample_totals, self._wait_totals, self._box_totals):
+            totals.clear()
         self._tgids = {}
         self._seen_alive = set()
 
@@ -126,8 +127,7 @@ class CpuProbe(Probe):
             key = (int(k.tgid), bytes(k.comm))
             keys[key] = k
             now[key] = (int(v.value),)
-        delta = growth(now, self._last_samples)
-        self._last_samples = now
+        delta = self._sample_totals.growth(now)
         per_pid: dict[int, dict[str, int]] = {}  # live process -> its comms' samples
         exited: dict[str, dict[int, int]] = {}  # comm -> exited process -> samples
         seen_alive, self._seen_alive = self._seen_alive, {tgid for tgid, _comm in now}
@@ -150,7 +150,7 @@ class CpuProbe(Probe):
         for key, ctypes_key in keys.items():
             if not alive(key[0]):
                 del table[ctypes_key]
-                self._last_samples.pop(key, None)
+                self._sample_totals.forget(key)
                 self._seen_alive.discard(key[0])
         return rows
 
@@ -164,8 +164,7 @@ class CpuProbe(Probe):
             key = (int(k.tid), int(k.bucket), bytes(k.comm))
             keys[key] = k
             now[key] = (int(v.value),)
-        delta = growth(now, self._last_waits)
-        self._last_waits = now
+        delta = self._wait_totals.growth(now)
         out: dict[int | str, dict[int, int]] = {}
         for (tid, bucket, comm), (count,) in delta.items():
             row = self._tgid(tid) or c_string(comm)
@@ -174,7 +173,7 @@ class CpuProbe(Probe):
         for key, ctypes_key in keys.items():
             if not alive(key[0]):
                 del table[ctypes_key]
-                self._last_waits.pop(key, None)
+                self._wait_totals.forget(key)
                 self._tgids.pop(key[0], None)
         return out
 
@@ -189,8 +188,7 @@ class CpuProbe(Probe):
     def _runq_record(self, ts: float, interval_s: float) -> RunqRecord:
         table = self._bpf[b"box_waits"]
         now: Totals = {i: (int(sum(table[ctypes.c_int(i)])),) for i in range(HIST_BUCKETS)}
-        delta = growth(now, self._last_box)
-        self._last_box = now
+        delta = self._box_totals.growth(now)
         hist = buckets_from_counts({index: count for index, (count,) in delta.items()})
         waited = bool(hist)
         return RunqRecord(

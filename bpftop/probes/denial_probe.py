@@ -20,6 +20,7 @@ from bpftop.kernel import KernelFeatures
 from bpftop.probes.base import PlanStep, Probe, c_string
 from bpftop.probes.capabilities import capability_names
 from bpftop.probes.compiler import CompileRequest
+from bpftop.probes.deltas import RunningTotals
 from bpftop.probes.shared_sys_exit import DENIALS
 from bpftop.probes.syscall_table import ARG_PATH, ARG_SOCKADDR, argument_kinds, syscall_name
 from bpftop.records import DenialGroupRecord, DenialRecord, Record, errno_name
@@ -95,7 +96,7 @@ class DenialProbe(Probe):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._last_groups: dict[tuple[bytes, int, int, int], int] = {}
+        self._groups: RunningTotals[tuple[bytes, int, int, int], int] = RunningTotals()
 
     @classmethod
     def plan_notes(cls, kernel: KernelFeatures) -> tuple[tuple[str, str], ...]:
@@ -134,7 +135,7 @@ class DenialProbe(Probe):
         for nr, kind in argument_kinds().items():
             table[ctypes.c_int(nr)] = ctypes.c_ubyte(kind)
         # The program may have counted for the exec probe before: start from its totals.
-        self._last_groups = {key: total for key, total, _ in self._read_groups()}
+        self._groups.baseline({key: total for key, total, _ in self._read_groups()})
 
     def _read_groups(self) -> list[tuple[tuple[bytes, int, int, int], int, Any]]:
         """(comm, uid, nr, errno) -> running total, with the map's own key."""
@@ -182,19 +183,15 @@ class DenialProbe(Probe):
             now[key] = total
             keys[key] = map_key
         records: list[Record] = []
-        for key, total in sorted(now.items()):
-            before = self._last_groups.get(key, 0)
-            grew = total - before if total >= before else total  # re-created: from zero
-            if grew:
-                comm, uid, nr, ret = key
-                records.append(
-                    DenialGroupRecord(ts, round(interval_s, 3), c_string(comm), uid,
-                                      syscall_name(nr), errno_name(ret) or "", grew)
-                )  # fmt: skip
+        grown = self._groups.growth(now)
+        for key, grew in sorted(grown.items()):
+            comm, uid, nr, ret = key
+            records.append(
+                DenialGroupRecord(ts, round(interval_s, 3), c_string(comm), uid,
+                                  syscall_name(nr), errno_name(ret) or "", grew)
+            )  # fmt: skip
         if len(now) > GROUPS_KEEP:  # bounded map: forget groups quiet this interval
-            for key, total in list(now.items()):
-                if total == self._last_groups.get(key):
-                    del table[keys[key]]
-                    del now[key]
-        self._last_groups = now
+            for key in [k for k in now if k not in grown]:
+                del table[keys[key]]
+                self._groups.forget(key)
         return records

@@ -15,7 +15,7 @@ from typing import Any
 from bpftop.model.histogram import buckets_from_counts, merge, summarize
 from bpftop.probes.base import PlanStep, Probe, c_string
 from bpftop.probes.block_devices import BlockDeviceNames
-from bpftop.probes.deltas import Totals, growth
+from bpftop.probes.deltas import RunningTotals, Totals
 from bpftop.records import DiskOpTotals, DiskProcRecord, DiskRecord, Record, SlowIoRecord
 
 OPS = ("read", "write", "discard", "other")
@@ -67,14 +67,15 @@ class DiskProbe(Probe):
         self._names = BlockDeviceNames()
         self._slow_ns = 0
         self._epoch = 0
-        self._last_dev: Totals = {}
-        self._last_hist: Totals = {}
-        self._last_proc: Totals = {}
+        self._dev_totals: RunningTotals[Any, tuple[int, ...]] = RunningTotals()
+        self._hist_totals: RunningTotals[Any, tuple[int, ...]] = RunningTotals()
+        self._proc_totals: RunningTotals[Any, tuple[int, ...]] = RunningTotals()
 
     # -- settings ---------------------------------------------------------------------
     def on_started(self) -> None:
         self._epoch = 0
-        self._last_dev, self._last_hist, self._last_proc = {}, {}, {}
+        for totals in (self._dev_totals, self._hist_totals, self._proc_totals):
+            totals.clear()
         self._write_config(CFG_SLOW_NS, self._slow_ns)
 
     def configure(self, setting: str, value: float) -> None:
@@ -109,9 +110,8 @@ class DiskProbe(Probe):
                     hist_now[(key.dev, key.op, bucket)] = (count,)
         # After the totals: every I/O counted above has its max in the old epoch's slot.
         max_ns = self._take_max(table)
-        dev_delta = growth(dev_now, self._last_dev)
-        hist_delta = growth(hist_now, self._last_hist)
-        self._last_dev, self._last_hist = dev_now, hist_now
+        dev_delta = self._dev_totals.growth(dev_now)
+        hist_delta = self._hist_totals.growth(hist_now)
         records: list[Record] = []
         for dev in sorted({dev for dev, _op in dev_now}):
             if not self._names.exists(dev) and not any(d == dev for d, _ in dev_delta):
@@ -124,8 +124,9 @@ class DiskProbe(Probe):
     def _forget_device(self, table: Any, dev: int) -> None:
         for key in [k for k in table if k.dev == dev]:
             del table[key]
-        self._last_dev = {k: v for k, v in self._last_dev.items() if k[0] != dev}
-        self._last_hist = {k: v for k, v in self._last_hist.items() if k[0] != dev}
+        for totals in (self._dev_totals, self._hist_totals):
+            for key in [k for k in totals.last if k[0] == dev]:
+                totals.forget(key)
 
     def _take_max(self, table: Any) -> dict[int, int]:
         """Max latency per device over the interval just ended.
@@ -199,14 +200,13 @@ class DiskProbe(Probe):
             key = (k.pid, k.dev, k.op, bytes(k.comm))
             keys[key] = k
             now[key] = (v.ios, v.bytes, v.timed, v.lat_ns, v.slow)
-        delta = growth(now, self._last_proc)
-        self._last_proc = now
+        delta = self._proc_totals.growth(now)
         # Forget processes that are gone and quiet, so the bounded map never fills.
         for key, ctypes_key in keys.items():
             pid = key[0]
             if pid and key not in delta and not os.path.exists(f"/proc/{pid}"):
                 del table[ctypes_key]
-                del self._last_proc[key]
+                self._proc_totals.forget(key)
         grouped: dict[tuple[int, bytes, int], list[int]] = {}
         for (pid, dev, op, comm), (ios, nbytes, timed, lat_ns, slow) in delta.items():
             row = grouped.setdefault((pid, comm, dev), [0, 0, 0, 0, 0, 0, 0])

@@ -23,6 +23,7 @@ from typing import Any
 
 from bpftop.model.histogram import log2_ns_latency
 from bpftop.probes.compiler import PROG_TYPE_KPROBE
+from bpftop.probes.deltas import RunningTotals
 from bpftop.probes.perf_uprobe import open_uprobe
 from bpftop.probes.usdt_args import parse_args
 from bpftop.records import UprobeRecord
@@ -38,7 +39,8 @@ class PythonFunctions:
 
     path: str
     fds: tuple[int, ...]
-    last: dict[bytes, tuple[int, int, tuple[int, ...]]] = field(default_factory=dict)
+    # Per function (file, name, line): (calls, returns, histogram buckets...) last read.
+    totals: RunningTotals[bytes, tuple[int, ...]] = field(default_factory=RunningTotals)
     cost_pct: float = 0.0
     calls_only: bool = False  # calls came back, but no entry ever fired: no latency
 
@@ -79,17 +81,17 @@ class PythonFunctions:
              exited: bool) -> list[UprobeRecord]:  # fmt: skip
         """The busiest functions of the interval, one record each; sets cost_pct."""
         now = time.time()
-        changed = []
-        timed = 0  # calls of the interval with a latency (their entry fired)
+        keys, totals = {}, {}
         for key, stats in bpf[b"pystats"].items():
             raw = bytes(key.file) + b"\0" + bytes(key.name) + b"\0" + str(key.line).encode()
-            hist = tuple(stats.hist)
-            calls_then, returns_then, hist_then = self.last.get(raw, (0, 0, ()))
-            self.last[raw] = (stats.calls, stats.returns, hist)
-            timed += stats.returns - returns_then
-            if stats.calls > calls_then:
-                delta = [h - (hist_then[i] if hist_then else 0) for i, h in enumerate(hist)]
-                changed.append((stats.calls - calls_then, key, delta))
+            keys[raw] = key
+            totals[raw] = (stats.calls, stats.returns, *stats.hist)
+        changed = []
+        timed = 0  # calls of the interval with a latency (their entry fired)
+        for raw, (calls, returns, *delta) in self.totals.deltas(totals).items():
+            timed += returns
+            if calls:
+                changed.append((calls, keys[raw], delta))
         total = sum(calls for calls, _key, _delta in changed)
         if total:
             self.calls_only = timed == 0

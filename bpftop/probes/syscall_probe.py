@@ -13,6 +13,7 @@ import time
 from typing import Any
 
 from bpftop.probes.base import PidProbe, PlanStep
+from bpftop.probes.deltas import RunningTotals
 from bpftop.probes.syscall_table import syscall_name
 from bpftop.records import Record, SyscallRow, SyscallsRecord, errno_name
 
@@ -34,12 +35,12 @@ class SyscallProbe(PidProbe):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._last_totals: dict[int, tuple[int, int, int]] = {}
-        self._last_errors: dict[tuple[int, int], int] = {}
+        self._totals: RunningTotals[int, tuple[int, ...]] = RunningTotals()  # calls, errors, ns
+        self._errors: RunningTotals[tuple[int, int], int] = RunningTotals()
 
     def on_started(self) -> None:
-        self._last_totals = {}
-        self._last_errors = {}
+        self._totals.clear()
+        self._errors.clear()
 
     def interval_records(self, interval_s: float) -> list[Record]:
         assert self.pid is not None
@@ -54,30 +55,19 @@ class SyscallProbe(PidProbe):
         rows.sort(key=lambda row: (-row.total_us, -row.calls, row.syscall))
         return [SyscallsRecord(time.time(), self.pid, interval_s, tuple(rows), exited)]
 
-    def _total_deltas(self) -> dict[int, tuple[int, int, int]]:
+    def _total_deltas(self) -> dict[int, tuple[int, ...]]:
         """Per syscall number, (calls, errors, ns) since the last interval. The
         kernel's totals only grow: nothing is reset, so nothing is lost to a race."""
-        deltas = {}
-        table = self._bpf[b"totals"]
-        for key, per_cpu in table.items():
-            nr = key.value
-            now = (
+        now = {
+            key.value: (
                 sum(v.calls for v in per_cpu),
                 sum(v.errors for v in per_cpu),
                 sum(v.total_ns for v in per_cpu),
             )
-            before = self._last_totals.get(nr, (0, 0, 0))
-            if now[0] != before[0]:
-                deltas[nr] = (now[0] - before[0], now[1] - before[1], now[2] - before[2])
-                self._last_totals[nr] = now
-        return deltas
+            for key, per_cpu in self._bpf[b"totals"].items()
+        }
+        return {nr: d for nr, d in self._totals.growth(now).items() if d[0]}  # had calls
 
     def _error_deltas(self) -> dict[tuple[int, int], int]:
-        deltas = {}
-        for key, value in self._bpf[b"errors"].items():
-            ident = (int(key.nr), int(key.err))
-            count = int(value.value)
-            if count != self._last_errors.get(ident, 0):
-                deltas[ident] = count - self._last_errors.get(ident, 0)
-                self._last_errors[ident] = count
-        return deltas
+        now = {(int(k.nr), int(k.err)): int(v.value) for k, v in self._bpf[b"errors"].items()}
+        return self._errors.growth(now)

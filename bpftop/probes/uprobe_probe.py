@@ -25,6 +25,7 @@ from bpftop.model.histogram import log2_ns_latency
 from bpftop.probes import uprobe_cost
 from bpftop.probes.base import PidProbe, PlanStep
 from bpftop.probes.compiler import PROG_TYPE_KPROBE
+from bpftop.probes.deltas import RunningTotals
 from bpftop.probes.perf_uprobe import open_uprobe
 from bpftop.probes.python_view import TRAPS_PER_CALL, PythonFunctions
 from bpftop.records import ProbeStatus, Record, UprobeRecord
@@ -45,7 +46,6 @@ class Attached:
     open_path: str  # as bpftop opens it, through /proc/PID/root
     symbol: str
     slot: int
-    last: tuple[int, tuple[int, ...]] = (0, ())  # calls and histogram at the last read
     perf_fds: tuple[int, ...] = ()  # a USDT probe's own perf event (bcc keeps the others)
     cost_pct: float = 0.0  # of one CPU, over the last interval
 
@@ -86,6 +86,8 @@ class UprobeProbe(PidProbe):
         self.queued: list[str] = []  # a preset's functions not attached yet
         self.budget_pct = BUDGET_PCT
         self._calibration: tuple[bytes, bytes] = (b"", b"")  # what the measurement probes
+        # Per attached spec: (calls, histogram buckets...) at the last read.
+        self._slot_totals: RunningTotals[str, tuple[int, ...]] = RunningTotals()
 
     def configure(self, setting: str, value: float) -> None:
         if setting != "budget_pct":
@@ -220,7 +222,8 @@ class UprobeProbe(PidProbe):
             self._bpf.detach_uprobe(name=path, sym=symbol.encode(), pid=self.pid)
             raise ValueError(f"cannot attach the return probe of {spec}: {exc}") from None
         entry = Attached(spec, mapped.label, mapped.path, path.decode(), symbol, slot)
-        entry.last = self._read_slot(slot)  # a reused slot keeps its old totals
+        # A reused slot keeps its old totals: they are the zero.
+        self._slot_totals.baseline({spec: self._read_slot(slot)})
         self.attached[spec] = entry
 
     def _attach_usdt(self, spec: str) -> None:
@@ -239,7 +242,7 @@ class UprobeProbe(PidProbe):
         except OSError as exc:
             raise ValueError(f"cannot attach {spec}: {exc.strerror}") from None
         entry = Attached(spec, mapped.label, mapped.path, path, probe.label, slot, perf_fds=(fd,))
-        entry.last = self._read_slot(slot)
+        self._slot_totals.baseline({spec: self._read_slot(slot)})
         self.attached[spec] = entry
 
     def _attach_python(self) -> None:
@@ -270,11 +273,11 @@ class UprobeProbe(PidProbe):
         self._bpf.detach_uprobe(name=path, sym=entry.symbol.encode(), pid=self.pid)
         self._bpf.detach_uretprobe(name=path, sym=entry.symbol.encode(), pid=self.pid)
 
-    def _read_slot(self, slot: int) -> tuple[int, tuple[int, ...]]:
+    def _read_slot(self, slot: int) -> tuple[int, ...]:
+        """(calls, the latency histogram's buckets...) of a slot, summed over the CPUs."""
         per_cpu = self._bpf[b"stats"][slot]
         calls = sum(v.calls for v in per_cpu)
-        hist = tuple(sum(v.hist[b] for v in per_cpu) for b in range(LAT_BUCKETS))
-        return calls, hist
+        return (calls, *(sum(v.hist[b] for v in per_cpu) for b in range(LAT_BUCKETS)))
 
     def interval_records(self, interval_s: float) -> list[Record]:
         assert self.pid is not None
@@ -288,13 +291,12 @@ class UprobeProbe(PidProbe):
                 self.notice = ("Python view: calls only, no latency: python:function__entry "
                                "does not fire here (CPython 3.11 fires it only under a "
                                "tracer); a row's line is the line it returned from")  # fmt: skip
-        for entry in self.attached.values():
-            calls, hist = self._read_slot(entry.slot)
-            last_calls, last_hist = entry.last
-            entry.last = (calls, hist)
-            per_second = (calls - last_calls) / interval_s if interval_s > 0 else 0.0
+        totals = {spec: self._read_slot(entry.slot) for spec, entry in self.attached.items()}
+        deltas = self._slot_totals.deltas(totals)
+        for spec, entry in self.attached.items():
+            calls, *delta = deltas[spec]
+            per_second = calls / interval_s if interval_s > 0 else 0.0
             entry.cost_pct = per_second * entry.traps_per_call * trap_s * 100
-            delta = [h - (last_hist[i] if last_hist else 0) for i, h in enumerate(hist)]
             buckets, lat = log2_ns_latency(delta)
             out.append(
                 UprobeRecord(
@@ -304,7 +306,7 @@ class UprobeProbe(PidProbe):
                     entry.path,
                     entry.symbol,
                     interval_s,
-                    calls - last_calls,
+                    calls,
                     lat,
                     buckets,
                     exited,

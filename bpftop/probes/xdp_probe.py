@@ -17,6 +17,7 @@ from typing import Any
 from bpftop.probes import libbpf
 from bpftop.probes.base import PlanStep, Probe
 from bpftop.probes.compiler import CompileRequest
+from bpftop.probes.deltas import RunningTotals, deltas_of
 from bpftop.probes.fexit_on_prog import FexitOnProg
 from bpftop.probes.interfaces import Link, LinkReader, driver_xdp_actions
 from bpftop.probes.stats import BpfStats
@@ -32,12 +33,6 @@ TOP_SOURCES = 5  # busiest IPv4 sources per interval in bpftop's own records
 # `what` (and `action`) in bpf/xdp.c: 0-4 the action, 5 invalid, 6 a redirect error
 TRACEPOINT_WHAT = {0: "aborted", 1: "drop", 2: "pass", 3: "tx", 4: "redirect", 5: "aborted",
                    6: "redirect"}  # fmt: skip
-
-
-def _delta(now: dict[str, int], before: dict[str, int] | None) -> dict[str, int]:
-    if before is None:
-        return {k: 0 for k in now}
-    return {k: v - before.get(k, 0) if v >= before.get(k, 0) else v for k, v in now.items()}
 
 
 def _action_totals(table: Any, by: str, what: str) -> dict[int, dict[str, int]]:
@@ -77,9 +72,10 @@ class XdpProbe(Probe):
         super().__init__(*args, **kwargs)
         self._links = LinkReader()
         self._names: BpfStats | None = None
-        self._last_packets: dict[int, tuple[int, int]] = {}
-        self._last_driver: dict[int, dict[str, int]] = {}
-        self._last_tracepoint: dict[int, dict[str, int]] = {}
+        # Running totals per interface (by ifindex): packets, driver and tracepoint counts.
+        self._packets: dict[int, RunningTotals[str, int]] = {}
+        self._driver: dict[int, RunningTotals[str, int]] = {}
+        self._tracepoint: dict[int, RunningTotals[str, int]] = {}
         # Interfaces whose driver has no XDP counters: not asked again every interval
         # (an ethtool ioctl each); forgotten with the interface, like the totals.
         self._no_driver_xdp: dict[int, bool] = {}
@@ -87,17 +83,19 @@ class XdpProbe(Probe):
         # where it is attached now, with the running totals of the last interval.
         self._wanted: dict[str, list[DropRule]] = {}
         self._counters: dict[str, XdpCounter] = {}
-        self._last_own: dict[str, tuple[dict[str, int], list[int], dict[str, int]]] = {}
+        self._own_counts: dict[str, RunningTotals[str, int]] = {}  # by interface name
+        self._own_rules: dict[str, RunningTotals[int, int]] = {}
+        self._own_sources: dict[str, RunningTotals[str, int]] = {}
         # fexit on foreign XDP programs, by program id, while one is on an interface;
         # why a program could not be traced (no BTF, say), so it is not tried again.
         self._fexits: dict[int, FexitOnProg] = {}
         self._untraceable: dict[int, str] = {}
-        self._last_fexit: dict[int, dict[str, int]] = {}  # by program id
+        self._fexit_counts: dict[int, RunningTotals[str, int]] = {}  # by program id
         self._refused_counters: list[str] = []  # at start: the reasons, for the notice
 
     def on_started(self) -> None:
-        self._last_packets, self._last_driver, self._last_tracepoint = {}, {}, {}
-        self._last_fexit, self._untraceable = {}, {}
+        self._packets, self._driver, self._tracepoint = {}, {}, {}
+        self._fexit_counts, self._untraceable = {}, {}
         self._no_driver_xdp = {}
         self._names = BpfStats()
         self._sweep_leftovers()
@@ -118,7 +116,8 @@ class XdpProbe(Probe):
         for fexit in self._fexits.values():
             fexit.close()
         self._fexits.clear()
-        self._last_own.clear()
+        for store in (self._own_counts, self._own_rules, self._own_sources):
+            store.clear()
         super().stop()
         self._links.close()
 
@@ -208,9 +207,9 @@ class XdpProbe(Probe):
         self._trace_foreign_programs(links)
         seen = {link.ifindex for link in links}
         for table in (
-            self._last_packets,
-            self._last_driver,
-            self._last_tracepoint,
+            self._packets,
+            self._driver,
+            self._tracepoint,
             self._no_driver_xdp,
         ):
             for gone in [i for i in table if i not in seen]:
@@ -242,17 +241,14 @@ class XdpProbe(Probe):
     ) -> XdpRecord:
         counts, per_rule = counter.totals()
         sources = counter.source_totals()
-        before_counts, before_rules, before_sources = self._last_own.get(
-            link.ifname, (counts, per_rule, sources)
-        )
-        self._last_own[link.ifname] = (counts, per_rule, sources)
-        delta = _delta(counts, before_counts)
-        grew = _delta(sources, before_sources)
+        # The first read is the zero (as everywhere in this probe: on_started reads once).
+        ifname = link.ifname
+        delta = deltas_of(self._own_counts, ifname, counts, counted_before=True)
+        grew = deltas_of(self._own_sources, ifname, sources, counted_before=True)
+        drops = deltas_of(self._own_rules, ifname, dict(enumerate(per_rule)), counted_before=True)
         top = sorted(((n, src) for src, n in grew.items() if n > 0), reverse=True)[:TOP_SOURCES]
-        rules = [
-            {"rule": rule.text, "drops": n - (before_rules[i] if i < len(before_rules) else 0)}
-            for i, (rule, n) in enumerate(zip(counter.rules, per_rule, strict=False))
-        ]
+        rules = [{"rule": rule.text, "drops": drops[i]}
+                 for i, rule in enumerate(counter.rules) if i in drops]  # fmt: skip
         return XdpRecord(
             ts=ts,
             ifname=link.ifname,
@@ -298,7 +294,7 @@ class XdpProbe(Probe):
     def _forget_fexit(self, prog_id: int) -> None:
         """A program no longer traced: its counts go, so a later trace starts at 0."""
         self._fexits.pop(prog_id).close()
-        self._last_fexit.pop(prog_id, None)
+        self._fexit_counts.pop(prog_id, None)
         table = self._bpf[b"fexit_actions"]
         for key in [k for k in table if int(k.prog_id) == prog_id]:
             del table[key]
@@ -311,17 +307,17 @@ class XdpProbe(Probe):
         exceptions: dict[str, int] | None,
         fexit_actions: dict[str, int] | None,
     ) -> list[XdpRecord]:
-        rx0, tx0 = self._last_packets.get(link.ifindex, (link.rx_packets, link.tx_packets))
-        self._last_packets[link.ifindex] = (link.rx_packets, link.tx_packets)
-        per_s = (lambda n: round(max(n, 0) / interval_s, 1)) if interval_s > 0 else (lambda n: 0.0)
+        now = {"rx": link.rx_packets, "tx": link.tx_packets}
+        packets = deltas_of(self._packets, link.ifindex, now, counted_before=True)
+        per_s = (lambda n: round(n / interval_s, 1)) if interval_s > 0 else (lambda n: 0.0)
         base = XdpRecord(
             ts=ts,
             ifname=link.ifname,
             ifindex=link.ifindex,
             interval_s=round(interval_s, 3),
             state=link.state,
-            rx_pps=per_s(link.rx_packets - rx0),
-            tx_pps=per_s(link.tx_packets - tx0),
+            rx_pps=per_s(packets["rx"]),
+            tx_pps=per_s(packets["tx"]),
             prog=self._program(link),
         )
         out = []
@@ -331,19 +327,18 @@ class XdpProbe(Probe):
             if driver is None:
                 self._no_driver_xdp[link.ifindex] = True
         if driver is not None:
-            delta = _delta(driver, self._last_driver.get(link.ifindex))
-            self._last_driver[link.ifindex] = driver
+            # The driver counted before bpftop looked: its first read is the zero.
+            delta = deltas_of(self._driver, link.ifindex, driver, counted_before=True)
             actions = {a: delta.get(a) for a in XDP_ACTIONS}
             out.append(replace(base, actions=actions, source="driver"))
         if exceptions is not None:
             # The kernel's counts start at zero with the probe: the first are news.
-            delta = _delta(exceptions, self._last_tracepoint.get(link.ifindex, {}))
-            self._last_tracepoint[link.ifindex] = exceptions
+            delta = deltas_of(self._tracepoint, link.ifindex, exceptions, counted_before=False)
             actions = {a: delta.get(a, 0) for a in XDP_ACTIONS}
             out.append(replace(base, actions=actions, source="tracepoint"))
         if fexit_actions is not None and link.xdp_prog_id is not None:
-            delta = _delta(fexit_actions, self._last_fexit.get(link.xdp_prog_id, {}))
-            self._last_fexit[link.xdp_prog_id] = fexit_actions
+            delta = deltas_of(self._fexit_counts, link.xdp_prog_id, fexit_actions,
+                              counted_before=False)  # fmt: skip
             actions = {a: delta.get(a, 0) for a in XDP_ACTIONS}
             out.append(replace(base, actions=actions, source="fexit"))
         return out or [base]
