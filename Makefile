@@ -26,7 +26,7 @@ venv:
 lint: venv
 	$(VENV)/bin/ruff check bpftop tests bench
 	$(VENV)/bin/ruff format --check bpftop tests bench
-	$(VENV)/bin/mypy bpftop
+	$(VENV)/bin/mypy bpftop tests
 
 format: venv
 	$(VENV)/bin/ruff check --fix bpftop tests bench

@@ -23,7 +23,7 @@ from denials import SYSCALLS_C, _getppid_rate  # noqa: E402
 from paired import print_rows, ratio_row  # noqa: E402
 from peers import Headless  # noqa: E402
 
-from tests.c_helpers import compile_c  # noqa: E402
+from tests.helpers.c_helpers import compile_c  # noqa: E402
 
 ROUNDS = 5
 SECONDS = 2.0

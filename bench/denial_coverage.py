@@ -19,7 +19,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT)]
 
-from tests.c_helpers import compile_c  # noqa: E402
+from tests.helpers.c_helpers import compile_c  # noqa: E402
 
 RUNS = 100  # denials of each kind
 COMM = "denywork"

@@ -14,8 +14,8 @@ from typing import Any
 import psutil
 from paired import ratio_row
 
-from tests.c_helpers import compile_c
-from tests.denied import NOBODY, workbench
+from tests.helpers.c_helpers import compile_c
+from tests.helpers.denied import NOBODY, workbench
 
 SYSCALLS_C = r"""
 #include <stdio.h>

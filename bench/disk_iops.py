@@ -14,7 +14,7 @@ from pathlib import Path
 
 from paired import ratio_row
 
-from tests.c_helpers import compile_c
+from tests.helpers.c_helpers import compile_c
 
 IOPS_C = r"""
 #define _GNU_SOURCE

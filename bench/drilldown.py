@@ -10,8 +10,8 @@ from denials import SYSCALLS_C, _getppid_rate
 from paired import ratio_row
 from peers import Headless
 
-from tests.c_helpers import compile_c
-from tests.callee import callee_binary, callees
+from tests.helpers.c_helpers import compile_c
+from tests.helpers.callee import callee_binary, callees
 
 ROUNDS = 5
 CALLS = 300_000

@@ -26,9 +26,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # the tests' netns helpers
 
 from bpftop.registry import PROBE_NAMES  # noqa: E402
-from tests.c_helpers import compile_c  # noqa: E402
-from tests.denied import NOBODY, workbench  # noqa: E402
-from tests.netns import veth_pair  # noqa: E402
+from tests.helpers.c_helpers import compile_c  # noqa: E402
+from tests.helpers.denied import NOBODY, workbench  # noqa: E402
+from tests.helpers.netns import veth_pair  # noqa: E402
 
 ROUNDS = 5
 TERMINAL_SECONDS = 60

@@ -17,8 +17,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.c_helpers import compile_c  # noqa: E402
-from tests.denied import NOBODY, workbench  # noqa: E402
+from tests.helpers.c_helpers import compile_c  # noqa: E402
+from tests.helpers.denied import NOBODY, workbench  # noqa: E402
 
 EXECS_PER_SECOND = 200
 CONNECTS_PER_SECOND = 100

@@ -1,5 +1,5 @@
 """Writes bpftop/data/demo.jsonl.gz, the recording `bpftop --demo` plays, from
-tests/recorded.py's invented session (tests check the two agree)."""
+tests/helpers/recorded.py's invented session (tests check the two agree)."""
 
 import sys
 from pathlib import Path
@@ -8,7 +8,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bpftop.recording import RecordingWriter, make_header  # noqa: E402
-from tests.recorded import T0, demo_session  # noqa: E402
+from tests.helpers.recorded import T0, demo_session  # noqa: E402
 
 target = ROOT / "bpftop" / "data" / "demo.jsonl.gz"
 target.unlink(missing_ok=True)

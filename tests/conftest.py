@@ -6,7 +6,6 @@ import atexit
 import os
 import shutil
 import tempfile
-import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -16,13 +15,12 @@ import pytest
 from pytest_textual_snapshot import SVGImageExtension
 
 from bpftop import kernel
-from bpftop.preflight import preflight
 from bpftop.kernel import KernelFeatures
+from bpftop.preflight import preflight
+from tests.helpers.collector import Collector
+from tests.helpers.timing import SLOWDOWN
 
 ROOT = Path(__file__).resolve().parent.parent
-# Inside the kernel matrix's VMs (scripts/kernel-vm) everything runs under emulation,
-# ~5-10x slower (a bcc compile takes up to 12 s): waits for what the kernel does stretch.
-SLOWDOWN = 6.0 if os.environ.get("BPFTOP_IN_VM") else 1.0
 os.environ["TZ"] = "UTC"  # frames show wall-clock times
 time.tzset()
 # The compile cache (bpftop/probes/compile_cache.py): a directory of this test run's
@@ -63,30 +61,6 @@ def kernel_features() -> kernel.KernelFeatures:
     return kernel.detect()
 
 
-class Collector:
-    """A thread-safe sink that keeps every record an engine emits."""
-
-    def __init__(self) -> None:
-        self.records: list[Any] = []
-        self._lock = threading.Lock()
-
-    def __call__(self, record: Any) -> None:
-        with self._lock:
-            self.records.append(record)
-
-    def of_type(self, cls: type) -> list[Any]:
-        with self._lock:
-            return [r for r in self.records if isinstance(r, cls)]
-
-    def wait_for(self, predicate: Callable[[], bool], timeout: float = 10.0) -> bool:
-        deadline = time.monotonic() + timeout * SLOWDOWN
-        while time.monotonic() < deadline:
-            if predicate():
-                return True
-            time.sleep(0.05)
-        return predicate()
-
-
 @pytest.fixture
 def engine_for(kernel_features: kernel.KernelFeatures) -> Iterator[Callable[..., Any]]:
     """Start a real BpfEngine on the named probes; it is stopped after the test."""
@@ -118,14 +92,10 @@ def engine_for(kernel_features: kernel.KernelFeatures) -> Iterator[Callable[...,
         engine.stop()
 
 
-class SnapshotsDirSVG(SVGImageExtension):
-    """Store the SVG frames in the top-level snapshots/ folder."""
-
-    @classmethod
-    def dirname(cls, *, test_location: Any) -> str:
-        return str(ROOT / "snapshots")
+def _snapshots_dir(_cls: type, *, test_location: Any) -> str:
+    return str(ROOT / "snapshots")
 
 
-@pytest.fixture
-def svg_snapshot(snapshot: Any) -> Any:
-    return snapshot.use_extension(SnapshotsDirSVG)
+# snap_compare (pytest-textual-snapshot) stores its frames with SVGImageExtension, in
+# __snapshots__/ beside the tests by default; bpftop's live in the top-level snapshots/.
+SVGImageExtension.dirname = classmethod(_snapshots_dir)  # type: ignore[assignment,method-assign]

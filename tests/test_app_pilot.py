@@ -4,19 +4,29 @@ from __future__ import annotations
 
 import asyncio
 import subprocess
-import time
 
 import pytest
 
 from bpftop.app import BpftopApp
 from bpftop.engine import BpfEngine
+from bpftop.model.drilldown import DrilldownModel
+from bpftop.panes.drilldown import DrilldownScreen
+from bpftop.panes.execs import ExecPane
+from bpftop.panes.xdp import XdpPane
+from bpftop.probes.disk_probe import DiskProbe
 from bpftop.probes.exec_probe import SHARED_VIA
 from bpftop.probes.stats import BpfStats
+from bpftop.probes.uprobe_probe import UprobeProbe
 from bpftop.registry import PROBE_CLASSES, PROBE_NAMES
 from bpftop.sources import LiveSource
-from tests.app_helpers import engine_of
-from tests.bpftool import attached_names, attached_program_ids, loaded_programs, wait_until_gone
-from tests.conftest import SLOWDOWN
+from tests.helpers.apps import engine_of, wait_probe, wait_state
+from tests.helpers.bpftool import (
+    attached_names,
+    attached_program_ids,
+    bpftop_program_ids,
+    loaded_programs,
+    wait_until_gone,
+)
 
 pytestmark = pytest.mark.bpf
 
@@ -36,20 +46,15 @@ def program_ids(app: BpftopApp, probe: str) -> set[int]:
     return {stats.prog_info(fd)[0] for fd in engine.probes[probe].prog_fds()}
 
 
-async def wait_probe(pilot, app: BpftopApp, probe: str, ok, what: str) -> None:
-    """Until `ok(state)` holds for the probe's state."""
-    # Generous: under emulation (the kernel matrix's VMs) attaching every probe takes ~40 s,
-    # and more when the host is busy.
-    deadline = time.monotonic() + max(120.0, 40 * SLOWDOWN)
-    while time.monotonic() < deadline:
-        if ok(app.timeline.dashboard.probes[probe]):
-            return
-        await pilot.pause(0.05)
-    raise AssertionError(f"{probe} never {what}: {app.timeline.dashboard.probes[probe]}")
+def drilldown_screen(app: BpftopApp) -> DrilldownScreen:
+    assert isinstance(app.screen, DrilldownScreen)
+    return app.screen
 
 
-async def wait_state(pilot, app: BpftopApp, probe: str, state: str) -> None:
-    await wait_probe(pilot, app, probe, lambda p: p.state == state, f"became {state}")
+def drilldown_model(app: BpftopApp) -> DrilldownModel:
+    model = app.timeline.dashboard.drilldown
+    assert model is not None
+    return model
 
 
 async def test_toggle_detaches_and_reattaches_then_quit_detaches_all(kernel_features) -> None:
@@ -128,17 +133,17 @@ async def test_pause_freezes_display_but_counting_goes_on(kernel_features) -> No
     async with app.run_test(size=(120, 40)) as pilot:
         await wait_state(pilot, app, "exec", "attached")
         await pilot.press("p")
-        shown_before = app.query_one("#pane-exec").table.row_count
+        shown_before = app.query_one("#pane-exec", ExecPane).table.row_count
         for i in range(5):
             subprocess.run(["/bin/true", f"paused-{i}"], check=True)
         await pilot.pause(1.0)
-        assert app.query_one("#pane-exec").table.row_count == shown_before
+        assert app.query_one("#pane-exec", ExecPane).table.row_count == shown_before
         rows = app.timeline.dashboard.execs.snapshot().rows
         assert sum(1 for r in rows if r.argv[-1].startswith("paused-")) == 5
         assert "PAUSED" in str(app.query_one("#header").render())
         await pilot.press("p")
         await pilot.pause(0.5)
-        assert app.query_one("#pane-exec").table.row_count > shown_before
+        assert app.query_one("#pane-exec", ExecPane).table.row_count > shown_before
 
 
 async def test_disk_key_detaches_and_slow_key_reaches_the_kernel(kernel_features) -> None:
@@ -147,6 +152,7 @@ async def test_disk_key_detaches_and_slow_key_reaches_the_kernel(kernel_features
         await wait_state(pilot, app, "disk", "attached")
         engine = engine_of(app)
         probe = engine.probes["disk"]
+        assert isinstance(probe, DiskProbe)
 
         await pilot.press("t", "t")  # off -> 1 ms -> 10 ms
         for _ in range(100):
@@ -197,7 +203,7 @@ async def test_probe_key_detaches_its_programs(kernel_features, probe, key) -> N
 
 
 async def test_xdp_keys_attach_count_drop_and_detach(kernel_features) -> None:
-    from tests.netns import send_udp, veth_pair, xdp_prog_id
+    from tests.helpers.netns import send_udp, veth_pair, xdp_prog_id
 
     # pyroute2's IPRoute runs its own asyncio loop: off the app's loop, in threads.
     async def prog_id(ifindex: int) -> int | None:
@@ -209,7 +215,7 @@ async def test_xdp_keys_attach_count_drop_and_detach(kernel_features) -> None:
         app = make_app(kernel_features)
         async with app.run_test(size=(160, 48)) as pilot:
             await wait_state(pilot, app, "xdp", "attached")
-            pane = app.query_one("#pane-xdp")
+            pane = app.query_one("#pane-xdp", XdpPane)
             for _ in range(100):  # the veth shows up at the next interval
                 app.render_snapshot()
                 names = [str(pane.table.get_row_at(i)[0]) for i in range(pane.table.row_count)]
@@ -288,8 +294,7 @@ def drill_state(app: BpftopApp, probe: str) -> str | None:
 async def test_drilldown_picks_a_process_counts_its_function_and_detaches_on_leave(
     kernel_features, tmp_path
 ) -> None:
-    from bpftop.panes.drilldown import DrilldownScreen
-    from tests.callee import callee_binary, callees
+    from tests.helpers.callee import callee_binary, callees
 
     with callee_binary(tmp_path) as binary, callees(binary) as (target,):
         app = make_app(kernel_features)
@@ -301,26 +306,27 @@ async def test_drilldown_picks_a_process_counts_its_function_and_detaches_on_lea
             await pilot.pause(0.3)
             await pilot.press(*str(target.pid), "enter")
             await wait_for(pilot, lambda: isinstance(app.screen, DrilldownScreen), "drilldown")
-            assert app.screen.pid == target.pid
+            assert drilldown_screen(app).pid == target.pid
             await wait_for(pilot, lambda: drill_state(app, "uprobes") == "attached", "uprobes")
             await wait_for(pilot, lambda: drill_state(app, "syscalls") == "attached", "syscalls")
 
             await pilot.press("u")  # the function list, searched
             await wait_for(pilot, lambda: type(app.screen).__name__ == "PickerScreen", "picker")
             await pilot.press(*"bpftop_work", "enter")
-            engine = engine_of(app)
-            await wait_for(pilot, lambda: engine.probes["uprobes"].attached, "the uprobe")
-            ours = set(loaded_programs()) - before
+            uprobes = engine_of(app).probes["uprobes"]
+            assert isinstance(uprobes, UprobeProbe)
+            await wait_for(pilot, lambda: uprobes.attached, "the uprobe")
+            # bpftop's own programs among those loaded since: not whatever else the box
+            # loaded meanwhile, which this test has no business waiting for.
+            ours = (set(loaded_programs()) - before) & bpftop_program_ids()
             assert {loaded_programs()[i] for i in ours} >= {"enter_0", "leave_0", "sys_enter"}
 
             await asyncio.to_thread(target.call, 321)
-            functions = lambda: app.timeline.dashboard.drilldown.snapshot().functions  # noqa: E731
+            functions = lambda: drilldown_model(app).snapshot().functions  # noqa: E731
             await wait_for(pilot, lambda: functions() and functions()[0].calls >= 321, "calls")
             await pilot.pause(0.5)
             assert [(f.symbol, f.calls) for f in functions()] == [("bpftop_work", 321)]
-            syscalls = {
-                s.syscall: s.calls for s in app.timeline.dashboard.drilldown.snapshot().syscalls
-            }
+            syscalls = {s.syscall: s.calls for s in drilldown_model(app).snapshot().syscalls}
             assert syscalls["getppid"] == 321
 
             await pilot.press("escape")  # leaving detaches everything it attached
@@ -333,8 +339,7 @@ async def test_drilldown_picks_a_process_counts_its_function_and_detaches_on_lea
 async def test_drilldown_shows_an_exited_process_and_a_missing_pid(
     kernel_features, tmp_path
 ) -> None:
-    from bpftop.panes.drilldown import DrilldownScreen
-    from tests.callee import callee_binary, callees
+    from tests.helpers.callee import callee_binary, callees
 
     with callee_binary(tmp_path) as binary, callees(binary) as (target,):
         app = make_app(kernel_features)
@@ -351,12 +356,12 @@ async def test_drilldown_shows_an_exited_process_and_a_missing_pid(
             assert len(syscall_ids) == 2  # sys_enter + sys_exit
             await asyncio.to_thread(target.call, 5)
             await asyncio.to_thread(target.stop)
-            await wait_for(pilot, lambda: app.screen.exited, "exited")
+            await wait_for(pilot, lambda: drilldown_screen(app).exited, "exited")
             await wait_for(pilot, lambda: drill_state(app, "syscalls") == "detached", "detach")
             await pilot.pause(0.3)
             assert app.is_running and isinstance(app.screen, DrilldownScreen)
             assert "EXITED" in str(app.screen.query_one("#dd-info").render())
-            assert app.timeline.dashboard.drilldown.snapshot().syscalls  # its last data stays
+            assert drilldown_model(app).snapshot().syscalls  # its last data stays
             assert wait_until_gone(syscall_ids) == set()  # the exit detached it
             await pilot.press("escape", "q")
 

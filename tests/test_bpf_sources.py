@@ -14,7 +14,7 @@ from bpftop.probes.base import KernelClock, PidProbe, Probe
 from bpftop.probes.denial_probe import DenialProbe
 from bpftop.probes.shared_sys_exit import SharedSysExit
 from bpftop.registry import PROBE_CLASSES
-from tests.netns import ROOT
+from tests.helpers.netns import ROOT
 
 pytestmark = pytest.mark.bpf  # bcc compiles against this kernel's headers, as root
 

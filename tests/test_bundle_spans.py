@@ -19,7 +19,7 @@ from bpftop.model.history import History
 from bpftop.recording import make_header, read_all
 from bpftop.records import DiskRecord, ExecRecord, ProbeCounts, is_event
 from bpftop.registry import PROBE_NAMES
-from tests.loopdev import direct_io, loop_device
+from tests.helpers.loopdev import direct_io, loop_device
 
 pytestmark = pytest.mark.bpf
 

@@ -7,7 +7,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 import uuid
 from pathlib import Path
@@ -15,26 +14,19 @@ from pathlib import Path
 import pytest
 
 from bpftop.probes.connect_probe import ConnectProbe
-from tests.bpftool import bpftop_program_ids, wait_until_gone
-from tests.conftest import SLOWDOWN
+from tests.helpers.bpftool import bpftop_program_ids, wait_until_gone
+from tests.helpers.cli import (
+    BPFTOP,
+    attached,
+    read_until,
+    record,
+    run,
+    start_json,
+    world_can_run_from_here,
+)
+from tests.helpers.timing import SLOWDOWN
 
-BPFTOP = [sys.executable, "-m", "bpftop.cli"]
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def run(
-    *args: str, env: dict[str, str] | None = None, prefix: tuple[str, ...] = (), **kw
-) -> subprocess.CompletedProcess[str]:
-    """bpftop with `args`; `prefix` runs it through another command (setpriv)."""
-    return subprocess.run(
-        [*prefix, *BPFTOP, *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=env,
-        cwd=ROOT,
-        **kw,
-    )
 
 
 @pytest.mark.parametrize(
@@ -48,22 +40,12 @@ def test_bad_arguments_are_one_clean_error(args: list[str]) -> None:
     assert result.stderr.strip().splitlines()[-1].startswith("bpftop: error:")
 
 
-def _world_can_run_from_here() -> bool:
-    """Can uid 65534 reach this checkout and its venv (not so under a 0700 home)?"""
-    path = ROOT
-    while path != path.parent:
-        if not os.stat(path).st_mode & 0o001:
-            return False
-        path = path.parent
-    return True
-
-
 @pytest.mark.parametrize("who", ["nobody", "root-without-capabilities"])
 def test_not_root_says_how_to_run_it(who: str) -> None:
     if os.geteuid() != 0:
         pytest.skip("needs root to drop privileges")
     if who == "nobody":
-        if not _world_can_run_from_here():
+        if not world_can_run_from_here():
             pytest.skip("checkout not reachable by uid 65534; covered by the no-capability case")
         drop = ["--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all"]
     else:
@@ -86,59 +68,16 @@ def test_tui_without_terminal_points_to_json() -> None:
     assert "use --json" in result.stderr and "Traceback" not in result.stderr
 
 
-def _start_json(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [*BPFTOP, "--json", *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        cwd=ROOT,
-        env=env,
-    )
-
-
-def record(line: str) -> dict:
-    """One JSON line of --json; a line that is not one fails with the line itself."""
-    try:
-        return json.loads(line)
-    except json.JSONDecodeError as exc:
-        raise AssertionError(f"not a JSON line ({exc}): {line!r}") from None
-
-
-def _read_until(
-    proc: subprocess.Popen[str], predicate, timeout: float = 30 * SLOWDOWN
-) -> list[dict]:
-    assert proc.stdout is not None
-    lines: list[dict] = []
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        if not line:
-            break
-        lines.append(record(line))
-        if predicate(lines):
-            return lines
-    raise AssertionError(f"gave up waiting; got {lines[-5:]}")
-
-
-def _attached(names: set[str]):
-    def check(lines: list[dict]) -> bool:
-        got = {r["probe"] for r in lines if r["type"] == "status" and r["state"] == "attached"}
-        return names <= got
-
-    return check
-
-
 @pytest.mark.bpf
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT, signal.SIGHUP])
 def test_json_streams_records_and_exits_clean_on_signal(kernel_features, sig) -> None:
     before = bpftop_program_ids()
-    proc = _start_json("--probes", "exec,connect")
-    lines = _read_until(proc, _attached({"exec", "connect"}))
+    proc = start_json("--probes", "exec,connect")
+    lines = read_until(proc, attached({"exec", "connect"}))
     token = uuid.uuid4().hex
     for _ in range(10):
         subprocess.run(["/bin/true", token], check=True)
-    lines += _read_until(
+    lines += read_until(
         proc, lambda ls: sum(1 for r in ls if r["type"] == "exec" and token in r["argv"]) == 10
     )
     proc.send_signal(sig)
@@ -170,8 +109,8 @@ def test_duration_exits_zero_and_sigkill_leaves_nothing(kernel_features) -> None
     assert states == ["attaching", "attached", "detached"]
 
     before = bpftop_program_ids()
-    proc = _start_json("--probes", "exec,connect")
-    _read_until(proc, _attached({"exec", "connect"}))
+    proc = start_json("--probes", "exec,connect")
+    read_until(proc, attached({"exec", "connect"}))
     ours = bpftop_program_ids() - before
     # exec.c: sched_process_exec, _fork and two failure hooks; connect.c: three
     assert len(ours) == 7
@@ -272,8 +211,8 @@ def test_check_names_each_probes_step_fast_and_attaches_nothing(kernel_features)
     assert lines[0].startswith(f"kernel {kernel_features.release}: lockdown ")
     report = json.loads(run("--check", "--json").stdout)
     assert {p["probe"]: p["via"] for p in report["probes"]} == {
-        cls.name: cls.plan_for(kernel_features)[0].via
-        for cls in PROBE_CLASSES  # type: ignore[union-attr]
+        cls.name: step.via if (step := cls.plan_for(kernel_features)[0]) else None
+        for cls in PROBE_CLASSES
     }
     assert all(report["tracepoints"].values()) == all(
         kernel_features.has_tracepoint(tp) for tp in report["tracepoints"]

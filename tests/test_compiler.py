@@ -13,8 +13,8 @@ import psutil
 import pytest
 
 from bpftop.probes.compiler import CHILD_NAME
-from tests.bpftool import bpftop_program_ids, wait_until_gone
-from tests.test_cli import _attached, _read_until, _start_json
+from tests.helpers.bpftool import bpftop_program_ids, wait_until_gone
+from tests.helpers.cli import attached, read_until, start_json
 
 pytestmark = pytest.mark.bpf
 
@@ -42,7 +42,7 @@ def test_sigkill_during_the_startup_compiles_leaves_no_program_and_no_process(
     kernel_features,
 ) -> None:
     before = bpftop_program_ids()
-    proc = _start_json()
+    proc = start_json()
     children = compile_children(proc)
     proc.kill()
     proc.wait(timeout=10)
@@ -52,10 +52,10 @@ def test_sigkill_during_the_startup_compiles_leaves_no_program_and_no_process(
 
 
 def test_a_dead_compile_costs_one_attach_and_bpftop_runs_on(kernel_features) -> None:
-    proc = _start_json()
+    proc = start_json()
     first = min(compile_children(proc), key=lambda c: c.pid)  # the exec probe's
     first.kill()
-    lines = _read_until(proc, _attached({"exec", "connect", "disk", "denials", "xdp"}), 120)
+    lines = read_until(proc, attached({"exec", "connect", "disk", "denials", "xdp"}), 120)
     died = [
         (r["probe"], why)
         for r in lines
@@ -66,7 +66,7 @@ def test_a_dead_compile_costs_one_attach_and_bpftop_runs_on(kernel_features) -> 
     # the exec probe's first step failed, its next one attached, and nothing else
     # noticed (both the "attaching" and the "attached" status say why)
     assert {probe for probe, _ in died} == {"exec"}, died
-    _read_until(proc, lambda got: any(r["type"] == "counts" for r in got))
+    read_until(proc, lambda got: any(r["type"] == "counts" for r in got))
     proc.send_signal(signal.SIGTERM)
     out, _ = proc.communicate(timeout=30)
     assert proc.returncode == 0
@@ -74,8 +74,8 @@ def test_a_dead_compile_costs_one_attach_and_bpftop_runs_on(kernel_features) -> 
 
 
 def test_bpftops_own_process_never_maps_the_compiler(kernel_features) -> None:
-    proc = _start_json("--probes", "exec,connect")
-    _read_until(proc, _attached({"exec", "connect"}))
+    proc = start_json("--probes", "exec,connect")
+    read_until(proc, attached({"exec", "connect"}))
     maps = Path(f"/proc/{proc.pid}/maps").read_text()
     proc.terminate()
     proc.wait(timeout=30)

@@ -132,7 +132,7 @@ def check_connect_errors(engine_for, sees_errors: bool) -> None:
     unreachable, no_port = 7, 5
     engine, sink = engine_for("connect")
     run = subprocess.run(
-        [sys.executable, "-m", "tests.connect_errors", str(unreachable), str(no_port)],
+        [sys.executable, "-m", "tests.helpers.connect_errors", str(unreachable), str(no_port)],
         capture_output=True, text=True, timeout=60, cwd=ROOT, check=True,
     )  # fmt: skip
     pid, port = map(int, run.stdout.split())

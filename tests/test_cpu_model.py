@@ -9,6 +9,7 @@ from bpftop.filters import parse_filter
 from bpftop.model.cpu import CpuModel
 from bpftop.model.histogram import bucket_of, buckets_from_counts
 from bpftop.record_decode import record_from_json
+from bpftop.recording import RecordingHeader
 from bpftop.records import CpuRecord, RunqRecord
 
 
@@ -55,9 +56,9 @@ def test_a_comm_filter_keeps_the_exited_processes_of_that_comm() -> None:
 
 def test_the_bundle_report_names_the_cpu_burners_and_the_worst_run_queue() -> None:
     from bpftop.report import build_report
-    from tests.recorded import T0, recorded_cpu
+    from tests.helpers.recorded import T0, recorded_cpu
 
-    report = build_report({}, recorded_cpu(), written=T0 + 10)
+    report = build_report(RecordingHeader(), recorded_cpu(), written=T0 + 10)
     section = report.split("top offenders: CPU\n", 1)[1].split("\n\n", 1)[0].splitlines()
     assert section[:3] == ["     18.8s  postgres", "      6.1s  cat", "      2.2s  rsync"]
     assert section[-1].startswith("  run queue: worst p99 3.8ms at ")

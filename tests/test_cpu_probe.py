@@ -14,7 +14,7 @@ import time
 import pytest
 
 from bpftop.records import CpuRecord, ProbeStatus, RunqRecord
-from tests.conftest import SLOWDOWN
+from tests.helpers.timing import SLOWDOWN
 
 pytestmark = pytest.mark.bpf
 INTERVAL = 0.5

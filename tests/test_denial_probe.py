@@ -14,7 +14,7 @@ import pytest
 from bpftop.kernel import KernelFeatures
 from bpftop.probes.denial_probe import DenialProbe
 from bpftop.records import DenialGroupRecord, DenialRecord, ProbeCounts, ProbeStatus
-from tests.denied import NOBODY, run_as_nobody, workbench
+from tests.helpers.denied import NOBODY, run_as_nobody, workbench
 
 pytestmark = pytest.mark.bpf
 DENIED = 41

@@ -7,6 +7,7 @@ import os
 import time
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -14,14 +15,14 @@ from bpftop.kernel import KernelFeatures
 from bpftop.model.histogram import bucket_bounds, bucket_of
 from bpftop.probes.disk_probe import DiskProbe
 from bpftop.records import DiskProcRecord, DiskRecord, ProbeCounts, ProbeStatus, SlowIoRecord
-from tests.loopdev import BLOCK, direct_io, loop_device
+from tests.helpers.loopdev import BLOCK, direct_io, loop_device
 
 pytestmark = pytest.mark.bpf
 WRITES = 37
 READS = 23
 
 
-def totals(records: list, fields: tuple[str, ...]) -> tuple[int, ...]:
+def totals(records: list[Any], fields: tuple[str, ...]) -> tuple[int, ...]:
     return tuple(sum(getattr(r, f) for r in records) for f in fields)
 
 

@@ -11,12 +11,13 @@ import pytest
 
 from bpftop.engine import BpfEngine
 from bpftop.kernel import KernelFeatures
-from bpftop.probes.base import Probe
+from bpftop.probes.base import PlanStep, Probe
 from bpftop.probes.exec_probe import ExecProbe
 from bpftop.records import ExecRecord, ProbeStatus
 from bpftop.resources import bpf_dir
 from bpftop.stderr_capture import StderrCapture
-from tests.conftest import SLOWDOWN, Collector
+from tests.helpers.collector import Collector
+from tests.helpers.timing import SLOWDOWN
 
 pytestmark = pytest.mark.bpf
 
@@ -46,12 +47,16 @@ def test_compile_error_is_one_status_line_and_exec_still_works(kernel_features, 
     broken = tmp_path / "broken.c"
     broken.write_text("TRACEPOINT_PROBE(sched, sched_process_fork) { return undeclared_thing; }\n")
 
+    step = ExecProbe.plan_for(kernel_features)[0]
+    assert step is not None
+    one_step: tuple[PlanStep, ...] = (step,)  # one step: one failure to report
+
     class BrokenProbe(ExecProbe):
         name = "broken"
-        plan = (ExecProbe.plan_for(kernel_features)[0],)  # one step: one failure to report
+        plan = one_step
 
         def source_path(self) -> Path:
-            return broken
+            return Path(broken)
 
     sink = run_until_an_exec_is_seen(kernel_features, (BrokenProbe, ExecProbe), "broken", "exec")
     broken_states = [s for s in sink.of_type(ProbeStatus) if s.probe == "broken"]
@@ -98,11 +103,13 @@ def test_a_step_that_fails_to_start_falls_back_to_the_next(kernel_features, tmp_
     refused = dataclasses.replace(real, via="a step the kernel refuses",
                                   cflags=(*real.cflags, "-DBREAK_IT"))  # fmt: skip
 
+    steps: tuple[PlanStep, ...] = (refused, real)
+
     class FallingBack(ExecProbe):
-        plan = (refused, real)
+        plan = steps
 
         def source_path(self) -> Path:
-            return source
+            return Path(source)
 
     sink = run_until_an_exec_is_seen(kernel_features, (FallingBack,), "exec")
     states = [(s.state, s.via) for s in sink.of_type(ProbeStatus)]

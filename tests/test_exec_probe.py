@@ -23,7 +23,7 @@ from bpftop.probes.exec_probe import (
     ExecProbe,
 )
 from bpftop.records import DenialRecord, ExecRecord, ProbeCounts, ProbeStatus
-from tests.bpftool import (
+from tests.helpers.bpftool import (
     attached_names,
     attached_sys_exit_programs,
     map_names_of,

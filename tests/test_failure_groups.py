@@ -137,7 +137,7 @@ def test_inbound_connections_belong_to_the_listeners_owner(engine_for, started, 
         records = inbound()
         assert len(records) == ESTABLISHED
         assert all((r.pid, r.listener) == (listener.pid, True) for r in records)
-        assert all(r.comm == "python3" or r.comm.startswith("python") for r in records)
+        assert all((r.comm or "").startswith("python") for r in records)
         if filtered:  # only the listener's: this process's own connects are filtered out
             assert not [r for r in sink.of_type(ConnectRecord) if r.direction == "out"]
         snapshot = dashboard_of(sink.records).snapshot(0.0)

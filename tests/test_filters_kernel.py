@@ -21,8 +21,8 @@ from bpftop.records import (
     ExecRecord,
     ProbeCounts,
 )
-from tests.denied import run_as_nobody, workbench
-from tests.loopdev import direct_io, loop_device
+from tests.helpers.denied import run_as_nobody, workbench
+from tests.helpers.loopdev import direct_io, loop_device
 
 pytestmark = pytest.mark.bpf
 

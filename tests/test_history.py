@@ -8,7 +8,7 @@ from bpftop.model.replay import SPEEDS, Replay
 from bpftop.records import ExecRecord, ProbeCounts, ProbeStatus
 from bpftop.registry import PROBE_NAMES
 from bpftop.timeline import parse_moment, worst_disk_p99
-from tests.recorded import DEMO_SECONDS, demo_session
+from tests.helpers.recorded import DEMO_SECONDS, demo_session
 
 
 def exec_at(ts: float, n: int) -> ExecRecord:

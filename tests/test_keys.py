@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import re
 
+from textual.binding import Binding, BindingType
+
 from bpftop.app import BpftopApp
 from bpftop.keys import KEYS, bindings, toggle_key
 from bpftop.panes.base import Pane
@@ -12,14 +14,14 @@ from bpftop.panes.drilldown import DrilldownScreen
 from bpftop.registry import PROBE_NAMES
 
 
-def keys_of(scope_bindings: list) -> list[str]:
-    return [key for b in scope_bindings for key in b.key.split(",")]
+def keys_of(scope_bindings: list[BindingType]) -> list[str]:
+    return [key for b in scope_bindings if isinstance(b, Binding) for key in b.key.split(",")]
 
 
 def test_every_pane_probe_has_its_toggle_key_on_the_dashboard_and_in_the_drilldown() -> None:
     toggles = {k.probe: k.first for k in KEYS if k.probe}
     assert set(toggles) == set(PROBE_NAMES)
-    drilldown = {b.action for b in bindings("drilldown")}
+    drilldown = {b.action for b in bindings("drilldown") if isinstance(b, Binding)}
     for probe in PROBE_NAMES:
         assert f"app.toggle_probe('{probe}')" in drilldown
         assert toggle_key(probe) == toggles[probe]

@@ -1,6 +1,6 @@
 """Real kernel: the drilldown's per-pid probes count exactly what one process does.
 
-A C helper (tests/callee.py) calls `bpftop_work` and getppid exactly N times on
+A C helper (tests/helpers/callee.py) calls `bpftop_work` and getppid exactly N times on
 command; a second copy does the same and must not be counted.
 """
 
@@ -12,6 +12,7 @@ import shutil
 import signal
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,9 +20,14 @@ import pytest
 from bpftop.probes.uprobe_probe import UPROBE_SLOTS
 from bpftop.records import ProbeStatus, SyscallsRecord, UprobeRecord
 from bpftop.user_binaries import UserCodeError, resolve
-from tests.bpftool import UPROBE_EVENTS, bpftop_program_ids, perf_attachments, wait_until_gone
-from tests.callee import callee_binary, callees
-from tests.test_cli import run
+from tests.helpers.bpftool import (
+    UPROBE_EVENTS,
+    bpftop_program_ids,
+    perf_attachments,
+    wait_until_gone,
+)
+from tests.helpers.callee import callee_binary, callees
+from tests.helpers.cli import run
 
 pytestmark = pytest.mark.bpf
 ROOT = Path(__file__).resolve().parent.parent
@@ -29,7 +35,7 @@ WORK = "bpftop_callee:bpftop_work"
 
 
 @pytest.fixture(scope="module")
-def binary(tmp_path_factory) -> Path:
+def binary(tmp_path_factory) -> Iterator[Path]:
     with callee_binary(tmp_path_factory.mktemp("callee")) as path:
         yield path
 
@@ -44,14 +50,14 @@ def _pid_probes(engine_for, pid: int, *specs: str):
     return engine_for("syscalls", "uprobes", interval=0.3, prepare=prepare)
 
 
-def _attached(sink, name: str) -> bool:
+def attached(sink, name: str) -> bool:
     return any(r.probe == name and r.state == "attached" for r in sink.of_type(ProbeStatus))
 
 
 def test_uprobe_and_syscall_counts_are_exact_and_only_the_target(engine_for, binary) -> None:
     with callees(binary, 2) as (target, other):
         engine, sink = _pid_probes(engine_for, target.pid, WORK)
-        assert _attached(sink, "uprobes") and _attached(sink, "syscalls"), sink.records
+        assert attached(sink, "uprobes") and attached(sink, "syscalls"), sink.records
         target.call(4321)
         other.call(999)  # same binary, same function: another process
         target.call(79)
@@ -171,13 +177,13 @@ def test_sigkill_leaves_no_uprobe_behind(kernel_features, binary) -> None:
 
 
 def test_usdt_probe_counts_exactly_and_its_semaphore_is_the_kernels(engine_for, tmp_path) -> None:
-    from tests.callee import usdt_binary
+    from tests.helpers.callee import usdt_binary
 
     spec = "usdt:bpftop_usdt:bpftop:tick"
     with usdt_binary(tmp_path) as binary, callees(binary) as (target,):
         assert target.call(100) == 0  # nobody listens: the semaphore is 0, the probe is off
         engine, sink = _pid_probes(engine_for, target.pid, spec)
-        assert _attached(sink, "uprobes") and not engine.probes["uprobes"].notice
+        assert attached(sink, "uprobes") and not engine.probes["uprobes"].notice
         assert target.call(777) == 777  # the kernel raised the semaphore for our probe
         ticks = lambda: sum(r.calls for r in sink.of_type(UprobeRecord))  # noqa: E731
         assert sink.wait_for(lambda: ticks() >= 777)
@@ -192,7 +198,7 @@ def test_usdt_probe_counts_exactly_and_its_semaphore_is_the_kernels(engine_for, 
 
 
 def test_sigkill_lowers_the_usdt_semaphore(kernel_features, tmp_path) -> None:
-    from tests.callee import usdt_binary
+    from tests.helpers.callee import usdt_binary
 
     with usdt_binary(tmp_path) as binary, callees(binary) as (target,):
         proc = subprocess.Popen(

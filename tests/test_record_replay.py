@@ -10,6 +10,7 @@ import stat
 import subprocess
 import uuid
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -21,8 +22,8 @@ from bpftop.record_decode import record_from_json
 from bpftop.recording import RecordingWriter, make_header, read_all
 from bpftop.registry import PROBE_CLASSES, PROBE_NAMES
 from bpftop.sources import LiveSource
-from tests.test_app_pilot import wait_state
-from tests.test_cli import _attached, _read_until, _start_json, run
+from tests.helpers.apps import wait_state
+from tests.helpers.cli import attached, read_until, run, start_json
 
 pytestmark = pytest.mark.bpf
 OK, FAILED = 17, 5
@@ -36,7 +37,7 @@ def workload(token: str) -> None:
             subprocess.run([f"/nonexistent/{token}"], check=False)
 
 
-def mine(records, token: str) -> list:
+def mine(records, token: str) -> list[Any]:
     return [r for r in records if token in " ".join(r.argv) or token in r.filename]
 
 
@@ -50,13 +51,13 @@ def replayed(records) -> Dashboard:
 
 def test_headless_recording_replays_exactly(kernel_features, tmp_path: Path) -> None:
     path = tmp_path / "session.jsonl.gz"
-    proc = _start_json("--probes", "exec,connect", "--record", str(path))
-    lines = _read_until(proc, _attached({"exec", "connect"}))
+    proc = start_json("--probes", "exec,connect", "--record", str(path))
+    lines = read_until(proc, attached({"exec", "connect"}))
     token = uuid.uuid4().hex
     workload(token)
     ours = lambda ls: sum(1 for r in ls if r["type"] == "exec" and token in json.dumps(r))  # noqa: E731
-    lines += _read_until(proc, lambda ls: ours(lines + ls) == OK + FAILED)
-    lines += _read_until(proc, lambda ls: ls[-1]["type"] == "counts", timeout=5)
+    lines += read_until(proc, lambda ls: ours(lines + ls) == OK + FAILED)
+    lines += read_until(proc, lambda ls: ls[-1]["type"] == "counts", timeout=5)
     proc.send_signal(signal.SIGTERM)
     proc.wait(timeout=30)
     assert proc.stdout is not None
@@ -137,11 +138,11 @@ def test_headless_bundle_is_complete_and_private(kernel_features, tmp_path: Path
 
 def test_sigkilled_recording_plays_up_to_the_last_flush(kernel_features, tmp_path: Path) -> None:
     path = tmp_path / "killed.jsonl.gz"
-    proc = _start_json("--probes", "exec", "--record", str(path))
-    lines = _read_until(proc, _attached({"exec"}))
+    proc = start_json("--probes", "exec", "--record", str(path))
+    lines = read_until(proc, attached({"exec"}))
     token = uuid.uuid4().hex
     workload(token)
-    lines += _read_until(proc, lambda ls: sum(1 for r in ls if r["type"] == "counts") >= 3)
+    lines += read_until(proc, lambda ls: sum(1 for r in ls if r["type"] == "counts") >= 3)
     proc.kill()
     proc.wait(timeout=10)
     printed = run("--replay", str(path), "--json")

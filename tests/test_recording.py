@@ -10,6 +10,7 @@ import os
 import stat
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -27,7 +28,7 @@ from bpftop.recording import (
     read_all,
 )
 from bpftop.registry import PROBE_NAMES
-from tests.recorded import demo_session, recorded_drilldown, recorded_session
+from tests.helpers.recorded import demo_session, recorded_drilldown, recorded_session
 
 FUZZ = settings(max_examples=300, deadline=None, database=None,
                 suppress_health_check=[HealthCheck.function_scoped_fixture])  # fmt: skip
@@ -37,11 +38,11 @@ def header() -> RecordingHeader:
     return make_header(host="h", kernel="k", lockdown="none", interval_s=1.0, plans={"exec": ["x"]})
 
 
-def every_kind() -> list:
+def every_kind() -> list[Any]:
     return recorded_session() + recorded_drilldown()
 
 
-def write(path: Path, records: list) -> Path:
+def write(path: Path, records: list[Any]) -> Path:
     writer = RecordingWriter(path, header())
     writer.write_all(records)
     writer.close()
@@ -132,6 +133,7 @@ def test_damage_plays_up_to_it(tmp_path: Path) -> None:
 def test_decoder_checks_types() -> None:
     good = every_kind()[3].to_json()
     assert record_from_json(good) == every_kind()[3]
+    bad: object
     for bad in ({**good, "pid": True}, {**good, "argv": "x"}, {"type": "nope"}, [], {**good,
                 "type": 3}, {k: v for k, v in good.items() if k != "pid"}):  # fmt: skip
         with pytest.raises(DecodeError):
@@ -163,7 +165,7 @@ def test_fuzz_random_bytes(tmp_path_factory, data: bytes) -> None:
 @FUZZ
 @given(cut=st.integers(min_value=0), flips=st.lists(st.tuples(st.integers(0), st.integers(1, 255)),
        max_size=4))  # fmt: skip
-def test_fuzz_damaged_real_recording(tmp_path_factory, cut: int, flips: list) -> None:
+def test_fuzz_damaged_real_recording(tmp_path_factory, cut: int, flips: list[Any]) -> None:
     base = tmp_path_factory.mktemp("fuzz")
     data = bytearray(write(base / "r.gz", demo_session()[:300]).read_bytes())
     data = data[: cut % (len(data) + 1)]
@@ -185,7 +187,9 @@ JSON = st.recursive(
 @FUZZ
 @given(st.lists(st.sampled_from([r.to_json() for r in every_kind()]), max_size=5),
        st.lists(st.tuples(st.text(max_size=10), JSON), max_size=3))  # fmt: skip
-def test_fuzz_records_with_wrong_fields(tmp_path_factory, objs: list, changes: list) -> None:
+def test_fuzz_records_with_wrong_fields(
+    tmp_path_factory, objs: list[Any], changes: list[Any]
+) -> None:
     """Real records with fields replaced by arbitrary JSON: decoded or refused, never more."""
     lines = [json.dumps(header().to_json())]
     for obj in objs:

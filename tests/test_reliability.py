@@ -17,20 +17,21 @@ import subprocess
 import threading
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
 from bpftop.registry import PROBE_NAMES
-from tests.bpftool import (
+from tests.helpers.bpftool import (
     BPFTOP_PROGRAMS,
     UPROBE_EVENTS,
     loaded_programs,
     perf_attachments,
     wait_until_gone,
 )
-from tests.callee import callee_binary, callees
-from tests.netns import veth_pair, xdp_prog_id
-from tests.test_tui_signals import Terminal
+from tests.helpers.callee import callee_binary, callees
+from tests.helpers.netns import veth_pair, xdp_prog_id
+from tests.helpers.terminal import Terminal
 
 pytestmark = pytest.mark.bpf
 ALL_ATTACHED = f"probes {len(PROBE_NAMES)}/{len(PROBE_NAMES)}"
@@ -44,7 +45,7 @@ def our_programs() -> set[int]:
     return {i for i, name in loaded_programs().items() if name in OURS}
 
 
-def links_of(programs: set[int]) -> list[dict]:
+def links_of(programs: set[int]) -> list[dict[str, Any]]:
     out = subprocess.run(["bpftool", "-j", "link"], capture_output=True, text=True, check=True)
     return [link for link in json.loads(out.stdout or "[]") if link.get("prog_id") in programs]
 
@@ -118,6 +119,7 @@ def test_killed_at_any_moment_leaves_nothing(kernel_features, tmp_path, sig, mom
                 assert perf_attachments(term.pid, uprobes) == 2, context
                 target.call(10)
             if moment == "xdp":
+                assert ifindex is not None
                 deadline = time.monotonic() + 10
                 while xdp_prog_id(ifindex) is None and time.monotonic() < deadline:
                     time.sleep(0.1)

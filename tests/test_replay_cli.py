@@ -12,8 +12,8 @@ import pytest
 
 from bpftop.recording import RecordingWriter, make_header
 from bpftop.resources import demo_recording
-from tests.recorded import demo_session
-from tests.test_cli import _world_can_run_from_here, run
+from tests.helpers.cli import run, world_can_run_from_here
+from tests.helpers.recorded import demo_session
 
 
 def one_line_error(result, code: int, *needles: str) -> None:
@@ -30,14 +30,14 @@ def test_demo_ships_the_invented_session() -> None:
     assert result.returncode == 0, result.stderr
     assert [json.loads(line) for line in result.stdout.splitlines()] == [
         r.to_json() for r in demo_session()
-    ]  # scripts/make_demo.py writes it from tests/recorded.py
+    ]  # scripts/make_demo.py writes it from tests/helpers/recorded.py
     assert demo_recording().stat().st_mode & 0o044  # anyone may play it
 
 
 def test_replay_needs_no_root() -> None:
     if os.geteuid() != 0:
         pytest.skip("needs root to drop privileges")  # not root already: the run below is it
-    if not _world_can_run_from_here():
+    if not world_can_run_from_here():
         pytest.skip("checkout not reachable by uid 65534")
     nobody = ("setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all")
     result = run("--replay", str(demo_recording()), "--json", prefix=nobody)

@@ -18,9 +18,14 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.bpftool import BPFTOP_PROGRAMS, loaded_programs, perf_attachments, wait_until_gone
-from tests.conftest import SLOWDOWN
-from tests.loopdev import BLOCK, direct_io, loop_device
+from tests.helpers.bpftool import (
+    BPFTOP_PROGRAMS,
+    loaded_programs,
+    perf_attachments,
+    wait_until_gone,
+)
+from tests.helpers.loopdev import BLOCK, direct_io, loop_device
+from tests.helpers.timing import SLOWDOWN
 
 pytestmark = pytest.mark.bpf
 ROOT = Path(__file__).resolve().parent.parent

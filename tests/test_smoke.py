@@ -22,9 +22,9 @@ from typing import Any
 import pytest
 
 from bpftop.registry import PROBE_NAMES
-from tests.denied import NOBODY, run_as_nobody, workbench
-from tests.loopdev import BLOCK, direct_io, loop_device
-from tests.netns import foreign_xdp_drop, send_udp, veth_pair
+from tests.helpers.denied import NOBODY, run_as_nobody, workbench
+from tests.helpers.loopdev import BLOCK, direct_io, loop_device
+from tests.helpers.netns import foreign_xdp_drop, send_udp, veth_pair
 
 pytestmark = pytest.mark.bpf
 ROOT = Path(__file__).resolve().parent.parent
@@ -131,8 +131,8 @@ def test_every_probe_counts_exactly_in_one_headless_run(tmp_path: Path) -> None:
                 return sum(r["actions"]["drop"] or 0 for r in driver)
 
             def spinner_cpu_s() -> float:
-                return sum(r["cpu_pct"] / 100 * r["interval_s"]
-                           for r in run.of("cpu", pid=spinner.pid))  # fmt: skip
+                return float(sum(r["cpu_pct"] / 100 * r["interval_s"]
+                                 for r in run.of("cpu", pid=spinner.pid)))  # fmt: skip
 
             def observed() -> dict[str, int]:
                 return {

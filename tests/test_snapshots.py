@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import dataclasses
 import html
+from typing import Any
 
 import pytest
 from rich.text import Text
-from textual._doc import take_svg_screenshot
 from textual.coordinate import Coordinate
 
 from bpftop.app import BpftopApp
-from bpftop.model.replay import Replay
-from bpftop.recording import RecordingReader
+from bpftop.panes.disks import DiskPane
+from bpftop.panes.execs import ExecPane
 from bpftop.records import (
     DenialGroupRecord,
     DenialRecord,
@@ -21,10 +20,9 @@ from bpftop.records import (
     XdpRecord,
 )
 from bpftop.registry import PROBE_NAMES
-from bpftop.resources import demo_recording
-from bpftop.sources import LiveSource, ReplaySource
-from tests.app_helpers import replaying
-from tests.recorded import (
+from bpftop.sources import LiveSource
+from tests.helpers.apps import demo_app, recorded_app, replaying
+from tests.helpers.recorded import (
     DRILL_PID,
     T0,
     RecordedSource,
@@ -34,31 +32,13 @@ from tests.recorded import (
 )
 
 
-def recorded_app(theme: str | None = None) -> BpftopApp:
-    return BpftopApp(
-        PROBE_NAMES,
-        LiveSource(lambda sink: RecordedSource(sink, recorded_session()), clock=lambda: T0 + 10),
-        refresh_seconds=60,  # one render from the recording; no timer ticks in the frame
-        theme=theme,
-    )
-
-
-def quiet_denials_and_xdp(records: list) -> list:
+def quiet_denials_and_xdp(records: list[Any]) -> list[Any]:
     """The recorded session with the denials and XDP probes attached but seeing nothing."""
     return [
         r for r in records
         if isinstance(r, ProbeStatus) or (getattr(r, "probe", None) not in ("denials", "xdp")
         and not isinstance(r, (DenialRecord, DenialGroupRecord, XdpRecord)))
     ]  # fmt: skip
-
-
-def demo_app() -> BpftopApp:
-    """`bpftop --demo`, paused at its start (the tests seek)."""
-    reader = RecordingReader(demo_recording())
-    replay = Replay(list(reader))
-    replay.playing = False
-    about = dataclasses.replace(reader.header, replayed_from="the demo")
-    return BpftopApp(PROBE_NAMES, ReplaySource(replay, about), refresh_seconds=60)
 
 
 async def settle(pilot) -> None:
@@ -80,13 +60,12 @@ async def tab_to(pilot, pane_id: str) -> None:
 
 
 @pytest.mark.parametrize("size", [(80, 24), (160, 48)])
-def test_dashboard(svg_snapshot, size: tuple[int, int]) -> None:
-    svg = take_svg_screenshot(app=recorded_app(), terminal_size=size, run_before=settle)
-    assert svg == svg_snapshot
+def test_dashboard(snap_compare, size: tuple[int, int]) -> None:
+    assert snap_compare(recorded_app(), terminal_size=size, run_before=settle)
 
 
 @pytest.mark.parametrize("size", [(60, 20), (80, 24), (120, 40), (200, 60)])
-def test_layout_fits_the_terminal(svg_snapshot, size: tuple[int, int]) -> None:
+def test_layout_fits_the_terminal(snap_compare, size: tuple[int, int]) -> None:
     """Empty panes shrink to their title line, busy ones get rows; from 160 columns two
     columns; at 60x20 the footer still shows ? and q."""
     app = BpftopApp(
@@ -97,11 +76,10 @@ def test_layout_fits_the_terminal(svg_snapshot, size: tuple[int, int]) -> None:
         ),
         refresh_seconds=60,
     )
-    svg = take_svg_screenshot(app=app, terminal_size=size, run_before=settle)
-    assert svg == svg_snapshot
+    assert snap_compare(app, terminal_size=size, run_before=settle)
 
 
-def test_exec_probe_off_and_zoomed_connections(svg_snapshot) -> None:
+def test_exec_probe_off_and_zoomed_connections(snap_compare) -> None:
     async def toggle_and_zoom(pilot) -> None:
         await settle(pilot)
         await pilot.press("1")
@@ -109,13 +87,10 @@ def test_exec_probe_off_and_zoomed_connections(svg_snapshot) -> None:
         await pilot.press("z")
         await settle(pilot)
 
-    svg = take_svg_screenshot(
-        app=recorded_app(), terminal_size=(80, 24), run_before=toggle_and_zoom
-    )
-    assert svg == svg_snapshot
+    assert snap_compare(recorded_app(), terminal_size=(80, 24), run_before=toggle_and_zoom)
 
 
-def test_help_screen(svg_snapshot) -> None:
+def test_help_screen(snap_compare) -> None:
     async def open_help(pilot) -> None:
         await settle(pilot)
         heights = [p.size.height for p in pilot.app.dashboard_screen.panes]
@@ -128,8 +103,7 @@ def test_help_screen(svg_snapshot) -> None:
         await pilot.pause(0.1)
         assert [p.size.height for p in pilot.app.dashboard_screen.panes] == heights
 
-    svg = take_svg_screenshot(app=recorded_app(), terminal_size=(80, 24), run_before=open_help)
-    assert svg == svg_snapshot
+    assert snap_compare(recorded_app(), terminal_size=(80, 24), run_before=open_help)
 
 
 async def test_help_shows_every_key_without_markup_leaking() -> None:
@@ -144,33 +118,31 @@ async def test_help_shows_every_key_without_markup_leaking() -> None:
         assert key in text
 
 
-def test_disk_pane_zoomed_with_slow_filter(svg_snapshot) -> None:
+def test_disk_pane_zoomed_with_slow_filter(snap_compare) -> None:
     async def zoom_disk(pilot) -> None:
         await settle(pilot)
         await tab_to(pilot, "pane-disk")
         await pilot.press("z", "t", "t")  # slow filter: 10 ms
         await settle(pilot)
 
-    svg = take_svg_screenshot(app=recorded_app(), terminal_size=(80, 24), run_before=zoom_disk)
-    assert svg == svg_snapshot
+    assert snap_compare(recorded_app(), terminal_size=(80, 24), run_before=zoom_disk)
 
 
-def test_disk_pane_large(svg_snapshot) -> None:
+def test_disk_pane_large(snap_compare) -> None:
     async def zoom_disk(pilot) -> None:
         await settle(pilot)
         await tab_to(pilot, "pane-disk")
         await pilot.press("z")
         await settle(pilot)
 
-    svg = take_svg_screenshot(app=recorded_app(), terminal_size=(160, 48), run_before=zoom_disk)
-    assert svg == svg_snapshot
+    assert snap_compare(recorded_app(), terminal_size=(160, 48), run_before=zoom_disk)
 
 
 async def test_picking_a_device_shows_its_histogram_and_stays_picked() -> None:
     app = recorded_app()
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(pilot)
-        pane = app.query_one("#pane-disk")
+        pane = app.query_one("#pane-disk", DiskPane)
         assert pane.selected_dev == "nvme0n1"  # the first busy device
         pane.devices_table.focus()
         await pilot.press("down")
@@ -184,26 +156,24 @@ async def test_picking_a_device_shows_its_histogram_and_stays_picked() -> None:
         assert hist.startswith("vda 5s") and "256us-512us" in hist
 
 
-def test_denials_pane_zoomed(svg_snapshot) -> None:
+def test_denials_pane_zoomed(snap_compare) -> None:
     async def zoom_denials(pilot) -> None:
         await settle(pilot)
         await tab_to(pilot, "pane-denials")
         await pilot.press("z")
         await settle(pilot)
 
-    svg = take_svg_screenshot(app=recorded_app(), terminal_size=(80, 24), run_before=zoom_denials)
-    assert svg == svg_snapshot
+    assert snap_compare(recorded_app(), terminal_size=(80, 24), run_before=zoom_denials)
 
 
-def test_xdp_pane_zoomed(svg_snapshot) -> None:
+def test_xdp_pane_zoomed(snap_compare) -> None:
     async def zoom_xdp(pilot) -> None:
         await settle(pilot)
         await tab_to(pilot, "pane-xdp")
         await pilot.press("z")
         await settle(pilot)
 
-    svg = take_svg_screenshot(app=recorded_app(), terminal_size=(80, 24), run_before=zoom_xdp)
-    assert svg == svg_snapshot
+    assert snap_compare(recorded_app(), terminal_size=(80, 24), run_before=zoom_xdp)
 
 
 async def test_the_screen_keeps_refreshing_under_the_help_and_a_prompt() -> None:
@@ -240,29 +210,26 @@ async def open_drilldown(pilot) -> None:
 
 
 @pytest.mark.parametrize("size", [(80, 24), (120, 40)])
-def test_drilldown(svg_snapshot, size: tuple[int, int]) -> None:
-    svg = take_svg_screenshot(app=drilldown_app(), terminal_size=size, run_before=open_drilldown)
-    assert svg == svg_snapshot
+def test_drilldown(snap_compare, size: tuple[int, int]) -> None:
+    assert snap_compare(drilldown_app(), terminal_size=size, run_before=open_drilldown)
 
 
-def test_drilldown_open_files(svg_snapshot) -> None:
+def test_drilldown_open_files(snap_compare) -> None:
     async def open_files(pilot) -> None:
         await open_drilldown(pilot)
         await pilot.press("o")
         await settle(pilot)
 
-    svg = take_svg_screenshot(app=drilldown_app(), terminal_size=(80, 24), run_before=open_files)
-    assert svg == svg_snapshot
+    assert snap_compare(drilldown_app(), terminal_size=(80, 24), run_before=open_files)
 
 
-def test_drilldown_latency_of_a_function(svg_snapshot) -> None:
+def test_drilldown_latency_of_a_function(snap_compare) -> None:
     async def latency(pilot) -> None:
         await open_drilldown(pilot)
         await pilot.press("o", "o")  # events -> open files -> latency of the first function
         await settle(pilot)
 
-    svg = take_svg_screenshot(app=drilldown_app(), terminal_size=(80, 24), run_before=latency)
-    assert svg == svg_snapshot
+    assert snap_compare(drilldown_app(), terminal_size=(80, 24), run_before=latency)
 
 
 async def test_brackets_in_argv_are_shown_as_typed() -> None:
@@ -273,7 +240,7 @@ async def test_brackets_in_argv_are_shown_as_typed() -> None:
                                clock=lambda: T0 + 10), refresh_seconds=60)  # fmt: skip
     async with app.run_test(size=(160, 48)) as pilot:
         await settle(pilot)
-        table = app.query_one("#pane-exec").table
+        table = app.query_one("#pane-exec", ExecPane).table
         cells = [table.get_cell_at(Coordinate(0, c)) for c in range(len(table.columns))]
         # DataTable renders a str as markup ("[bold]" would vanish); a Text as it is.
         assert all(isinstance(cell, Text) for cell in cells)
@@ -281,23 +248,21 @@ async def test_brackets_in_argv_are_shown_as_typed() -> None:
 
 
 @pytest.mark.parametrize("theme", ["bpftop-light", "bpftop-high-contrast"])
-def test_other_themes(svg_snapshot, theme: str) -> None:
+def test_other_themes(snap_compare, theme: str) -> None:
     """The default (dark) theme is in every other frame here."""
-    svg = take_svg_screenshot(app=recorded_app(theme), terminal_size=(120, 40), run_before=settle)
-    assert svg == svg_snapshot
+    assert snap_compare(recorded_app(theme), terminal_size=(120, 40), run_before=settle)
 
 
-def test_replay_header_at_the_disk_spike(svg_snapshot) -> None:
+def test_replay_header_at_the_disk_spike(snap_compare) -> None:
     async def to_the_spike(pilot) -> None:
         app = pilot.app
         replaying(app).seek(app.timeline, replaying(app).replay.start + 84)
         await settle(pilot)
 
-    svg = take_svg_screenshot(app=demo_app(), terminal_size=(80, 24), run_before=to_the_spike)
-    assert svg == svg_snapshot
+    assert snap_compare(demo_app(), terminal_size=(80, 24), run_before=to_the_spike)
 
 
-def test_rewind_header_on_a_replay(svg_snapshot) -> None:
+def test_rewind_header_on_a_replay(snap_compare) -> None:
     async def rewind(pilot) -> None:
         app = pilot.app
         replaying(app).seek(app.timeline, replaying(app).replay.end)
@@ -305,11 +270,10 @@ def test_rewind_header_on_a_replay(svg_snapshot) -> None:
         await pilot.press("left_square_bracket", "left_square_bracket")
         await settle(pilot)
 
-    svg = take_svg_screenshot(app=demo_app(), terminal_size=(120, 40), run_before=rewind)
-    assert svg == svg_snapshot
+    assert snap_compare(demo_app(), terminal_size=(120, 40), run_before=rewind)
 
 
-def test_no_color(svg_snapshot, monkeypatch) -> None:
+def test_no_color(snap_compare, monkeypatch) -> None:
     """NO_COLOR: Textual draws greys, so meaning rides on attributes (failures bold
     and underlined, floods reversed), and the focused pane's title is reversed."""
     monkeypatch.setenv("NO_COLOR", "1")
@@ -319,5 +283,4 @@ def test_no_color(svg_snapshot, monkeypatch) -> None:
         await tab_to(pilot, "pane-exec")
         await settle(pilot)
 
-    svg = take_svg_screenshot(app=recorded_app(), terminal_size=(120, 40), run_before=focus_execs)
-    assert svg == svg_snapshot
+    assert snap_compare(recorded_app(), terminal_size=(120, 40), run_before=focus_execs)

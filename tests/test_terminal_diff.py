@@ -6,6 +6,8 @@ the cut-down terminal shows what the compositor would draw on a clean screen."""
 
 from __future__ import annotations
 
+from typing import cast
+
 import pyte
 from rich.color import ColorSystem
 from rich.console import Console
@@ -13,7 +15,7 @@ from textual._compositor import CompositorUpdate
 
 from bpftop.app import BpftopApp
 from bpftop.terminal_diff import TerminalCopy
-from tests.test_snapshots import recorded_app
+from tests.helpers.apps import recorded_app
 
 WIDTH, HEIGHT = 100, 30
 
@@ -50,7 +52,7 @@ class TwoTerminals:
     def drawn_on_a_clean_screen(self, app: BpftopApp) -> pyte.Screen:
         """The compositor's whole screen, drawn on a fresh terminal."""
         clean = pyte.Screen(app.size.width, app.size.height)
-        full = app.screen._compositor.render_update(full=True)
+        full = cast(CompositorUpdate, app.screen._compositor.render_update(full=True))
         pyte.Stream(clean).feed(full.render_segments(self.console))
         return clean
 

@@ -15,7 +15,7 @@ from bpftop.records import ExecRecord
 from bpftop.registry import PROBE_NAMES
 from bpftop.sources import LiveSource, ReplaySource
 from bpftop.timeline import Timeline
-from tests.recorded import DEMO_SECONDS, demo_session
+from tests.helpers.recorded import DEMO_SECONDS, demo_session
 
 
 class Now:
@@ -24,6 +24,15 @@ class Now:
 
     def __call__(self) -> float:
         return self.ts
+
+
+def frozen_ts(timeline: Timeline) -> float | None:
+    """When the frame shown is from (None: live), read afresh after each key."""
+    return timeline.frozen.ts if timeline.frozen is not None else None
+
+
+def playing(replay: Replay) -> bool:
+    return replay.playing
 
 
 def exec_at(ts: float, n: int, comm: str = "true") -> ExecRecord:
@@ -45,7 +54,7 @@ def test_live_pause_steps_and_goto_move_within_frames_while_counting_goes_on() -
         timeline.add(exec_at(now.ts, second))
         assert source.refresh(timeline) is not None  # live: each refresh is shown
     source.pause(timeline)
-    assert timeline.frozen is not None and timeline.frozen.ts == 1009.0
+    assert frozen_ts(timeline) == 1009.0
     (paused,) = source.banner(timeline)
     assert paused.startswith("PAUSED ")
     now.ts = 1010.0
@@ -53,14 +62,14 @@ def test_live_pause_steps_and_goto_move_within_frames_while_counting_goes_on() -
     assert source.refresh(timeline) is None  # frozen: the frame stays on screen
     assert len(timeline.history) == 11  # the history goes on underneath
     source.step(timeline, -3)
-    assert timeline.frozen.ts == 1006.0 and timeline.rewound
+    assert frozen_ts(timeline) == 1006.0 and timeline.rewound
     assert source.banner(timeline)[0].startswith("REWIND")
     assert max(r.ts for r in timeline.shown().execs.rows) == 1006.0  # nothing newer shown
     note = source.go_to(timeline, 900.0)  # before the history: the oldest, and a note
-    assert timeline.frozen.ts == 1000.0 and note and "reaches back" in note
+    assert frozen_ts(timeline) == 1000.0 and note and "reaches back" in note
     assert source.speed(1) == "speed is for replays (bpftop --replay FILE)"
     source.pause(timeline)
-    assert timeline.frozen is None and source.banner(timeline) == []
+    assert frozen_ts(timeline) is None and source.banner(timeline) == []
 
 
 def test_a_replay_seeks_back_by_rebuilding_the_models_and_filters_itself() -> None:
@@ -86,11 +95,11 @@ def test_a_replay_seeks_back_by_rebuilding_the_models_and_filters_itself() -> No
     assert {r.comm for r in timeline.snapshot().execs.rows} == {"curl"}
     assert source.drilldown_refusal() == "a replay has no live process to drill into"
     note = source.spike(timeline)
-    assert note.startswith("disk p99 spike 1/") and timeline.frozen is not None
+    assert note.startswith("disk p99 spike 1/") and frozen_ts(timeline) is not None
     assert source.banner(timeline)[0].startswith("REPLAY ")
-    assert not replay.playing
+    assert not playing(replay)
     source.pause(timeline)  # plays on from the moment shown
-    assert replay.playing and timeline.frozen is None
+    assert playing(replay) and frozen_ts(timeline) is None
 
 
 def test_the_timeline_and_sources_need_no_textual() -> None:

@@ -6,21 +6,37 @@ from __future__ import annotations
 import dataclasses
 import stat
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from bpftop.app import BpftopApp
+from bpftop.model.history import Frame
+from bpftop.model.replay import Replay
 from bpftop.recording import read_all
 from bpftop.registry import PROBE_NAMES
 from bpftop.sources import LiveSource
 from bpftop.themes import theme_names
-from tests.app_helpers import replaying
-from tests.recorded import RecordedSource, recorded_drilldown, recorded_session
-from tests.test_snapshots import demo_app
+from tests.helpers.apps import demo_app, replaying
+from tests.helpers.recorded import RecordedSource, recorded_drilldown, recorded_session
 
 
 def header_of(app: BpftopApp) -> str:
     return str(app.query_one("#header").render())
+
+
+def frozen(app: BpftopApp) -> Frame | None:
+    """The frame shown, read afresh (a key press between two reads changes it)."""
+    return app.timeline.frozen
+
+
+def frozen_seq(app: BpftopApp) -> int | None:
+    frame = frozen(app)
+    return frame.seq if frame is not None else None
+
+
+def playing(replay: Replay) -> bool:
+    return replay.playing
 
 
 async def test_live_pause_rewind_and_back_to_live() -> None:
@@ -32,21 +48,20 @@ async def test_live_pause_rewind_and_back_to_live() -> None:
                 break
             await pilot.pause(0.05)
         await pilot.press("p")
-        assert app.timeline.frozen is not None and "PAUSED" in header_of(app)
+        assert frozen(app) is not None and "PAUSED" in header_of(app)
         frames = len(app.timeline.history)
         await pilot.pause(0.3)
         assert len(app.timeline.history) > frames  # counting (and history) goes on underneath
-        paused_at = app.timeline.frozen.seq
+        paused_at = frozen_seq(app)
+        assert paused_at is not None
         await pilot.press("left_square_bracket", "left_square_bracket")
-        assert app.timeline.frozen is not None and "REWIND" in header_of(app)
-        assert (
-            app.timeline.frozen.seq == paused_at - 2
-        )  # frame by frame, whatever live does meanwhile
+        assert frozen(app) is not None and "REWIND" in header_of(app)
+        assert frozen_seq(app) == paused_at - 2  # frame by frame, whatever live does meanwhile
         await pilot.press("right_square_bracket")
-        assert app.timeline.frozen.seq == paused_at - 1
+        assert frozen_seq(app) == paused_at - 1
         await pilot.press("p")
         await pilot.pause(0.1)
-        assert app.timeline.frozen is None
+        assert frozen(app) is None
         assert "REWIND" not in header_of(app) and "PAUSED" not in header_of(app)
 
 
@@ -62,9 +77,9 @@ async def test_replay_play_pause_speed_seek_and_goto() -> None:
         await pilot.press("plus", "plus")
         assert replay.speed == 4.0
         await pilot.press("p")
-        assert replay.playing
+        assert playing(replay)
         await pilot.press("p")
-        assert not replay.playing
+        assert not playing(replay)
         await pilot.press("less_than_sign")  # back: the models are rebuilt to that moment
         assert replay.position == pytest.approx(replay.start + 10, abs=1.5)
         assert all(r.ts <= replay.position for r in app.timeline.dashboard.execs.snapshot().rows)
@@ -82,7 +97,7 @@ async def test_spike_key_pivots_every_pane_to_the_spike() -> None:
     app = demo_app()
     async with app.run_test(size=(100, 30)) as pilot:
         await pilot.press("exclamation_mark")
-        frame = app.timeline.frozen
+        frame = frozen(app)
         assert frame is not None and replaying(app).replay is not None
         assert 80 <= frame.ts - replaying(app).replay.start <= 87
         # Every pane shows that moment: nothing newer than it anywhere.
@@ -148,12 +163,12 @@ async def test_replay_filter_applies_to_what_plays_and_survives_a_seek_back() ->
         assert app.screen is app.screen_stack[0]
 
 
-def extreme(records: list, value: float) -> list:
+def extreme(records: list[Any], value: float) -> list[Any]:
     """Every number in every record set to `value` (a hand-edited or foreign recording
     that still decodes: the panes must draw it, not crash)."""
     out = []
     for r in records:
-        changes = {}
+        changes: dict[str, Any] = {}
         for f in dataclasses.fields(r):
             current = getattr(r, f.name)
             if isinstance(current, bool) or f.name == "ts":
@@ -194,8 +209,7 @@ async def test_going_beyond_the_history_says_how_far_it_reaches() -> None:
         await pilot.press("enter")
         await pilot.pause(0.1)
         assert (
-            app.timeline.frozen is not None
-            and app.timeline.frozen.seq == app.timeline.history.oldest.seq
+            frozen(app) is not None and frozen(app).seq == app.timeline.history.oldest.seq  # type: ignore[union-attr]
         )
     assert any(s.startswith("the history reaches back to") for s in said), said
 

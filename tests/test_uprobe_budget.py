@@ -17,8 +17,8 @@ import pytest
 
 from bpftop.records import ProbeStatus, UprobeRecord
 from bpftop.uprobe_settings import BUDGET_PCT
-from tests.c_helpers import compile_c
-from tests.conftest import SLOWDOWN
+from tests.helpers.c_helpers import compile_c
+from tests.helpers.timing import SLOWDOWN
 
 pytestmark = pytest.mark.bpf
 

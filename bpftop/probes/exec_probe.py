@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import ctypes
 import time
-from typing import Any
+from typing import Any, ClassVar
 
 from bpftop.kernel import KernelFeatures
 from bpftop.probes.base import PlanStep, Probe, c_string, tracepoint_function, write_filter
@@ -70,7 +70,7 @@ class ExecProbe(Probe):
     source = "exec.c"
     # A step that fails to load (no BTF, no bpf_task_pt_regs before 5.15) falls back
     # to the next; the syscall tracepoints work everywhere.
-    plan = (FEXIT_STEP, KRETPROBE_STEP, SYS_EXIT_STEP, SYSCALL_STEP)
+    plan: ClassVar[tuple[PlanStep, ...]] = (FEXIT_STEP, KRETPROBE_STEP, SYS_EXIT_STEP, SYSCALL_STEP)
     counter_names = ("ok", "failed", "lost", "unmatched")
     lost_counter = "lost"
     settings = ("failures",)

@@ -1,5 +1,5 @@
 """A process whose connect() calls fail at once, in a network namespace of its own:
-`python -m tests.connect_errors UNREACHABLE NO_PORT` makes UNREACHABLE connects to a
+`python -m tests.helpers.connect_errors UNREACHABLE NO_PORT` makes UNREACHABLE connects to a
 network with no route (ENETUNREACH), then, with one local port left, NO_PORT connects
 that find none (EADDRNOTAVAIL). It prints its pid and the port it listened on."""
 

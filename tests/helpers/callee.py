@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from tests.c_helpers import compile_c
+from tests.helpers.c_helpers import compile_c
 
 CALLEE_C = r"""
 #include <stdio.h>

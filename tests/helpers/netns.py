@@ -17,7 +17,7 @@ from typing import Any
 
 from pyroute2 import IPRoute, netns
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parent.parent.parent
 NUD_PERMANENT = 0x80
 PEER_MAC = "02:62:74:00:00:02"  # locally administered
 BPF_XDP = 37  # enum bpf_attach_type
@@ -39,7 +39,9 @@ def _ipv6_off(ifname: str) -> None:
 def _helper(*args: str) -> None:
     """Run the netns plumbing in a fresh, single-threaded interpreter: pyroute2 forks
     for namespaces, and forking the test process (bcc and Textual threads) can hang."""
-    subprocess.run([sys.executable, "-m", "tests.netns", *args], check=True, timeout=60, cwd=ROOT)
+    subprocess.run(
+        [sys.executable, "-m", "tests.helpers.netns", *args], check=True, timeout=60, cwd=ROOT
+    )
 
 
 @contextmanager

@@ -256,7 +256,7 @@ class RecordedSource:
     def __init__(self, sink: Callable[[Record], None], records: list[Record]) -> None:
         self._sink = sink
         self.settings: dict[tuple[str, str], float] = {}
-        self.actions: list[tuple[str, str, str]] = []
+        self.actions: list[tuple[str, str, object]] = []
         for record in records:
             sink(record)
 

@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.c_helpers import compile_c
+from tests.helpers.c_helpers import compile_c
 
 NOBODY = 65534
 OPENER_C = r"""

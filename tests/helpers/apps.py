@@ -1,0 +1,65 @@
+"""Apps the tests drive: the recorded session (live, from a stand-in engine) and the
+demo (a replay); and the app's record source, as a test that knows which one it
+gave the app sees it."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+
+from bpftop.app import BpftopApp
+from bpftop.engine import BpfEngine
+from bpftop.model.replay import Replay
+from bpftop.recording import RecordingReader
+from bpftop.registry import PROBE_NAMES
+from bpftop.resources import demo_recording
+from bpftop.sources import LiveSource, ReplaySource
+from tests.helpers.recorded import T0, RecordedSource, recorded_session
+from tests.helpers.timing import SLOWDOWN
+
+
+def replaying(app: BpftopApp) -> ReplaySource:
+    assert isinstance(app.source, ReplaySource)
+    return app.source
+
+
+def engine_of(app: BpftopApp) -> BpfEngine:
+    """The live app's BPF engine (started)."""
+    assert isinstance(app.source, LiveSource)
+    engine = app.source.controller
+    assert isinstance(engine, BpfEngine)
+    return engine
+
+
+def recorded_app(theme: str | None = None) -> BpftopApp:
+    return BpftopApp(
+        PROBE_NAMES,
+        LiveSource(lambda sink: RecordedSource(sink, recorded_session()), clock=lambda: T0 + 10),
+        refresh_seconds=60,  # one render from the recording; no timer ticks in the frame
+        theme=theme,
+    )
+
+
+def demo_app() -> BpftopApp:
+    """`bpftop --demo`, paused at its start (the tests seek)."""
+    reader = RecordingReader(demo_recording())
+    replay = Replay(list(reader))
+    replay.playing = False
+    about = dataclasses.replace(reader.header, replayed_from="the demo")
+    return BpftopApp(PROBE_NAMES, ReplaySource(replay, about), refresh_seconds=60)
+
+
+async def wait_probe(pilot, app: BpftopApp, probe: str, ok, what: str) -> None:
+    """Until `ok(state)` holds for the probe's state."""
+    # Generous: under emulation (the kernel matrix's VMs) attaching every probe takes ~40 s,
+    # and more when the host is busy.
+    deadline = time.monotonic() + max(120.0, 40 * SLOWDOWN)
+    while time.monotonic() < deadline:
+        if ok(app.timeline.dashboard.probes[probe]):
+            return
+        await pilot.pause(0.05)
+    raise AssertionError(f"{probe} never {what}: {app.timeline.dashboard.probes[probe]}")
+
+
+async def wait_state(pilot, app: BpftopApp, probe: str, state: str) -> None:
+    await wait_probe(pilot, app, probe, lambda p: p.state == state, f"became {state}")

@@ -1,0 +1,34 @@
+"""The sink the real-kernel tests give an engine."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from tests.helpers.timing import SLOWDOWN
+
+
+class Collector:
+    """A thread-safe sink that keeps every record an engine emits."""
+
+    def __init__(self) -> None:
+        self.records: list[Any] = []
+        self._lock = threading.Lock()
+
+    def __call__(self, record: Any) -> None:
+        with self._lock:
+            self.records.append(record)
+
+    def of_type(self, cls: type) -> list[Any]:
+        with self._lock:
+            return [r for r in self.records if isinstance(r, cls)]
+
+    def wait_for(self, predicate: Callable[[], bool], timeout: float = 10.0) -> bool:
+        deadline = time.monotonic() + timeout * SLOWDOWN
+        while time.monotonic() < deadline:
+            if predicate():
+                return True
+            time.sleep(0.05)
+        return predicate()
