@@ -21,6 +21,13 @@ from bpftop.panes.header import HeaderLine
 from bpftop.panes.xdp import XdpPane
 from bpftop.sources import RecordSource
 
+# The panes, column by column: two columns from WIDE_COLUMNS on (bpftop/layout.py);
+# below that the first stacks above the second. A new pane is one entry here.
+PANE_COLUMNS: tuple[tuple[type[Pane], ...], ...] = (
+    (CpuPane, ExecPane, ConnectPane),
+    (DiskPane, DenialsPane, XdpPane),
+)
+
 
 class DashboardScreen(Screen[None]):
     def __init__(self, source: RecordSource, *, disk_slow_ms: float = 0.0) -> None:
@@ -33,18 +40,14 @@ class DashboardScreen(Screen[None]):
 
     def compose(self) -> ComposeResult:
         yield HeaderLine(id="header")
-        # Two columns from WIDE_COLUMNS on; below that the first stacks above the second.
         with Horizontal(id="panes"):
-            with Vertical(classes="column"):
-                yield CpuPane(id="pane-cpu")
-                yield ExecPane(id="pane-exec")
-                yield ConnectPane(id="pane-connect")
-            with Vertical(classes="column"):
-                disk = DiskPane(id="pane-disk")
-                disk.slow_ms = self._disk_slow_ms
-                yield disk
-                yield DenialsPane(id="pane-denials")
-                yield XdpPane(id="pane-xdp")
+            for column in PANE_COLUMNS:
+                with Vertical(classes="column"):
+                    for pane_class in column:
+                        pane = pane_class(id=f"pane-{pane_class.probe}")
+                        if isinstance(pane, DiskPane):  # --disk-slow-ms, shown in its title
+                            pane.slow_ms = self._disk_slow_ms
+                        yield pane
         yield Footer()
 
     @property

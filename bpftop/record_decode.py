@@ -13,42 +13,13 @@ from typing import Any
 
 from bpftop.model.histogram import LatencySummary
 from bpftop.records import (
-    ConnectRecord,
-    CpuRecord,
-    DenialGroupRecord,
-    DenialRecord,
-    DiskProcRecord,
-    DiskRecord,
-    ExecRecord,
-    ProbeCounts,
     ProbeStatus,
     Record,
-    RunqRecord,
-    SlowIoRecord,
     SyscallRow,
-    SyscallsRecord,
-    SystemSample,
-    UprobeRecord,
-    XdpRecord,
 )
 
-RECORD_TYPES: dict[str, type] = {
-    "status": ProbeStatus,
-    "counts": ProbeCounts,
-    "exec": ExecRecord,
-    "connect": ConnectRecord,
-    "disk": DiskRecord,
-    "disk_proc": DiskProcRecord,
-    "disk_slow": SlowIoRecord,
-    "denial": DenialRecord,
-    "denial_group": DenialGroupRecord,
-    "xdp": XdpRecord,
-    "cpu": CpuRecord,
-    "runq": RunqRecord,
-    "syscalls": SyscallsRecord,
-    "uprobe": UprobeRecord,
-    "system": SystemSample,
-}
+# Every record type by its JSON "type" (records.py: each class names its own).
+RECORD_TYPES: dict[str, type] = {cls.TYPE: cls for cls in typing.get_args(Record)}
 LIMIT = 2**63  # no field holds more; bigger (or NaN, inf) is a damaged or foreign line
 
 

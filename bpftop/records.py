@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import errno
 from dataclasses import dataclass, field, fields
-from typing import Any
+from typing import Any, ClassVar
 
 from bpftop.model.histogram import Bucket, LatencySummary
 
@@ -30,6 +30,7 @@ def errno_name(ret: int) -> str | None:
 
 @dataclass(frozen=True, slots=True)
 class ProbeStatus:
+    TYPE: ClassVar[str] = "status"  # "type" in its JSON
     ts: float
     probe: str
     state: str
@@ -39,7 +40,7 @@ class ProbeStatus:
     skipped: tuple[tuple[str, str], ...] = ()
 
     def to_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"type": "status", "probe": self.probe, "state": self.state}
+        out: dict[str, Any] = {"type": self.TYPE, "probe": self.probe, "state": self.state}
         if self.via:
             out["via"] = self.via
         if self.reason:
@@ -54,6 +55,8 @@ class ProbeStatus:
 class ProbeCounts:
     """Kernel-side counts of one probe over one interval (not running totals)."""
 
+    TYPE: ClassVar[str] = "counts"  # "type" in its JSON
+
     ts: float
     probe: str
     interval_s: float
@@ -65,7 +68,7 @@ class ProbeCounts:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "type": "counts",
+            "type": self.TYPE,
             "ts": self.ts,
             "probe": self.probe,
             "interval_s": self.interval_s,
@@ -77,6 +80,7 @@ class ProbeCounts:
 
 @dataclass(frozen=True, slots=True)
 class ExecRecord:
+    TYPE: ClassVar[str] = "exec"  # "type" in its JSON
     ts: float
     pid: int
     ppid: int | None
@@ -96,7 +100,7 @@ class ExecRecord:
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
-            "type": "exec",
+            "type": self.TYPE,
             "ts": self.ts,
             "pid": self.pid,
             "ppid": self.ppid,
@@ -120,6 +124,7 @@ CONNECT_RESULTS = ("established", "refused", "reset", "timeout", "aborted", "err
 
 @dataclass(frozen=True, slots=True)
 class ConnectRecord:
+    TYPE: ClassVar[str] = "connect"  # "type" in its JSON
     ts: float
     pid: int | None  # None: the kernel context could not name the process
     comm: str | None
@@ -147,7 +152,7 @@ class ConnectRecord:
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
-            "type": "connect",
+            "type": self.TYPE,
             "ts": self.ts,
             "pid": self.pid,
             "comm": self.comm,
@@ -187,6 +192,8 @@ class DiskOpTotals:
 class DiskRecord:
     """One block device over one interval; latency from the kernel's histogram."""
 
+    TYPE: ClassVar[str] = "disk"  # "type" in its JSON
+
     ts: float
     dev: str  # "vda", "loop0"; "MAJ:MIN" when /sys has no name for it
     interval_s: float
@@ -210,7 +217,7 @@ class DiskRecord:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "type": "disk",
+            "type": self.TYPE,
             "ts": self.ts,
             "dev": self.dev,
             "interval_s": self.interval_s,
@@ -233,6 +240,8 @@ class DiskRecord:
 class DiskProcRecord:
     """I/O one process submitted to one device over one interval."""
 
+    TYPE: ClassVar[str] = "disk_proc"  # "type" in its JSON
+
     ts: float
     pid: int | None  # None: the kernel did not name the submitter
     comm: str | None
@@ -246,12 +255,14 @@ class DiskProcRecord:
     slow: int = 0  # I/Os at or above the slow threshold (0 when none is set)
 
     def to_json(self) -> dict[str, Any]:
-        return _fields_json(self, "disk_proc")
+        return _fields_json(self, self.TYPE)
 
 
 @dataclass(frozen=True, slots=True)
 class SlowIoRecord:
     """One I/O at or above the user's slow threshold."""
+
+    TYPE: ClassVar[str] = "disk_slow"  # "type" in its JSON
 
     ts: float
     dev: str
@@ -265,12 +276,14 @@ class SlowIoRecord:
     error: int = 0
 
     def to_json(self) -> dict[str, Any]:
-        return _fields_json(self, "disk_slow")
+        return _fields_json(self, self.TYPE)
 
 
 @dataclass(frozen=True, slots=True)
 class DenialRecord:
     """One syscall that failed with EACCES/EPERM (sampled under a flood)."""
+
+    TYPE: ClassVar[str] = "denial"  # "type" in its JSON
 
     ts: float
     pid: int
@@ -284,12 +297,14 @@ class DenialRecord:
     detail: str | None  # "CAP_NET_BIND_SERVICE" (several joined with ",")
 
     def to_json(self) -> dict[str, Any]:
-        return _fields_json(self, "denial")
+        return _fields_json(self, self.TYPE)
 
 
 @dataclass(frozen=True, slots=True)
 class DenialGroupRecord:
     """Exact count of one (comm, uid, syscall, errno) group's denials in one interval."""
+
+    TYPE: ClassVar[str] = "denial_group"  # "type" in its JSON
 
     ts: float
     interval_s: float
@@ -300,7 +315,7 @@ class DenialGroupRecord:
     count: int
 
     def to_json(self) -> dict[str, Any]:
-        return _fields_json(self, "denial_group")
+        return _fields_json(self, self.TYPE)
 
 
 XDP_ACTIONS = ("pass", "drop", "tx", "redirect", "aborted")
@@ -315,6 +330,8 @@ class XdpRecord:
     "tracepoint" (xdp exceptions and redirect errors), or None for an interface with
     none of them, which is still reported for its state and packet rates.
     """
+
+    TYPE: ClassVar[str] = "xdp"  # "type" in its JSON
 
     ts: float
     ifname: str
@@ -333,7 +350,7 @@ class XdpRecord:
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
-            "type": "xdp",
+            "type": self.TYPE,
             "ts": self.ts,
             "ifname": self.ifname,
             "ifindex": self.ifindex,
@@ -375,6 +392,8 @@ class SyscallRow:
 class SyscallsRecord:
     """One process's syscalls over one interval (exact counts), busiest first."""
 
+    TYPE: ClassVar[str] = "syscalls"  # "type" in its JSON
+
     ts: float
     pid: int
     interval_s: float
@@ -383,7 +402,7 @@ class SyscallsRecord:
 
     def to_json(self) -> dict[str, Any]:
         out = {
-            "type": "syscalls",
+            "type": self.TYPE,
             "ts": self.ts,
             "pid": self.pid,
             "interval_s": self.interval_s,
@@ -397,6 +416,8 @@ class SyscallsRecord:
 @dataclass(frozen=True, slots=True)
 class UprobeRecord:
     """Calls of one user function in one process over one interval."""
+
+    TYPE: ClassVar[str] = "uprobe"  # "type" in its JSON
 
     ts: float
     pid: int
@@ -414,7 +435,7 @@ class UprobeRecord:
 
     def to_json(self) -> dict[str, Any]:
         out = {
-            "type": "uprobe",
+            "type": self.TYPE,
             "ts": self.ts,
             "pid": self.pid,
             "target": self.target,
@@ -436,6 +457,8 @@ class CpuRecord:
     """One process's (or one comm's exited processes') share of the CPU over one interval,
     from in-kernel sampling: 100.0 is one CPU for the whole interval."""
 
+    TYPE: ClassVar[str] = "cpu"  # "type" in its JSON
+
     ts: float
     interval_s: float
     pid: int | None  # None: processes of this comm that exited before the interval's read
@@ -447,12 +470,14 @@ class CpuRecord:
     procs: int = 1  # processes this row covers (more than one only for an exited comm)
 
     def to_json(self) -> dict[str, Any]:
-        return _fields_json(self, "cpu")
+        return _fields_json(self, self.TYPE)
 
 
 @dataclass(frozen=True, slots=True)
 class RunqRecord:
     """Box-wide run-queue latency over one interval: how long runnable tasks waited."""
+
+    TYPE: ClassVar[str] = "runq"  # "type" in its JSON
 
     ts: float
     interval_s: float
@@ -462,7 +487,7 @@ class RunqRecord:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "type": "runq",
+            "type": self.TYPE,
             "ts": self.ts,
             "interval_s": self.interval_s,
             "hist": [[low, high, count] for low, high, count in self.hist],
@@ -474,6 +499,8 @@ class RunqRecord:
 @dataclass(frozen=True, slots=True)
 class SystemSample:
     """The header line: the box, and what bpftop itself costs it."""
+
+    TYPE: ClassVar[str] = "system"  # "type" in its JSON
 
     ts: float
     host: str
@@ -487,7 +514,7 @@ class SystemSample:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "type": "system",
+            "type": self.TYPE,
             "ts": self.ts,
             "host": self.host,
             "kernel": self.kernel,
