@@ -87,7 +87,7 @@ class RecordSource(ABC):
 
     @abstractmethod
     def set_filter(self, user_filter: Filter) -> None:
-        pass
+        """From now on, send only what `user_filter` keeps."""
 
     def drilldown_refusal(self) -> str | None:
         """Why a drilldown cannot open here (None: it can)."""
@@ -95,12 +95,15 @@ class RecordSource(ABC):
 
     # -- time ---------------------------------------------------------------------
     @abstractmethod
-    def pause(self, timeline: Timeline) -> None: ...
+    def pause(self, timeline: Timeline) -> None:
+        """p: freeze or go on (live: the display; a replay: the playing)."""
 
     def step(self, timeline: Timeline, frames: int) -> None:
+        """[ ] { }: refreshes back or forward in the history."""
         timeline.step(frames)
 
     def spike(self, timeline: Timeline) -> str:
+        """!: the worst disk p99 in the history, then the next one down."""
         return timeline.next_spike()
 
     @abstractmethod
@@ -108,10 +111,12 @@ class RecordSource(ABC):
         """What `g`'s -5m counts back from (None: nothing to go to yet)."""
 
     @abstractmethod
-    def go_to(self, timeline: Timeline, ts: float) -> str | None: ...
+    def go_to(self, timeline: Timeline, ts: float) -> str | None:
+        """g: the moment `ts`, or the nearest there is (and a line saying so)."""
 
     @abstractmethod
-    def seek_by(self, timeline: Timeline, seconds: float) -> None: ...
+    def seek_by(self, timeline: Timeline, seconds: float) -> None:
+        """< >: `seconds` back or forward."""
 
     def speed(self, steps: int) -> str | None:
         """Faster or slower; a line if this source has no speed."""
