@@ -10,10 +10,10 @@ from typing import Any, ClassVar
 from bpftop.model.histogram import Bucket, LatencySummary
 
 
-def _fields_json(record: Any, kind: str) -> dict[str, Any]:
-    """`{"type": kind, field: value, ...}` in field order, for records that send every
+def _fields_json(record: Any) -> dict[str, Any]:
+    """`{"type": TYPE, field: value, ...}` in field order, for records that send every
     field as it is."""
-    return {"type": kind, **{f.name: getattr(record, f.name) for f in fields(record)}}
+    return {"type": record.TYPE, **{f.name: getattr(record, f.name) for f in fields(record)}}
 
 
 PROBE_STATES = ("attaching", "attached", "unavailable", "detached")
@@ -255,7 +255,7 @@ class DiskProcRecord:
     slow: int = 0  # I/Os at or above the slow threshold (0 when none is set)
 
     def to_json(self) -> dict[str, Any]:
-        return _fields_json(self, self.TYPE)
+        return _fields_json(self)
 
 
 @dataclass(frozen=True, slots=True)
@@ -276,7 +276,7 @@ class SlowIoRecord:
     error: int = 0
 
     def to_json(self) -> dict[str, Any]:
-        return _fields_json(self, self.TYPE)
+        return _fields_json(self)
 
 
 @dataclass(frozen=True, slots=True)
@@ -297,7 +297,7 @@ class DenialRecord:
     detail: str | None  # "CAP_NET_BIND_SERVICE" (several joined with ",")
 
     def to_json(self) -> dict[str, Any]:
-        return _fields_json(self, self.TYPE)
+        return _fields_json(self)
 
 
 @dataclass(frozen=True, slots=True)
@@ -315,7 +315,7 @@ class DenialGroupRecord:
     count: int
 
     def to_json(self) -> dict[str, Any]:
-        return _fields_json(self, self.TYPE)
+        return _fields_json(self)
 
 
 XDP_ACTIONS = ("pass", "drop", "tx", "redirect", "aborted")
@@ -470,7 +470,7 @@ class CpuRecord:
     procs: int = 1  # processes this row covers (more than one only for an exited comm)
 
     def to_json(self) -> dict[str, Any]:
-        return _fields_json(self, self.TYPE)
+        return _fields_json(self)
 
 
 @dataclass(frozen=True, slots=True)

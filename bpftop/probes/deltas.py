@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Hashable, Mapping
 from typing import Any, Generic, TypeVar
 
-Totals = dict[Any, tuple[int, ...]]
+Totals = dict[Any, tuple[int, ...]]  # a map's totals read into Python, several per key
 Key = TypeVar("Key", bound=Hashable)
 Total = TypeVar("Total", int, tuple[int, ...])
 
@@ -29,14 +29,8 @@ def grew(now: Total, before: Total | None) -> Total:
     return tuple(n - b for n, b in zip(now, before, strict=True))
 
 
-def growth(current: Totals, last: Totals) -> Totals:
-    """Per key, how much each running total grew; keys that did not grow are left out."""
-    out: Totals = {}
-    for key, now in current.items():
-        delta = grew(now, last.get(key))
-        if any(delta):
-            out[key] = delta
-    return out
+def _moved(delta: int | tuple[int, ...]) -> bool:
+    return delta != 0 if isinstance(delta, int) else any(delta)
 
 
 class RunningTotals(Generic[Key, Total]):
@@ -59,9 +53,7 @@ class RunningTotals(Generic[Key, Total]):
 
     def growth(self, current: Mapping[Key, Total]) -> dict[Key, Total]:
         """The keys that grew, with their growth."""
-        return {
-            k: v for k, v in self.deltas(current).items() if (v if isinstance(v, int) else any(v))
-        }
+        return {k: v for k, v in self.deltas(current).items() if _moved(v)}
 
     def forget(self, key: Key) -> None:
         """A key the caller deleted from the map: if it comes back, it counts from zero."""
