@@ -29,7 +29,7 @@ from textual.screen import Screen
 
 from bpftop.bundle import BundleError, default_directory, with_statuses, write_bundle
 from bpftop.dashboard_screen import DashboardScreen
-from bpftop.drilldown_control import DrilldownControl, Notice
+from bpftop.drilldown_control import DrilldownControl
 from bpftop.filters import SYNTAX, Filter
 from bpftop.keys import bindings, help_lines
 from bpftop.model.dashboard import DashboardSnapshot
@@ -203,10 +203,6 @@ class BpftopApp(App[int]):
     def on_bpftop_app_status_changed(self, _message: StatusChanged) -> None:
         self.render_snapshot()
 
-    def tell(self, notice: Notice | None) -> None:
-        if notice is not None:
-            self.notify(notice.text, severity=notice.severity)
-
     # -- rendering ------------------------------------------------------------------
     def tick(self) -> None:
         shown = self.source.refresh(self.timeline)
@@ -364,7 +360,7 @@ class BpftopApp(App[int]):
             return  # one drilldown at a time
         pid, read_process, notices = self.drilldown.open(pid)
         for notice in notices:
-            self.tell(notice)
+            notice.show(self.notify)
         if read_process is None:
             return
         self.push_screen(DrilldownScreen(pid, read_process, self.drilldown),

@@ -35,10 +35,14 @@ ReadProcess = Callable[[], ProcessInfo | None]
 
 @dataclass(frozen=True)
 class Notice:
-    """A line for the user: notify(text, severity=...)."""
+    """A line for the user, shown through Textual's notify (the app's or a screen's)."""
 
     text: str
     severity: Literal["information", "warning", "error"] = "information"
+    timeout: float | None = None  # seconds; None: Textual's default
+
+    def show(self, notify: Callable[..., object]) -> None:
+        notify(self.text, severity=self.severity, timeout=self.timeout)
 
 
 class DrilldownControl:
@@ -170,7 +174,7 @@ class DrilldownControl:
         self.budget_pct = later[0] if later else BUDGET_STEPS[0]
         self.source.configure("uprobes", "budget_pct", self.budget_pct)
         return Notice(f"uprobe budget {self.budget_pct:g}% of a CPU: probes costing the "
-                      "process more together are detached")  # fmt: skip
+                      "process more together are detached", timeout=4)  # fmt: skip
 
     def detach_all(self) -> None:
         self.source.control("uprobes", "clear", "")

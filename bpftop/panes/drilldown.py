@@ -234,9 +234,9 @@ class DrilldownScreen(Screen[None]):
     def action_close(self) -> None:
         self.dismiss(None)
 
-    def tell(self, notice: Notice | None, timeout: float | None = None) -> None:
+    def tell(self, notice: Notice | None) -> None:
         if notice is not None:
-            self.notify(notice.text, severity=notice.severity, timeout=timeout)
+            notice.show(self.notify)
 
     def action_pick_function(self) -> None:
         self._list_functions()
@@ -263,7 +263,7 @@ class DrilldownScreen(Screen[None]):
         self._control.detach_all()
 
     def action_budget(self) -> None:
-        self.tell(self._control.next_budget(), timeout=4)
+        self.tell(self._control.next_budget())
 
     def action_next_view(self) -> None:
         views = list(BOTTOM_VIEWS)
