@@ -18,7 +18,10 @@ PSEUDO_MAP_FD = 1  # its src_reg when the immediate is a map fd
 LOG_SIZE = 1 << 16
 # struct bpf_prog_info (uapi/linux/bpf.h)
 INFO_SIZE = 256  # larger than the kernel's struct; the tail stays zero as it requires
+_OFF_ID = 4
 _OFF_NAME = 64  # char name[BPF_OBJ_NAME_LEN = 16]
+_OFF_RUN_TIME_NS = 192
+_OFF_RUN_CNT = 200
 _OFF_BTF_ID = 128
 _OFF_FUNC_INFO_REC_SIZE = 132
 _OFF_FUNC_INFO = 136
@@ -97,6 +100,8 @@ def lib() -> ctypes.CDLL:
         ctypes.POINTER(_MapOpts),
     ]
     bpf.bpf_raw_tracepoint_open.argtypes = [ctypes.c_char_p, ctypes.c_int]
+    bpf.bpf_enable_stats.argtypes = [ctypes.c_int]
+    bpf.bpf_link_create.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_void_p]
     bpf.libbpf_find_vmlinux_btf_id.argtypes = [ctypes.c_char_p, ctypes.c_int]
     bpf.bpf_btf_get_fd_by_id.argtypes = [ctypes.c_uint32]
     bpf.bpf_btf_load.argtypes = [ctypes.c_char_p, ctypes.c_size_t, ctypes.c_void_p]
@@ -189,13 +194,30 @@ def vmlinux_btf_id(function: str, attach_type: int) -> int:
     return found
 
 
-def prog_name(prog_fd: int) -> str:
-    """The name the kernel keeps for a program (at most 15 characters)."""
+def _prog_info(prog_fd: int) -> bytes:
+    """struct bpf_prog_info of a loaded program, as bytes."""
     buf = ctypes.create_string_buffer(INFO_SIZE)
     size = ctypes.c_uint32(INFO_SIZE)
     if lib().bpf_obj_get_info_by_fd(prog_fd, buf, ctypes.byref(size)) != 0:
-        raise error("cannot read a program's name")
-    return buf.raw[_OFF_NAME : _OFF_NAME + 16].split(b"\0", 1)[0].decode()
+        raise error("cannot read a program's info")
+    return buf.raw
+
+
+def prog_name(prog_fd: int) -> str:
+    """The name the kernel keeps for a program (at most 15 characters)."""
+    raw = _prog_info(prog_fd)[_OFF_NAME : _OFF_NAME + 16]
+    return raw.split(b"\0", 1)[0].decode("utf-8", "replace")
+
+
+def prog_stats(prog_fd: int) -> tuple[int, int, int]:
+    """(program id, run_time_ns, run_cnt) of a loaded program (the run time counts only
+    while BPF_ENABLE_STATS is on: bpftop/probes/stats.py)."""
+    raw = _prog_info(prog_fd)
+    return (
+        int.from_bytes(raw[_OFF_ID : _OFF_ID + 4], "little"),
+        int.from_bytes(raw[_OFF_RUN_TIME_NS : _OFF_RUN_TIME_NS + 8], "little"),
+        int.from_bytes(raw[_OFF_RUN_CNT : _OFF_RUN_CNT + 8], "little"),
+    )
 
 
 def map_info(map_fd: int) -> dict[str, int | str]:

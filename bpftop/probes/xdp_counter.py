@@ -9,6 +9,7 @@ import os
 import sys
 from typing import Any
 
+from bpftop.probes import libbpf
 from bpftop.probes.compiler import COMPILER, PROG_TYPE_XDP, CompileRequest
 from bpftop.resources import bpf_dir
 from bpftop.xdp_rules import DropRule
@@ -31,19 +32,14 @@ class XdpCounter:
         self.prog_id = 0
 
     def attach(self) -> None:
-        from bpftop.probes.stats import BpfStats
-
         source = str(bpf_dir() / "xdp_counter.c")
         bpf = COMPILER.load(CompileRequest(source, (f"-I{bpf_dir()}",), PROG_TYPE_XDP))
         try:
             fn = bpf.load_func(PROGRAM_NAME.encode(), PROG_TYPE_XDP)
-            lib = ctypes.CDLL("libbpf.so.1", use_errno=True)
-            lib.bpf_link_create.argtypes = [ctypes.c_int] * 3 + [ctypes.c_void_p]
-            link = lib.bpf_link_create(fn.fd, self.ifindex, BPF_XDP, None)
+            link = libbpf.lib().bpf_link_create(fn.fd, self.ifindex, BPF_XDP, None)
             if link < 0:
-                err = ctypes.get_errno()
-                raise OSError(err, f"cannot attach to {self.ifname}: {os.strerror(err)}")
-            self.prog_id = BpfStats().prog_info(fn.fd)[0]
+                raise libbpf.error(f"cannot attach to {self.ifname}")
+            self.prog_id = libbpf.prog_stats(fn.fd)[0]
         except Exception:
             bpf.cleanup()
             raise
