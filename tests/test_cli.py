@@ -17,6 +17,7 @@ from bpftop.probes.connect_probe import ConnectProbe
 from tests.helpers.bpftool import bpftop_program_ids, wait_until_gone
 from tests.helpers.cli import (
     BPFTOP,
+    ROOT,
     attached,
     read_until,
     record,
@@ -25,8 +26,6 @@ from tests.helpers.cli import (
     world_can_run_from_here,
 )
 from tests.helpers.timing import SLOWDOWN
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.mark.parametrize(

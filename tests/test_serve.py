@@ -9,7 +9,6 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -24,12 +23,11 @@ from tests.helpers.bpftool import (
     perf_attachments,
     wait_until_gone,
 )
+from tests.helpers.cli import BPFTOP, ROOT
 from tests.helpers.loopdev import BLOCK, direct_io, loop_device
 from tests.helpers.timing import SLOWDOWN
 
 pytestmark = pytest.mark.bpf
-ROOT = Path(__file__).resolve().parent.parent
-BPFTOP = [sys.executable, "-m", "bpftop.cli"]
 INTERVAL = "0.2"
 CAP_SYS_ADMIN = 21
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]

@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import signal
 import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pytest
 
@@ -15,6 +13,7 @@ from bpftop.probes.xdp_probe import XdpProbe
 from bpftop.records import ProbeCounts, ProbeStatus, XdpRecord
 from bpftop.xdp_rules import XdpRule, parse_rule
 from tests.helpers.bpftool import loaded_programs
+from tests.helpers.cli import BPFTOP, ROOT
 from tests.helpers.netns import (
     BY_PORT,
     compiling_bcc,
@@ -27,8 +26,6 @@ from tests.helpers.timing import SLOWDOWN
 
 pytestmark = pytest.mark.bpf
 PACKETS = 57
-BPFTOP = [sys.executable, "-m", "bpftop.cli"]
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def acted(record: XdpRecord, action: str) -> int:

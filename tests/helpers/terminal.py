@@ -6,12 +6,10 @@ import os
 import pty
 import select
 import signal
-import sys
 import threading
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent.parent
+from tests.helpers.cli import BPFTOP, ROOT
 
 
 class Terminal:
@@ -22,7 +20,7 @@ class Terminal:
         if self.pid == 0:  # the child: the pty is its controlling terminal
             os.chdir(ROOT)
             os.environ["TERM"] = "xterm-256color"
-            os.execv(sys.executable, [sys.executable, "-m", "bpftop.cli", *args])
+            os.execv(BPFTOP[0], [*BPFTOP, *args])
         self.screen = bytearray()
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
