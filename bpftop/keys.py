@@ -9,6 +9,7 @@ screen's.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 from typing import Literal
 
 from textual.binding import Binding, BindingType
@@ -285,11 +286,13 @@ def bindings(scope: Scope) -> list[BindingType]:
     return out
 
 
+@cache  # pane titles ask at every refresh
 def key_of(id: str) -> str:
     """The key a title names for the key `id`, e.g. "1" for toggle-exec."""
     return next(k.first for k in KEYS if k.id == id)
 
 
+@cache
 def toggle_key(probe: str) -> str:
     """The key that turns `probe` on and off."""
     return next(k.first for k in KEYS if k.probe == probe)
