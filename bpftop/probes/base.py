@@ -165,6 +165,10 @@ class Probe(ABC):
         """Compile (in a child process) and attach the step's programs; the BPF object."""
         bpf = COMPILER.load(self.compile_request(step))
         try:
+            if self.kernel_filter:
+                # Before anything attaches: else, for an instant, the programs would count
+                # tasks the user filtered out (udev probing a new loop device, say).
+                write_filter(bpf[b"filter"], self._filter)
             bpf.attach_loaded()
             if self.streams_events:
                 self._events = bpf[b"events"]
