@@ -145,6 +145,16 @@ static __always_inline u32 op_of(const char *rwbs)
     return OP_OTHER;
 }
 
+/* The block layer's own flush request ("FF": REQ_OP_FLUSH | REQ_PREFLUSH), issued on
+ * behalf of the requests that asked for a cache flush (an fsync's empty write, a write
+ * with PREFLUSH). Each of those completes again when its flush is done, and is counted
+ * then, with its submitter and its latency; counting this one as well made every flush
+ * two I/Os, one of them untimed (`disk_ios_total{op="other"}` twice its histogram). */
+static __always_inline int is_flush_request(const char *rwbs)
+{
+    return rwbs[0] == 'F' && rwbs[1] == 'F';
+}
+
 
 /* Neighbouring 4 KiB requests get neighbouring slots: sequential I/O stays in a few
  * cache lines (a scattering hash cost ~50 ns more per I/O in the benchmark). The
@@ -181,8 +191,9 @@ static __always_inline void claim(u32 dev, u64 sector, u64 start_ns, u64 issue_n
     s->pid = 0;
     u32 zero = 0;
     struct task_filter *f = filter.lookup(&zero);
-    /* With a task filter, an I/O whose submitter is unknown cannot pass: never a guess. */
-    s->filtered = f && filter_on_task(f) && (!named || !task_passes(f, 0));
+    /* With a task filter, an I/O whose submitter is unknown cannot pass: never a guess.
+     * bpftop's own I/O (its compile cache, a bundle) never does. */
+    s->filtered = f && (filter_on_task(f) ? !named || !task_passes(f, 0) : named && task_is_self(f));
     if (named) {
         s->pid = bpf_get_current_pid_tgid() >> 32;
         bpf_get_current_comm(s->comm, sizeof(s->comm));
@@ -228,6 +239,8 @@ TRACEPOINT_PROBE(block, block_rq_issue)
     struct rq_slot *s = find(args->dev, args->sector);
     if (s)
         s->issue_ns = now;
+    else if (is_flush_request(args->rwbs))
+        return 0; /* never completes as an I/O of its own (is_flush_request) */
     else /* first seen here: latency from issue, no queue/device split */
         claim(args->dev, args->sector, now, now, 0);
     return 0;
@@ -322,6 +335,8 @@ static __always_inline void add_proc(u32 pid, const char *comm, u32 dev, u32 op,
 
 TRACEPOINT_PROBE(block, block_rq_complete)
 {
+    if (is_flush_request(args->rwbs))
+        return 0;
     u64 now = bpf_ktime_get_ns();
     u32 dev = args->dev;
     u64 sector = args->sector;

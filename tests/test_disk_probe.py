@@ -150,3 +150,46 @@ def test_bad_setting_is_refused_before_it_reaches_the_kernel(engine_for) -> None
     with pytest.raises(ValueError, match="no setting"):
         engine.configure("disk", "nonsense", 1)
     assert engine.probes["disk"].active
+
+
+FSYNCS = 17
+
+
+def _diskstats_flushes(name: str) -> int:
+    """The kernel's own count of completed flush requests of a disk (/proc/diskstats)."""
+    for line in Path("/proc/diskstats").read_text().splitlines():
+        fields = line.split()
+        if fields[2] == name:
+            return int(fields[3 + 15])  # "flush requests completed successfully"
+    raise AssertionError(f"{name} not in /proc/diskstats")
+
+
+def test_each_flush_is_one_timed_io_as_the_kernel_counts_it(engine_for, tmp_path: Path) -> None:
+    """An fsync's cache flush is one I/O of its process, timed, as /proc/diskstats
+    counts it: the block layer's own flush request is not counted a second time."""
+    with loop_device(tmp_path) as dev:
+        name = os.path.basename(dev)
+        fd = os.open(dev, os.O_RDWR | os.O_DIRECT)
+        try:
+            engine, sink = engine_for("disk", interval=0.3)
+            before = _diskstats_flushes(name)
+            for _ in range(FSYNCS):
+                os.fsync(fd)  # nothing written: an empty flush each time
+            flushes = _diskstats_flushes(name) - before
+
+            def devices() -> list[DiskRecord]:
+                return [r for r in sink.of_type(DiskRecord) if r.dev == name]
+
+            assert sink.wait_for(lambda: sum(r.flushes for r in devices()) >= FSYNCS)
+            time.sleep(0.7)  # two more intervals: nothing extra arrives
+            engine.stop()
+        finally:
+            os.close(fd)
+    busy = [r for r in devices() if r.ios]
+    assert flushes == FSYNCS, "the loop device has no write cache: nothing to flush"
+    assert sum(r.flushes for r in busy) == FSYNCS, busy
+    assert sum(r.ios for r in busy) == FSYNCS, busy
+    assert sum(r.untimed for r in busy) == 0, busy
+    assert sum(count for r in busy for _, _, count in r.hist) == FSYNCS, busy
+    other = [t for r in busy for t in r.by_op if t.op == "other"]
+    assert sum(t.ios for t in other) == sum(n for t in other for _, _, n in t.hist) == FSYNCS
