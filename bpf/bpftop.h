@@ -54,7 +54,7 @@ struct task_filter {
     u32 cgroup_level; /* that cgroup's depth below the v2 root */
     u32 port;         /* TCP: either end of the connection */
     u32 dev;          /* block device, kernel dev_t (MAJOR << 20 | MINOR) */
-    u32 pad;
+    u32 self_tgid;    /* bpftop's own process: what it does itself is never shown */
     u64 min_lat_ns;   /* events (connections, slow I/O) at least this slow */
     u32 outcomes;     /* result=: OUTCOME_* bits wanted (0: any outcome) */
     s32 err;          /* errno=: the negative errno wanted (0: any) */
@@ -84,10 +84,19 @@ static __always_inline int filter_on_task(const struct task_filter *f)
     return f->pid || f->uid_set || f->comm_len || f->cgroup;
 }
 
+/* Is the current task one of bpftop's own threads? Its map reads, /proc walks and
+ * refused BPF loads are not the box's activity (user space sets self_tgid always). */
+static __always_inline int task_is_self(const struct task_filter *f)
+{
+    return f->self_tgid && (u32)(bpf_get_current_pid_tgid() >> 32) == f->self_tgid;
+}
+
 /* Does the current task pass the filter's task fields? `parent` (0: unknown)
- * lets the exec probe show a filtered pid's children too. */
+ * lets the exec probe show a filtered pid's children too. bpftop itself never does. */
 static __always_inline int task_passes(const struct task_filter *f, u32 parent)
 {
+    if (task_is_self(f))
+        return 0;
     if (f->pid) {
         u32 pid = bpf_get_current_pid_tgid() >> 32;
         if (pid != f->pid && parent != f->pid)

@@ -19,7 +19,7 @@
 enum cpu_counter {
     CPU_SAMPLES = 0,     /* every sample, idle ones included */
     CPU_IDLE = 1,        /* samples of the idle task */
-    CPU_FILTERED = 2,    /* samples of tasks the user's filter leaves out */
+    CPU_FILTERED = 2,    /* samples of tasks the user's filter leaves out, and of bpftop */
     CPU_WAITS = 3,       /* run-queue waits measured */
     CPU_TABLE_FULL = 4,  /* a map was full: that sample or wait is missing there */
     CPU_NR_COUNTERS = 5,
@@ -72,7 +72,7 @@ int on_cpu_sample(struct bpf_perf_event_data *ctx)
     }
     u32 zero = 0;
     struct task_filter *f = filter.lookup(&zero);
-    if (f && filter_on_task(f) && !task_passes(f, 0)) {
+    if (f && (filter_on_task(f) || f->self_tgid) && !task_passes(f, 0)) {
         count(CPU_FILTERED);
         return 0;
     }

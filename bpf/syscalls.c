@@ -8,6 +8,10 @@
 #include "bpftop.h"
 
 #define MAX_SYSCALLS 512
+/* x86_64: what a uretprobe/uprobe trampoline calls, not the program (6.11+). The
+ * drilldown's own uprobes make them: bpftop's activity, not the target's. */
+#define NR_URETPROBE 335
+#define NR_UPROBE 336
 #define MAX_ERRNO 4095
 
 enum syscall_counter {
@@ -76,7 +80,7 @@ RAW_TRACEPOINT_PROBE(sys_exit)
     u32 nr = mark->nr;
     u64 lat = now - mark->ts_ns;
     mark->ts_ns = 0; /* used: an exit without a new enter is not matched to it */
-    if (nr >= MAX_SYSCALLS)
+    if (nr >= MAX_SYSCALLS || nr == NR_URETPROBE || nr == NR_UPROBE)
         return 0;
     struct syscall_totals *t = totals.lookup(&nr);
     if (!t)

@@ -43,7 +43,10 @@ class BpfEngine:
         enabled: Iterable[str],
         interval: float = 1.0,
         stderr: StderrCapture | None = None,
+        hide_pid: int = 0,
     ) -> None:
+        """`hide_pid`: a process whose own activity no probe shows (bpftop's, when run
+        from the command line: its map reads and /proc walks are not the box's)."""
         self._kernel = kernel
         self._deliver = sink
         # Read from the BPF thread, replaced whole from any thread (no lock needed).
@@ -57,6 +60,7 @@ class BpfEngine:
         )
         for probe in self.probes.values():
             probe.shared_sys_exit = shared_sys_exit
+            probe.hidden_tgid = hide_pid
         self._wanted = [name for name in enabled if name in self.probes]
         # Work for the BPF thread, queued from any thread.
         self._commands: queue.Queue[Callable[[], None]] = queue.Queue()
@@ -293,6 +297,9 @@ class BpfEngine:
     def _emit_counts_for(self, name: str) -> None:
         """One interval record: the change of every kernel counter since the last one."""
         probe = self.probes[name]
+        # The interval ends as the counters are read: an event stamped up to then was
+        # counted in this record (bpftop.report matches events to counts by it).
+        ends = time.time()
         delta = self._counts.setdefault(name, RunningTotals()).deltas(probe.read_counts())
         run_ns = self._run_time_ns(probe)
         # max(): a probe that let go of a shared program (exec failures off) lost its time.
@@ -304,7 +311,7 @@ class BpfEngine:
         lost = delta.pop(probe.lost_counter, 0)
         self._sink(
             ProbeCounts(
-                ts=time.time(),
+                ts=ends,
                 probe=name,
                 interval_s=round(interval, 3),
                 counts=delta,

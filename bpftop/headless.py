@@ -4,6 +4,7 @@ flushed per line, and every record to the `taps` (a recording, a bundle's store)
 from __future__ import annotations
 
 import json
+import os
 import signal
 import threading
 import time
@@ -52,9 +53,8 @@ def run_headless(
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, lambda *_: done.set())
 
-    engine = BpfEngine(
-        kernel, PROBE_CLASSES, sink, enabled=probes, interval=interval, stderr=stderr
-    )
+    engine = BpfEngine(kernel, PROBE_CLASSES, sink, enabled=probes, interval=interval,
+                       stderr=stderr, hide_pid=os.getpid())  # fmt: skip
     prepare(engine)  # command-line settings, before anything attaches
     engine.start()
     try:

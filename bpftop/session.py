@@ -4,6 +4,7 @@ line's settings, then the TUI, or headless output (--json, --bundle, --serve).""
 from __future__ import annotations
 
 import functools
+import os
 import socket
 import sys
 import threading
@@ -145,6 +146,7 @@ def run_tui(
             enabled=list(options.probes),
             interval=options.interval,
             stderr=stderr,
+            hide_pid=os.getpid(),
         )
         prepare_engine(options, engine)
         engine.start()

@@ -90,11 +90,13 @@ def tracepoint_function(tracepoint: str) -> bytes:
     return f"tracepoint__{category}__{event}".encode()
 
 
-def write_filter(table: Any, user_filter: Filter) -> None:
-    """The filter's kernel fields into a program's `filter` array (bpftop.h)."""
+def write_filter(table: Any, user_filter: Filter, hidden_tgid: int = 0) -> None:
+    """The filter's kernel fields into a program's `filter` array (bpftop.h), and the
+    process whose activity is never shown, whatever the filter (bpftop itself; 0: none)."""
     leaf = table.Leaf()
     fields = {name for name, *_ in leaf._fields_}
-    for name, value in user_filter.kernel_fields().items():
+    values = {**user_filter.kernel_fields(), "self_tgid": hidden_tgid}
+    for name, value in values.items():
         if name not in fields:  # a field missing from the C struct would be ignored silently
             raise ValueError(f"struct task_filter has no field {name!r} (bpf/bpftop.h)")
         setattr(leaf, name, value)
@@ -141,6 +143,7 @@ class Probe(ABC):
         self.decode_errors = 0
         self.notice: str | None = None  # shown with the "attached" status (a refused action)
         self._filter = Filter()
+        self.hidden_tgid = 0  # a process never shown, whatever the filter (BpfEngine sets it)
         # Set by a probe whose target is gone (a process that exited): the engine
         # then detaches it, so it costs the box nothing more.
         self.done_reason: str | None = None
@@ -168,7 +171,7 @@ class Probe(ABC):
             if self.kernel_filter:
                 # Before anything attaches: else, for an instant, the programs would count
                 # tasks the user filtered out (udev probing a new loop device, say).
-                write_filter(bpf[b"filter"], self._filter)
+                write_filter(bpf[b"filter"], self._filter, self.hidden_tgid)
             bpf.attach_loaded()
             if self.streams_events:
                 self._events = bpf[b"events"]
@@ -194,7 +197,7 @@ class Probe(ABC):
         """Programs that test tasks keep the filter in their `filter` array (bpftop.h)."""
         if self._bpf is None or not self.kernel_filter:
             return
-        write_filter(self._bpf[b"filter"], self._filter)
+        write_filter(self._bpf[b"filter"], self._filter, self.hidden_tgid)
 
     def via(self) -> str | None:
         """How it is attached, for the status (the running step's `via`, by default)."""

@@ -194,7 +194,8 @@ class ExecProbe(Probe):
     def _join_shared(self) -> None:
         shared = self.shared_sys_exit
         assert shared is not None, "the engine gives every probe the shared sys_exit hook"
-        write_filter(shared.acquire(EXEC_FAILURES, self.emit_event)[b"filter"], self._filter)
+        failures = shared.acquire(EXEC_FAILURES, self.emit_event)
+        write_filter(failures[b"filter"], self._filter, self.hidden_tgid)
         self._shared_base = self._shared_totals()
 
     def _release_shared(self) -> None:
@@ -219,7 +220,7 @@ class ExecProbe(Probe):
         super()._write_filter()
         if self._source == SHARED:
             assert self.shared_sys_exit is not None
-            write_filter(self.shared_sys_exit.bpf[b"filter"], self._filter)
+            write_filter(self.shared_sys_exit.bpf[b"filter"], self._filter, self.hidden_tgid)
 
     def read_counts(self) -> dict[str, int]:
         self.poll()  # the events the counters counted, so lookups are decided first
