@@ -140,17 +140,41 @@ def _counted(records: list[Record], probe: str, *names: str) -> int | None:
     return sum(c.counts.get(n, 0) for c in counts for n in names) if counts else None
 
 
+def _counted_events(records: list[Record], probe: str, events: list[Any]) -> list[Any]:
+    """The events the probe's counts cover: stamped after its first count record and up
+    to its last. (The first one's interval began before the span, and events after the
+    last one are counted by a record that is not in it.) All of them without counts."""
+    stamps = [r.ts for r in _of(records, ProbeCounts) if r.probe == probe]
+    if not stamps:
+        return events
+    return [r for r in events if stamps[0] < r.ts <= stamps[-1]]
+
+
+def _counted_after_first(records: list[Record], probe: str, *names: str) -> int | None:
+    """The kernel's count over the intervals after the probe's first count record: the
+    same span as _counted_events."""
+    counts = [r for r in _of(records, ProbeCounts) if r.probe == probe][1:]
+    return sum(c.counts.get(n, 0) for c in counts for n in names) if counts else None
+
+
 def _execs(records: list[Record]) -> list[str]:
     execs = _of(records, ExecRecord)
-    total, fails = _counted(records, "exec", "ok", "failed"), _counted(records, "exec", "failed")
+    total = _counted_after_first(records, "exec", "ok", "failed")
+    fails = _counted_after_first(records, "exec", "failed")
     if not execs and not total:
         return []
     by_comm = Counter(r.comm for r in execs)
     failed = Counter((r.filename or (r.argv[0] if r.argv else "?"), r.error) for r in execs
                      if r.error)  # fmt: skip
-    out = [f"  {len(execs):,} execs, {sum(failed.values()):,} failed in the events"]
-    if total is not None:
-        out[0] += f"; {total:,} execs, {fails:,} failed counted over the whole span"
+    if total is None:
+        out = [f"  {len(execs):,} execs, {sum(failed.values()):,} failed in the events"]
+    else:
+        spanned = _counted_events(records, "exec", execs)
+        n_failed = sum(1 for r in spanned if r.error)
+        out = [
+            f"  {len(spanned):,} execs, {n_failed:,} failed in the events; "
+            f"{total:,} execs, {fails:,} failed counted over the whole span"
+        ]
     out += [f"  {n:>8,}  by {comm}" for comm, n in by_comm.most_common(TOP)]
     out += [f"  {n:>8,}  failed {error}: {path}" for (path, error), n in failed.most_common(TOP)]
     return out
@@ -170,11 +194,17 @@ def _connects(records: list[Record]) -> list[str]:
             failures[(peer, r.outcome)] += 1
         if r.latency_us is not None:
             slowest[peer] = max(slowest.get(peer, 0.0), r.latency_us)
-    out = [f"  {len(conns):,} connections, {sum(failures.values()):,} failed in the events"]
-    opened = _counted(records, "connect", "out_established", "in_established")
-    if opened is not None:
-        failed = _counted(records, "connect", *FAILURE_COUNTERS)
-        out[0] += f"; {opened:,} established, {failed:,} failed counted over the whole span"
+    opened = _counted_after_first(records, "connect", "out_established", "in_established")
+    if opened is None:
+        out = [f"  {len(conns):,} connections, {sum(failures.values()):,} failed in the events"]
+    else:
+        spanned = _counted_events(records, "connect", conns)
+        n_failed = sum(1 for r in spanned if r.result != "established")
+        failed = _counted_after_first(records, "connect", *FAILURE_COUNTERS)
+        out = [
+            f"  {len(spanned):,} connections, {n_failed:,} failed in the events; "
+            f"{opened:,} established, {failed:,} failed counted over the whole span"
+        ]
     out += [f"  {n:>8,}  to {peer}" for peer, n in peers.most_common(TOP)]
     out += [f"  {n:>8,}  {result} {peer}" for (peer, result), n in failures.most_common(TOP)]
     worst = sorted(slowest.items(), key=lambda kv: -kv[1])[:TOP]

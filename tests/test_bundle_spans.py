@@ -96,3 +96,42 @@ def test_the_headless_bundles_budget_keeps_every_aggregate_in_order() -> None:
     assert list(kept.records()) == [counts[0], counts[1], counts[2], execs[2], counts[3],
                                     execs[3], counts[4], execs[4]]  # fmt: skip
     assert kept.events_since == 1.5  # every event after the newest one dropped is kept
+
+
+def test_the_reports_events_and_kernel_counts_cover_the_same_intervals(
+    engine_for, tmp_path: Path
+) -> None:
+    """A bundle made mid-interval (as `B` does, with events that no count has covered
+    yet) says as many execs in the events as the kernel counted over the same span."""
+    engine, sink = engine_for("exec", interval=0.3)
+    history, board = History(minutes=10.0), Dashboard(PROBE_NAMES)
+    fed = 0
+
+    def feed() -> None:  # the TUI's path: a frame each refresh, whatever the probe's phase
+        nonlocal fed
+        records = list(sink.records)
+        for record in records[fed:]:
+            board.apply(record)
+            history.add_record(record)
+        fed = len(records)
+        history.add_frame(board.snapshot(time.time()))
+
+    start = time.monotonic()
+    while time.monotonic() - start < 2.5:
+        for _ in range(10):
+            subprocess.run(["/bin/true"], check=True)
+        feed()
+    feed()  # the newest events: read after the last count, not yet covered by one
+    engine.stop()
+    records = list(history.records())
+    assert sum(1 for r in records if isinstance(r, ExecRecord)) > 0
+    about = make_header(host="test", kernel=os.uname().release, lockdown="none",
+                        interval_s=0.3, plans={})  # fmt: skip
+    bundle = write_bundle(tmp_path / "bundle", svg="<svg/>", about=about, records=records)
+    report = (bundle / "report.txt").read_text()
+    line = re.search(r"([\d,]+) execs, ([\d,]+) failed in the events; ([\d,]+) execs, "
+                     r"([\d,]+) failed counted over the whole span", report)  # fmt: skip
+    assert line, report
+    events, events_failed, counted, counted_failed = (int(g.replace(",", ""))
+                                                       for g in line.groups())  # fmt: skip
+    assert events >= 50 and (events, events_failed) == (counted, counted_failed), report
