@@ -27,6 +27,7 @@ PANE_COLUMNS: tuple[tuple[type[Pane], ...], ...] = (
     (CpuPane, ExecPane, ConnectPane),
     (DiskPane, DenialsPane, XdpPane),
 )
+PANE_COUNT = sum(len(column) for column in PANE_COLUMNS)
 
 
 class DashboardScreen(Screen[None]):

@@ -84,6 +84,7 @@ def screenshot(
     """The dashboard as it stood at the end of `records`, as SVG, drawn off-screen
     (headless `--bundle` has no screen of its own to save)."""
     from bpftop.app import BpftopApp
+    from bpftop.dashboard_screen import PANE_COUNT
     from bpftop.model.replay import Replay
     from bpftop.registry import PROBE_NAMES
     from bpftop.sources import ReplaySource
@@ -95,8 +96,17 @@ def screenshot(
     svg: list[str] = []
 
     async def at_the_end(pilot: Pilot[object]) -> None:
+        # The auto-pilot starts before the panes are mounted: a frame rendered then had
+        # only the bare tables (no titles, no rows). Wait for them, and for the layout
+        # the frame gives them, as a terminal would show it a refresh later.
+        for _ in range(100):
+            if len(app.dashboard_screen.panes) == PANE_COUNT:
+                break
+            await pilot.pause(0.01)
         source.seek(app.timeline, replay.end)
         app.render_snapshot()
+        await pilot.pause()
+        app.render_snapshot()  # the panes at the heights the first frame gave them
         await pilot.pause()
         svg.append(app.export_screenshot(title=f"bpftop on {about.host}"))
         app.exit(0)

@@ -8,6 +8,7 @@ import json
 import signal
 import stat
 import subprocess
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,7 @@ from bpftop.recording import RecordingWriter, make_header, read_all
 from bpftop.registry import PROBE_CLASSES, PROBE_NAMES
 from bpftop.sources import LiveSource
 from tests.helpers.apps import wait_state
-from tests.helpers.cli import attached, read_until, run, start_json
+from tests.helpers.cli import BPFTOP, ROOT, attached, read_until, run, start_json
 
 pytestmark = pytest.mark.bpf
 OK, FAILED = 17, 5
@@ -134,6 +135,30 @@ def test_headless_bundle_is_complete_and_private(kernel_features, tmp_path: Path
     assert "<svg" in (bundle / "screen.svg").read_text()
     again = run("--bundle", str(bundle), "--duration", "1")
     assert again.returncode == 2 and "already exists" in again.stderr
+
+
+def test_headless_bundles_screen_shows_the_panes_and_their_rows(tmp_path: Path) -> None:
+    """The headless bundle's screen.svg is the dashboard at the end, titles and rows as
+    the TUI draws them (it once held the bare column headers: drawn before the panes
+    were mounted)."""
+    helper = tmp_path / "bundlemark"
+    helper.write_bytes(Path("/bin/true").read_bytes())
+    helper.chmod(0o755)
+    bundle = tmp_path / "incident"
+    proc = subprocess.Popen([*BPFTOP, "--bundle", str(bundle), "--duration", "4", "--probes",
+                             "exec,cpu", "--comm", "bundlemark"], cwd=ROOT,
+                            stderr=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        time.sleep(2.5)  # attached, inside the 4 s
+        for _ in range(5):
+            subprocess.run([str(helper)], check=True)
+        _, stderr = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, stderr
+    svg = (bundle / "screen.svg").read_text().replace("&#160;", " ")
+    assert "Execs [1]" in svg and "CPU [0]" in svg  # the pane titles
+    assert svg.count("> bundlemark </text>") == 5  # its rows: each exec, its COMM cell
 
 
 def test_sigkilled_recording_plays_up_to_the_last_flush(kernel_features, tmp_path: Path) -> None:
