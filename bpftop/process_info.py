@@ -6,6 +6,7 @@ and the drilldown keeps showing the last answer, marked exited.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -31,8 +32,9 @@ class ProcessInfo:
     threads: int
     cgroup: str | None  # the cgroup v2 path, or the first v1 line
     container: str | None  # a 64-hex id found in the cgroup path
-    files: tuple[str, ...]
+    files: tuple[str, ...]  # "3 /var/log/app.log", "0 /dev/pts/1", "5 pipe:[1234]"
     sockets: tuple[str, ...]  # "tcp 10.0.0.1:443 -> 10.0.0.9:51234 ESTABLISHED"
+    fds: int | None = None  # every open descriptor (None: not allowed to look)
 
 
 class ProcessWatcher:
@@ -64,19 +66,41 @@ class ProcessWatcher:
                     proc.num_threads(),
                 )
                 parents = tuple((p.pid, p.name()) for p in proc.parents())
-            files = tuple(f.path for f in proc.open_files()[:MAX_LISTED])
+            fds: int | None = proc.num_fds()
+            files = _descriptors(self.pid)
             sockets = tuple(_socket_text(c) for c in proc.net_connections("all")[:MAX_LISTED])
         except (psutil.NoSuchProcess, psutil.ZombieProcess):
             self._proc = None
             return None
         except psutil.AccessDenied:
-            files, sockets = (), ()
+            fds, files, sockets = None, (), ()
         cgroup = _cgroup(self.pid)
         match = CONTAINER_ID.search(cgroup or "")
         return ProcessInfo(
             self.pid, name, cmdline or f"[{name}]", user, parents, started, cpu, rss, threads,
-            cgroup, match.group(1)[:12] if match else None, files, sockets,
+            cgroup, match.group(1)[:12] if match else None, files, sockets, fds,
         )  # fmt: skip
+
+
+def _descriptors(pid: int) -> tuple[str, ...]:
+    """Every descriptor that is not a socket (those are listed with their addresses),
+    as "FD TARGET". psutil's open_files() has regular files only, so a process whose
+    descriptors were a terminal, pipes and /dev/null showed `files 0`."""
+    out = []
+    try:
+        names = sorted(os.listdir(f"/proc/{pid}/fd"), key=int)
+    except OSError:
+        return ()
+    for name in names:
+        try:
+            target = os.readlink(f"/proc/{pid}/fd/{name}")
+        except OSError:
+            continue  # closed meanwhile
+        if not target.startswith("socket:"):
+            out.append(f"{name} {target}")
+        if len(out) >= MAX_LISTED:
+            break
+    return tuple(out)
 
 
 def watch_process(pid: int) -> Callable[[], ProcessInfo | None] | None:

@@ -218,9 +218,11 @@ def recorded_process() -> ProcessInfo:
         threads=4,
         cgroup="/system.slice/supervisor.service",
         container=None,
-        files=("/var/log/supervisor/supervisord.log", "/etc/supervisord.conf"),
+        files=("0 /dev/null", "1 pipe:[31337]", "2 pipe:[31337]",
+               "3 /var/log/supervisor/supervisord.log", "4 /etc/supervisord.conf"),
         sockets=("unix /run/supervisor.sock LISTEN", "tcp 127.0.0.1:9001 LISTEN"),
-    )
+        fds=7,
+    )  # fmt: skip
 
 
 def recorded_drilldown() -> list[Record]:
