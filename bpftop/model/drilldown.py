@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from bpftop.model.histogram import Bucket
+from bpftop.model.histogram import Bucket, percentile_bound
 from bpftop.model.probe_state import ProbeState
 from bpftop.records import ProbeStatus, SyscallsRecord, UprobeRecord
 
@@ -30,7 +30,9 @@ class FunctionView:
     symbol: str
     calls: int
     per_second: float
-    p50_us: float | None  # of the last interval with returns
+    # Since opened, like `hist`, as the upper edge of the bucket they fall in: the
+    # numbers beside the histogram are bounds it shows (percentile_bound says why).
+    p50_us: float | None
     p99_us: float | None
     hist: tuple[Bucket, ...]  # since opened: (low_us, high_us, count)
     cost_pct: float | None = None  # what the probe cost the process, last interval
@@ -59,8 +61,6 @@ class _Function:
     symbol: str
     calls: int = 0
     per_second: float = 0.0
-    p50: float | None = None
-    p99: float | None = None
     hist: dict[tuple[float, float], int] = field(default_factory=dict)
     cost_pct: float | None = None
 
@@ -97,8 +97,6 @@ class DrilldownModel:
         f.calls += record.calls
         f.per_second = record.calls / record.interval_s if record.interval_s else 0.0
         f.cost_pct = record.cost_pct
-        if record.lat_us:
-            f.p50, f.p99 = record.lat_us["p50"], record.lat_us["p99"]
         for low, high, n in record.hist:
             f.hist[(low, high)] = f.hist.get((low, high), 0) + n
 
@@ -123,13 +121,13 @@ class DrilldownModel:
             ),
             key=lambda v: (-v.total_us, v.syscall),
         )  # fmt: skip
-        functions = tuple(
-            FunctionView(
-                f.target, f.symbol, f.calls, f.per_second, f.p50, f.p99,
-                tuple((low, high, n) for (low, high), n in sorted(f.hist.items())), f.cost_pct,
-            )
-            for f in self._functions.values()
-        )  # fmt: skip
+        functions = []
+        for f in self._functions.values():
+            hist = tuple((low, high, n) for (low, high), n in sorted(f.hist.items()))
+            functions.append(FunctionView(
+                f.target, f.symbol, f.calls, f.per_second, percentile_bound(hist, 0.50),
+                percentile_bound(hist, 0.99), hist, f.cost_pct,
+            ))  # fmt: skip
         return DrilldownSnapshot(
-            self.pid, tuple(syscalls), functions, dict(self._probes), self._exited
+            self.pid, tuple(syscalls), tuple(functions), dict(self._probes), self._exited
         )

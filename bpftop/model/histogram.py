@@ -74,6 +74,20 @@ def percentile(buckets: Iterable[Bucket], fraction: float, max_us: float | None 
     return round(value, 1)
 
 
+def percentile_bound(buckets: Iterable[Bucket], fraction: float) -> float | None:
+    """The upper edge of the bucket that holds the `fraction` percentile: a bound the
+    histogram itself shows ("p99 <= 8.6 s"), not a value interpolated inside a bucket
+    that may be twice as wide as the value. None for an empty histogram."""
+    buckets = tuple(buckets)
+    total = sum(count for _, _, count in buckets)
+    seen = 0
+    for _low, high, count in buckets:
+        seen += count
+        if total and seen >= fraction * total:
+            return high
+    return None
+
+
 def summarize(buckets: Iterable[Bucket], max_us: float | None) -> LatencySummary | None:
     """p50/p95/p99/max; None when there was nothing to time."""
     buckets = tuple(buckets)
