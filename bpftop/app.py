@@ -11,6 +11,7 @@ control's (drilldown_control).
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import signal
 import threading
@@ -37,7 +38,7 @@ from bpftop.model.history import DEFAULT_MINUTES
 from bpftop.panes.base import Pane
 from bpftop.panes.disks import DiskPane
 from bpftop.panes.drilldown import DrilldownScreen
-from bpftop.panes.format import size
+from bpftop.panes.format import clip, size
 from bpftop.panes.help import HelpScreen
 from bpftop.panes.picker import PickerScreen
 from bpftop.panes.prompt import PromptScreen
@@ -52,6 +53,13 @@ from bpftop.uprobe_settings import BUDGET_PCT
 from bpftop.xdp_rules import XdpRule, parse_rule
 
 EXIT_GRACE_SECONDS = 3.0
+# Full garbage collections walk every tracked object, and the rewind history keeps
+# tens of thousands (a snapshot a second, events up to its budget): at Python's default
+# (one full pass per 10 of the middle generation) they were the TUI's CPU that grew
+# with uptime, 2% to 5% of a CPU in 4 minutes under bench/storm.py. Fewer full passes:
+# the records and snapshots are freed by reference counting, not by the collector,
+# which only has Textual's few cycles to find.
+FULL_COLLECTION_EVERY = 100  # middle-generation passes (Python's default: 10)
 
 
 def exit_anyway_after(seconds: float, code: int) -> None:
@@ -147,6 +155,13 @@ class BpftopApp(App[int]):
         self.screen.refresh(repaint=True)
 
     def on_mount(self) -> None:
+        if not self.is_headless:  # a real terminal: not the tests' process, say
+            # What start-up built (Textual, the panes) lives as long as bpftop: frozen
+            # out of every later full collection.
+            gc.collect()
+            gc.freeze()
+            thresholds = gc.get_threshold()
+            gc.set_threshold(thresholds[0], thresholds[1], FULL_COLLECTION_EVERY)
         self.render_snapshot()
         self.set_interval(self._refresh_seconds, self.tick)
         if self._exit_after is not None:
@@ -341,7 +356,7 @@ class BpftopApp(App[int]):
             pid, mem = p.info["pid"], p.info["memory_info"]
             rss = mem.rss if mem is not None else 0
             share = f"{cpu[pid]:5.1f}" if pid in cpu else "    -"
-            cmdline = " ".join(" ".join(p.info["cmdline"] or []).split())[:50]
+            cmdline = clip(" ".join(" ".join(p.info["cmdline"] or []).split()), 50)
             label = (f"{pid:>7} {share}% {size(rss):>5}  {p.info['username'] or '?':<10} "
                      f"{p.info['name']}  {cmdline}")  # fmt: skip
             listed.append((cpu.get(pid, -1.0), rss, str(pid), label))

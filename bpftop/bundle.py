@@ -13,6 +13,7 @@ import dataclasses
 import heapq
 import itertools
 import os
+import pwd
 import socket
 import time
 from collections import deque
@@ -36,8 +37,20 @@ class BundleError(Exception):
 
 
 def default_directory(host: str | None = None) -> Path:
+    """Where `B` puts a bundle: the home of the user who ran bpftop (through sudo, the
+    one who typed it), never whatever directory bpftop happened to start in (a bundle
+    once landed in a repository checkout); /var/tmp where there is no home."""
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    return Path.cwd() / f"bpftop-bundle-{host or socket.gethostname()}-{stamp}"
+    return bundle_home() / f"bpftop-bundle-{host or socket.gethostname()}-{stamp}"
+
+
+def bundle_home() -> Path:
+    user = os.environ.get("SUDO_USER") if os.geteuid() == 0 else None
+    try:
+        home = Path(pwd.getpwnam(user).pw_dir) if user else Path.home()
+    except (KeyError, RuntimeError):
+        home = None
+    return home if home is not None and home.is_dir() else Path("/var/tmp")
 
 
 def check_directory(directory: Path) -> None:

@@ -37,12 +37,17 @@ def _key(r: DenialRecord | DenialGroupRecord) -> GroupKey:
     return (r.comm, r.uid, r.syscall, r.errno)
 
 
+def _key_of(g: DenialGroup) -> GroupKey:
+    return (g.comm, g.uid, g.syscall, g.errno)
+
+
 class DenialModel:
     def __init__(self, keep: int = 500, keep_groups: int = 2000) -> None:
         self._rows: deque[DenialRecord] = deque(maxlen=keep)
         self._totals: dict[GroupKey, int] = {}
         self._rates: dict[GroupKey, float] = {}  # this interval's, reset each interval
         self._last: dict[GroupKey, DenialRecord] = {}
+        self._shown: dict[GroupKey, DenialGroup] = {}  # as in the last snapshot (Groups)
         self._keep_groups = keep_groups
         self._denials = IntervalRate()
         self._silent = 0
@@ -78,10 +83,15 @@ class DenialModel:
         self._sampled_out += c.get("sampled_out", 0)
 
     def snapshot(self) -> DenialSnapshot:
-        groups = [
-            DenialGroup(*key, total, self._rates.get(key, 0.0), self._last.get(key))
-            for key, total in self._totals.items()
-        ]
+        groups = []
+        for key, total in self._totals.items():
+            rate, last = self._rates.get(key, 0.0), self._last.get(key)
+            group = self._shown.get(key)  # unchanged: the same object (model.groups says why)
+            if group is None or (group.total, group.per_second) != (total, rate) or \
+                    group.last is not last:  # fmt: skip
+                group = DenialGroup(*key, total, rate, last)
+            groups.append(group)
+        self._shown = {_key_of(g): g for g in groups}
         groups.sort(key=lambda g: (-g.per_second, -g.total))
         return DenialSnapshot(
             rows=tuple(self._rows),

@@ -29,6 +29,7 @@ class Groups(Generic[K, R]):
         self._this_interval: dict[K, int] = {}
         self._rates: dict[K, float] = {}
         self._last: dict[K, R] = {}
+        self._shown: dict[K, Group[K, R]] = {}  # the Group each key had in the last snapshot
         self._keep = keep
 
     def add(self, key: K, record: R) -> None:
@@ -51,10 +52,21 @@ class Groups(Generic[K, R]):
     def clear(self) -> None:
         """A new filter: counting starts over (only what passes it arrives now)."""
         self._totals, self._this_interval, self._rates, self._last = {}, {}, {}, {}
+        self._shown = {}
 
     def snapshot(self) -> tuple[Group[K, R], ...]:
-        """Busiest now first, then the largest totals."""
-        rates, last = self._rates, self._last
-        groups = [Group(k, n, rates.get(k, 0.0), last[k]) for k, n in self._totals.items()]
+        """Busiest now first, then the largest totals. A group that did not change is
+        the same object as in the last snapshot: the rewind history keeps a snapshot a
+        second for minutes, and every new object in it is one more for the garbage
+        collector to walk (its full passes were what grew the TUI's CPU with uptime)."""
+        rates, last, before = self._rates, self._last, self._shown
+        groups = []
+        for k, n in self._totals.items():
+            group = before.get(k)
+            if (group is None or group.total != n or group.last is not last[k]
+                    or group.per_second != rates.get(k, 0.0)):  # fmt: skip
+                group = Group(k, n, rates.get(k, 0.0), last[k])
+            groups.append(group)
+        self._shown = {g.key: g for g in groups}
         groups.sort(key=lambda g: (-g.per_second, -g.total))
         return tuple(groups)

@@ -18,7 +18,12 @@ from bpftop.model.dashboard import DashboardSnapshot
 from bpftop.model.probe_state import ProbeState
 from bpftop.panes.palette import Palette, palette_of
 
-MAX_ROWS = 100  # newest rows shown (measuring cells is most of a refresh); the model keeps 500
+MAX_ROWS = 100  # newest rows a pane can show (zoomed, or scrolled); the model keeps 500
+# Rows past the pane's height that are filled anyway, so the cursor can move on
+# before the next refresh brings more. Every row filled is measured and rendered at
+# each refresh, whether it is on screen or not: filling 100 rows for a pane that shows
+# 8 was most of the TUI's own CPU under load (bench/uptime.py).
+ROWS_AHEAD = 4
 
 
 class Pane(Vertical, can_focus=False):
@@ -63,6 +68,7 @@ class Pane(Vertical, can_focus=False):
         self.sort_reverse = True
         self._last: DashboardSnapshot | None = None
         self._row_pids: list[int | None] = []  # the pid of each shown row, in table order
+        self.rows_available = 0  # rows the pane could show, of which the table holds a screenful
 
     @property
     def palette(self) -> Palette:
@@ -89,10 +95,30 @@ class Pane(Vertical, can_focus=False):
             rows.sort(key=lambda row: _sort_key(row.keys[index]), reverse=self.sort_reverse)
         else:
             rows.reverse()  # newest first
-        shown = rows[:MAX_ROWS]
+        self.rows_available = min(len(rows), MAX_ROWS)
+        shown = rows[: self.rows_to_fill()]
         self._row_pids = [row.pid for row in shown]
         self._mark_sort()
         refill(self.table, [row.cells for row in shown])
+
+    def rows_to_fill(self) -> int:
+        """A screenful of rows: the pane's height, or down to the cursor, and a few
+        more (ROWS_AHEAD). The layout sizes the pane by `rows_available` instead."""
+        height = self.size.height or MAX_ROWS  # not laid out yet: no cut
+        return min(MAX_ROWS, max(height, self.table.cursor_row + 1) + ROWS_AHEAD)
+
+    def on_resize(self) -> None:
+        """Taller (zoomed, or given rows back): fill what is now on screen at once."""
+        if self._last is not None and self.table.row_count < min(self.rows_available,
+                                                                 self.rows_to_fill()):  # fmt: skip
+            self._rerender()
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        """The cursor near the last filled row: fill further down (up to MAX_ROWS)."""
+        table = event.data_table
+        if (table is self.table and self._last is not None
+                and event.cursor_row + 1 >= table.row_count < self.rows_available):  # fmt: skip
+            self._rerender()
 
     def _mark_sort(self) -> None:
         """An arrow on the sorted column's header (none: newest first)."""
@@ -113,7 +139,7 @@ class Pane(Vertical, can_focus=False):
 
     def wanted_lines(self) -> int:
         """Lines of content the pane would show (column header included); 0: nothing."""
-        rows = self.table.row_count
+        rows = self.rows_available
         return 1 + rows if rows else 0
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:

@@ -29,7 +29,7 @@ class CpuPane(Pane):
     STEADY_ROWS = 6
 
     def wanted_lines(self) -> int:
-        rows = self.table.row_count
+        rows = self.rows_available
         return 1 + max(rows, self.STEADY_ROWS) if rows else 0
 
     def live_title(self, snapshot: DashboardSnapshot) -> str:

@@ -15,11 +15,15 @@ from bpftop.model.dashboard import DashboardSnapshot
 from bpftop.model.disks import DeviceView
 from bpftop.model.histogram import by_power_of_two
 from bpftop.panes.base import Pane, Row, show
-from bpftop.panes.format import latency_us, rate, size, sparkline
+from bpftop.panes.format import compact_count, latency_us, rate, size, sparkline
 from bpftop.panes.palette import Palette
 
 SLOW_THRESHOLDS_MS = (0.0, 1.0, 10.0, 100.0)  # `t` cycles; 0 = off
-HIST_WIDTH = 31  # the histogram's width in DEFAULT_CSS (32) less its right padding
+# The histogram's width in DEFAULT_CSS (32) less its right padding and the line that
+# parts it from the process table (without it, `16us-32us ███  2938` ran on into the
+# table's `18217  dd` as if one row).
+HIST_WIDTH = 30
+COUNT_WIDTH = 5  # a bucket's count: compact_count keeps it to this
 DEVICE_COLUMNS = (
     *("DEV", "R/s", "W/s", "R B/s", "W B/s"),
     *("P50", "P95", "P99", "MAX", "QUEUE", "DEVICE"),
@@ -47,7 +51,7 @@ class DiskPane(Pane):
     DEFAULT_CSS = """
     DiskPane #disk-devices { height: auto; max-height: 7; }
     DiskPane #disk-lower { height: 1fr; }
-    DiskPane #disk-hist { width: 32; height: 1fr; padding: 0 1 0 0; }
+    DiskPane #disk-hist { width: 32; height: 1fr; padding: 0 1 0 0; border-right: solid $panel; }
     DiskPane #disk-procs { width: 1fr; height: 1fr; }
     """
     probe = "disk"
@@ -119,7 +123,7 @@ class DiskPane(Pane):
         if not devices:
             return 0
         hist = str(getattr(self.query_one("#disk-hist", Static), "_shown_content", ""))
-        return 1 + min(devices, 6) + max(1 + self.table.row_count, hist.count("\n") + 1)
+        return 1 + min(devices, 6) + max(1 + self.rows_available, hist.count("\n") + 1)
 
     def rows(self, snapshot: DashboardSnapshot) -> list[Row]:
         palette = self.palette
@@ -197,16 +201,17 @@ class DiskPane(Pane):
             return text
         top = max(count for _, _, count in rows)
         label_width = max(len(_bucket_label(low, high)) for low, high, _ in rows)
-        bar_width = max(width - label_width - 8, 4)
+        bar_width = max(width - label_width - COUNT_WIDTH - 3, 4)
         for low, high, count in rows:
             bar = "█" * max(1, round(count / top * bar_width))
             text.append(f"{_bucket_label(low, high):>{label_width}} ")
             text.append(f"{bar:<{bar_width}}", style=palette.latency(low))
-            text.append(f" {count:>5}\n")
+            text.append(f" {compact_count(count):>{COUNT_WIDTH}}\n")
         text.rstrip()
         return text
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        super().on_data_table_row_highlighted(event)
         key = event.row_key.value
         if event.data_table.id == "disk-devices" and key is not None and key != self.selected_dev:
             self.selected_dev = str(key)

@@ -37,7 +37,9 @@ if TYPE_CHECKING:
 SYSCALL_COLUMNS = ("SYSCALL", "CALLS", "ERR", "TOTAL", "%TIME", "AVG", "ERRNO", "RATE")
 # COST: % of one CPU the probe took from the process (calls x the trap price measured).
 # Second, so 80 columns show it: on a production process it is the first question.
-FUNCTION_COLUMNS = ("FUNCTION", "COST", "CALLS", "P50", "P99", "RATE", "FILE")
+# Calls, P50 and P99 since the drilldown opened (RATE: the last interval). The
+# percentiles are the bounds of the histogram's buckets they fall in, hence the "≤".
+FUNCTION_COLUMNS = ("FUNCTION", "COST", "CALLS", "P50≤", "P99≤", "RATE", "FILE")
 # What the bottom table shows, in the order `o` goes through them, and its columns.
 BOTTOM_VIEWS = {
     "events": ("TIME", "KIND", "DETAIL"),
@@ -130,9 +132,10 @@ class DrilldownScreen(Screen[None]):
             show(self.query_one("#dd-info", Static), text)
             return
         text.append(f"pid {info.pid} {info.name}", style="bold")
+        fds = "?" if info.fds is None else info.fds
         text.append(
             f" │ {info.user} │ cpu {info.cpu_percent:.1f}% │ rss {size(info.rss_bytes)}"
-            f" │ {info.threads} thr │ started {clock(info.started)} │ files {len(info.files)}"
+            f" │ {info.threads} thr │ started {clock(info.started)} │ fds {fds}"
             f" │ sockets {len(info.sockets)}\n"
         )
         text.append(" ".join(info.cmdline.split()), style="italic")
@@ -177,7 +180,8 @@ class DrilldownScreen(Screen[None]):
     def _fill_functions(self, drill: DrilldownSnapshot) -> None:
         box = self.query_one("#dd-functions-box")
         state = drill.probes.get("uprobes")
-        set_titles(box, f"Functions {len(drill.functions)}", _probe_line(state))  # keys: footer
+        set_titles(box, f"Functions {len(drill.functions)} · calls and latency since opened",
+                   _probe_line(state))  # fmt: skip
         rows: list[tuple[str | Text, ...]] = [
             (
                 f.symbol, _cost(f.cost_pct, palette_of(self)), str(f.calls),

@@ -50,6 +50,29 @@ def endpoint(addr: str, port: int, family: int) -> str:
     return f"[{addr}]:{port}" if family == 6 else f"{addr}:{port}"
 
 
+def clip(text: str, width: int) -> str:
+    """`text` in at most `width` characters; cut at a word's end where one is near, and
+    always marked with `…`, so a cut command line never reads as a whole one."""
+    if len(text) <= width:
+        return text
+    head = text[: width - 1]
+    space = head.rfind(" ")
+    if space >= width * 2 // 3:
+        head = head[:space]
+    return head.rstrip() + "…"
+
+
+def compact_count(n: int) -> str:
+    """At most 5 characters: 98765, 123k, 1.2M, 12M, 1.2G."""
+    if n < 100_000:
+        return str(n)
+    for unit, scale in (("k", 1e3), ("M", 1e6), ("G", 1e9)):
+        value = n / scale
+        if value < 999.5 or unit == "G":
+            return f"{value:.1f}{unit}" if value < 9.95 else f"{value:.0f}{unit}"
+    return str(n)
+
+
 def size(nbytes: float) -> str:
     """1536 -> "1.5K": binary units, at most 5 characters."""
     value = float(nbytes)

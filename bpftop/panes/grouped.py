@@ -58,6 +58,7 @@ class GroupedPane(Pane):
 
     def on_resize(self) -> None:
         self._fit()
+        super().on_resize()
 
     def _fit(self) -> None:
         """Groups first, then the events in what is left (needs EVENTS_MIN lines). Where
@@ -79,7 +80,7 @@ class GroupedPane(Pane):
     def wanted_lines(self) -> int:
         """The groups, then the events below them (see _fit for when both fit)."""
         groups = self.groups.row_count
-        events = self.table.row_count
+        events = self.rows_available
         if not groups:
             return 1 + events if events else 0
         return 1 + groups + (1 + events if events else 0)
