@@ -74,12 +74,14 @@ def engine_for(kernel_features: kernel.KernelFeatures) -> Iterator[Callable[...,
         interval: float = 0.5,
         prepare: Callable[[BpfEngine], None] = lambda _engine: None,
         kernel: KernelFeatures | None = None,
+        hide_pid: int = 0,
     ) -> tuple[BpfEngine, Collector]:
         """`kernel`: features to plan with instead of the detected ones (to make a
-        probe take a fallback step, by hiding what the richer steps need)."""
+        probe take a fallback step, by hiding what the richer steps need). `hide_pid`:
+        as bpftop hides itself (the tests' own workloads run in this process)."""
         sink = Collector()
         engine = BpfEngine(kernel or kernel_features, PROBE_CLASSES, sink, enabled=probes,
-                           interval=interval)  # fmt: skip
+                           interval=interval, hide_pid=hide_pid)  # fmt: skip
         engines.append(engine)
         prepare(engine)  # settings given before anything attaches, as the CLI does
         engine.start()

@@ -24,7 +24,6 @@ def test_the_latest_interval_replaces_the_rows_and_an_idle_one_clears_them() -> 
     model.add(row(1.0, 10, "a", 5.0))
     model.add(row(1.0, 11, "b", 50.0))
     assert [r.comm for r in model.snapshot().rows] == ["b", "a"]
-    assert model.snapshot().busy_pct == 55.0
     model.add_runq(RunqRecord(2.0, 1.0, (), None, None))
     model.add(row(2.0, 12, "c", 7.0))
     assert [r.comm for r in model.snapshot().rows] == ["c"]
@@ -62,3 +61,25 @@ def test_the_bundle_report_names_the_cpu_burners_and_the_worst_run_queue() -> No
     section = report.split("top offenders: CPU\n", 1)[1].split("\n\n", 1)[0].splitlines()
     assert section[:3] == ["     18.8s  postgres", "      6.1s  cat", "      2.2s  rsync"]
     assert section[-1].startswith("  run queue: worst p99 3.8ms at ")
+
+
+def test_the_header_and_the_cpu_pane_show_one_figure_from_the_same_samples() -> None:
+    """The first frame said `cpu 100%` in the header (psutil, over bpftop's own start-up)
+    beside `busy 0%` in the pane. Both now come from the probe's samples of one interval;
+    before its first interval both say "-"."""
+    from bpftop.model.dashboard import Dashboard
+    from bpftop.panes.header import box_cpu
+    from bpftop.records import ProbeCounts, ProbeStatus, SystemSample
+
+    board = Dashboard(("cpu",))
+    board.apply(ProbeStatus(1.0, "cpu", "attached", via="perf_event"))
+    board.apply(SystemSample(1.0, "box", "6.18", 100.0, (0.0, 0.0, 0.0), 100.0, 10.0, 5.0, 60.0))
+    assert box_cpu(board.snapshot(1.0)) == "-"  # not psutil's start-up 100%
+    assert board.snapshot(1.0).cpu.box_busy_pct is None
+    # 198 samples over two CPUs in a second, 150 of them on an idle CPU: 24% busy.
+    board.apply(ProbeCounts(2.0, "cpu", 1.0, {"samples": 198, "idle": 150}))
+    snapshot = board.snapshot(2.0)
+    assert snapshot.cpu.box_busy_pct == round(100 * 48 / 198, 1)
+    assert box_cpu(snapshot) == "24%"
+    board.apply(ProbeStatus(3.0, "cpu", "detached"))  # the probe off: psutil's figure
+    assert box_cpu(board.snapshot(3.0)) == "100%"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import subprocess
+import time
 import sys
 from pathlib import Path
 from typing import Any
@@ -230,3 +231,32 @@ def test_an_apparmor_denial_names_apparmor(engine_for, kernel_features) -> None:
     assert {(r.syscall, r.errno, r.mechanism, r.detail) for r in records} == {
         ("openat", "EACCES", *named)
     }
+
+
+def test_the_hidden_process_never_appears_and_the_others_stay_exact(engine_for) -> None:
+    """bpftop hides its own process in the kernel (its refused BPF loads and /proc reads
+    were listed as the box's denials). Here the hidden process is a helper: its 9
+    denials are neither events nor counted in a group; another helper's 7 are, exactly."""
+    with workbench() as bench:
+        hidden = subprocess.Popen(
+            ["sh", "-c", 'read go; exec "$0" "$1" 9 "$2" 0', str(bench.opener), str(bench.secret),
+             str(bench.public)],
+            stdin=subprocess.PIPE, user=NOBODY, group=NOBODY, extra_groups=[], cwd="/",
+        )  # fmt: skip
+        try:
+            engine, sink = engine_for("denials", hide_pid=hidden.pid)
+            assert hidden.stdin is not None
+            hidden.stdin.write(b"go\n")
+            hidden.stdin.close()
+            assert hidden.wait(60) == 0
+            shown = run_as_nobody(bench, 7, 0)
+            assert sink.wait_for(lambda: group_total(sink, "denyloop", "openat") >= 7)
+            assert sink.wait_for(
+                lambda: len([r for r in sink.of_type(DenialRecord) if r.pid == shown]) >= 7
+            )
+            time.sleep(1.2)  # two more intervals: the hidden helper's would have arrived
+            engine.stop()
+        finally:
+            hidden.kill()
+    assert group_total(sink, "denyloop", "openat") == 7
+    assert not [r for r in sink.of_type(DenialRecord) if r.pid == hidden.pid]

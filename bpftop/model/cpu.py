@@ -7,7 +7,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from bpftop.records import CpuRecord, RunqRecord
+from bpftop.records import CpuRecord, ProbeCounts, RunqRecord
 
 HISTORY = 120
 
@@ -17,11 +17,11 @@ class CpuSnapshot:
     rows: tuple[CpuRecord, ...]  # the latest interval's, busiest first
     runq: RunqRecord | None  # the latest interval's box-wide waits
     runq_p99_history: tuple[float | None, ...]  # oldest first
-
-    @property
-    def busy_pct(self) -> float:
-        """CPU the shown rows used (100 = one CPU): the top 20 are nearly everything."""
-        return sum(row.cpu_pct for row in self.rows)
+    # Of the whole box (100 = every CPU busy), from the same interval's samples: the
+    # samples that did not find a CPU idle. The header shows it too, so the two agree
+    # (the header's psutil figure had covered bpftop's own start-up: "cpu 100%" beside
+    # "busy 0%"). None until the probe has counted an interval.
+    box_busy_pct: float | None = None
 
 
 class CpuModel:
@@ -30,6 +30,7 @@ class CpuModel:
         self._rows_ts = 0.0
         self._runq: RunqRecord | None = None
         self._p99: deque[float | None] = deque(maxlen=HISTORY)
+        self._box_busy: float | None = None
 
     def add(self, record: CpuRecord) -> None:
         if record.ts != self._rows_ts:  # the first row of a new interval
@@ -45,9 +46,14 @@ class CpuModel:
             self._rows = []
             self._rows_ts = record.ts
 
+    def add_counts(self, counts: ProbeCounts) -> None:
+        samples, idle = counts.counts.get("samples", 0), counts.counts.get("idle", 0)
+        if samples:
+            self._box_busy = round(100.0 * (samples - idle) / samples, 1)
+
     def retain(self, keep: Callable[[CpuRecord], bool]) -> None:
         self._rows = [row for row in self._rows if keep(row)]
 
     def snapshot(self) -> CpuSnapshot:
         rows = tuple(sorted(self._rows, key=lambda r: -r.cpu_pct))
-        return CpuSnapshot(rows, self._runq, tuple(self._p99))
+        return CpuSnapshot(rows, self._runq, tuple(self._p99), self._box_busy)

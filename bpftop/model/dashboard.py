@@ -70,11 +70,14 @@ class Dashboard:
         self.xdp = XdpModel()
         self.cpu = CpuModel()
         # Which model turns a probe's interval counts into rates.
-        self._counted_by: dict[str, ExecModel | ConnectModel | DiskModel | DenialModel] = {
+        self._counted_by: dict[
+            str, ExecModel | ConnectModel | DiskModel | DenialModel | CpuModel
+        ] = {
             "exec": self.execs,
             "connect": self.connects,
             "disk": self.disks,
             "denials": self.denials,
+            "cpu": self.cpu,
         }
         self.system: SystemSample | None = None
         self.filter = Filter()

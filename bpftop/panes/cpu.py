@@ -35,7 +35,8 @@ class CpuPane(Pane):
     def live_title(self, snapshot: DashboardSnapshot) -> str:
         cpu = snapshot.cpu
         runq = cpu.runq
-        parts = [f"busy {cpu.busy_pct:.0f}%"]
+        busy = "-" if cpu.box_busy_pct is None else f"{cpu.box_busy_pct:.0f}%"
+        parts = [f"busy {busy}"]  # of the whole box, as the header's cpu
         if runq is not None:
             # Right-aligned at its full width: a growing one would shift the rest of the
             # title every second (all of it sent again over the link).

@@ -29,6 +29,7 @@ class HeaderLine(Static):
     def _line(self, width: int) -> Text:
         """The full line where it fits; a compact one on narrow terminals (80x24 over SSH)."""
         snapshot, s = self._snapshot, self._snapshot.system
+        cpu = box_cpu(snapshot)
         probes = f"probes {snapshot.attached_count}/{len(snapshot.probes)}"
         bpf = f"bpf {snapshot.bpf_cpu_percent:.2f}%"
         wide: list[str] = []
@@ -39,7 +40,7 @@ class HeaderLine(Static):
                 f"{s.host} {s.kernel}",
                 f"up {duration(s.uptime_s)}",
                 f"load {load}",
-                f"cpu {s.cpu_percent:.0f}%",
+                f"cpu {cpu}",
                 f"mem {s.mem_percent:.0f}%",
                 probes,
                 f"bpftop {s.self_cpu_percent:.1f}% {bpf}",
@@ -47,7 +48,7 @@ class HeaderLine(Static):
             narrow = [
                 s.host,
                 f"load {s.load[0]:.2f}",
-                f"cpu {s.cpu_percent:.0f}% mem {s.mem_percent:.0f}%",
+                f"cpu {cpu} mem {s.mem_percent:.0f}%",
                 probes,
                 f"self {s.self_cpu_percent:.1f}% {bpf}",
             ]
@@ -65,3 +66,15 @@ class HeaderLine(Static):
             body = SEPARATOR.join(narrow)
         text.append(body)
         return text
+
+
+def box_cpu(snapshot: DashboardSnapshot) -> str:
+    """The box's CPU: the CPU pane's own figure while its probe runs (the same samples,
+    the same interval, so the two never disagree; "-" before its first interval), else
+    what psutil measured between two refreshes."""
+    cpu_probe = snapshot.probes.get("cpu")
+    if cpu_probe is not None and cpu_probe.attached:
+        busy = snapshot.cpu.box_busy_pct
+        return "-" if busy is None else f"{busy:.0f}%"
+    system = snapshot.system
+    return "-" if system is None else f"{system.cpu_percent:.0f}%"
