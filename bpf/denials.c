@@ -83,6 +83,22 @@ struct group_key {
     u32 pad;
 };
 
+/* Refused capability checks that failed no syscall ("silent"), per who and where:
+ * `refused` counts every refused check (note_refusal), `named` those a denial of the
+ * same syscall then named (sys_exit); both only grow, and user space shows the
+ * difference. */
+struct silent_key {
+    char comm[TASK_COMM_LEN];
+    u32 uid;
+    u32 nr;  /* the syscall the check ran in */
+    u32 cap;
+};
+
+struct silent_counts {
+    u64 refused;
+    u64 named;
+};
+
 struct budget {
     u64 tokens;
     u64 last_ns;
@@ -108,6 +124,7 @@ BPF_ARRAY(arg_kinds, u8, MAX_SYSCALLS); /* (kind << 4) | argument index; set by 
 BPF_TABLE("lru_hash", u32, struct cap_refusal, refusals, 8192);
 BPF_TABLE("lru_hash", u32, struct lsm_refusal, lsm_refusals, 8192);
 BPF_HASH(groups, struct group_key, u64, 10240);
+BPF_HASH(silent_caps, struct silent_key, struct silent_counts, 4096);
 BPF_PERCPU_ARRAY(budgets, struct budget, 1);
 BPF_ARRAY(filter, struct task_filter, 1);
 BPF_RINGBUF_OUTPUT(events, RINGBUF_PAGES);
@@ -206,14 +223,33 @@ static __always_inline u64 current_syscall(void)
     return nr;
 }
 
+static __always_inline void count_cap_check(u32 nr, u32 cap, int named)
+{
+    struct silent_key k = {.uid = bpf_get_current_uid_gid(), .nr = nr, .cap = cap};
+    bpf_get_current_comm(k.comm, sizeof(k.comm));
+    struct silent_counts zero = {};
+    struct silent_counts *v = silent_caps.lookup_or_try_init(&k, &zero);
+    if (!v)
+        count(DEN_TABLE_FULL);
+    else if (named)
+        __sync_fetch_and_add(&v->named, 1);
+    else
+        __sync_fetch_and_add(&v->refused, 1);
+}
+
 /* A refused capability check, in the current task: remembered per thread with the
  * syscall it happened in, for the sys_exit program to name as the cause. */
 static __always_inline void note_refusal(int cap)
 {
     if (cap < 0 || cap > 63)
         return;
+    u32 zero_key = 0;
+    struct task_filter *f = filter.lookup(&zero_key);
+    if (f && !task_passes(f, 0))
+        return; /* bpftop's own checks, or a task the user filtered out */
     count(DEN_CAP_REFUSED);
     u64 nr = current_syscall();
+    count_cap_check(nr, cap, 0);
     u32 tid = bpf_get_current_pid_tgid();
     u64 now = bpf_ktime_get_ns();
     struct cap_refusal *r = refusals.lookup(&tid);
@@ -324,6 +360,10 @@ RAW_TRACEPOINT_PROBE(sys_exit)
         if (r->nr == nr && now - r->ts_ns < CAP_WINDOW_NS) {
             caps = r->caps;
             count(DEN_CAP_NAMED);
+            /* Not silent after all: this denial names them. */
+            for (u32 cap = 0; cap < 64; cap++)
+                if (caps & (1ULL << cap))
+                    count_cap_check(nr, cap, 1);
         }
         refusals.delete(&tid); /* this syscall is over: never carried to the next */
     }

@@ -53,7 +53,7 @@ class BpfEngine:
         self._filter = Filter()
         self._interval = interval
         self._stderr = stderr
-        clock = KernelClock()
+        self._clock = clock = KernelClock()
         self.probes: dict[str, Probe] = {cls.name: cls(self._sink, clock) for cls in probe_classes}
         shared_sys_exit = SharedSysExit(
             exec_part=any(p.joins_shared_sys_exit(kernel) for p in self.probes.values())
@@ -298,8 +298,9 @@ class BpfEngine:
         """One interval record: the change of every kernel counter since the last one."""
         probe = self.probes[name]
         # The interval ends as the counters are read: an event stamped up to then was
-        # counted in this record (bpftop.report matches events to counts by it).
-        ends = time.time()
+        # counted in this record (bpftop.report matches events to counts by it). On the
+        # events' own clock (CLOCK_MONOTONIC, as bpf_ktime_get_ns), so the two compare.
+        ends = self._clock.wall(time.monotonic_ns())
         delta = self._counts.setdefault(name, RunningTotals()).deltas(probe.read_counts())
         run_ns = self._run_time_ns(probe)
         # max(): a probe that let go of a shared program (exec failures off) lost its time.

@@ -318,6 +318,25 @@ class DenialGroupRecord:
         return _fields_json(self)
 
 
+@dataclass(frozen=True, slots=True)
+class SilentCapRecord:
+    """Refused capability checks that failed no syscall, of one (comm, uid, syscall,
+    capability) in one interval: who makes the Denials pane's "silent caps" grow."""
+
+    TYPE: ClassVar[str] = "silent_cap"  # "type" in its JSON
+
+    ts: float
+    interval_s: float
+    comm: str
+    uid: int
+    syscall: str  # the syscall the check ran in
+    cap: str  # "CAP_SYS_ADMIN"
+    count: int
+
+    def to_json(self) -> dict[str, Any]:
+        return _fields_json(self)
+
+
 XDP_ACTIONS = ("pass", "drop", "tx", "redirect", "aborted")
 
 
@@ -537,6 +556,7 @@ Record = (
     | SlowIoRecord
     | DenialRecord
     | DenialGroupRecord
+    | SilentCapRecord
     | XdpRecord
     | CpuRecord
     | RunqRecord

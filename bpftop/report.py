@@ -24,6 +24,7 @@ from bpftop.records import (
     ProbeStatus,
     Record,
     RunqRecord,
+    SilentCapRecord,
     SlowIoRecord,
     XdpRecord,
     is_event,
@@ -245,11 +246,17 @@ def _denials(records: list[Record]) -> list[str]:
     example: dict[tuple[str, int, str, str], str] = {}
     for d in _of(records, DenialRecord):
         example[(d.comm, d.uid, d.syscall, d.errno)] = d.path or d.addr or d.detail or ""
-    return [
+    out = [
         f"  {n:>8,}  {comm} (uid {uid}) {syscall} {errno} {example.get(key, '')}".rstrip()
         for key, n in groups.most_common(TOP)
         for comm, uid, syscall, errno in [key]
     ]
+    silent: Counter[tuple[str, int, str, str]] = Counter()
+    for s in _of(records, SilentCapRecord):
+        silent[(s.comm, s.uid, s.syscall, s.cap)] += s.count
+    out += [f"  {n:>8,}  {comm} (uid {uid}) {syscall}: {cap} refused, no syscall failed"
+            for (comm, uid, syscall, cap), n in silent.most_common(TOP)]  # fmt: skip
+    return out
 
 
 def _xdp(records: list[Record]) -> list[str]:

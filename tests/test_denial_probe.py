@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import dataclasses
 import subprocess
-import time
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +14,13 @@ import pytest
 
 from bpftop.kernel import KernelFeatures
 from bpftop.probes.denial_probe import DenialProbe
-from bpftop.records import DenialGroupRecord, DenialRecord, ProbeCounts, ProbeStatus
+from bpftop.records import (
+    DenialGroupRecord,
+    DenialRecord,
+    ProbeCounts,
+    ProbeStatus,
+    SilentCapRecord,
+)
 from tests.helpers.denied import NOBODY, run_as_nobody, workbench
 
 pytestmark = pytest.mark.bpf
@@ -260,3 +266,57 @@ def test_the_hidden_process_never_appears_and_the_others_stay_exact(engine_for) 
             hidden.kill()
     assert group_total(sink, "denyloop", "openat") == 7
     assert not [r for r in sink.of_type(DenialRecord) if r.pid == hidden.pid]
+
+
+MLOCK_C = r"""
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+/* capcheck N: N mlock() calls past RLIMIT_MEMLOCK, each of which asks for CAP_IPC_LOCK,
+ * is refused and fails with ENOMEM: a refused capability that denies nothing. */
+int main(int argc, char **argv) {
+    long n = atol(argv[1]);
+    struct rlimit small = {4096, 4096};
+    if (setrlimit(RLIMIT_MEMLOCK, &small)) return 2;
+    static char buf[1 << 16] __attribute__((aligned(4096)));
+    for (long i = 0; i < n; i++)
+        if (mlock(buf, sizeof(buf)) == 0) return 3;
+    return 0;
+}
+"""
+SILENT = 23
+
+
+def test_silent_capability_checks_are_counted_per_process_and_capability(
+    engine_for, kernel_features, tmp_path
+) -> None:
+    """ "silent caps" grew with no way to see who: each refused check that failed no
+    syscall is counted per comm, uid, syscall and capability. The denied opens' own
+    refused checks were named by their denials: none of them is silent."""
+    from tests.helpers.c_helpers import compile_c
+
+    with workbench() as bench:
+        capcheck = compile_c(bench.opener.parent, "capcheck", MLOCK_C)
+        engine, sink = engine_for("denials", interval=0.3)
+        subprocess.run([str(capcheck), str(SILENT)], user=NOBODY, group=NOBODY,
+                       extra_groups=[], cwd="/", check=True)  # fmt: skip
+        run_as_nobody(bench, DENIED, 0)
+
+        def silent(comm: str) -> list[SilentCapRecord]:
+            return [r for r in sink.of_type(SilentCapRecord) if r.comm == comm]
+
+        def mlocks() -> int:
+            return sum(r.count for r in silent("capcheck") if r.syscall == "mlock")
+
+        assert sink.wait_for(lambda: mlocks() >= SILENT)
+        assert sink.wait_for(lambda: group_total(sink, "denyloop", "openat") >= DENIED)
+        time.sleep(1.0)  # three more intervals: nothing more arrives
+        engine.stop()
+    # Each mlock() past the limit asks the same number of times (twice on 6.18); the
+    # loader's own checks (mmap: CAP_SYS_ADMIN) come under their own syscall.
+    mine = [r for r in silent("capcheck") if r.syscall == "mlock"]
+    assert mlocks() % SILENT == 0, mine
+    assert {(r.uid, r.cap) for r in mine} == {(NOBODY, "CAP_IPC_LOCK")}
+    opens = [r for r in silent("denyloop") if r.syscall == "openat"]
+    assert sum(r.count for r in opens) == 0, opens  # each refusal named by its denial
+    assert not [r for r in sink.of_type(DenialRecord) if r.comm == "capcheck"]

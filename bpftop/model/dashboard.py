@@ -29,6 +29,7 @@ from bpftop.records import (
     ProbeStatus,
     Record,
     RunqRecord,
+    SilentCapRecord,
     SlowIoRecord,
     SyscallsRecord,
     SystemSample,
@@ -113,6 +114,8 @@ class Dashboard:
                 self.denials.add(record)
             case DenialGroupRecord():
                 self.denials.add_group(record)
+            case SilentCapRecord():
+                self.denials.add_silent(record)
             case XdpRecord():
                 self.xdp.add(record)
             case CpuRecord():

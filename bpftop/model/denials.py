@@ -8,9 +8,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from bpftop.model.rates import IntervalRate, RateSnapshot
-from bpftop.records import DenialGroupRecord, DenialRecord, ProbeCounts
+from bpftop.records import DenialGroupRecord, DenialRecord, ProbeCounts, SilentCapRecord
 
 GroupKey = tuple[str, int, str, str]  # comm, uid, syscall, errno
+SILENT_KEPT = 10  # silent-check rows in a snapshot: the busiest; the pane shows 3
 
 
 @dataclass(frozen=True)
@@ -25,12 +26,29 @@ class DenialGroup:
 
 
 @dataclass(frozen=True)
+class SilentCaps:
+    """Refused capability checks that failed no syscall, of one comm, uid, syscall and
+    capability (bpf/denials.c silent_caps)."""
+
+    comm: str
+    uid: int
+    syscall: str
+    cap: str
+    total: int
+    per_second: float  # over the last interval
+
+
+SilentKey = tuple[str, int, str, str]  # comm, uid, syscall, cap
+
+
+@dataclass(frozen=True)
 class DenialSnapshot:
     rows: tuple[DenialRecord, ...]  # newest last
     groups: tuple[DenialGroup, ...]  # busiest first
     denials: RateSnapshot
     silent_cap_checks: int  # refused capability checks that failed no syscall
     sampled_out: int  # events not sent under a flood (their counts are in the groups)
+    silent: tuple[SilentCaps, ...] = ()  # who made them, busiest first
 
 
 def _key(r: DenialRecord | DenialGroupRecord) -> GroupKey:
@@ -50,7 +68,9 @@ class DenialModel:
         self._shown: dict[GroupKey, DenialGroup] = {}  # as in the last snapshot (Groups)
         self._keep_groups = keep_groups
         self._denials = IntervalRate()
-        self._silent = 0
+        self._silent = 0  # from the counters, for recordings without silent_cap records
+        self._silent_totals: dict[SilentKey, int] = {}
+        self._silent_rates: dict[SilentKey, float] = {}  # this interval's
         self._sampled_out = 0
 
     def add(self, record: DenialRecord) -> None:
@@ -62,6 +82,7 @@ class DenialModel:
         kernel counts only what passes from now on)."""
         self._rows = deque(filter(keep, self._rows), maxlen=self._rows.maxlen)
         self._totals, self._rates, self._last = {}, {}, {}
+        self._silent_totals, self._silent_rates = {}, {}
 
     def add_group(self, record: DenialGroupRecord) -> None:
         key = _key(record)
@@ -74,10 +95,21 @@ class DenialModel:
             self._totals.pop(smallest)
             self._last.pop(smallest, None)
 
+    def add_silent(self, record: SilentCapRecord) -> None:
+        key = (record.comm, record.uid, record.syscall, record.cap)
+        self._silent_totals[key] = self._silent_totals.get(key, 0) + record.count
+        if record.interval_s > 0:
+            self._silent_rates[key] = record.count / record.interval_s
+        if len(self._silent_totals) > self._keep_groups:  # bounded, as the groups
+            quiet = [k for k in self._silent_totals if k not in self._silent_rates]
+            smallest = min(quiet or self._silent_totals, key=self._silent_totals.__getitem__)
+            self._silent_totals.pop(smallest)
+
     def add_counts(self, counts: ProbeCounts) -> None:
         """Arrives before the interval's group records: the rates start over."""
         c = counts.counts
         self._rates = {}
+        self._silent_rates = {}
         self._denials.add(c.get("denials", 0), counts.interval_s)
         self._silent += c.get("cap_refused", 0) - c.get("cap_named", 0)
         self._sampled_out += c.get("sampled_out", 0)
@@ -97,6 +129,17 @@ class DenialModel:
             rows=tuple(self._rows),
             groups=tuple(groups),
             denials=self._denials.snapshot(),
-            silent_cap_checks=self._silent,
+            silent_cap_checks=self._silent_count(),
             sampled_out=self._sampled_out,
+            silent=self._silent_snapshot(),
         )
+
+    def _silent_count(self) -> int:
+        """The sum of the silent_cap records (older recordings have none: the counters)."""
+        return sum(self._silent_totals.values()) if self._silent_totals else self._silent
+
+    def _silent_snapshot(self) -> tuple[SilentCaps, ...]:
+        rows = [SilentCaps(*key, total, self._silent_rates.get(key, 0.0))
+                for key, total in self._silent_totals.items()]  # fmt: skip
+        rows.sort(key=lambda s: (-s.per_second, -s.total))
+        return tuple(rows[:SILENT_KEPT])

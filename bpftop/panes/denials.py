@@ -14,6 +14,7 @@ from bpftop.panes.palette import Palette
 from bpftop.records import DenialRecord
 
 TARGET_WIDTH = 32
+SILENT_SHOWN = 3  # silent-check rows under the denial groups
 # Refusing these two only means the file's mode said no: name that, not the capability.
 DAC_OVERRIDES = {"CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH"}
 
@@ -52,8 +53,15 @@ class DenialsPane(GroupedPane):
 
     def group_rows(self, snapshot: DashboardSnapshot) -> list[GroupRow]:
         palette = self.palette
-        return [(self._group_cells(g, palette), g.last.pid if g.last else None)
-                for g in snapshot.denials.groups[:MAX_GROUPS]]  # fmt: skip
+        rows: list[GroupRow] = [(self._group_cells(g, palette), g.last.pid if g.last else None)
+                                for g in snapshot.denials.groups[:MAX_GROUPS]]  # fmt: skip
+        # After the denials, who makes "silent caps" grow: checks that failed no syscall.
+        for s in snapshot.denials.silent[:SILENT_SHOWN]:
+            cells = (*count_cells(s.total, s.per_second, palette), s.comm, str(s.uid), s.syscall,
+                     Text("-", style="dim"), "",
+                     Text(f"{s.cap.removeprefix('CAP_')} silent", style="dim"))  # fmt: skip
+            rows.append((cells, None))
+        return rows
 
     @staticmethod
     def _group_cells(g: DenialGroup, palette: Palette) -> tuple[str | Text, ...]:

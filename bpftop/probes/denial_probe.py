@@ -23,7 +23,13 @@ from bpftop.probes.compiler import CompileRequest
 from bpftop.probes.deltas import RunningTotals
 from bpftop.probes.shared_sys_exit import DENIALS
 from bpftop.probes.syscall_table import ARG_PATH, ARG_SOCKADDR, argument_kinds, syscall_name
-from bpftop.records import DenialGroupRecord, DenialRecord, Record, errno_name
+from bpftop.records import (
+    DenialGroupRecord,
+    DenialRecord,
+    Record,
+    SilentCapRecord,
+    errno_name,
+)
 
 ADDR_LEN = 28
 # fexit targets of the LSM steps, and the LSM bits they report (LSM_* in bpf/denials.c).
@@ -97,6 +103,11 @@ class DenialProbe(Probe):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._groups: RunningTotals[tuple[bytes, int, int, int], int] = RunningTotals()
+        # (comm, uid, nr, cap) -> (refused, named); `_owed`: named checks not yet
+        # matched by a refusal this probe reported (the refusal fell in an earlier
+        # interval), so an interval never shows fewer than zero.
+        self._checks: RunningTotals[tuple[bytes, int, int, int], tuple[int, ...]] = RunningTotals()
+        self._owed: dict[tuple[bytes, int, int, int], int] = {}
 
     @classmethod
     def plan_notes(cls, kernel: KernelFeatures) -> tuple[tuple[str, str], ...]:
@@ -136,6 +147,29 @@ class DenialProbe(Probe):
             table[ctypes.c_int(nr)] = ctypes.c_ubyte(kind)
         # The program may have counted for the exec probe before: start from its totals.
         self._groups.baseline({key: total for key, total, _ in self._read_groups()})
+        self._checks.baseline(self._read_checks())
+        self._owed = {}
+
+    def _read_checks(self) -> dict[tuple[bytes, int, int, int], tuple[int, ...]]:
+        """(comm, uid, nr, cap) -> (refused, named) running totals."""
+        return {
+            (bytes(k.comm), int(k.uid), int(k.nr), int(k.cap)): (int(v.refused), int(v.named))
+            for k, v in self._bpf[b"silent_caps"].items()
+        }
+
+    def _silent_records(self, ts: float, interval_s: float) -> list[Record]:
+        """The interval's silent checks per (comm, uid, syscall, capability)."""
+        out: list[Record] = []
+        for key, (refused, named) in sorted(self._checks.growth(self._read_checks()).items()):
+            silent = refused - named - self._owed.pop(key, 0)
+            if silent < 0:  # named now, refused in an interval already reported
+                self._owed[key] = -silent
+            elif silent:
+                comm, uid, nr, cap = key
+                out.append(SilentCapRecord(ts, round(interval_s, 3), c_string(comm), uid,
+                                           syscall_name(nr), capability_names(1 << cap)[0],
+                                           silent))  # fmt: skip
+        return out
 
     def _read_groups(self) -> list[tuple[tuple[bytes, int, int, int], int, Any]]:
         """(comm, uid, nr, errno) -> running total, with the map's own key."""
@@ -194,4 +228,4 @@ class DenialProbe(Probe):
             for key in [k for k in now if k not in grown]:
                 del table[keys[key]]
                 self._groups.forget(key)
-        return records
+        return records + self._silent_records(ts, interval_s)
