@@ -3,8 +3,10 @@ to htop in the same run (`make bench-terminal`; part of `make bench`).
 
 Both run at once, each in its own pty, so they see the same box: first idle, then
 under the soak storm (200 execs/s, 100 TCP connections/s, 1,000 denied opens/s).
-The first WARMUP seconds are not counted: both paint their whole screen at start.
-Goal (issue 15): idle, bpftop at most htop; under the storm at most 8 KB/s.
+Then each alone on the idle box, one after the other (together, each sees the other's
+activity). The first WARMUP seconds are not counted: both paint their whole screen at start.
+Goals: idle, bpftop at most htop, side by side (issue 15) and alone (issue 29); under
+the storm at most 8 KB/s.
 """
 
 from __future__ import annotations
@@ -45,10 +47,25 @@ def side_by_side(label: str) -> tuple[float, float | None]:
     return ours_rate, theirs_rate
 
 
+def alone(label: str, argv: list[str]) -> float:
+    """bytes/s of one program alone over SECONDS after WARMUP."""
+    term = CountingTerminal(argv, ROOT)
+    time.sleep(WARMUP)
+    start, at = term.bytes, time.monotonic()
+    time.sleep(SECONDS)
+    rate = (term.bytes - start) / (time.monotonic() - at)
+    term.stop()
+    print(f"  {label:<44} {rate:,.0f} B/s", flush=True)
+    return rate
+
+
 def main() -> int:
     print(f"bpftop terminal output, {time.strftime('%Y-%m-%d')}, {os.uname().nodename}, "
           f"120x40, TERM=xterm-256color, {SECONDS:.0f} s each after {WARMUP:.0f} s")  # fmt: skip
     side_by_side("idle box")
+    alone("idle box, bpftop alone", BPFTOP)
+    if htop := shutil.which("htop"):
+        alone("idle box, htop alone", [htop])
     with soak_storm() as counts:
         start = time.monotonic()
         side_by_side("soak storm")

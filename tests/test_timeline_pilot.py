@@ -118,7 +118,13 @@ async def test_theme_key_cycles_every_theme() -> None:
 
 
 async def test_bundle_key_writes_a_private_bundle(tmp_path: Path, monkeypatch) -> None:
-    monkeypatch.chdir(tmp_path)
+    """`B` writes to the user's home, not to whatever directory bpftop started in (a
+    bundle once landed in a repository checkout)."""
+    started_in = tmp_path / "checkout"
+    started_in.mkdir()
+    monkeypatch.chdir(started_in)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.delenv("SUDO_USER", raising=False)
     app = demo_app()
     async with app.run_test(size=(100, 30)) as pilot:
         await pilot.press("greater_than_sign", "greater_than_sign", "greater_than_sign")
@@ -129,6 +135,7 @@ async def test_bundle_key_writes_a_private_bundle(tmp_path: Path, monkeypatch) -
                 break
             await pilot.pause(0.05)
     (bundle,) = bundles
+    assert not list(started_in.iterdir())
     assert stat.S_IMODE(bundle.stat().st_mode) == 0o700
     assert "REPLAY" in (bundle / "screen.svg").read_text()
     _, records, damage = read_all(bundle / "recording.jsonl.gz")

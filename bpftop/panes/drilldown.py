@@ -180,7 +180,7 @@ class DrilldownScreen(Screen[None]):
     def _fill_functions(self, drill: DrilldownSnapshot) -> None:
         box = self.query_one("#dd-functions-box")
         state = drill.probes.get("uprobes")
-        set_titles(box, f"Functions {len(drill.functions)} · calls and latency since opened",
+        set_titles(box, f"Functions {len(drill.functions)} · since opened",
                    _probe_line(state))  # fmt: skip
         rows: list[tuple[str | Text, ...]] = [
             (

@@ -22,6 +22,7 @@ from bpftop.records import (
     ProbeStatus,
     Record,
     RunqRecord,
+    SilentCapRecord,
     SyscallRow,
     SyscallsRecord,
     SystemSample,
@@ -171,6 +172,12 @@ def recorded_denials() -> list[Record]:
         ("curl", 1000, "connect", "EACCES", 1),
     ):
         records.append(DenialGroupRecord(T0 + 9, 1.0, comm, uid, syscall, err, count))
+    # The 37 silent checks of the counters above: who asked, in which syscall, for what.
+    for comm, uid, syscall, cap, count in (
+        ("python3", 1000, "mmap", "CAP_SYS_ADMIN", 30),
+        ("chronyd", 101, "adjtimex", "CAP_SYS_TIME", 7),
+    ):
+        records.append(SilentCapRecord(T0 + 9, 1.0, comm, uid, syscall, cap, count))
     return records
 
 
@@ -398,6 +405,9 @@ def recorded_cpu() -> list[Record]:
         hist = buckets_from_counts(
             {bucket_of(20): 900, bucket_of(150): 80, bucket_of(int(p99)): 12}
         )
+        # A 4-CPU box sampled at 99 Hz: 396 samples, 276 of them busy (the rows' 279%).
+        records.append(ProbeCounts(ts, "cpu", 1.0, {"samples": 396, "idle": 120,
+                                                     "filtered": 0, "waits": 992}))  # fmt: skip
         records.append(RunqRecord(ts, 1.0, hist, 24.0, p99))
         for pid, comm, pct, runq, rss, state, procs in (
             (2311, "postgres", 187.5, 2_400.0, 812 << 20, "running", 1),
