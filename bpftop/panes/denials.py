@@ -59,8 +59,9 @@ class DenialsPane(GroupedPane):
         for s in snapshot.denials.silent[:SILENT_SHOWN]:
             # ERRNO "silent" (no syscall failed), the refused capability where a target
             # goes: both in view at 80 columns.
+            dim = Text("-", style="dim")
             cells = (*count_cells(s.total, s.per_second, palette), s.comm, str(s.uid), s.syscall,
-                     Text("silent", style="dim"), f"{s.cap} refused", Text("-", style="dim"))  # fmt: skip
+                     Text("silent", style="dim"), f"{s.cap} refused", dim)  # fmt: skip
             rows.append((cells, None))
         return rows
 
