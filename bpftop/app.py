@@ -155,6 +155,8 @@ class BpftopApp(App[int]):
         self.screen.refresh(repaint=True)
 
     def on_mount(self) -> None:
+        # Back from a suspend (ctrl+z, fg): the shell drew on the terminal meanwhile.
+        self.app_resume_signal.subscribe(self, lambda _app: self._terminal.forget())
         if not self.is_headless:  # a real terminal: not the tests' process, say
             # What start-up built (Textual, the panes) lives as long as bpftop: frozen
             # out of every later full collection.

@@ -34,10 +34,15 @@ class TerminalCopy:
     def __init__(self) -> None:
         self._lines: dict[int, list[Cell | None]] = {}  # None: not known
         self._size: tuple[int, int] | None = None
+        # The terminal's SGR state after our last write (None: not known). Kept from one
+        # update to the next: the style that ended one often starts the next, and each
+        # SGR sequence is ~25 bytes (on an idle box, a third of what bpftop sent).
+        self._sgr: str | None = None
 
     def forget(self) -> None:
         """The terminal's content is unknown: the next update is sent whole."""
         self._lines = {}
+        self._sgr = None
 
     def changes(
         self, update: CompositorUpdate, size: tuple[int, int], color_system: ColorSystem
@@ -65,7 +70,11 @@ class TerminalCopy:
         for y, x, cells in writes:
             line = self._lines.setdefault(y, [None] * width)
             runs.extend(_apply(line, x, cells or [], y))
-        return CellUpdate(runs) if runs else None
+        if not runs:
+            return None
+        cell_update = CellUpdate(runs, self._sgr)
+        self._sgr = cell_update.final_sgr
+        return cell_update
 
 
 def _chop_pieces(update: ChopsUpdate) -> Iterable[tuple[int, int, list[Strip]]]:
@@ -122,21 +131,67 @@ def _apply(line: list[Cell | None], x: int, cells: list[Cell], y: int) -> list[R
 
 class CellUpdate(CompositorUpdate):
     """Runs of cells to write, each at its position. One SGR sequence per change of
-    style (Rich's own rendering resets after every segment: twice the bytes)."""
+    style (Rich's own rendering resets after every segment: twice the bytes), starting
+    from the terminal's SGR state `sgr` (None: unknown) and leaving it at `final_sgr`
+    (no reset at the end: the next update starts from it)."""
 
-    def __init__(self, runs: list[Run]) -> None:
+    def __init__(self, runs: list[Run], sgr: str | None = None) -> None:
         self.runs = runs
+        out: list[str] = []
+        current = sgr
+        for x, y, cells in runs:
+            out.append(f"\x1b[{y + 1};{x + 1}H")
+            for char, cell_sgr in cells:
+                if cell_sgr != current:
+                    out.append(sgr_change(current, cell_sgr))
+                    current = cell_sgr
+                out.append(char)
+        self._text = "".join(out)
+        self.final_sgr = current
 
     def render_segments(self, console: Console) -> str:
-        out: list[str] = []
-        current: str | None = None  # the terminal's SGR state: unknown at the start
-        for x, y, cells in self.runs:
-            out.append(f"\x1b[{y + 1};{x + 1}H")
-            for char, sgr in cells:
-                if sgr != current:
-                    out.append(f"\x1b[0;{sgr}m" if sgr else "\x1b[0m")
-                    current = sgr
-                out.append(char)
-        if current:
-            out.append("\x1b[0m")
-        return "".join(out)
+        return self._text
+
+
+# An SGR state as (attributes, foreground, background): "1;7;38;5;253;48;5;233" is
+# ({"1", "7"}, "38;5;253", "48;5;233"). None where a code is not understood.
+SgrState = tuple[frozenset[str], str | None, str | None]
+
+
+def _parse_sgr(sgr: str) -> SgrState | None:
+    codes = sgr.split(";") if sgr else []
+    attrs: set[str] = set()
+    colours: dict[str, str] = {}
+    i = 0
+    while i < len(codes):
+        code = codes[i]
+        if code in ("38", "48") and i + 1 < len(codes):
+            width = {"5": 3, "2": 5}.get(codes[i + 1])
+            if width is None or i + width > len(codes):
+                return None
+            colours[code] = ";".join(codes[i : i + width])
+            i += width
+        elif code in ("1", "2", "3", "4", "5", "7", "8", "9", "21", "51", "52", "53"):
+            attrs.add(code)
+            i += 1
+        else:
+            return None  # a basic colour, a reset inside: send the whole state
+    return frozenset(attrs), colours.get("38"), colours.get("48")
+
+
+def sgr_change(current: str | None, new: str) -> str:
+    """The escape sequence that takes the terminal from SGR state `current` (None:
+    unknown) to `new`: only what differs when nothing has to be switched off (a colour
+    change alone is ~11 bytes instead of ~25), else a reset and the whole state."""
+    whole = f"\x1b[0;{new}m" if new else "\x1b[0m"
+    if not new:
+        return whole  # the default style: a plain reset is the shortest way there
+    before = _parse_sgr(current) if current is not None else None
+    after = _parse_sgr(new)
+    if before is None or after is None or not after[0] >= before[0]:
+        return whole
+    codes = sorted(after[0] - before[0])
+    for index, default in ((1, "39"), (2, "49")):
+        if after[index] != before[index]:
+            codes.append(after[index] or default)  # type: ignore[arg-type]
+    return f"\x1b[{';'.join(codes)}m" if codes else ""

@@ -95,3 +95,15 @@ async def test_the_changes_draw_exactly_what_the_whole_updates_draw(monkeypatch)
         assert screen_of(terminals.changes) == screen_of(clean)
     # And it is worth it: most of what Textual repaints was already on the terminal.
     assert terminals.bytes_changes < terminals.bytes_whole / 2
+
+
+def test_a_style_change_sends_only_what_differs_unless_something_goes_off() -> None:
+    from bpftop.terminal_diff import sgr_change
+
+    assert sgr_change(None, "38;5;251;48;5;233") == "\x1b[0;38;5;251;48;5;233m"  # unknown
+    assert sgr_change("38;5;251;48;5;233", "38;5;251;48;5;235") == "\x1b[48;5;235m"
+    assert sgr_change("38;5;251;48;5;233", "1;7;38;5;253;48;5;233") == "\x1b[1;7;38;5;253m"
+    assert sgr_change("1;38;5;16", "38;5;16") == "\x1b[0;38;5;16m"  # bold goes off: reset
+    assert sgr_change("38;5;251;48;5;233", "38;5;251") == "\x1b[49m"  # default background
+    assert sgr_change("38;5;251", "") == "\x1b[0m"
+    assert sgr_change("31;1", "1;38;5;2") == "\x1b[0;1;38;5;2m"  # not understood: whole

@@ -103,9 +103,10 @@ class Pane(Vertical, can_focus=False):
 
     def rows_to_fill(self) -> int:
         """A screenful of rows: the pane's height, or down to the cursor, and a few
-        more (ROWS_AHEAD). The layout sizes the pane by `rows_available` instead."""
-        height = self.size.height or MAX_ROWS  # not laid out yet: no cut
-        return min(MAX_ROWS, max(height, self.table.cursor_row + 1) + ROWS_AHEAD)
+        more (ROWS_AHEAD). A collapsed pane (its title line alone) fills only those few;
+        when it gets rows, on_resize fills them. The layout sizes the pane by
+        `rows_available` instead."""
+        return min(MAX_ROWS, max(self.size.height, self.table.cursor_row + 1) + ROWS_AHEAD)
 
     def on_resize(self) -> None:
         """Taller (zoomed, or given rows back): fill what is now on screen at once."""
