@@ -284,3 +284,23 @@ def test_no_color(snap_compare, monkeypatch) -> None:
         await settle(pilot)
 
     assert snap_compare(recorded_app(), terminal_size=(120, 40), run_before=focus_execs)
+
+
+async def test_a_pane_fills_a_screenful_of_rows_and_more_when_zoomed() -> None:
+    """Every row a table holds is measured and rendered at each refresh: a pane fills
+    what it shows (and a few more), not 100 rows for 8 lines, and fills more when it
+    gets more lines. The layout still sizes it by all the rows it could show."""
+    from bpftop.panes.base import ROWS_AHEAD
+    from bpftop.panes.connections import ConnectPane
+
+    app = recorded_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        pane = app.dashboard_screen.query_one(ConnectPane)
+        small = pane.table.row_count
+        assert small <= pane.size.height + ROWS_AHEAD < pane.rows_available
+        await tab_to(pilot, "pane-connect")
+        await pilot.press("z")
+        await settle(pilot)
+        assert pane.size.height > small
+        assert pane.table.row_count >= min(pane.rows_available, pane.size.height) > small
