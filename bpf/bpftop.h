@@ -85,7 +85,8 @@ static __always_inline int filter_on_task(const struct task_filter *f)
 }
 
 /* Is the current task one of bpftop's own threads? Its map reads, /proc walks and
- * refused BPF loads are not the box's activity (user space sets self_tgid always). */
+ * refused BPF loads are not the box's activity (self_tgid: set by the command line's
+ * engine; 0 in the tests' own engines, whose workloads run in the test process). */
 static __always_inline int task_is_self(const struct task_filter *f)
 {
     return f->self_tgid && (u32)(bpf_get_current_pid_tgid() >> 32) == f->self_tgid;

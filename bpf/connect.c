@@ -443,8 +443,11 @@ TRACEPOINT_PROBE(sock, inet_sock_set_state)
         int named = l && !l->shared;
         if (f && (f->min_lat_ns || !port_passes(f, args->sport, args->dport)))
             return 0;
-        /* A task filter is tested on the listener's owner; unnamed, it cannot pass. */
+        /* A task filter is tested on the listener's owner; unnamed, it cannot pass.
+         * Connections to bpftop's own listener (--serve's scrapes) are bpftop's. */
         if (f && filter_on_task(f) && (!named || !owner_passes(f, l)))
+            return 0;
+        if (f && named && f->self_tgid && l->pid == f->self_tgid)
             return 0;
         struct conn_owner owner = {.direction = DIR_IN};
         if (named) {

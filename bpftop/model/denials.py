@@ -70,6 +70,7 @@ class DenialModel:
         self._denials = IntervalRate()
         self._silent = 0  # from the counters, for recordings without silent_cap records
         self._silent_totals: dict[SilentKey, int] = {}
+        self._silent_sum: int | None = None  # of every silent_cap record (None: none seen)
         self._silent_rates: dict[SilentKey, float] = {}  # this interval's
         self._sampled_out = 0
 
@@ -83,6 +84,7 @@ class DenialModel:
         self._rows = deque(filter(keep, self._rows), maxlen=self._rows.maxlen)
         self._totals, self._rates, self._last = {}, {}, {}
         self._silent_totals, self._silent_rates = {}, {}
+        self._silent_sum = None
 
     def add_group(self, record: DenialGroupRecord) -> None:
         key = _key(record)
@@ -97,6 +99,7 @@ class DenialModel:
 
     def add_silent(self, record: SilentCapRecord) -> None:
         key = (record.comm, record.uid, record.syscall, record.cap)
+        self._silent_sum = (self._silent_sum or 0) + record.count
         self._silent_totals[key] = self._silent_totals.get(key, 0) + record.count
         if record.interval_s > 0:
             self._silent_rates[key] = record.count / record.interval_s
@@ -136,7 +139,7 @@ class DenialModel:
 
     def _silent_count(self) -> int:
         """The sum of the silent_cap records (older recordings have none: the counters)."""
-        return sum(self._silent_totals.values()) if self._silent_totals else self._silent
+        return self._silent if self._silent_sum is None else self._silent_sum
 
     def _silent_snapshot(self) -> tuple[SilentCaps, ...]:
         rows = [SilentCaps(*key, total, self._silent_rates.get(key, 0.0))

@@ -22,7 +22,7 @@ MAX_ROWS = 100  # newest rows a pane can show (zoomed, or scrolled); the model k
 # Rows past the pane's height that are filled anyway, so the cursor can move on
 # before the next refresh brings more. Every row filled is measured and rendered at
 # each refresh, whether it is on screen or not: filling 100 rows for a pane that shows
-# 8 was most of the TUI's own CPU under load (bench/uptime.py).
+# 8 was ~6 points of the TUI's 21% of a CPU under the soak storm (bench/uptime.py).
 ROWS_AHEAD = 4
 
 
