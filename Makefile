@@ -4,7 +4,7 @@ VENV := .venv
 # Root is needed for BPF and apt; go through sudo only where we are not root.
 SUDO := $(shell [ "$$(id -u)" -ne 0 ] && command -v sudo)
 
-.PHONY: run setup venv install uninstall test test-kernels smoke-kernels lint format bench bench-terminal clean
+.PHONY: run setup venv install uninstall test test-kernels smoke-kernels lint format bench bench-terminal bench-uptime clean
 
 run: setup
 	$(SUDO) $(VENV)/bin/bpftop $(ARGS)
@@ -67,6 +67,9 @@ smoke-kernels: setup
 bench: setup
 	$(SUDO) $(VENV)/bin/python bench/startup.py
 	$(SUDO) $(VENV)/bin/python bench/terminal.py
+
+bench-uptime: setup  # the TUI's CPU and RSS beside headless's, minute by minute (10 min)
+	$(SUDO) $(VENV)/bin/python bench/uptime.py $(MINUTES)
 
 bench-terminal: setup  # bytes over the link next to htop, idle and under a storm
 	$(SUDO) $(VENV)/bin/python bench/terminal.py

@@ -6,7 +6,9 @@ headless `--json` run side by side, under the same soak storm (storm.py: 200 exe
 Goal (issue 29): the TUI's CPU within 2 points of headless, its last minute no higher
 than its second (within 1 point), its RSS flat once the rewind history is full.
 
-    sudo .venv/bin/python bench/uptime.py [MINUTES]     (10 by default)
+    sudo .venv/bin/python bench/uptime.py [MINUTES [HISTORY_MINUTES]]
+        (10 minutes by default; the TUI's --history, 10 by default: a shorter one shows
+        the RSS levelling off sooner, once the rewind history is full)
 """
 
 from __future__ import annotations
@@ -36,7 +38,8 @@ def cpu_seconds(proc: psutil.Process) -> float:
 
 def main() -> int:
     minutes = int(sys.argv[1]) if len(sys.argv) > 1 else 10
-    tui = CountingTerminal(BPFTOP, ROOT)
+    history = ["--history", sys.argv[2]] if len(sys.argv) > 2 else []
+    tui = CountingTerminal([*BPFTOP, *history], ROOT)
     headless = subprocess.Popen([*BPFTOP, "--json"], stdout=subprocess.DEVNULL, cwd=ROOT)
     time.sleep(8)  # both attached
     procs = {"tui": psutil.Process(tui.pid), "headless": psutil.Process(headless.pid)}
@@ -66,7 +69,7 @@ def main() -> int:
     headless.wait(10)
 
     print(f"bpftop uptime cost, {time.strftime('%Y-%m-%d')}, {os.uname().nodename}, "
-          f"{minutes} min, 120x40")  # fmt: skip
+          f"{minutes} min, 120x40, {' '.join(history) or '--history 10'}")  # fmt: skip
     print(f"  storm: {storm_rates(counts, took)}")
     tui_cpu = [cpu["tui"] for _, cpu, _ in rows]
     gap = [cpu["tui"] - cpu["headless"] for _, cpu, _ in rows]

@@ -89,9 +89,12 @@ class Pane(Vertical, can_focus=False):
         self.set_class(not state.attached, "-off")
         subtitle = state.describe_plan() if state.state != "detached" else "off"
         set_titles(self, self.title_text(snapshot, state), subtitle)
-        rows = self.rows(snapshot)
-        if self.sort_column is not None and self.sort_column in self.columns:
-            index = self.columns.index(self.sort_column)
+        sorted_by = self.sort_column if self.sort_column in self.columns else None
+        # Newest first: only the newest MAX_ROWS records can be shown, so only they are
+        # made into rows (a storm keeps 500 in the model; each row is a dozen objects).
+        rows = self.rows(snapshot, newest=None if sorted_by else MAX_ROWS)
+        if sorted_by is not None:
+            index = self.columns.index(sorted_by)
             rows.sort(key=lambda row: _sort_key(row.keys[index]), reverse=self.sort_reverse)
         else:
             rows.reverse()  # newest first
@@ -167,8 +170,9 @@ class Pane(Vertical, can_focus=False):
         """The pane's rates for its title while the probe is attached."""
         raise NotImplementedError
 
-    def rows(self, snapshot: DashboardSnapshot) -> list[Row]:
-        """Oldest first; each row carries its cells and a sort key per column."""
+    def rows(self, snapshot: DashboardSnapshot, newest: int | None = None) -> list[Row]:
+        """Oldest first; each row carries its cells and a sort key per column. `newest`:
+        only that many of the newest are needed (a pane of events may stop there)."""
         raise NotImplementedError
 
     def state_suffix(self, state: ProbeState) -> str:

@@ -49,10 +49,10 @@ class ConnectPane(GroupedPane):
             out.append((cells, last.pid))
         return out
 
-    def rows(self, snapshot: DashboardSnapshot) -> list[Row]:
+    def rows(self, snapshot: DashboardSnapshot, newest: int | None = None) -> list[Row]:
         styles = self._result_styles()
         out = []
-        for r in snapshot.connects.rows:
+        for r in snapshot.connects.rows[-newest if newest else 0 :]:
             # Inbound handshakes finish in softirq: no task to name. They are the
             # listener's owner's when bpf/connect.c knows it, never a guess.
             pid = str(r.pid) if r.pid is not None else "-"

@@ -50,7 +50,7 @@ class CpuPane(Pane):
         runq = snapshot.cpu.runq
         return runq is not None and (runq.p99_us or 0) >= 10_000
 
-    def rows(self, snapshot: DashboardSnapshot) -> list[Row]:
+    def rows(self, snapshot: DashboardSnapshot, newest: int | None = None) -> list[Row]:
         palette = self.palette
         out = []
         # By pid first, and CPU% sorted as shown (one decimal): processes that show

@@ -77,7 +77,7 @@ class DenialsPane(GroupedPane):
             cause(g.last, palette),
         )
 
-    def rows(self, snapshot: DashboardSnapshot) -> list[Row]:
+    def rows(self, snapshot: DashboardSnapshot, newest: int | None = None) -> list[Row]:
         palette = self.palette
         return [
             Row(
@@ -94,5 +94,5 @@ class DenialsPane(GroupedPane):
                 keys=(r.ts, r.pid, r.comm, r.uid, r.syscall, r.errno, target(r), r.detail),
                 pid=r.pid,
             )
-            for r in snapshot.denials.rows
+            for r in snapshot.denials.rows[-newest if newest else 0 :]
         ]

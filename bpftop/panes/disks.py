@@ -125,7 +125,7 @@ class DiskPane(Pane):
         hist = str(getattr(self.query_one("#disk-hist", Static), "_shown_content", ""))
         return 1 + min(devices, 6) + max(1 + self.rows_available, hist.count("\n") + 1)
 
-    def rows(self, snapshot: DashboardSnapshot) -> list[Row]:
+    def rows(self, snapshot: DashboardSnapshot, newest: int | None = None) -> list[Row]:
         palette = self.palette
         out = []
         for p in snapshot.disks.procs:

@@ -40,10 +40,10 @@ class ExecPane(GroupedPane):
             out.append((cells, last.pid))
         return out
 
-    def rows(self, snapshot: DashboardSnapshot) -> list[Row]:
+    def rows(self, snapshot: DashboardSnapshot, newest: int | None = None) -> list[Row]:
         p = self.palette
         out = []
-        for r in snapshot.execs.rows:
+        for r in snapshot.execs.rows[-newest if newest else 0 :]:
             result = Text(r.error, style=p.bad) if r.error else Text("ok", style=p.good)
             argv = " ".join(r.argv) + (" …" if r.argv_truncated else "")
             if r.error and r.argv and r.filename != r.argv[0]:

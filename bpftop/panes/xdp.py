@@ -72,7 +72,7 @@ class XdpPane(Pane):
             return None
         return str(table.get_row_at(table.cursor_row)[0])
 
-    def rows(self, snapshot: DashboardSnapshot) -> list[Row]:
+    def rows(self, snapshot: DashboardSnapshot, newest: int | None = None) -> list[Row]:
         palette = self.palette
         out = []
         for view in snapshot.xdp.ifaces:
