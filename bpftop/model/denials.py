@@ -51,12 +51,8 @@ class DenialSnapshot:
     silent: tuple[SilentCaps, ...] = ()  # who made them, busiest first
 
 
-def _key(r: DenialRecord | DenialGroupRecord) -> GroupKey:
+def _key(r: DenialRecord | DenialGroupRecord | DenialGroup) -> GroupKey:
     return (r.comm, r.uid, r.syscall, r.errno)
-
-
-def _key_of(g: DenialGroup) -> GroupKey:
-    return (g.comm, g.uid, g.syscall, g.errno)
 
 
 class DenialModel:
@@ -126,7 +122,7 @@ class DenialModel:
                     group.last is not last:  # fmt: skip
                 group = DenialGroup(*key, total, rate, last)
             groups.append(group)
-        self._shown = {_key_of(g): g for g in groups}
+        self._shown = {_key(g): g for g in groups}
         groups.sort(key=lambda g: (-g.per_second, -g.total))
         return DenialSnapshot(
             rows=tuple(self._rows),
