@@ -14,7 +14,15 @@
 #ifndef BPFTOP_H
 #define BPFTOP_H
 
+/* The helper fallbacks below read kernel structs; their headers define TASK_COMM_LEN
+ * (an enum in linux/sched.h), so they come first and the macro only without them. */
+#if defined(NO_TASK_PT_REGS) || defined(NO_ANCESTOR_CGROUP_ID)
+#include <linux/sched.h>
+#include <linux/cgroup-defs.h>
+#include <linux/kernfs.h>
+#else
 #define TASK_COMM_LEN 16
+#endif
 
 /* bpf_probe_read_user{,_str} under names of our own. bcc's rewriter spends ~0.13 s
  * of a compile on calls under the helpers' own names (bpf/exec.c's rewrite went
@@ -24,6 +32,68 @@ static long (*read_user)(void *dst, u32 size, const void *unsafe_ptr) =
     (void *)BPF_FUNC_probe_read_user;
 static long (*read_user_str)(void *dst, u32 size, const void *unsafe_ptr) =
     (void *)BPF_FUNC_probe_read_user_str;
+
+/* Helpers older kernels lack, each with the fallback the Python side compiles in
+ * where libbpf's probe says it is missing (bpftop/kernel.py COMPAT_FLAGS). The
+ * fallbacks read kernel structs, with this kernel's own headers (bcc compiles against
+ * them), as bcc's tools did before the helpers existed. */
+
+/* The current task's user registers: a syscall's number and arguments, the stack an
+ * exec's new program starts with. NO_TASK_PT_REGS (no bpf_task_pt_regs, 5.15, or no
+ * bpf_get_current_task_btf, 5.11): x86_64's task_pt_regs() by hand, the registers
+ * saved at the top of the task's kernel stack. */
+#ifdef NO_TASK_PT_REGS
+static __always_inline struct pt_regs *current_user_regs(void)
+{
+    struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+    void *stack = NULL;
+    bpf_probe_read_kernel(&stack, sizeof(stack), &task->stack);
+    return (struct pt_regs *)(stack + THREAD_SIZE - TOP_OF_KERNEL_STACK_PADDING) - 1;
+}
+#else
+static __always_inline struct pt_regs *current_user_regs(void)
+{
+    return (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+}
+#endif
+
+/* The id of the current task's cgroup v2 ancestor at `level` (0: none there).
+ * NO_ANCESTOR_CGROUP_ID (tracing programs may call the helper since 5.14): what the
+ * helper does, by hand: up the cgroup's parents to that level, then its kernfs id. */
+#define MAX_CGROUP_CLIMB 32 /* levels below the filter's cgroup; deeper never passes */
+#ifdef NO_ANCESTOR_CGROUP_ID
+static __always_inline u64 current_ancestor_cgroup_id(u32 level)
+{
+    struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+    struct css_set *cset = NULL;
+    struct cgroup *cgrp = NULL;
+    int own_level = 0;
+    bpf_probe_read_kernel(&cset, sizeof(cset), &task->cgroups);
+    bpf_probe_read_kernel(&cgrp, sizeof(cgrp), &cset->dfl_cgrp);
+    bpf_probe_read_kernel(&own_level, sizeof(own_level), &cgrp->level);
+    if (!cgrp || level > (u32)own_level || own_level - level > MAX_CGROUP_CLIMB)
+        return 0;
+    u32 up = own_level - level;
+#pragma unroll
+    for (int i = 0; i < MAX_CGROUP_CLIMB; i++) {
+        if (i >= up)
+            break;
+        struct cgroup_subsys_state *parent = NULL;
+        bpf_probe_read_kernel(&parent, sizeof(parent), &cgrp->self.parent);
+        cgrp = container_of(parent, struct cgroup, self);
+    }
+    struct kernfs_node *kn = NULL;
+    u64 id = 0;
+    bpf_probe_read_kernel(&kn, sizeof(kn), &cgrp->kn);
+    bpf_probe_read_kernel(&id, sizeof(id), &kn->id);
+    return id;
+}
+#else
+static __always_inline u64 current_ancestor_cgroup_id(u32 level)
+{
+    return bpf_get_current_ancestor_cgroup_id(level);
+}
+#endif
 
 /* Latency buckets in microseconds (disk I/O, run-queue waits), decoded by
  * bpftop/model/histogram.py: exact below 4 us, then four per power of two, each at
@@ -105,7 +175,7 @@ static __always_inline int task_passes(const struct task_filter *f, u32 parent)
     }
     if (f->uid_set && (u32)bpf_get_current_uid_gid() != f->uid)
         return 0;
-    if (f->cgroup && bpf_get_current_ancestor_cgroup_id(f->cgroup_level) != f->cgroup)
+    if (f->cgroup && current_ancestor_cgroup_id(f->cgroup_level) != f->cgroup)
         return 0;
     if (f->comm_len) {
         char comm[TASK_COMM_LEN];

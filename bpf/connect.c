@@ -66,7 +66,8 @@ struct conn_start {
 struct conn_owner {
     u32 pid;
     u32 uid;
-    u32 direction;
+    u16 direction;
+    u16 family; /* tcp_receive_reset has no family field before 5.15 */
     char comm[TASK_COMM_LEN];
 };
 
@@ -176,9 +177,9 @@ static __always_inline struct conn_event *new_event(u16 family, u16 sport, u16 d
 
 /* A macro, not a function: the verifier rejects ctx pointers passed around
  * with an offset, and both tracepoints name these fields the same way. */
-#define COPY_ADDRS(e, args)                                                        \
+#define COPY_ADDRS(e, args, family)                                                \
     do {                                                                           \
-        if ((args)->family == AF_INET) {                                           \
+        if ((family) == AF_INET) {                                                 \
             bpf_probe_read_kernel((e)->saddr, 4, (args)->saddr);                   \
             bpf_probe_read_kernel((e)->daddr, 4, (args)->daddr);                   \
         } else {                                                                   \
@@ -387,7 +388,7 @@ TRACEPOINT_PROBE(sock, inet_sock_set_state)
         struct conn_event *e = new_event(args->family, args->sport, args->dport);
         if (!e)
             return 0;
-        COPY_ADDRS(e, args);
+        COPY_ADDRS(e, args, args->family);
         e->direction = DIR_OUT;
         e->pid = start->pid;
         e->uid = start->uid;
@@ -400,7 +401,8 @@ TRACEPOINT_PROBE(sock, inet_sock_set_state)
              * owner. Not when lat> does: its resets are filtered out with it. */
             if (slow_enough) {
                 struct conn_owner owner = {.pid = start->pid, .uid = start->uid,
-                                           .direction = DIR_OUT};
+                                           .direction = DIR_OUT,
+                                           .family = args->family};
                 __builtin_memcpy(owner.comm, start->comm, sizeof(owner.comm));
                 owners.update(&sk, &owner);
             }
@@ -449,7 +451,7 @@ TRACEPOINT_PROBE(sock, inet_sock_set_state)
             return 0;
         if (f && named && f->self_tgid && l->pid == f->self_tgid)
             return 0;
-        struct conn_owner owner = {.direction = DIR_IN};
+        struct conn_owner owner = {.direction = DIR_IN, .family = args->family};
         if (named) {
             owner.pid = l->pid;
             owner.uid = l->uid;
@@ -461,7 +463,7 @@ TRACEPOINT_PROBE(sock, inet_sock_set_state)
         struct conn_event *e = new_event(args->family, args->sport, args->dport);
         if (!e)
             return 0;
-        COPY_ADDRS(e, args);
+        COPY_ADDRS(e, args, args->family);
         e->direction = DIR_IN;
         e->result = RESULT_ESTABLISHED;
         if (named) {
@@ -506,10 +508,10 @@ TRACEPOINT_PROBE(tcp, tcp_receive_reset)
     struct task_filter *f = filter.lookup(&zero);
     if (f && !outcome_passes(f, outcome_of(RESULT_RESET), errno_of(RESULT_RESET)))
         return 0;
-    struct conn_event *e = new_event(args->family, args->sport, args->dport);
+    struct conn_event *e = new_event(owner->family, args->sport, args->dport);
     if (!e)
         return 0;
-    COPY_ADDRS(e, args);
+    COPY_ADDRS(e, args, owner->family);
     e->direction = owner->direction;
     e->pid = owner->pid;
     e->uid = owner->uid;

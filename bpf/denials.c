@@ -14,8 +14,7 @@
  * A refused capability is only named as the cause when the same thread's same
  * syscall then fails with EPERM/EACCES, within CAP_WINDOW_NS; the rest are counted
  * as silent. The syscall a check runs
- * in comes from the task's user registers (bpf_task_pt_regs), not from kernel
- * struct offsets.
+ * in comes from the task's user registers (current_user_regs, bpftop.h).
  *
  * EXEC_PART (compiled in only where the exec probe's plan takes the syscall exit
  * tracepoints, i.e. no cheaper hook than a syscall tracepoint loads, bpf/exec.c):
@@ -217,7 +216,7 @@ static __always_inline int take_token(u64 now)
 /* The syscall the current task is in, from its user registers. */
 static __always_inline u64 current_syscall(void)
 {
-    struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+    struct pt_regs *regs = current_user_regs();
     u64 nr = 0;
     bpf_probe_read_kernel(&nr, sizeof(nr), &regs->orig_ax);
     return nr;

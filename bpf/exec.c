@@ -3,7 +3,7 @@
  *
  * Successful execs come from sched:sched_process_exec, which costs nothing on any
  * other syscall. It fires after the new program's registers are set up, so the user
- * stack pointer (from bpf_task_pt_regs, no kernel struct offsets) points at argc,
+ * stack pointer (current_user_regs, bpftop.h) points at argc,
  * followed by the argv pointers the new program will see.
  *
  * A failed exec never reaches that tracepoint; its return value comes from
@@ -16,9 +16,9 @@
  *                   for one every-syscall hook at most.
  * Either way filename and argv are read from the failed syscall's arguments.
  *
- * SYSCALL_TRACEPOINTS: the fallback where the above does not load (no BTF, no
- * bpf_task_pt_regs before 5.15): syscalls:sys_{enter,exit}_execve{,at}, which put
- * every syscall of the box on the tracing slow path.
+ * SYSCALL_TRACEPOINTS: the fallback where none of the above loads:
+ * syscalls:sys_{enter,exit}_execve{,at}, which put every syscall of the box on the
+ * tracing slow path.
  *
  * Parents come from sched_process_fork (no task_struct reads, so this is safe with
  * headers that do not match the running kernel). */
@@ -108,7 +108,7 @@ TRACEPOINT_PROBE(sched, sched_process_exec)
     e->uid = bpf_get_current_uid_gid();
     bpf_get_current_comm(e->comm, sizeof(e->comm));
     TP_DATA_LOC_READ_STR(e->filename, filename, sizeof(e->filename));
-    struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+    struct pt_regs *regs = current_user_regs();
     u64 sp = 0;
     bpf_probe_read_kernel(&sp, sizeof(sp), &regs->sp);
     read_argv(e, (const char *const *)(sp + sizeof(long))); /* past argc */
@@ -128,7 +128,7 @@ static __always_inline int record_failure(long ret)
     struct exec_event *e = scratch.lookup(&zero);
     if (!e)
         return 0;
-    fill_failure(e, (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf()), ret);
+    fill_failure(e, current_user_regs(), ret);
     e->ppid = parent;
     send(e);
     return 0;

@@ -31,6 +31,12 @@ EXIT_USAGE = 2
 EXIT_ENVIRONMENT = 1
 
 
+def _env_list(name: str) -> list[str]:
+    """A comma-separated environment variable: what tests hide to run an older kernel's
+    steps here (tracepoints, BPF helpers by kernel.HELPERS name)."""
+    return [item for item in os.environ.get(name, "").split(",") if item]
+
+
 def parse_probes(text: str) -> list[str]:
     names = [name.strip() for name in text.split(",") if name.strip()]
     known = PROBE_NAMES + PID_PROBE_NAMES
@@ -278,8 +284,10 @@ def _main(argv: list[str] | None) -> int:
         options = options_from(args, theme, filter_from_args(args))
     except FilterError as exc:
         return fail(str(exc), EXIT_USAGE)
-    hidden = [tp for tp in os.environ.get("BPFTOP_HIDE_TRACEPOINTS", "").split(",") if tp]
-    kernel = detect(hidden_tracepoints=hidden)
+    kernel = detect(
+        hidden_tracepoints=_env_list("BPFTOP_HIDE_TRACEPOINTS"),
+        hidden_helpers=_env_list("BPFTOP_HIDE_HELPERS"),
+    )
     if options.check:
         from bpftop.check import print_check
 

@@ -56,11 +56,13 @@ class BpfEngine:
         self._clock = clock = KernelClock()
         self.probes: dict[str, Probe] = {cls.name: cls(self._sink, clock) for cls in probe_classes}
         shared_sys_exit = SharedSysExit(
-            exec_part=any(p.joins_shared_sys_exit(kernel) for p in self.probes.values())
+            exec_part=any(p.joins_shared_sys_exit(kernel) for p in self.probes.values()),
+            compat_cflags=kernel.compat_cflags(),
         )
         for probe in self.probes.values():
             probe.shared_sys_exit = shared_sys_exit
             probe.hidden_tgid = hide_pid
+            probe.compat_cflags = kernel.compat_cflags()
         self._wanted = [name for name in enabled if name in self.probes]
         # Work for the BPF thread, queued from any thread.
         self._commands: queue.Queue[Callable[[], None]] = queue.Queue()

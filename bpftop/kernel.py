@@ -28,6 +28,20 @@ PROG_TYPES = {
     "lsm": 29,
 }
 MAP_TYPE_RINGBUF = 27
+# BPF helpers bpftop's programs call that older kernels lack (enum bpf_func_id values,
+# uapi/linux/bpf.h). Where one is missing the programs are compiled with a fallback
+# (COMPAT_FLAGS) or the step that needs it is passed over (PlanStep.helpers).
+HELPERS = {
+    "get_current_ancestor_cgroup_id": 123,  # for tracing programs since 5.14
+    "task_storage_get": 156,
+    "get_current_task_btf": 158,
+    "task_pt_regs": 175,  # since 5.15
+}
+# -D flag: what bpf/bpftop.h does instead where any helper of the group is missing.
+COMPAT_FLAGS = {
+    "-DNO_TASK_PT_REGS": ("task_pt_regs", "get_current_task_btf"),
+    "-DNO_ANCESTOR_CGROUP_ID": ("get_current_ancestor_cgroup_id",),
+}
 
 CAP_SYS_ADMIN = 21
 CAP_PERFMON = 38
@@ -50,6 +64,14 @@ class KernelFeatures:
     # The perf "uprobe" PMU: uprobes as fds, gone with the process. Without it bcc
     # writes uprobe_events, which outlives a killed bpftop, so bpftop refuses.
     uprobe_pmu: bool = False
+    # Which of HELPERS a tracing program may call here. Probed with the kprobe type:
+    # kprobe, tracepoint, perf_event, raw_tracepoint and fexit programs share that list.
+    helpers: frozenset[str] = frozenset(HELPERS)
+
+    def compat_cflags(self) -> tuple[str, ...]:
+        """The fallbacks every program is compiled with here (COMPAT_FLAGS)."""
+        return tuple(flag for flag, needs in COMPAT_FLAGS.items()
+                     if not all(h in self.helpers for h in needs))  # fmt: skip
 
     def has_tracepoint(self, name: str) -> bool:
         """`name` is "category:event", e.g. "sock:inet_sock_set_state"."""
@@ -125,21 +147,31 @@ def _lockdown() -> str | None:
     return None
 
 
-def _probe_with_libbpf() -> tuple[frozenset[str], bool]:
-    """Ask libbpf which program types load here (the same probe bpftool uses)."""
+def _probe_with_libbpf() -> tuple[frozenset[str], bool, frozenset[str]]:
+    """Ask libbpf which program types load here, whether the ring buffer exists and
+    which HELPERS a kprobe program may call (the probes bpftool uses)."""
     try:
         lib = ctypes.CDLL("libbpf.so.1")
     except OSError:
-        return frozenset(), False
+        return frozenset(), False, frozenset()
     probe_prog = lib.libbpf_probe_bpf_prog_type
     probe_prog.argtypes = [ctypes.c_int, ctypes.c_void_p]
     probe_map = lib.libbpf_probe_bpf_map_type
     probe_map.argtypes = [ctypes.c_int, ctypes.c_void_p]
+    probe_helper = lib.libbpf_probe_bpf_helper
+    probe_helper.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_void_p]
     usable = frozenset(name for name, num in PROG_TYPES.items() if probe_prog(num, None) == 1)
-    return usable, probe_map(MAP_TYPE_RINGBUF, None) == 1
+    kprobe = PROG_TYPES["kprobe"]
+    helpers = frozenset(name for name, func in HELPERS.items()
+                        if probe_helper(kprobe, func, None) == 1)  # fmt: skip
+    return usable, probe_map(MAP_TYPE_RINGBUF, None) == 1, helpers
 
 
-def detect(hidden_tracepoints: Iterable[str] = ()) -> KernelFeatures:
+def detect(
+    hidden_tracepoints: Iterable[str] = (), hidden_helpers: Iterable[str] = ()
+) -> KernelFeatures:
+    """`hidden_*`: report these missing, so tests (and BPFTOP_HIDE_*) can run an older
+    kernel's steps and fallbacks here."""
     caps = _capabilities()
     is_root = os.geteuid() == 0
     can_bpf = bool(caps & (1 << CAP_SYS_ADMIN)) or (
@@ -147,7 +179,9 @@ def detect(hidden_tracepoints: Iterable[str] = ()) -> KernelFeatures:
     )
     tracefs = next((p for p in TRACEFS_CANDIDATES if _is_dir(p / "events")), None)
     headers = Path("/lib/modules") / platform.release() / "build"
-    prog_types, ringbuf = _probe_with_libbpf() if can_bpf else (frozenset(), False)
+    prog_types, ringbuf, helpers = (
+        _probe_with_libbpf() if can_bpf else (frozenset(), False, frozenset())
+    )
     return KernelFeatures(
         release=platform.release(),
         is_root=is_root,
@@ -160,4 +194,5 @@ def detect(hidden_tracepoints: Iterable[str] = ()) -> KernelFeatures:
         kprobes=tracefs is not None and _exists(tracefs / "kprobe_events"),
         hidden_tracepoints=frozenset(hidden_tracepoints),
         uprobe_pmu=_exists(UPROBE_PMU),
+        helpers=helpers - frozenset(hidden_helpers),
     )

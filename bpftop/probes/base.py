@@ -49,6 +49,7 @@ class PlanStep:
     cflags: tuple[str, ...] = ()
     kprobes: tuple[str, ...] = ()  # kernel functions the step puts kprobes on
     fexit: tuple[str, ...] = ()  # kernel functions the step puts fexit programs on
+    helpers: tuple[str, ...] = ()  # BPF helpers (kernel.HELPERS) it has no fallback for
 
     def unavailable_reason(self, kernel: KernelFeatures) -> str | None:
         if reason := kernel.prog_type_reason(self.prog_type):
@@ -63,12 +64,21 @@ class PlanStep:
             missing = [fn for fn in hooked if fn not in there]
             if missing:
                 return "no traceable kernel function " + ", ".join(missing)
+        missing = [helper for helper in self.helpers if helper not in kernel.helpers]
+        if missing:
+            return "no BPF helper " + ", ".join(f"bpf_{helper}" for helper in missing)
         if self.needs_ringbuf and not kernel.ringbuf:
             return "unavailable, no BPF ring buffer (kernel < 5.8)"
         missing = [tp for tp in self.tracepoints if not kernel.has_tracepoint(tp)]
         if missing:
             return "missing tracepoint " + ", ".join(missing)
         return None
+
+
+def common_cflags(compat_cflags: tuple[str, ...]) -> tuple[str, ...]:
+    """The flags every probe's program is compiled with: bpf/ for bpftop.h, the ring
+    buffer's size, and the kernel's helper fallbacks."""
+    return (f"-I{bpf_dir()}", f"-DRINGBUF_PAGES={ringbuf_pages()}", *compat_cflags)
 
 
 def choose_step(
@@ -144,6 +154,9 @@ class Probe(ABC):
         self.notice: str | None = None  # shown with the "attached" status (a refused action)
         self._filter = Filter()
         self.hidden_tgid = 0  # a process never shown, whatever the filter (BpfEngine sets it)
+        # The kernel's fallbacks for helpers it lacks (KernelFeatures.compat_cflags; set
+        # by BpfEngine), compiled into every program.
+        self.compat_cflags: tuple[str, ...] = ()
         # Set by a probe whose target is gone (a process that exited): the engine
         # then detaches it, so it costs the box nothing more.
         self.done_reason: str | None = None
@@ -183,7 +196,7 @@ class Probe(ABC):
 
     def compile_request(self, step: PlanStep) -> CompileRequest:
         """What `load` compiles for `step` (the engine prefetches it at start-up)."""
-        cflags = [f"-I{bpf_dir()}", f"-DRINGBUF_PAGES={ringbuf_pages()}", *step.cflags]
+        cflags = common_cflags(self.compat_cflags) + step.cflags
         return CompileRequest(
             str(self.source_path()), (*cflags, *self.compile_flags()), self.program_type
         )

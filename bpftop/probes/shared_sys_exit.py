@@ -14,7 +14,7 @@ import ctypes
 from collections.abc import Callable
 from typing import Any
 
-from bpftop.probes.base import PlanStep, ringbuf_pages, tracepoint_function
+from bpftop.probes.base import PlanStep, common_cflags, tracepoint_function
 from bpftop.probes.compiler import COMPILER, CompileRequest
 from bpftop.resources import bpf_dir
 
@@ -28,7 +28,8 @@ EventHandler = Callable[[Any, int], None]  # (ring buffer table, raw event addre
 
 
 class SharedSysExit:
-    def __init__(self, *, exec_part: bool) -> None:
+    def __init__(self, *, exec_part: bool, compat_cflags: tuple[str, ...] = ()) -> None:
+        self.compat_cflags = compat_cflags  # the kernel's helper fallbacks (Probe's)
         # Compile the exec part in (bpf/denials.c, EXEC_PART): only where the exec
         # probe would join, so other kernels do not carry its maps.
         self.exec_part = exec_part
@@ -96,7 +97,7 @@ class SharedSysExit:
             watcher()
 
     def compile_request(self, step: PlanStep) -> CompileRequest:
-        cflags = (f"-I{bpf_dir()}", f"-DRINGBUF_PAGES={ringbuf_pages()}", *step.cflags)
+        cflags = common_cflags(self.compat_cflags) + step.cflags
         if self.exec_part:
             cflags += ("-DEXEC_PART",)
         return CompileRequest(str(bpf_dir() / SOURCE), cflags)

@@ -28,6 +28,15 @@ class SyscallProbe(PidProbe):
             tracepoints=("raw_syscalls:sys_enter", "raw_syscalls:sys_exit"),
             prog_type="raw_tracepoint",
             needs_ringbuf=False,
+            helpers=("task_storage_get", "get_current_task_btf"),
+        ),
+        # Before task storage: the call in flight per thread in a hash.
+        PlanStep(
+            via="raw_tracepoint:sys_enter + sys_exit, pid compiled in (calls in a hash)",
+            tracepoints=("raw_syscalls:sys_enter", "raw_syscalls:sys_exit"),
+            prog_type="raw_tracepoint",
+            needs_ringbuf=False,
+            cflags=("-DINFLIGHT_HASH",),
         ),
     )
     counter_names = ("unmatched", "table_full", "lost")
