@@ -14,15 +14,9 @@
 #ifndef BPFTOP_H
 #define BPFTOP_H
 
-/* The helper fallbacks below read kernel structs; their headers define TASK_COMM_LEN
- * (an enum in linux/sched.h), so they come first and the macro only without them. */
-#if defined(NO_TASK_PT_REGS) || defined(NO_ANCESTOR_CGROUP_ID)
-#include <linux/sched.h>
-#include <linux/cgroup-defs.h>
-#include <linux/kernfs.h>
-#else
+#include <uapi/linux/ptrace.h> /* struct pt_regs */
+
 #define TASK_COMM_LEN 16
-#endif
 
 /* bpf_probe_read_user{,_str} under names of our own. bcc's rewriter spends ~0.13 s
  * of a compile on calls under the helpers' own names (bpf/exec.c's rewrite went
@@ -35,8 +29,20 @@ static long (*read_user_str)(void *dst, u32 size, const void *unsafe_ptr) =
 
 /* Helpers older kernels lack, each with the fallback the Python side compiles in
  * where libbpf's probe says it is missing (bpftop/kernel.py COMPAT_FLAGS). The
- * fallbacks read kernel structs, with this kernel's own headers (bcc compiles against
- * them), as bcc's tools did before the helpers existed. */
+ * fallbacks read kernel structs at offsets taken from the running kernel's BTF
+ * (bpftop/probes/struct_offsets.py: *_OFF, KERNEL_THREAD_SIZE), never from the
+ * headers bcc compiles with, which may be another kernel's. */
+#if defined(NO_TASK_PT_REGS) || defined(NO_ANCESTOR_CGROUP_ID)
+#ifndef TASK_STACK_OFF
+#error "no struct offsets from the kernel's BTF for the helper fallbacks"
+#endif
+static __always_inline void *read_pointer(const void *at)
+{
+    void *value = NULL;
+    bpf_probe_read_kernel(&value, sizeof(value), at);
+    return value;
+}
+#endif
 
 /* The current task's user registers: a syscall's number and arguments, the stack an
  * exec's new program starts with. NO_TASK_PT_REGS (no bpf_task_pt_regs, 5.15, or no
@@ -45,10 +51,8 @@ static long (*read_user_str)(void *dst, u32 size, const void *unsafe_ptr) =
 #ifdef NO_TASK_PT_REGS
 static __always_inline struct pt_regs *current_user_regs(void)
 {
-    struct task_struct *task = (struct task_struct *)bpf_get_current_task();
-    void *stack = NULL;
-    bpf_probe_read_kernel(&stack, sizeof(stack), &task->stack);
-    return (struct pt_regs *)(stack + THREAD_SIZE - TOP_OF_KERNEL_STACK_PADDING) - 1;
+    void *stack = read_pointer((void *)bpf_get_current_task() + TASK_STACK_OFF);
+    return (struct pt_regs *)(stack + KERNEL_THREAD_SIZE) - 1;
 }
 #else
 static __always_inline struct pt_regs *current_user_regs(void)
@@ -59,33 +63,26 @@ static __always_inline struct pt_regs *current_user_regs(void)
 
 /* The id of the current task's cgroup v2 ancestor at `level` (0: none there).
  * NO_ANCESTOR_CGROUP_ID (tracing programs may call the helper since 5.14): what the
- * helper does, by hand: up the cgroup's parents to that level, then its kernfs id. */
+ * helper does, by hand: up the task's cgroup's parents to that level, then the id of
+ * its kernfs node. */
 #define MAX_CGROUP_CLIMB 32 /* levels below the filter's cgroup; deeper never passes */
 #ifdef NO_ANCESTOR_CGROUP_ID
 static __always_inline u64 current_ancestor_cgroup_id(u32 level)
 {
-    struct task_struct *task = (struct task_struct *)bpf_get_current_task();
-    struct css_set *cset = NULL;
-    struct cgroup *cgrp = NULL;
+    void *cset = read_pointer((void *)bpf_get_current_task() + TASK_CGROUPS_OFF);
+    void *cgroup = read_pointer(cset + CSS_SET_DFL_CGRP_OFF);
     int own_level = 0;
-    bpf_probe_read_kernel(&cset, sizeof(cset), &task->cgroups);
-    bpf_probe_read_kernel(&cgrp, sizeof(cgrp), &cset->dfl_cgrp);
-    bpf_probe_read_kernel(&own_level, sizeof(own_level), &cgrp->level);
-    if (!cgrp || level > (u32)own_level || own_level - level > MAX_CGROUP_CLIMB)
+    bpf_probe_read_kernel(&own_level, sizeof(own_level), cgroup + CGROUP_LEVEL_OFF);
+    if (!cgroup || level > (u32)own_level || own_level - level > MAX_CGROUP_CLIMB)
         return 0;
     u32 up = own_level - level;
-#pragma unroll
-    for (int i = 0; i < MAX_CGROUP_CLIMB; i++) {
-        if (i >= up)
-            break;
-        struct cgroup_subsys_state *parent = NULL;
-        bpf_probe_read_kernel(&parent, sizeof(parent), &cgrp->self.parent);
-        cgrp = container_of(parent, struct cgroup, self);
+    for (int i = 0; i < MAX_CGROUP_CLIMB && i < up; i++) {
+        /* css.parent points at the parent's css, `self` in its struct cgroup */
+        void *parent_css = read_pointer(cgroup + CGROUP_SELF_OFF + CSS_PARENT_OFF);
+        cgroup = parent_css - CGROUP_SELF_OFF;
     }
-    struct kernfs_node *kn = NULL;
     u64 id = 0;
-    bpf_probe_read_kernel(&kn, sizeof(kn), &cgrp->kn);
-    bpf_probe_read_kernel(&id, sizeof(id), &kn->id);
+    bpf_probe_read_kernel(&id, sizeof(id), read_pointer(cgroup + CGROUP_KN_OFF) + KERNFS_NODE_ID_OFF);
     return id;
 }
 #else

@@ -9,7 +9,7 @@ import json
 from pathlib import Path
 from typing import Any, TextIO
 
-from bpftop.kernel import PROG_TYPES, KernelFeatures
+from bpftop.kernel import HELPERS, PROG_TYPES, KernelFeatures
 from bpftop.registry import PROBE_CLASSES
 
 BTF = Path("/sys/kernel/btf/vmlinux")
@@ -51,6 +51,8 @@ def check_report(kernel: KernelFeatures) -> dict[str, Any]:
         "headers": str(kernel.headers) if kernel.headers else None,
         "lsm": lsm.split(",") if lsm else None,
         "prog_types": {name: kernel.prog_type_reason(name) is None for name in PROG_TYPES},
+        "helpers": {f"bpf_{name}": kernel.has_helper_everywhere(name) for name in HELPERS},
+        "helper_fallbacks": [flag.removeprefix("-D") for flag in kernel.compat_cflags()],
         "tracepoints": {tp: kernel.has_tracepoint(tp) for tp in tracepoints},
         "kernel_functions": {fn: fn in traceable for fn in functions},
         "probes": probes,
@@ -75,6 +77,9 @@ def print_check(kernel: KernelFeatures, out: TextIO, *, as_json: bool) -> int:
         f"kprobes {_yes(report['kprobes'])}, uprobe PMU {_yes(report['uprobe_pmu'])}",
         "program types: " + ", ".join(
             f"{name} {_yes(usable)}" for name, usable in report["prog_types"].items()),
+        "BPF helpers: " + ", ".join(
+            f"{name} {_yes(there)}" for name, there in report["helpers"].items())
+        + f"; fallbacks compiled in: {', '.join(report['helper_fallbacks']) or 'none'}",
         f"LSMs: {','.join(report['lsm']) if report['lsm'] else 'unknown'}",
         f"tracefs: {report['tracefs'] or 'NOT MOUNTED'}; headers: {report['headers'] or 'NONE'}",
         f"tracepoints: {len(report['tracepoints']) - len(missing)} of "

@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterable
 
 from bpftop.filters import Filter
 from bpftop.kernel import KernelFeatures
+from bpftop.probes.struct_offsets import StructOffsetError, fallback_cflags
 from bpftop.probes.base import KernelClock, Probe
 from bpftop.probes.compiler import COMPILER
 from bpftop.probes.deltas import RunningTotals
@@ -31,6 +32,16 @@ POLL_SECONDS = 0.05
 # BPF run-time stats cost two clock reads per program run (~60 ns here, +16% on a
 # getppid loop under the denials probe), so they are on for one interval in ten.
 STATS_SAMPLE_EVERY = 10
+
+
+def helper_fallback_cflags(kernel: KernelFeatures) -> tuple[str, ...]:
+    """The fallbacks for the helpers this kernel lacks, with the struct offsets they
+    read. Without those (no BTF) the flags stay, and each compile says why it fails."""
+    flags = kernel.compat_cflags()
+    if flags:
+        with contextlib.suppress(StructOffsetError):
+            flags += fallback_cflags()
+    return flags
 
 
 class BpfEngine:
@@ -55,14 +66,15 @@ class BpfEngine:
         self._stderr = stderr
         self._clock = clock = KernelClock()
         self.probes: dict[str, Probe] = {cls.name: cls(self._sink, clock) for cls in probe_classes}
+        compat_cflags = helper_fallback_cflags(kernel)
         shared_sys_exit = SharedSysExit(
             exec_part=any(p.joins_shared_sys_exit(kernel) for p in self.probes.values()),
-            compat_cflags=kernel.compat_cflags(),
+            compat_cflags=compat_cflags,
         )
         for probe in self.probes.values():
             probe.shared_sys_exit = shared_sys_exit
             probe.hidden_tgid = hide_pid
-            probe.compat_cflags = kernel.compat_cflags()
+            probe.compat_cflags = compat_cflags
         self._wanted = [name for name in enabled if name in self.probes]
         # Work for the BPF thread, queued from any thread.
         self._commands: queue.Queue[Callable[[], None]] = queue.Queue()

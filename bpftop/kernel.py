@@ -37,6 +37,7 @@ HELPERS = {
     "get_current_task_btf": 158,
     "task_pt_regs": 175,  # since 5.15
 }
+HELPER_PROG_TYPES = ("kprobe", "tracepoint", "perf_event", "raw_tracepoint")
 # -D flag: what bpf/bpftop.h does instead where any helper of the group is missing.
 COMPAT_FLAGS = {
     "-DNO_TASK_PT_REGS": ("task_pt_regs", "get_current_task_btf"),
@@ -64,14 +65,26 @@ class KernelFeatures:
     # The perf "uprobe" PMU: uprobes as fds, gone with the process. Without it bcc
     # writes uprobe_events, which outlives a killed bpftop, so bpftop refuses.
     uprobe_pmu: bool = False
-    # Which of HELPERS a tracing program may call here. Probed with the kprobe type:
-    # kprobe, tracepoint, perf_event, raw_tracepoint and fexit programs share that list.
-    helpers: frozenset[str] = frozenset(HELPERS)
+    # Which of HELPERS a program of each type may call here, as (type, helper) pairs.
+    helpers: frozenset[tuple[str, str]] = frozenset(
+        (prog_type, helper) for prog_type in HELPER_PROG_TYPES for helper in HELPERS
+    )
+
+    def has_helper(self, prog_type: str, helper: str) -> bool:
+        # fexit programs are offered what raw tracepoints are, and more.
+        prog_type = "raw_tracepoint" if prog_type == "tracing" else prog_type
+        return (prog_type, helper) in self.helpers
+
+    def has_helper_everywhere(self, helper: str) -> bool:
+        """Whether programs of every type that loads here may call `helper`."""
+        return all(self.has_helper(prog_type, helper)
+                   for prog_type in HELPER_PROG_TYPES if prog_type in self.prog_types)  # fmt: skip
 
     def compat_cflags(self) -> tuple[str, ...]:
-        """The fallbacks every program is compiled with here (COMPAT_FLAGS)."""
+        """The fallbacks every program is compiled with here (COMPAT_FLAGS): bpftop.h's
+        functions run in programs of every type, so a helper missing for any is."""
         return tuple(flag for flag, needs in COMPAT_FLAGS.items()
-                     if not all(h in self.helpers for h in needs))  # fmt: skip
+                     if not all(self.has_helper_everywhere(helper) for helper in needs))  # fmt: skip
 
     def has_tracepoint(self, name: str) -> bool:
         """`name` is "category:event", e.g. "sock:inet_sock_set_state"."""
@@ -147,9 +160,9 @@ def _lockdown() -> str | None:
     return None
 
 
-def _probe_with_libbpf() -> tuple[frozenset[str], bool, frozenset[str]]:
+def _probe_with_libbpf() -> tuple[frozenset[str], bool, frozenset[tuple[str, str]]]:
     """Ask libbpf which program types load here, whether the ring buffer exists and
-    which HELPERS a kprobe program may call (the probes bpftool uses)."""
+    which HELPERS programs of each usable type may call (the probes bpftool uses)."""
     try:
         lib = ctypes.CDLL("libbpf.so.1")
     except OSError:
@@ -161,9 +174,9 @@ def _probe_with_libbpf() -> tuple[frozenset[str], bool, frozenset[str]]:
     probe_helper = lib.libbpf_probe_bpf_helper
     probe_helper.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_void_p]
     usable = frozenset(name for name, num in PROG_TYPES.items() if probe_prog(num, None) == 1)
-    kprobe = PROG_TYPES["kprobe"]
-    helpers = frozenset(name for name, func in HELPERS.items()
-                        if probe_helper(kprobe, func, None) == 1)  # fmt: skip
+    helpers = frozenset((prog_type, name) for prog_type in HELPER_PROG_TYPES
+                        if prog_type in usable for name, func in HELPERS.items()
+                        if probe_helper(PROG_TYPES[prog_type], func, None) == 1)  # fmt: skip
     return usable, probe_map(MAP_TYPE_RINGBUF, None) == 1, helpers
 
 
@@ -194,5 +207,5 @@ def detect(
         kprobes=tracefs is not None and _exists(tracefs / "kprobe_events"),
         hidden_tracepoints=frozenset(hidden_tracepoints),
         uprobe_pmu=_exists(UPROBE_PMU),
-        helpers=helpers - frozenset(hidden_helpers),
+        helpers=frozenset(pair for pair in helpers if pair[1] not in set(hidden_helpers)),
     )

@@ -3,6 +3,7 @@ and changing it at run time takes effect at once."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import socket
 import subprocess
@@ -21,6 +22,7 @@ from bpftop.records import (
     ExecRecord,
     ProbeCounts,
 )
+from tests.helpers.cgroups import cgroup_tree
 from tests.helpers.denied import run_as_nobody, workbench
 from tests.helpers.loopdev import direct_io, loop_device
 
@@ -59,6 +61,34 @@ def test_comm_filter_keeps_an_exec_storm_of_other_comms_out(engine_for) -> None:
     mine = sink.of_type(ExecRecord)[13:]
     # sh is our child; the two trues are sh's children, not ours.
     assert [(r.comm, r.ppid) for r in mine] == [("sh", os.getpid())]
+
+
+# Kernels before 5.14 do not let tracing programs ask for a cgroup's ancestor: there the
+# programs climb the cgroup's parents themselves (bpf/bpftop.h), run here by hiding it.
+@pytest.mark.parametrize(
+    "hide", [(), ("get_current_ancestor_cgroup_id",)], ids=["kernel's helper", "climbing by hand"]
+)
+def test_cgroup_filter_counts_the_cgroup_and_those_below_it(
+    engine_for, kernel_features, hide: tuple[str, ...]
+) -> None:
+    kernel = dataclasses.replace(kernel_features, helpers=frozenset(
+        pair for pair in kernel_features.helpers if pair[1] not in hide))  # fmt: skip
+    assert ("-DNO_ANCESTOR_CGROUP_ID" in kernel.compat_cflags()) == bool(hide)
+    with cgroup_tree() as tree:
+        engine, sink = engine_for(
+            "exec", interval=0.3, kernel=kernel,
+            prepare=lambda e: e.set_filter(parse_filter(f"cgroup={tree.name}")),
+        )  # fmt: skip
+        for _ in range(4):
+            tree.run_in(tree.outer, ["/bin/true", "outer"])
+        for _ in range(7):
+            tree.run_in(tree.inner, ["/bin/true", "inner"])
+        for _ in range(5):
+            subprocess.run(["/bin/true", "outside"], check=True)
+        _settle(sink, "exec")
+    argvs = sorted(r.argv[1] for r in sink.of_type(ExecRecord))
+    assert argvs == ["inner"] * 7 + ["outer"] * 4
+    assert _counted(sink, "exec", "ok") == 11
 
 
 def test_port_filter_counts_only_that_port(engine_for) -> None:

@@ -64,7 +64,7 @@ class PlanStep:
             missing = [fn for fn in hooked if fn not in there]
             if missing:
                 return "no traceable kernel function " + ", ".join(missing)
-        missing = [helper for helper in self.helpers if helper not in kernel.helpers]
+        missing = [h for h in self.helpers if not kernel.has_helper(self.prog_type, h)]
         if missing:
             return "no BPF helper " + ", ".join(f"bpf_{helper}" for helper in missing)
         if self.needs_ringbuf and not kernel.ringbuf:
