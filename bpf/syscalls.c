@@ -44,9 +44,11 @@ BPF_HASH(errors, struct error_key, u64, 4096);
 /* In flight per thread, in the thread's own task storage: no hash insert and delete
  * per syscall (measured ~300 ns a pair here), and it goes away with the thread. */
 BPF_TASK_STORAGE(inflight, struct enter_mark);
-#define INFLIGHT_MARK(create)                                                            \
-    inflight.task_storage_get(bpf_get_current_task_btf(), 0,                             \
-                              (create) ? BPF_LOCAL_STORAGE_GET_F_CREATE : 0)
+static __always_inline struct enter_mark *inflight_mark(int create)
+{
+    return inflight.task_storage_get(bpf_get_current_task_btf(), 0,
+                                     create ? BPF_LOCAL_STORAGE_GET_F_CREATE : 0);
+}
 #else
 /* INFLIGHT_HASH: kernels without task storage for tracing programs (before 5.11): one
  * slot per thread id, created at its first syscall and reused after; LRU, so the
@@ -62,7 +64,6 @@ static __always_inline struct enter_mark *inflight_mark(int create)
     inflight.update(&tid, &fresh);
     return inflight.lookup(&tid);
 }
-#define INFLIGHT_MARK(create) inflight_mark(create)
 #endif
 
 
@@ -78,7 +79,7 @@ RAW_TRACEPOINT_PROBE(sys_enter)
     u64 id = bpf_get_current_pid_tgid();
     if ((id >> 32) != TARGET_TGID)
         return 0;
-    struct enter_mark *mark = INFLIGHT_MARK(1);
+    struct enter_mark *mark = inflight_mark(1);
     if (!mark)
         return 0;
     mark->ts_ns = bpf_ktime_get_ns();
@@ -92,7 +93,7 @@ RAW_TRACEPOINT_PROBE(sys_exit)
     if ((id >> 32) != TARGET_TGID)
         return 0;
     u64 now = bpf_ktime_get_ns();
-    struct enter_mark *mark = INFLIGHT_MARK(0);
+    struct enter_mark *mark = inflight_mark(0);
     if (!mark || !mark->ts_ns) {
         count(SC_UNMATCHED);
         return 0;

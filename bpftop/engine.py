@@ -18,12 +18,12 @@ from collections.abc import Callable, Iterable
 
 from bpftop.filters import Filter
 from bpftop.kernel import KernelFeatures
-from bpftop.probes.struct_offsets import StructOffsetError, fallback_cflags
 from bpftop.probes.base import KernelClock, Probe
 from bpftop.probes.compiler import COMPILER
 from bpftop.probes.deltas import RunningTotals
 from bpftop.probes.shared_sys_exit import SharedSysExit
 from bpftop.probes.stats import BpfStats
+from bpftop.probes.struct_offsets import StructOffsetError, fallback_cflags
 from bpftop.records import ProbeCounts, ProbeStatus, Record
 from bpftop.stderr_capture import StderrCapture, first_error_line
 from bpftop.xdp_rules import ControlArg

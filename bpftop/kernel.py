@@ -83,8 +83,9 @@ class KernelFeatures:
     def compat_cflags(self) -> tuple[str, ...]:
         """The fallbacks every program is compiled with here (COMPAT_FLAGS): bpftop.h's
         functions run in programs of every type, so a helper missing for any is."""
+        everywhere = self.has_helper_everywhere
         return tuple(flag for flag, needs in COMPAT_FLAGS.items()
-                     if not all(self.has_helper_everywhere(helper) for helper in needs))  # fmt: skip
+                     if not all(everywhere(helper) for helper in needs))  # fmt: skip
 
     def has_tracepoint(self, name: str) -> bool:
         """`name` is "category:event", e.g. "sock:inet_sock_set_state"."""

@@ -4,12 +4,14 @@ that offers it, in a VM of the kernel matrix, or on a user's box."""
 
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 import sys
 from typing import Any
 
 import pytest
 
+from bpftop.engine import helper_fallback_cflags
 from bpftop.probes.base import KernelClock, PidProbe, Probe
 from bpftop.probes.denial_probe import DenialProbe
 from bpftop.probes.shared_sys_exit import SharedSysExit
@@ -32,6 +34,8 @@ CompileOnly(src_file=sys.argv[1].encode(), cflags=sys.argv[2:])
 
 
 def requests() -> list[Any]:
+    """Every step's compile, and again with the fallbacks for the helpers older kernels
+    lack (bpf/bpftop.h), as 5.10 compiles it."""
     out = []
     for cls in PROBE_CLASSES:
         probe: Probe = cls(lambda _record: None, KernelClock())
@@ -43,12 +47,20 @@ def requests() -> list[Any]:
                 probe.shared_sys_exit = SharedSysExit(exec_part=exec_part)
                 request = probe.compile_request(step)
                 name = f"{cls.name}: {step.via}" + (" + exec part" if exec_part else "")
-                out.append(pytest.param(name, request.source, request.cflags, id=name))
+                for fallbacks in (False, True):
+                    label = name + (" + helper fallbacks" if fallbacks else "")
+                    out.append(pytest.param(label, request.source, request.cflags, fallbacks,
+                                            id=label))  # fmt: skip
     return out
 
 
-@pytest.mark.parametrize(("step", "source", "cflags"), requests())
-def test_every_step_compiles(kernel_features, step: str, source: str, cflags: tuple[str, ...]):
+@pytest.mark.parametrize(("step", "source", "cflags", "fallbacks"), requests())
+def test_every_step_compiles(
+    kernel_features, step: str, source: str, cflags: tuple[str, ...], fallbacks: bool
+) -> None:
+    if fallbacks:
+        hidden = dataclasses.replace(kernel_features, helpers=frozenset())
+        cflags += helper_fallback_cflags(hidden)
     run = subprocess.run(
         [sys.executable, "-c", COMPILE, source, *cflags],
         capture_output=True, text=True, cwd=ROOT, timeout=120,

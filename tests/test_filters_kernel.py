@@ -75,7 +75,7 @@ def test_cgroup_filter_counts_the_cgroup_and_those_below_it(
         pair for pair in kernel_features.helpers if pair[1] not in hide))  # fmt: skip
     assert ("-DNO_ANCESTOR_CGROUP_ID" in kernel.compat_cflags()) == bool(hide)
     with cgroup_tree() as tree:
-        engine, sink = engine_for(
+        _engine, sink = engine_for(
             "exec", interval=0.3, kernel=kernel,
             prepare=lambda e: e.set_filter(parse_filter(f"cgroup={tree.name}")),
         )  # fmt: skip

@@ -69,9 +69,9 @@ def _member_offset(bpf: ctypes.CDLL, btf: int, type_id: int, name: bytes) -> int
         return None
     members = (_BtfMember * vlen).from_address(ctypes.addressof(struct) + ctypes.sizeof(struct))
     for member in members:
-        bits = member.offset & 0xFFFFFF if bitfield else member.offset
+        bits = int(member.offset & 0xFFFFFF if bitfield else member.offset)
         if member.name_off == 0:  # anonymous: its fields are the struct's
-            inner = _member_offset(bpf, btf, bpf.btf__resolve_type(btf, member.type), name)
+            inner = _member_offset(bpf, btf, int(bpf.btf__resolve_type(btf, member.type)), name)
             if inner is not None:
                 return bits // 8 + inner
         elif bpf.btf__name_by_offset(btf, member.name_off) == name:
@@ -85,7 +85,7 @@ def _thread_size() -> int:
     stack_kb = next(int(line.split()[1]) for line in MEMINFO.read_text().splitlines()
                     if line.startswith("KernelStack:"))  # fmt: skip
     tasks = int(LOADAVG.read_text().split()[3].split("/")[1])
-    return 1024 * 2 ** round(math.log2(stack_kb / tasks))
+    return int(1024 * 2 ** round(math.log2(stack_kb / tasks)))
 
 
 @cache
