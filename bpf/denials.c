@@ -263,9 +263,10 @@ static __always_inline void note_refusal(int cap)
 
 #if defined(LSM_FEXIT)
 /* Where tracing programs load (no lockdown): which LSM refused, from fexit on the LSMs'
- * own file_open hooks (Landlock's hook_file_open, AppArmor's apparmor_file_open).
- * Remembered per thread like a refused capability, and named by the same syscall's
- * denial at sys_exit. */
+ * own file_open hooks (Landlock's hook_file_open, AppArmor's apparmor_file_open; a
+ * kernel built without one of them, as 5.10 without Landlock, leaves it out:
+ * NO_LANDLOCK_HOOK, NO_APPARMOR_HOOK). Remembered per thread like a refused
+ * capability, and named by the same syscall's denial at sys_exit. */
 static __always_inline void note_lsm(u32 lsm)
 {
     u32 tid = bpf_get_current_pid_tgid();
@@ -277,19 +278,23 @@ static __always_inline void note_lsm(u32 lsm)
     lsm_refusals.update(&tid, &fresh);
 }
 
+#ifndef NO_LANDLOCK_HOOK
 KRETFUNC_PROBE(hook_file_open, void *file, int ret)
 {
     if (ret)
         note_lsm(LSM_LANDLOCK);
     return 0;
 }
+#endif
 
+#ifndef NO_APPARMOR_HOOK
 KRETFUNC_PROBE(apparmor_file_open, void *file, int ret)
 {
     if (ret)
         note_lsm(LSM_APPARMOR);
     return 0;
 }
+#endif
 #endif
 
 #if defined(CAP_KPROBE)

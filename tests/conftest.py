@@ -31,16 +31,16 @@ atexit.register(shutil.rmtree, os.environ["BPFTOP_CACHE_DIR"], True)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Tests marked `apparmor` need a kernel running AppArmor: this project's machine
-    does not, the kernel matrix's VMs (make test-kernels) do. Elsewhere they are
-    deselected, and pytest's summary says how many, never counted as passed."""
+    """Tests marked `apparmor` or `landlock` need a kernel running that LSM: this
+    project's machine runs no AppArmor, the kernel matrix's VMs do; 5.10 has no Landlock.
+    Elsewhere they are deselected, and pytest's summary says how many, never counted as
+    passed."""
     try:
-        lsms = Path("/sys/kernel/security/lsm").read_text().split(",")
+        lsms = Path("/sys/kernel/security/lsm").read_text().strip().split(",")
     except OSError:
         lsms = []
-    if "apparmor" in lsms:
-        return
-    needing = [item for item in items if item.get_closest_marker("apparmor")]
+    needing = [item for item in items for lsm in ("apparmor", "landlock")
+               if lsm not in lsms and item.get_closest_marker(lsm)]  # fmt: skip
     if needing:
         config.hook.pytest_deselected(items=needing)
         items[:] = [item for item in items if item not in needing]
@@ -52,13 +52,16 @@ def _bpf_problem() -> str | None:
 
 @pytest.fixture(scope="session")
 def kernel_features() -> kernel.KernelFeatures:
-    """Skips where BPF is impossible; with BPFTOP_REQUIRE_BPF=1 (CI) that is a failure."""
+    """Skips where BPF is impossible; with BPFTOP_REQUIRE_BPF=1 (CI) that is a failure.
+    BPFTOP_HIDE_HELPERS (as for bpftop itself) runs the tests with the helper fallbacks
+    an older kernel compiles in."""
     problem = _bpf_problem()
     if problem:
         if os.environ.get("BPFTOP_REQUIRE_BPF") == "1":
             pytest.fail(f"BPF required but unavailable: {problem}")
         pytest.skip(f"BPF unavailable: {problem}")
-    return kernel.detect()
+    hidden = [name for name in os.environ.get("BPFTOP_HIDE_HELPERS", "").split(",") if name]
+    return kernel.detect(hidden_helpers=hidden)
 
 
 @pytest.fixture

@@ -7,13 +7,12 @@ import dataclasses
 import subprocess
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from bpftop.kernel import KernelFeatures
-from bpftop.probes.denial_probe import DenialProbe
+from bpftop.probes.denial_probe import LSM_HOOKS, DenialProbe
 from bpftop.records import (
     DenialGroupRecord,
     DenialRecord,
@@ -26,24 +25,29 @@ from tests.helpers.denied import NOBODY, run_as_nobody, workbench
 pytestmark = pytest.mark.bpf
 DENIED = 41
 ALLOWED = 17
-TP_LSM_STEP, KPROBE_LSM_STEP, TRACEPOINT_STEP, KPROBE_STEP, NO_CAUSE_STEP = (
-    step.via for step in DenialProbe.plan
-)
+TRACEPOINT_STEP, KPROBE_STEP, NO_CAUSE_STEP = (step.via for step in DenialProbe.plan[-3:])
+HOOKS_VIA = {  # the LSM hooks fexit can go on -> how the step names them
+    frozenset(LSM_HOOKS): "fexit:LSM hooks",
+    frozenset({"apparmor_file_open"}): "fexit:AppArmor's hook",
+    frozenset({"hook_file_open"}): "fexit:Landlock's hook",
+}
 
 
-def lsm_hooks_load(kernel: KernelFeatures) -> bool:
-    """fexit programs load (no lockdown: 6.1 and 6.12 in the matrix; not this machine)."""
-    return kernel.prog_type_reason("tracing") is None
+def lsm_hooks_here(kernel: KernelFeatures) -> frozenset[str]:
+    """The LSM hooks fexit programs go on here: where they load (no lockdown: not this
+    machine), those the kernel has (5.10 has no Landlock)."""
+    if kernel.prog_type_reason("tracing") is not None:
+        return frozenset()
+    return kernel.traceable_functions(LSM_HOOKS)
 
 
 def cause_step(kernel: KernelFeatures) -> str:
     """The step that names causes on this kernel: the capability tracepoint where it
     exists (6.18), else the kprobe (6.1, 6.12); with the LSM hooks where fexit loads.
     A kernel with neither capability hook fails the tests that need one."""
-    tracepoint = kernel.has_tracepoint("capability:cap_capable")
-    if lsm_hooks_load(kernel):
-        return TP_LSM_STEP if tracepoint else KPROBE_LSM_STEP
-    return TRACEPOINT_STEP if tracepoint else KPROBE_STEP
+    cap_step = TRACEPOINT_STEP if kernel.has_tracepoint("capability:cap_capable") else KPROBE_STEP
+    hooks = lsm_hooks_here(kernel)
+    return f"{cap_step} + {HOOKS_VIA[hooks]}" if hooks else cap_step
 
 
 def group_total(sink, comm: str, syscall: str) -> int:
@@ -167,11 +171,10 @@ print("done", flush=True)
 """
 
 
+@pytest.mark.landlock
 def test_a_landlock_denial_names_landlock_where_lsm_hooks_load(engine_for, kernel_features) -> None:
     """Where fexit loads, the LSM that refused is named; elsewhere (this machine, under
     lockdown) the denial is still counted exactly, with its cause unknown."""
-    if "landlock" not in Path("/sys/kernel/security/lsm").read_text():
-        pytest.fail("Landlock is not active on this kernel: this test needs it")
     engine, sink = engine_for("denials", interval=0.3)
     helper = subprocess.run([sys.executable, "-c", LANDLOCKED, "/etc/hostname", str(DENIED)],
                             capture_output=True, text=True, timeout=120)  # fmt: skip
@@ -181,7 +184,8 @@ def test_a_landlock_denial_names_landlock_where_lsm_hooks_load(engine_for, kerne
     engine.stop()
     records = hostname_denials(sink)
     assert len(records) == DENIED
-    named = ("lsm", "landlock") if lsm_hooks_load(kernel_features) else ("syscall", None)
+    named = ("lsm", "landlock") if "hook_file_open" in lsm_hooks_here(kernel_features) else (
+        "syscall", None)  # fmt: skip
     assert {(r.syscall, r.errno, r.comm, r.mechanism, r.detail) for r in records} == {
         ("openat", "EACCES", "landlocked", *named)
     }
@@ -233,7 +237,8 @@ def test_an_apparmor_denial_names_apparmor(engine_for, kernel_features) -> None:
         subprocess.run(unload, input=AA_RULES, text=True, check=True, capture_output=True)
     records = denied()
     assert len(records) == DENIED
-    named = ("lsm", "apparmor") if lsm_hooks_load(kernel_features) else ("syscall", None)
+    here = lsm_hooks_here(kernel_features)
+    named = ("lsm", "apparmor") if "apparmor_file_open" in here else ("syscall", None)
     assert {(r.syscall, r.errno, r.mechanism, r.detail) for r in records} == {
         ("openat", "EACCES", *named)
     }

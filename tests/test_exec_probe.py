@@ -22,6 +22,7 @@ from bpftop.probes.exec_probe import (
     SYSCALL_STEP,
     ExecProbe,
 )
+from bpftop.probes.libbpf import tracing_programs_reattach
 from bpftop.records import DenialRecord, ExecRecord, ProbeCounts, ProbeStatus
 from tests.helpers.bpftool import (
     attached_names,
@@ -211,7 +212,13 @@ def test_turning_failure_capture_off_detaches_its_hook_and_on_brings_it_back(
     engine_for, kernel_features, workload
 ) -> None:
     """With failures off nothing but sched_process_exec runs (no sys_exit program
-    from bpftop); on again, failures are exact again and the status says so."""
+    from bpftop); on again, failures are exact again and the status says so. Where an
+    fexit program cannot be attached again (5.10), failures stay on, and the notice and
+    the counts say so."""
+    step = offered_steps(kernel_features)[0]
+    if step is FEXIT_STEP and not tracing_programs_reattach():
+        failures_stay_on_where_fexit_cannot_attach_again(engine_for, workload)
+        return
     before = attached_sys_exit_programs()
     engine, sink = engine_for(
         "exec",
@@ -246,6 +253,27 @@ def test_turning_failure_capture_off_detaches_its_hook_and_on_brings_it_back(
     assert sum(c.counts["failed"] for c in counts) == 9
     assert sum(c.counts["ok"] for c in counts) == 5
     assert wait_for_count(attached_sys_exit_programs, before)
+
+
+def failures_stay_on_where_fexit_cannot_attach_again(engine_for, workload) -> None:
+    engine, sink = engine_for(
+        "exec",
+        prepare=lambda e: (e.set_filter(workload.filter), e.configure("exec", "failures", 0)),
+    )
+    (attached,) = [s for s in sink.of_type(ProbeStatus) if s.state == "attached"]
+    assert (attached.via, attached.reason) == (
+        FEXIT_STEP.via,
+        "failed execs stay on: this kernel cannot attach fexit again",
+    )
+    assert attached_names(engine, "exec") == sorted(
+        SUCCESS_PROGRAMS + FAILURE_PROGRAMS[FEXIT_STEP.via]
+    )
+    workload.run(5, 7)
+    token = workload.token
+    assert sink.wait_for(lambda: sum(token in r.argv for r in sink.of_type(ExecRecord)) >= 12)
+    engine.stop()
+    counts = [c for c in sink.of_type(ProbeCounts) if c.probe == "exec"]
+    assert (sum(c.counts["ok"] for c in counts), sum(c.counts["failed"] for c in counts)) == (5, 7)
 
 
 def wait_for_count(count: Callable[[], int], expected: int, timeout: float = 10) -> bool:

@@ -35,6 +35,36 @@ ADDR_LEN = 28
 # fexit targets of the LSM steps, and the LSM bits they report (LSM_* in bpf/denials.c).
 LSM_HOOKS = ("hook_file_open", "apparmor_file_open")
 LSM_NAMES = {1: "landlock", 2: "apparmor"}
+# The LSM steps' hooks, richest first: a kernel built without Landlock (5.10, before 5.13)
+# or without AppArmor still names the other. Each: what the subtitle says, the -D flag
+# that leaves the missing hook out.
+LSM_HOOK_SETS = (
+    (LSM_HOOKS, "fexit:LSM hooks", ()),
+    (("apparmor_file_open",), "fexit:AppArmor's hook", ("-DNO_LANDLOCK_HOOK",)),
+    (("hook_file_open",), "fexit:Landlock's hook", ("-DNO_APPARMOR_HOOK",)),
+)
+
+
+def lsm_steps(
+    via: str,
+    tracepoints: tuple[str, ...],
+    kprobes: tuple[str, ...] = (),
+    cflags: tuple[str, ...] = (),
+) -> tuple[PlanStep, ...]:
+    """A capability step with fexit on the LSM hooks, for each set of hooks."""
+    return tuple(
+        PlanStep(
+            via=f"{via} + {hooks_via}",
+            tracepoints=tracepoints,
+            prog_type="raw_tracepoint",
+            kprobes=kprobes,
+            fexit=hooks,
+            cflags=(*cflags, "-DLSM_FEXIT", *leave_out),
+        )
+        for hooks, hooks_via, leave_out in LSM_HOOK_SETS
+    )
+
+
 GROUPS_KEEP = 8000  # above this many groups, quiet ones are dropped from the kernel map
 
 
@@ -61,20 +91,15 @@ class DenialProbe(Probe):
     source = "denials.c"
     plan = (
         # Where tracing programs load: also which LSM refused (fexit on its hooks).
-        PlanStep(
-            via="raw_tracepoint:sys_exit + tracepoint:capability:cap_capable + fexit:LSM hooks",
+        *lsm_steps(
+            "raw_tracepoint:sys_exit + tracepoint:capability:cap_capable",
             tracepoints=("raw_syscalls:sys_exit", "capability:cap_capable"),
-            prog_type="raw_tracepoint",
-            fexit=LSM_HOOKS,
-            cflags=("-DLSM_FEXIT",),
         ),
-        PlanStep(
-            via="raw_tracepoint:sys_exit + kprobe:cap_capable + fexit:LSM hooks",
+        *lsm_steps(
+            "raw_tracepoint:sys_exit + kprobe:cap_capable",
             tracepoints=("raw_syscalls:sys_exit",),
-            prog_type="raw_tracepoint",
             kprobes=("cap_capable",),
-            fexit=LSM_HOOKS,
-            cflags=("-DCAP_KPROBE", "-DLSM_FEXIT"),
+            cflags=("-DCAP_KPROBE",),
         ),
         PlanStep(
             via="raw_tracepoint:sys_exit + tracepoint:capability:cap_capable",

@@ -16,6 +16,7 @@ from typing import Any, ClassVar
 
 from bpftop.kernel import KernelFeatures
 from bpftop.probes.base import PlanStep, Probe, c_string, tracepoint_function, write_filter
+from bpftop.probes.libbpf import tracing_programs_reattach
 from bpftop.probes.path_lookups import PathLookups
 from bpftop.probes.shared_sys_exit import DENIALS, EXEC_FAILURES
 from bpftop.records import EXEC_FAILURES_OFF, ExecRecord, Record
@@ -137,9 +138,17 @@ class ExecProbe(Probe):
             return f"{SUCCESS_VIA} ({EXEC_FAILURES_OFF}: F)"
         return self.step.via
 
+    def failures_stay_on(self) -> str | None:
+        """Why failed execs stay on whatever F says with this step, or None."""
+        if self.step is SYSCALL_STEP:  # the same tracepoints see every exec
+            return "failed execs stay on with this step"
+        if self.step is FEXIT_STEP and not tracing_programs_reattach():
+            return "failed execs stay on: this kernel cannot attach fexit again"
+        return None
+
     def _wanted_source(self) -> str | None:
-        if self.step is SYSCALL_STEP:
-            return OWN  # the same tracepoints see every exec: failures come with them
+        if self.failures_stay_on():
+            return OWN
         if not self.failures:
             return None
         shared = self.shared_sys_exit
@@ -158,8 +167,7 @@ class ExecProbe(Probe):
         if not self.active:
             return
         wanted = self._wanted_source()
-        stuck = self.step is SYSCALL_STEP and not self.failures
-        self.notice = "failed execs stay on with this step" if stuck else None
+        self.notice = None if self.failures else self.failures_stay_on()
         if wanted == self._source:
             return
         if wanted == OWN:

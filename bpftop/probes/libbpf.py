@@ -290,3 +290,31 @@ def btf_load(data: bytes) -> int:
 def error(what: str, detail: str = "") -> OSError:
     err = ctypes.get_errno()
     return OSError(err, f"{what}: {detail or os.strerror(err)}")
+
+
+PROG_TYPE_TRACING = 26
+ATTACH_TRACE_FEXIT = 25
+RETURN_ZERO = bytes([0xB7, 0, 0, 0, 0, 0, 0, 0, 0x95, 0, 0, 0, 0, 0, 0, 0])  # r0 = 0; exit
+
+
+@cache
+def tracing_programs_reattach() -> bool:
+    """Whether an fexit program detached from its function can be attached again. Kernels
+    before 5.11 refuse (ENOENT: the program's target is spent by its first attach), so a
+    probe there keeps such hooks attached rather than lose them. Tried once, on the test
+    function every kernel with BTF has (bpf_fentry_test1); False where fexit cannot load."""
+    try:
+        btf_id = vmlinux_btf_id("bpf_fentry_test1", ATTACH_TRACE_FEXIT)
+        fd = prog_load(PROG_TYPE_TRACING, "bpftop_reattach", RETURN_ZERO,
+                       attach_type=ATTACH_TRACE_FEXIT, attach_btf_id=btf_id)  # fmt: skip
+    except OSError:
+        return False
+    try:
+        for _ in range(2):
+            link = int(lib().bpf_raw_tracepoint_open(None, fd))
+            if link < 0:
+                return False
+            os.close(link)
+        return True
+    finally:
+        os.close(fd)
