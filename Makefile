@@ -47,16 +47,18 @@ KERNEL_TESTS ?= tests/test_smoke.py tests/test_exec_probe.py tests/test_connect_
 	tests/test_cli.py::test_duration_exits_zero_and_sigkill_leaves_nothing \
 	tests/test_app_pilot.py::test_probe_key_detaches_its_programs \
 	tests/test_app_pilot.py::test_f_turns_failed_exec_capture_off_and_back_on
-# Four emulated kernels on two CPUs in under 30 minutes: 6.12 takes 6.1's step for every
-# probe but disk, whose step (block_io_start) newest takes too, so it runs the smoke
-# test (every probe, exact counts) and the disk tests, not the rest again.
-LIGHT_KERNELS ?= 6.12
-LIGHT_TESTS ?= tests/test_smoke.py tests/test_disk_probe.py
+# Four emulated kernels on two CPUs in under 30 minutes: every test on 5.10 (the helper
+# fallbacks) and newest (the helpers), and on 6.1 and 6.12 only what no other kernel
+# runs: the smoke test (every probe, exact counts), and the steps of theirs it lacks:
+# 6.1's denials through kprobe:cap_capable with fexit on both LSM hooks, and the disk
+# steps (block_bio_queue on 6.1 as on 5.10, block_io_start on 6.12 as on newest).
+LIGHT_KERNELS ?= 6.1 6.12
+LIGHT_TESTS ?= tests/test_smoke.py tests/test_disk_probe.py tests/test_denial_probe.py
 KERNEL_PYTEST := env BPFTOP_REQUIRE_BPF=1 .venv/bin/python -m pytest -q -p no:cacheprovider
 
 test-kernels: setup  # the kernels at once (scripts/test-kernels)
 	$(SUDO) env KERNELS="$(KERNELS)" KERNEL_TESTS="$(KERNEL_TESTS)" LIGHT_KERNELS="$(LIGHT_KERNELS)" \
-		LIGHT_TESTS="$(LIGHT_TESTS)" scripts/test-kernels $(KERNEL_PYTEST) -k "not flood and not fallbacks"
+		LIGHT_TESTS="$(LIGHT_TESTS)" scripts/test-kernels $(KERNEL_PYTEST) --durations=5 -k "not flood and not fallbacks"
 
 # What CI runs in each kernel: the kernel check and one headless run with exact counts.
 # Emulated guests used to stall or end mid-command: a guest kernel panic, "Oops: int3"

@@ -14,7 +14,8 @@ from bpftop.panes.drilldown import DrilldownScreen
 from bpftop.panes.execs import ExecPane
 from bpftop.panes.xdp import XdpPane
 from bpftop.probes.disk_probe import DiskProbe
-from bpftop.probes.exec_probe import SHARED_VIA
+from bpftop.probes.exec_probe import FEXIT_STEP, SHARED_VIA
+from bpftop.probes.libbpf import tracing_programs_reattach
 from bpftop.probes.stats import BpfStats
 from bpftop.probes.uprobe_probe import UprobeProbe
 from bpftop.registry import PROBE_CLASSES, PROBE_NAMES
@@ -114,6 +115,15 @@ async def test_f_turns_failed_exec_capture_off_and_back_on(kernel_features) -> N
             await wait_state(pilot, app, name, "attached")
         via_on = app.timeline.dashboard.probes["exec"].via
         await pilot.press("F")
+        if via_on == FEXIT_STEP.via and not tracing_programs_reattach():
+            # 5.10: a detached fexit program cannot be attached again; F says so instead
+            stay_on = "failed execs stay on: this kernel cannot attach fexit again"
+            await wait_probe(pilot, app, "exec", lambda p: p.reason == stay_on, "said so")
+            await pilot.pause(0.5)
+            assert "failed execs stay on" in str(app.query_one("#pane-exec").border_subtitle)
+            names = attached_names(engine_of(app), "exec")
+            assert len(names) == 4, names  # sched_process_exec, _fork and both fexit
+            return
         await wait_via(pilot, app, "exec", "failed execs off")
         await pilot.pause(0.5)  # a refresh
         pane = app.query_one("#pane-exec")
