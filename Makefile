@@ -38,7 +38,8 @@ test: setup lint
 # The kernel matrix (README, "Kernels"): Debian's own kernels in VMs (scripts/kernel-vm).
 # The tests that prove each probe there: exact counts per pane, the fallback steps,
 # toggling, and nothing left after SIGKILL. KERNELS="6.1" narrows it.
-KERNELS ?= 5.10 6.1 6.12 newest
+# Longest first: scripts/test-kernels starts the next as a VM ends.
+KERNELS ?= 5.10 newest 6.1 6.12
 KERNEL_TESTS ?= tests/test_smoke.py tests/test_exec_probe.py tests/test_connect_probe.py \
 	tests/test_disk_probe.py tests/test_denial_probe.py tests/test_xdp_probe.py tests/test_cpu_probe.py \
 	tests/test_filters_kernel.py tests/test_failure_groups.py \
@@ -47,7 +48,8 @@ KERNEL_TESTS ?= tests/test_smoke.py tests/test_exec_probe.py tests/test_connect_
 	tests/test_cli.py::test_duration_exits_zero_and_sigkill_leaves_nothing \
 	tests/test_app_pilot.py::test_probe_key_detaches_its_programs \
 	tests/test_app_pilot.py::test_f_turns_failed_exec_capture_off_and_back_on
-# Four emulated kernels on two CPUs in under 30 minutes: every test on 5.10 (the helper
+# Four emulated kernels on two CPUs in under 30 minutes (scripts/test-kernels runs as many
+# VMs at once as there are CPUs): every test on 5.10 (the helper
 # fallbacks) and newest (the helpers), and on 6.1 and 6.12 only what no other kernel
 # runs: the smoke test (every probe, exact counts), and the steps of theirs it lacks:
 # 6.1's denials through kprobe:cap_capable with fexit on both LSM hooks, and the disk
@@ -56,7 +58,7 @@ LIGHT_KERNELS ?= 6.1 6.12
 LIGHT_TESTS ?= tests/test_smoke.py tests/test_disk_probe.py tests/test_denial_probe.py
 KERNEL_PYTEST := env BPFTOP_REQUIRE_BPF=1 .venv/bin/python -m pytest -q -p no:cacheprovider
 
-test-kernels: setup  # the kernels at once (scripts/test-kernels)
+test-kernels: setup  # a VM per CPU at a time (scripts/test-kernels)
 	$(SUDO) env KERNELS="$(KERNELS)" KERNEL_TESTS="$(KERNEL_TESTS)" LIGHT_KERNELS="$(LIGHT_KERNELS)" \
 		LIGHT_TESTS="$(LIGHT_TESTS)" scripts/test-kernels $(KERNEL_PYTEST) --durations=5 -k "not flood and not fallbacks"
 
