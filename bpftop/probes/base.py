@@ -154,8 +154,8 @@ class Probe(ABC):
         self.notice: str | None = None  # shown with the "attached" status (a refused action)
         self._filter = Filter()
         self.hidden_tgid = 0  # a process never shown, whatever the filter (BpfEngine sets it)
-        # The kernel's fallbacks for helpers it lacks (KernelFeatures.compat_cflags; set
-        # by BpfEngine), compiled into every program.
+        # The kernel's fallbacks for helpers it lacks, with the struct offsets they read
+        # (engine.helper_fallback_cflags; set by BpfEngine), compiled into every program.
         self.compat_cflags: tuple[str, ...] = ()
         # Set by a probe whose target is gone (a process that exited): the engine
         # then detaches it, so it costs the box nothing more.
