@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from bpftop.kernel import KernelFeatures
-from bpftop.probes.denial_probe import LSM_HOOKS, DenialProbe
+from bpftop.probes.denial_probe import LSM_HOOK_SETS, LSM_HOOKS, DenialProbe
 from bpftop.records import (
     DenialGroupRecord,
     DenialRecord,
@@ -26,11 +26,8 @@ pytestmark = pytest.mark.bpf
 DENIED = 41
 ALLOWED = 17
 TRACEPOINT_STEP, KPROBE_STEP, NO_CAUSE_STEP = (step.via for step in DenialProbe.plan[-3:])
-HOOKS_VIA = {  # the LSM hooks fexit can go on -> how the step names them
-    frozenset(LSM_HOOKS): "fexit:LSM hooks",
-    frozenset({"apparmor_file_open"}): "fexit:AppArmor's hook",
-    frozenset({"hook_file_open"}): "fexit:Landlock's hook",
-}
+# the LSM hooks fexit can go on -> how the step names them
+HOOKS_VIA = {frozenset(hooks): via for hooks, via, _flags in LSM_HOOK_SETS}
 
 
 def lsm_hooks_here(kernel: KernelFeatures) -> frozenset[str]:

@@ -13,6 +13,8 @@ import os
 from collections.abc import Callable
 from functools import cache
 
+from bpftop.kernel import PROG_TYPES
+
 LD_IMM64 = 0x18  # BPF_LD | BPF_IMM | BPF_DW: an instruction of two slots
 PSEUDO_MAP_FD = 1  # its src_reg when the immediate is a map fd
 LOG_SIZE = 1 << 16
@@ -292,7 +294,6 @@ def error(what: str, detail: str = "") -> OSError:
     return OSError(err, f"{what}: {detail or os.strerror(err)}")
 
 
-PROG_TYPE_TRACING = 26
 ATTACH_TRACE_FEXIT = 25
 RETURN_ZERO = bytes([0xB7, 0, 0, 0, 0, 0, 0, 0, 0x95, 0, 0, 0, 0, 0, 0, 0])  # r0 = 0; exit
 
@@ -305,7 +306,7 @@ def tracing_programs_reattach() -> bool:
     function every kernel with BTF has (bpf_fentry_test1); False where fexit cannot load."""
     try:
         btf_id = vmlinux_btf_id("bpf_fentry_test1", ATTACH_TRACE_FEXIT)
-        fd = prog_load(PROG_TYPE_TRACING, "bpftop_reattach", RETURN_ZERO,
+        fd = prog_load(PROG_TYPES["tracing"], "bpftop_reattach", RETURN_ZERO,
                        attach_type=ATTACH_TRACE_FEXIT, attach_btf_id=btf_id)  # fmt: skip
     except OSError:
         return False
