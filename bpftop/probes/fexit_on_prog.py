@@ -11,10 +11,8 @@ from __future__ import annotations
 
 import os
 
+from bpftop.kernel import PROG_TYPES
 from bpftop.probes import libbpf
-
-PROG_TYPE_TRACING = 26
-TRACE_FEXIT = 25  # enum bpf_attach_type
 
 
 class FexitOnProg:
@@ -34,8 +32,8 @@ class FexitOnProg:
             if btf_id is None:
                 raise OSError(f"program {target_prog_id} has no BTF to attach fexit to")
             self.prog_fd = libbpf.prog_load(
-                PROG_TYPE_TRACING, name, instructions,
-                attach_type=TRACE_FEXIT, attach_btf_id=btf_id, attach_prog_fd=target,
+                PROG_TYPES["tracing"], name, instructions,
+                attach_type=libbpf.ATTACH_TRACE_FEXIT, attach_btf_id=btf_id, attach_prog_fd=target,
             )  # fmt: skip
         finally:
             os.close(target)  # the loaded fexit program holds the target now

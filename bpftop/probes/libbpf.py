@@ -294,7 +294,7 @@ def error(what: str, detail: str = "") -> OSError:
     return OSError(err, f"{what}: {detail or os.strerror(err)}")
 
 
-ATTACH_TRACE_FEXIT = 25
+ATTACH_TRACE_FEXIT = 25  # enum bpf_attach_type
 RETURN_ZERO = bytes([0xB7, 0, 0, 0, 0, 0, 0, 0, 0x95, 0, 0, 0, 0, 0, 0, 0])  # r0 = 0; exit
 
 
