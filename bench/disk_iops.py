@@ -138,7 +138,7 @@ if __name__ == "__main__":  # just this part: python bench/disk_iops.py
     found: list[tuple[str, str]] = []
     scratch = Path(tempfile.mkdtemp(prefix="bpftop-bench-"))
     try:
-        disk_overhead(found, scratch, [sys.executable, "-m", "bpftop.cli"], root)
+        disk_overhead(found, scratch, [sys.executable, "-m", "bpftop"], root)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     for name, value in found:

@@ -22,12 +22,12 @@ from paired import print_rows
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bpftop.core.records import ConnectRecord, ExecRecord, ProbeCounts, Record  # noqa: E402
+from bpftop.engine.registry import PROBE_NAMES  # noqa: E402
 from bpftop.model.dashboard import Dashboard  # noqa: E402
 from bpftop.model.history import MAX_EVENTS, History  # noqa: E402
 from bpftop.model.replay import Replay  # noqa: E402
-from bpftop.recording import RecordingReader, RecordingWriter, make_header  # noqa: E402
-from bpftop.records import ConnectRecord, ExecRecord, ProbeCounts, Record  # noqa: E402
-from bpftop.registry import PROBE_NAMES  # noqa: E402
+from bpftop.outputs.recording import RecordingReader, RecordingWriter, make_header  # noqa: E402
 
 MINUTES = 10
 

@@ -23,7 +23,7 @@ sys.path.insert(0, str(ROOT))
 from paired import print_rows  # noqa: E402
 from storm import soak_storm, storm_rates  # noqa: E402
 
-BPFTOP = [sys.executable, "-m", "bpftop.cli"]
+BPFTOP = [sys.executable, "-m", "bpftop"]
 
 
 def _scrape(port: int) -> tuple[float, int]:

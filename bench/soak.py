@@ -24,7 +24,7 @@ SAMPLE_SECONDS = 30
 
 def main() -> int:
     minutes = float(os.environ.get("SOAK_MINUTES", "60"))
-    tui = CountingTerminal([sys.executable, "-m", "bpftop.cli"], ROOT)
+    tui = CountingTerminal([sys.executable, "-m", "bpftop"], ROOT)
     time.sleep(5)  # attached
     proc = psutil.Process(tui.pid)
     samples: list[tuple[float, float, float]] = []  # (minutes, rss MiB, cpu s)

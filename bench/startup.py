@@ -41,7 +41,7 @@ import psutil
 import pyte
 
 ROOT = Path(__file__).resolve().parent.parent
-BPFTOP = [sys.executable, "-m", "bpftop.cli"]
+BPFTOP = [sys.executable, "-m", "bpftop"]
 sys.path.insert(0, str(ROOT))  # bpftop and tests' helpers, without installing anything
 from cpu_cost import cpu_cost  # noqa: E402
 from denials import denial_flood, syscall_overhead  # noqa: E402
@@ -53,7 +53,7 @@ from rewind import history_and_recordings  # noqa: E402
 from serve import serve_under_storm  # noqa: E402
 from syscall_tax import syscall_tax  # noqa: E402
 
-from bpftop.registry import PROBE_NAMES  # noqa: E402
+from bpftop.engine.registry import PROBE_NAMES  # noqa: E402
 from tests.helpers.c_helpers import compile_c  # noqa: E402
 
 ALL_ATTACHED = f"probes {len(PROBE_NAMES)}/{len(PROBE_NAMES)}"  # what the header says
@@ -94,7 +94,7 @@ class TerminalRun:
         fcntl.ioctl(self.fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
         self.output = bytearray()
         # What the terminal shows: bpftop sends only the cells that change, so a text
-        # on screen need not appear whole in the bytes (bpftop/terminal_diff.py).
+        # on screen need not appear whole in the bytes (bpftop/screens/terminal_diff.py).
         self.screen = pyte.Screen(cols, rows)
         self._stream = pyte.ByteStream(self.screen)
         self.seen: dict[str, float] = {}
@@ -187,7 +187,7 @@ def tree_pss_sampler(pid: int, stop: threading.Event, peak: list[int]) -> None:
 
 
 def startup(rows: list[tuple[str, str]], cache: Path) -> None:
-    """Start-up without and with the compile cache (bpftop/probes/compile_cache.py):
+    """Start-up without and with the compile cache (bpftop/loader/compile_cache.py):
     each cold run starts from an empty cache, the warm runs load what they left."""
     os.environ["BPFTOP_CACHE_DIR"] = str(cache)
     for label, cold in (("no compile cache", True), ("compile cache", False)):

@@ -25,7 +25,7 @@ from storm import soak_storm, storm_rates  # noqa: E402
 
 WARMUP = 10.0
 SECONDS = float(os.environ.get("TERMINAL_SECONDS", "60"))
-BPFTOP = [sys.executable, "-m", "bpftop.cli"]
+BPFTOP = [sys.executable, "-m", "bpftop"]
 
 
 def side_by_side(label: str) -> tuple[float, float | None]:

@@ -1,4 +1,4 @@
-"""The `bpftop` command. Imports bpftop.cli inside the try so that Ctrl-C while
+"""The `bpftop` command. Imports bpftop.cli.main inside the try so that Ctrl-C while
 the modules load ends quietly, like Ctrl-C anywhere else."""
 
 import signal
@@ -7,7 +7,7 @@ import sys
 
 def main() -> int:
     try:
-        from bpftop.cli import main as cli_main
+        from bpftop.cli.main import main as cli_main
     except KeyboardInterrupt:
         return 128 + signal.SIGINT
     return cli_main()

@@ -86,7 +86,7 @@ uninstall_all() {
     elif [ -e "$LAUNCHER" ]; then
         say "left $LAUNCHER alone: not written by bpftop"
     fi
-    # bpftop's compile cache (bpftop/probes/compile_cache.py): only bpftop writes there.
+    # bpftop's compile cache (bpftop/loader/compile_cache.py): only bpftop writes there.
     if [ -d /var/cache/bpftop ]; then
         rm -rf /var/cache/bpftop
         say "removed /var/cache/bpftop (compiled probes)"

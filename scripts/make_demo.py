@@ -7,7 +7,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bpftop.recording import RecordingWriter, make_header  # noqa: E402
+from bpftop.outputs.recording import RecordingWriter, make_header  # noqa: E402
 from tests.helpers.recorded import T0, demo_session  # noqa: E402
 
 target = ROOT / "bpftop" / "data" / "demo.jsonl.gz"

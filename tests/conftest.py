@@ -14,16 +14,16 @@ from typing import Any
 import pytest
 from pytest_textual_snapshot import SVGImageExtension
 
-from bpftop import kernel
-from bpftop.kernel import KernelFeatures
-from bpftop.preflight import preflight
+from bpftop.cli.preflight import preflight
+from bpftop.host import kernel
+from bpftop.host.kernel import KernelFeatures
 from tests.helpers.collector import Collector
 from tests.helpers.timing import SLOWDOWN
 
 ROOT = Path(__file__).resolve().parent.parent
 os.environ["TZ"] = "UTC"  # frames show wall-clock times
 time.tzset()
-# The compile cache (bpftop/probes/compile_cache.py): a directory of this test run's
+# The compile cache (bpftop/loader/compile_cache.py): a directory of this test run's
 # own, so every run starts cold (the compiles are tested) and no run leaves files in
 # /var/cache; within the run, a probe compiled once loads from it.
 os.environ["BPFTOP_CACHE_DIR"] = tempfile.mkdtemp(prefix="bpftop-test-cache-")
@@ -67,8 +67,8 @@ def kernel_features() -> kernel.KernelFeatures:
 @pytest.fixture
 def engine_for(kernel_features: kernel.KernelFeatures) -> Iterator[Callable[..., Any]]:
     """Start a real BpfEngine on the named probes; it is stopped after the test."""
-    from bpftop.engine import BpfEngine
-    from bpftop.registry import PROBE_CLASSES
+    from bpftop.engine.bpf_engine import BpfEngine
+    from bpftop.engine.registry import PROBE_CLASSES
 
     engines: list[BpfEngine] = []
 

@@ -7,19 +7,19 @@ import subprocess
 
 import pytest
 
-from bpftop.app import BpftopApp
-from bpftop.engine import BpfEngine
+from bpftop.engine.bpf_engine import BpfEngine
+from bpftop.engine.registry import PROBE_CLASSES, PROBE_NAMES
+from bpftop.loader.libbpf import tracing_programs_reattach
+from bpftop.loader.stats import BpfStats
 from bpftop.model.drilldown import DrilldownModel
-from bpftop.panes.drilldown import DrilldownScreen
 from bpftop.panes.execs import ExecPane
 from bpftop.panes.xdp import XdpPane
 from bpftop.probes.disk_probe import DiskProbe
 from bpftop.probes.exec_probe import FEXIT_STEP, SHARED_VIA
-from bpftop.probes.libbpf import tracing_programs_reattach
-from bpftop.probes.stats import BpfStats
 from bpftop.probes.uprobe_probe import UprobeProbe
-from bpftop.registry import PROBE_CLASSES, PROBE_NAMES
-from bpftop.sources import LiveSource
+from bpftop.screens.app import BpftopApp
+from bpftop.screens.drilldown import DrilldownScreen
+from bpftop.screens.sources import LiveSource
 from tests.helpers.apps import engine_of, wait_probe, wait_state
 from tests.helpers.bpftool import (
     attached_names,

@@ -11,11 +11,11 @@ from typing import Any
 
 import pytest
 
-from bpftop.engine import helper_fallback_cflags
+from bpftop.engine.bpf_engine import helper_fallback_cflags
+from bpftop.engine.registry import PROBE_CLASSES
 from bpftop.probes.base import KernelClock, PidProbe, Probe
 from bpftop.probes.denial_probe import DenialProbe
 from bpftop.probes.shared_sys_exit import SharedSysExit
-from bpftop.registry import PROBE_CLASSES
 from tests.helpers.netns import ROOT
 
 pytestmark = pytest.mark.bpf  # bcc compiles against this kernel's headers, as root
@@ -23,7 +23,7 @@ pytestmark = pytest.mark.bpf  # bcc compiles against this kernel's headers, as r
 # Compile only: bcc's BPF() compiles the module; nothing is loaded or attached.
 COMPILE = """
 import sys
-from bpftop.probes.bcc_without_compiler import using_real_libbcc
+from bpftop.loader.bcc_without_compiler import using_real_libbcc
 using_real_libbcc()
 from bcc import BPF
 class CompileOnly(BPF):

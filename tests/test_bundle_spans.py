@@ -13,12 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from bpftop.bundle import BundleRecords, write_bundle
+from bpftop.core.records import DiskRecord, ExecRecord, ProbeCounts, is_event
+from bpftop.engine.registry import PROBE_NAMES
 from bpftop.model.dashboard import Dashboard
 from bpftop.model.history import History
-from bpftop.recording import make_header, read_all
-from bpftop.records import DiskRecord, ExecRecord, ProbeCounts, is_event
-from bpftop.registry import PROBE_NAMES
+from bpftop.outputs.bundle import BundleRecords, write_bundle
+from bpftop.outputs.recording import make_header, read_all
 from tests.helpers.loopdev import direct_io, loop_device
 
 pytestmark = pytest.mark.bpf

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from bpftop.filters import OUTCOME_BITS
+from bpftop.core.filters import OUTCOME_BITS
+from bpftop.core.records import CONNECT_RESULTS
 from bpftop.probes import cpu_probe, disk_probe, exec_probe, uprobe_probe, xdp_counter, xdp_probe
 from bpftop.probes.connect_probe import ConnectProbe
 from bpftop.probes.cpu_probe import CpuProbe
@@ -19,7 +20,6 @@ from bpftop.probes.disk_probe import DiskProbe
 from bpftop.probes.exec_probe import ExecProbe
 from bpftop.probes.syscall_probe import SyscallProbe
 from bpftop.probes.uprobe_probe import UprobeProbe
-from bpftop.records import CONNECT_RESULTS
 
 BPF = Path(__file__).resolve().parent.parent / "bpf"
 

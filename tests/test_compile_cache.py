@@ -1,4 +1,4 @@
-"""The compile cache (bpftop/probes/compile_cache.py): a later start loads what an
+"""The compile cache (bpftop/loader/compile_cache.py): a later start loads what an
 earlier one compiled, the programs it loads count exactly, and an entry that no
 longer loads is compiled again, never a failure."""
 
@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from bpftop.probes import compile_cache, compiler
-from bpftop.records import ExecRecord, ProbeStatus
+from bpftop.core.records import ExecRecord, ProbeStatus
+from bpftop.loader import compile_cache, compiler
 
 pytestmark = pytest.mark.bpf
 N = 30

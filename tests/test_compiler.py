@@ -1,4 +1,4 @@
-"""Compiles in child processes (bpftop/probes/compiler.py): what a user sees when a
+"""Compiles in child processes (bpftop/loader/compiler.py): what a user sees when a
 compile dies or bpftop is killed while its start-up compiles run."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from bpftop.probes.compiler import CHILD_NAME
+from bpftop.loader.compiler import CHILD_NAME
 from tests.helpers.bpftool import bpftop_program_ids, wait_until_gone
 from tests.helpers.cli import attached, read_until, start_json
 

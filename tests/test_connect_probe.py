@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from bpftop.core.records import ConnectRecord, ProbeCounts, ProbeStatus
 from bpftop.probes.connect_probe import ConnectProbe
-from bpftop.records import ConnectRecord, ProbeCounts, ProbeStatus
 
 pytestmark = pytest.mark.bpf
 N = 40

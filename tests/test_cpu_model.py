@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import json
 
-from bpftop.filters import parse_filter
+from bpftop.core.filters import parse_filter
+from bpftop.core.histogram import bucket_of, buckets_from_counts
+from bpftop.core.record_decode import record_from_json
+from bpftop.core.records import CpuRecord, RunqRecord
 from bpftop.model.cpu import CpuModel
-from bpftop.model.histogram import bucket_of, buckets_from_counts
-from bpftop.record_decode import record_from_json
-from bpftop.recording import RecordingHeader
-from bpftop.records import CpuRecord, RunqRecord
+from bpftop.outputs.recording import RecordingHeader
 
 
 def row(ts: float, pid: int | None, comm: str, pct: float, procs: int = 1) -> CpuRecord:
@@ -54,7 +54,7 @@ def test_a_comm_filter_keeps_the_exited_processes_of_that_comm() -> None:
 
 
 def test_the_bundle_report_names_the_cpu_burners_and_the_worst_run_queue() -> None:
-    from bpftop.report import build_report
+    from bpftop.outputs.report import build_report
     from tests.helpers.recorded import T0, recorded_cpu
 
     report = build_report(RecordingHeader(), recorded_cpu(), written=T0 + 10)
@@ -67,9 +67,9 @@ def test_the_header_and_the_cpu_pane_show_one_figure_from_the_same_samples() -> 
     """The first frame said `cpu 100%` in the header (psutil, over bpftop's own start-up)
     beside `busy 0%` in the pane. Both now come from the probe's samples of one interval;
     before its first interval both say "-"."""
+    from bpftop.core.records import ProbeCounts, ProbeStatus, SystemSample
     from bpftop.model.dashboard import Dashboard
     from bpftop.panes.header import box_cpu
-    from bpftop.records import ProbeCounts, ProbeStatus, SystemSample
 
     board = Dashboard(("cpu",))
     board.apply(ProbeStatus(1.0, "cpu", "attached", via="perf_event"))

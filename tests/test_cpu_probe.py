@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from bpftop.records import CpuRecord, ProbeStatus, RunqRecord
+from bpftop.core.records import CpuRecord, ProbeStatus, RunqRecord
 from tests.helpers.timing import SLOWDOWN
 
 pytestmark = pytest.mark.bpf

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from bpftop.core.records import DenialGroupRecord, DenialRecord, ProbeCounts
+from bpftop.host.capabilities import capability_names
 from bpftop.model.denials import DenialModel
-from bpftop.probes.capabilities import capability_names
 from bpftop.probes.denial_probe import sockaddr_text
-from bpftop.records import DenialGroupRecord, DenialRecord, ProbeCounts
 
 
 def counts(ts: float, denials: int, refused: int = 0, named: int = 0, sampled: int = 0):

@@ -11,15 +11,15 @@ from typing import Any
 
 import pytest
 
-from bpftop.kernel import KernelFeatures
-from bpftop.probes.denial_probe import LSM_HOOK_SETS, LSM_HOOKS, DenialProbe
-from bpftop.records import (
+from bpftop.core.records import (
     DenialGroupRecord,
     DenialRecord,
     ProbeCounts,
     ProbeStatus,
     SilentCapRecord,
 )
+from bpftop.host.kernel import KernelFeatures
+from bpftop.probes.denial_probe import LSM_HOOK_SETS, LSM_HOOKS, DenialProbe
 from tests.helpers.denied import NOBODY, run_as_nobody, workbench
 
 pytestmark = pytest.mark.bpf

@@ -6,8 +6,7 @@ import itertools
 
 import pytest
 
-from bpftop.model.disks import WINDOW_INTERVALS, DiskModel
-from bpftop.model.histogram import (
+from bpftop.core.histogram import (
     LatencySummary,
     bucket_bounds,
     bucket_of,
@@ -17,7 +16,8 @@ from bpftop.model.histogram import (
     percentile,
     summarize,
 )
-from bpftop.records import DiskProcRecord, DiskRecord
+from bpftop.core.records import DiskProcRecord, DiskRecord
+from bpftop.model.disks import WINDOW_INTERVALS, DiskModel
 
 
 def test_every_latency_falls_inside_its_bucket_and_buckets_tile_the_axis() -> None:

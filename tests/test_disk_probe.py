@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 
-from bpftop.kernel import KernelFeatures
-from bpftop.model.histogram import bucket_bounds, bucket_of
+from bpftop.core.histogram import bucket_bounds, bucket_of
+from bpftop.core.records import DiskProcRecord, DiskRecord, ProbeCounts, ProbeStatus, SlowIoRecord
+from bpftop.host.kernel import KernelFeatures
 from bpftop.probes.disk_probe import DiskProbe
-from bpftop.records import DiskProcRecord, DiskRecord, ProbeCounts, ProbeStatus, SlowIoRecord
 from tests.helpers.loopdev import BLOCK, direct_io, loop_device
 
 pytestmark = pytest.mark.bpf

@@ -9,13 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from bpftop.engine import BpfEngine
-from bpftop.kernel import KernelFeatures
+from bpftop.core.records import ExecRecord, ProbeStatus
+from bpftop.core.resources import bpf_dir
+from bpftop.core.stderr_capture import StderrCapture
+from bpftop.engine.bpf_engine import BpfEngine
+from bpftop.host.kernel import KernelFeatures
 from bpftop.probes.base import PlanStep, Probe
 from bpftop.probes.exec_probe import ExecProbe
-from bpftop.records import ExecRecord, ProbeStatus
-from bpftop.resources import bpf_dir
-from bpftop.stderr_capture import StderrCapture
 from tests.helpers.collector import Collector
 from tests.helpers.timing import SLOWDOWN
 

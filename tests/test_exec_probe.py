@@ -12,7 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from bpftop.filters import Filter
+from bpftop.core.filters import Filter
+from bpftop.core.records import DenialRecord, ExecRecord, ProbeCounts, ProbeStatus
+from bpftop.loader.libbpf import tracing_programs_reattach
 from bpftop.probes.base import PlanStep
 from bpftop.probes.exec_probe import (
     FEXIT_STEP,
@@ -22,8 +24,6 @@ from bpftop.probes.exec_probe import (
     SYSCALL_STEP,
     ExecProbe,
 )
-from bpftop.probes.libbpf import tracing_programs_reattach
-from bpftop.records import DenialRecord, ExecRecord, ProbeCounts, ProbeStatus
 from tests.helpers.bpftool import (
     attached_names,
     attached_sys_exit_programs,

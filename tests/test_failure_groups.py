@@ -13,10 +13,10 @@ import uuid
 
 import pytest
 
-from bpftop.filters import Filter
+from bpftop.core.filters import Filter
+from bpftop.core.records import ConnectRecord, ExecRecord, ProbeCounts
+from bpftop.engine.registry import PROBE_NAMES
 from bpftop.model.dashboard import Dashboard
-from bpftop.records import ConnectRecord, ExecRecord, ProbeCounts
-from bpftop.registry import PROBE_NAMES
 
 pytestmark = pytest.mark.bpf
 
@@ -99,7 +99,7 @@ def test_inbound_connections_belong_to_the_listeners_owner(engine_for, started, 
     """Inbound handshakes finish in softirq, with no task; the kernel names the owner of
     the socket that listened (known from /proc at start, or from its listen() call), so
     the drilldown lists them as the listener's, and a pid filter on it keeps them."""
-    from bpftop.panes.drilldown import pid_events
+    from bpftop.screens.drilldown import pid_events
 
     def start_listener() -> tuple[subprocess.Popen[str], int]:
         proc = subprocess.Popen(

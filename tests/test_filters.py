@@ -8,8 +8,14 @@ import threading
 
 import pytest
 
-from bpftop.filters import Filter, FilterError, parse_filter
-from bpftop.records import ConnectRecord, DenialGroupRecord, DiskRecord, ExecRecord, SlowIoRecord
+from bpftop.core.filters import Filter, FilterError, parse_filter
+from bpftop.core.records import (
+    ConnectRecord,
+    DenialGroupRecord,
+    DiskRecord,
+    ExecRecord,
+    SlowIoRecord,
+)
 
 
 def _thread_id() -> int:

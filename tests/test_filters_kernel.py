@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from bpftop.filters import parse_filter
-from bpftop.records import (
+from bpftop.core.filters import parse_filter
+from bpftop.core.records import (
     ConnectRecord,
     DenialGroupRecord,
     DenialRecord,

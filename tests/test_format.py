@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bpftop.panes.format import clip, compact_count
+from bpftop.core.format import clip, compact_count
 
 
 def test_a_cut_command_line_ends_at_a_word_and_says_so() -> None:

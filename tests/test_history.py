@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+from bpftop.core.records import ExecRecord, ProbeCounts, ProbeStatus
+from bpftop.engine.registry import PROBE_NAMES
 from bpftop.model.dashboard import Dashboard
 from bpftop.model.history import ROWS_KEPT, History, trimmed
 from bpftop.model.replay import SPEEDS, Replay
-from bpftop.records import ExecRecord, ProbeCounts, ProbeStatus
-from bpftop.registry import PROBE_NAMES
-from bpftop.timeline import parse_moment, worst_disk_p99
+from bpftop.model.timeline import parse_moment, worst_disk_p99
 from tests.helpers.recorded import DEMO_SECONDS, demo_session
 
 

@@ -1,6 +1,7 @@
-"""The layering, checked from the source: no import cycle among bpftop's modules, and
-probes/ (the BPF thread's) is imported only by the engine, the command line's
-pre-flight and the probe registry. Imports inside functions count too."""
+"""The layering, checked from the source: each package imports only its own layer and
+the ones below it (LAYERS, bottom first), probes/ (the BPF thread's) is imported only by
+engine/, and no import cycle exists among bpftop's modules. Imports inside functions
+count too."""
 
 from __future__ import annotations
 
@@ -8,7 +9,9 @@ import ast
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parent.parent / "bpftop"
-PROBES_IMPORTED_BY = {"bpftop.engine", "bpftop.preflight", "bpftop.registry"}
+# Bottom first. A package may import its own layer and those listed before it.
+LAYERS = ("core", "host", "loader", "probes", "engine", "model", "outputs", "panes",
+          "screens", "catalog", "cli")  # fmt: skip
 
 
 def module_name(path: Path) -> str:
@@ -40,10 +43,31 @@ def imports() -> dict[str, set[str]]:
     return {m: {n for n in deps if n in modules and n != m} for m, deps in graph.items()}
 
 
-def test_probes_are_imported_only_by_the_engine_preflight_and_registry() -> None:
-    outside = {m: deps for m, deps in imports().items() if not m.startswith("bpftop.probes")}
-    users = {m for m, deps in outside.items() if any(d.startswith("bpftop.probes") for d in deps)}
-    assert users <= PROBES_IMPORTED_BY, users - PROBES_IMPORTED_BY
+def layer(module: str) -> int | None:
+    """A module's place in LAYERS; None for the package's own (bpftop, bpftop.__main__)."""
+    parts = module.split(".")
+    return LAYERS.index(parts[1]) if len(parts) > 1 and parts[1] in LAYERS else None
+
+
+def test_every_module_is_in_a_layer() -> None:
+    loose = {m for m in imports() if layer(m) is None} - {"bpftop", "bpftop.__main__"}
+    assert not loose, f"modules outside the layers: {sorted(loose)}"
+
+
+def test_no_arrow_runs_up_the_layers() -> None:
+    def below(module: str, dep: str) -> bool:
+        low, high = layer(dep), layer(module)
+        return low is None or high is None or low <= high
+
+    up = [f"{m} -> {d}" for m, deps in imports().items() for d in deps if not below(m, d)]
+    assert not up, "\n".join(sorted(up))
+
+
+def test_probes_are_imported_only_by_the_engine() -> None:
+    users = {m for m, deps in imports().items()
+             if layer(m) != LAYERS.index("probes") and any(layer(d) == LAYERS.index("probes")
+                                                          for d in deps)}  # fmt: skip
+    assert {u.split(".")[1] for u in users} <= {"engine"}, users
 
 
 def test_no_import_cycle() -> None:

@@ -1,4 +1,4 @@
-"""The key table (bpftop/keys.py) is whole and consistent: every probe has its toggle,
+"""The key table (bpftop/panes/keys.py) is whole and consistent: every probe has its toggle,
 no key means two things on one screen, and every action exists where it is bound."""
 
 from __future__ import annotations
@@ -7,11 +7,11 @@ import re
 
 from textual.binding import Binding, BindingType
 
-from bpftop.app import BpftopApp
-from bpftop.keys import KEYS, bindings, toggle_key
+from bpftop.engine.registry import PROBE_NAMES
 from bpftop.panes.base import Pane
-from bpftop.panes.drilldown import DrilldownScreen
-from bpftop.registry import PROBE_NAMES
+from bpftop.panes.keys import KEYS, bindings, toggle_key
+from bpftop.screens.app import BpftopApp
+from bpftop.screens.drilldown import DrilldownScreen
 
 
 def keys_of(scope_bindings: list[BindingType]) -> list[str]:

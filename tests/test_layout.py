@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bpftop.layout import (
+from bpftop.screens.layout import (
     COLLAPSED,
     FRAME,
     STEADY_TICKS,

@@ -2,14 +2,8 @@
 
 from __future__ import annotations
 
-from bpftop.model.histogram import bucket_bounds, bucket_of
-from bpftop.model.metrics import (
-    FORGET_AFTER_S,
-    LATENCY_BOUNDS_US,
-    MAX_COMMS,
-    MetricTotals,
-)
-from bpftop.records import (
+from bpftop.core.histogram import bucket_bounds, bucket_of
+from bpftop.core.records import (
     DenialGroupRecord,
     DiskOpTotals,
     DiskRecord,
@@ -17,7 +11,13 @@ from bpftop.records import (
     ProbeStatus,
     XdpRecord,
 )
-from bpftop.serve import BpftopCollector
+from bpftop.model.metrics import (
+    FORGET_AFTER_S,
+    LATENCY_BOUNDS_US,
+    MAX_COMMS,
+    MetricTotals,
+)
+from bpftop.outputs.serve import BpftopCollector
 
 
 class Clock:

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 
-from bpftop.kernel import KernelFeatures
+from bpftop.core.records import ConnectRecord, ExecRecord, ProbeCounts, ProbeStatus, errno_name
+from bpftop.host.kernel import KernelFeatures
 from bpftop.model.dashboard import Dashboard
 from bpftop.model.probe_state import ProbeState
 from bpftop.model.rates import IntervalRate
 from bpftop.probes.base import PlanStep, choose_step
-from bpftop.records import ConnectRecord, ExecRecord, ProbeCounts, ProbeStatus, errno_name
 
 KERNEL = KernelFeatures(
     release="6.18",

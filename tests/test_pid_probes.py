@@ -18,9 +18,9 @@ from pathlib import Path
 
 import pytest
 
+from bpftop.core.records import ProbeStatus, SyscallsRecord, UprobeRecord
+from bpftop.host.user_binaries import UserCodeError, resolve
 from bpftop.probes.uprobe_probe import UPROBE_SLOTS
-from bpftop.records import ProbeStatus, SyscallsRecord, UprobeRecord
-from bpftop.user_binaries import UserCodeError, resolve
 from tests.helpers.bpftool import (
     UPROBE_EVENTS,
     bpftop_program_ids,
@@ -179,7 +179,7 @@ def test_sigkill_leaves_no_uprobe_behind(kernel_features, binary) -> None:
     programs_before = bpftop_program_ids()
     with callees(binary) as (target,):
         proc = subprocess.Popen(
-            [sys.executable, "-m", "bpftop.cli", "--json", "--interval", "0.3",
+            [sys.executable, "-m", "bpftop", "--json", "--interval", "0.3",
              "--pid", str(target.pid), "--uprobe", WORK, "--probes", "syscalls"],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
         )  # fmt: skip
@@ -233,7 +233,7 @@ def test_sigkill_lowers_the_usdt_semaphore(kernel_features, tmp_path) -> None:
 
     with usdt_binary(tmp_path) as binary, callees(binary) as (target,):
         proc = subprocess.Popen(
-            [sys.executable, "-m", "bpftop.cli", "--json", "--interval", "0.3",
+            [sys.executable, "-m", "bpftop", "--json", "--interval", "0.3",
              "--pid", str(target.pid), "--uprobe", "usdt:bpftop_usdt:bpftop:tick"],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
         )  # fmt: skip

@@ -6,7 +6,7 @@ import os
 import subprocess
 import sys
 
-from bpftop.process_info import ProcessWatcher
+from bpftop.host.process_info import ProcessWatcher
 
 
 def test_descriptors_count_every_open_fd_not_only_regular_files(tmp_path) -> None:

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from bpftop.records import ProbeStatus, UprobeRecord
-from bpftop.user_binaries import python_probes
+from bpftop.core.records import ProbeStatus, UprobeRecord
+from bpftop.host.user_binaries import python_probes
 
 pytestmark = pytest.mark.bpf
 

@@ -15,14 +15,14 @@ from typing import Any
 
 import pytest
 
-from bpftop.app import BpftopApp
-from bpftop.engine import BpfEngine
+from bpftop.core.record_decode import record_from_json
+from bpftop.engine.bpf_engine import BpfEngine
+from bpftop.engine.registry import PROBE_CLASSES, PROBE_NAMES
 from bpftop.model.dashboard import Dashboard
 from bpftop.model.replay import Replay
-from bpftop.record_decode import record_from_json
-from bpftop.recording import RecordingWriter, make_header, read_all
-from bpftop.registry import PROBE_CLASSES, PROBE_NAMES
-from bpftop.sources import LiveSource
+from bpftop.outputs.recording import RecordingWriter, make_header, read_all
+from bpftop.screens.app import BpftopApp
+from bpftop.screens.sources import LiveSource
 from tests.helpers.apps import wait_state
 from tests.helpers.cli import BPFTOP, ROOT, attached, read_until, run, start_json
 

@@ -16,9 +16,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from bpftop.core.record_decode import DecodeError, record_from_json
+from bpftop.engine.registry import PROBE_NAMES
 from bpftop.model.dashboard import Dashboard
-from bpftop.record_decode import DecodeError, record_from_json
-from bpftop.recording import (
+from bpftop.outputs.recording import (
     FORMAT,
     RecordingError,
     RecordingHeader,
@@ -27,7 +28,6 @@ from bpftop.recording import (
     make_header,
     read_all,
 )
-from bpftop.registry import PROBE_NAMES
 from tests.helpers.recorded import demo_session, recorded_drilldown, recorded_session
 
 FUZZ = settings(max_examples=300, deadline=None, database=None,

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from bpftop.recording import RecordingWriter, make_header
-from bpftop.resources import demo_recording
+from bpftop.core.resources import demo_recording
+from bpftop.outputs.recording import RecordingWriter, make_header
 from tests.helpers.cli import run, world_can_run_from_here
 from tests.helpers.recorded import demo_session
 
@@ -117,7 +117,7 @@ def test_bundle_directory_must_be_new(tmp_path: Path) -> None:
 
 def test_a_broken_theme_file_is_one_line(tmp_path: Path) -> None:
     """themes/ is data a user may edit: each file is checked at start."""
-    from bpftop.themes import ThemeError, load_theme
+    from bpftop.screens.themes import ThemeError, load_theme
 
     cases = {
         "bpftop-x.toml": ('name = "other"\ndark = true\nprimary = "#000000"\n', "not the file"),

@@ -21,8 +21,8 @@ from typing import Any
 
 import pytest
 
-from bpftop.kernel import HELPERS
-from bpftop.registry import PROBE_NAMES
+from bpftop.engine.registry import PROBE_NAMES
+from bpftop.host.kernel import HELPERS
 from tests.helpers.denied import NOBODY, run_as_nobody, workbench
 from tests.helpers.loopdev import BLOCK, direct_io, loop_device
 from tests.helpers.netns import foreign_xdp_drop, send_udp, veth_pair
@@ -51,7 +51,7 @@ class JsonRun:
         self.records: list[dict[str, Any]] = []
         self._lock = threading.Lock()
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "bpftop.cli", "--json", "--interval", "0.5"],
+            [sys.executable, "-m", "bpftop", "--json", "--interval", "0.5"],
             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
             env={**os.environ, **env},
         )  # fmt: skip
@@ -95,7 +95,7 @@ def test_every_probe_counts_exactly_in_one_headless_run(tmp_path: Path, hide_hel
         fd = os.open(dev, os.O_RDWR | os.O_DIRECT)  # before attaching: see test_disk_probe
         env = {"BPFTOP_HIDE_HELPERS": hide_helpers}
         if hide_helpers:  # the fallbacks are what runs
-            check = subprocess.run([sys.executable, "-m", "bpftop.cli", "--check", "--json"],
+            check = subprocess.run([sys.executable, "-m", "bpftop", "--check", "--json"],
                                    cwd=ROOT, env={**os.environ, **env}, capture_output=True,
                                    text=True, check=True)  # fmt: skip
             fallbacks = json.loads(check.stdout)["helper_fallbacks"]

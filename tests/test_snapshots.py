@@ -9,18 +9,18 @@ import pytest
 from rich.text import Text
 from textual.coordinate import Coordinate
 
-from bpftop.app import BpftopApp
-from bpftop.panes.disks import DiskPane
-from bpftop.panes.execs import ExecPane
-from bpftop.records import (
+from bpftop.core.records import (
     DenialGroupRecord,
     DenialRecord,
     ExecRecord,
     ProbeStatus,
     XdpRecord,
 )
-from bpftop.registry import PROBE_NAMES
-from bpftop.sources import LiveSource
+from bpftop.engine.registry import PROBE_NAMES
+from bpftop.panes.disks import DiskPane
+from bpftop.panes.execs import ExecPane
+from bpftop.screens.app import BpftopApp
+from bpftop.screens.sources import LiveSource
 from tests.helpers.apps import demo_app, recorded_app, replaying
 from tests.helpers.recorded import (
     DRILL_PID,

@@ -13,8 +13,8 @@ from rich.color import ColorSystem
 from rich.console import Console
 from textual._compositor import CompositorUpdate
 
-from bpftop.app import BpftopApp
-from bpftop.terminal_diff import TerminalCopy
+from bpftop.screens.app import BpftopApp
+from bpftop.screens.terminal_diff import TerminalCopy
 from tests.helpers.apps import recorded_app
 
 WIDTH, HEIGHT = 100, 30
@@ -98,7 +98,7 @@ async def test_the_changes_draw_exactly_what_the_whole_updates_draw(monkeypatch)
 
 
 def test_a_style_change_sends_only_what_differs_unless_something_goes_off() -> None:
-    from bpftop.terminal_diff import sgr_change
+    from bpftop.screens.terminal_diff import sgr_change
 
     assert sgr_change(None, "38;5;251;48;5;233") == "\x1b[0;38;5;251;48;5;233m"  # unknown
     assert sgr_change("38;5;251;48;5;233", "38;5;251;48;5;235") == "\x1b[48;5;235m"

@@ -8,13 +8,13 @@ import sys
 
 import pytest
 
-from bpftop.filters import FilterError
+from bpftop.core.filters import FilterError
+from bpftop.core.records import ExecRecord
+from bpftop.engine.registry import PROBE_NAMES
 from bpftop.model.replay import Replay
-from bpftop.recording import RecordingHeader
-from bpftop.records import ExecRecord
-from bpftop.registry import PROBE_NAMES
-from bpftop.sources import LiveSource, ReplaySource
-from bpftop.timeline import Timeline
+from bpftop.model.timeline import Timeline
+from bpftop.outputs.recording import RecordingHeader
+from bpftop.screens.sources import LiveSource, ReplaySource
 from tests.helpers.recorded import DEMO_SECONDS, demo_session
 
 
@@ -103,7 +103,7 @@ def test_a_replay_seeks_back_by_rebuilding_the_models_and_filters_itself() -> No
 
 
 def test_the_timeline_and_sources_need_no_textual() -> None:
-    code = ("import sys, bpftop.timeline, bpftop.sources; "
+    code = ("import sys, bpftop.model.timeline, bpftop.screens.sources; "
             "sys.exit('textual' in sys.modules)")  # fmt: skip
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
 

@@ -10,13 +10,13 @@ from typing import Any
 
 import pytest
 
-from bpftop.app import BpftopApp
+from bpftop.engine.registry import PROBE_NAMES
 from bpftop.model.history import Frame
 from bpftop.model.replay import Replay
-from bpftop.recording import read_all
-from bpftop.registry import PROBE_NAMES
-from bpftop.sources import LiveSource
-from bpftop.themes import theme_names
+from bpftop.outputs.recording import read_all
+from bpftop.screens.app import BpftopApp
+from bpftop.screens.sources import LiveSource
+from bpftop.screens.themes import theme_names
 from tests.helpers.apps import demo_app, replaying
 from tests.helpers.recorded import RecordedSource, recorded_drilldown, recorded_session
 

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from bpftop.records import ProbeStatus, UprobeRecord
-from bpftop.uprobe_settings import BUDGET_PCT
+from bpftop.core.records import ProbeStatus, UprobeRecord
+from bpftop.core.uprobe_settings import BUDGET_PCT
 from tests.helpers.c_helpers import compile_c
 from tests.helpers.timing import SLOWDOWN
 

@@ -9,9 +9,9 @@ import time
 
 import pytest
 
+from bpftop.core.records import ProbeCounts, ProbeStatus, XdpRecord
+from bpftop.core.xdp_rules import XdpRule, parse_rule
 from bpftop.probes.xdp_probe import XdpProbe
-from bpftop.records import ProbeCounts, ProbeStatus, XdpRecord
-from bpftop.xdp_rules import XdpRule, parse_rule
 from tests.helpers.bpftool import loaded_programs
 from tests.helpers.cli import BPFTOP, ROOT
 from tests.helpers.netns import (
@@ -204,7 +204,7 @@ def test_sigkill_leaves_no_xdp_program_behind(kernel_features) -> None:
 
 
 def test_start_sweeps_netlink_leftovers_of_bpftop_and_nothing_else(engine_for) -> None:
-    from bpftop.resources import bpf_dir
+    from bpftop.core.resources import bpf_dir
 
     BPF = compiling_bcc()
 
@@ -229,8 +229,8 @@ def test_start_sweeps_netlink_leftovers_of_bpftop_and_nothing_else(engine_for) -
 
 
 def test_a_refused_attach_is_a_notice_and_the_probe_runs(kernel_features) -> None:
-    from bpftop.engine import BpfEngine
-    from bpftop.registry import PROBE_CLASSES
+    from bpftop.engine.bpf_engine import BpfEngine
+    from bpftop.engine.registry import PROBE_CLASSES
     from tests.helpers.collector import Collector
 
     sink = Collector()

@@ -6,9 +6,9 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from bpftop.core.records import ConnectRecord, ProbeCounts
 from bpftop.model.groups import Group, Groups
 from bpftop.model.rates import IntervalRate, RateSnapshot
-from bpftop.records import ConnectRecord, ProbeCounts
 
 FAILURE_COUNTERS = ("out_refused", "out_timeout", "out_aborted", "out_error", "resets")
 # direction, address, port, family, outcome (the result, or an error's errno). The

@@ -7,7 +7,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from bpftop.records import CpuRecord, ProbeCounts, RunqRecord
+from bpftop.core.records import CpuRecord, ProbeCounts, RunqRecord
 
 HISTORY = 120
 

@@ -8,16 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from bpftop.filters import Filter
-from bpftop.model.connections import ConnectModel, ConnectSnapshot
-from bpftop.model.cpu import CpuModel, CpuSnapshot
-from bpftop.model.denials import DenialModel, DenialSnapshot
-from bpftop.model.disks import DiskModel, DiskSnapshot
-from bpftop.model.drilldown import DrilldownModel, DrilldownSnapshot
-from bpftop.model.execs import ExecModel, ExecSnapshot
-from bpftop.model.probe_state import ProbeState
-from bpftop.model.xdp import XdpModel, XdpSnapshot
-from bpftop.records import (
+from bpftop.core.filters import Filter
+from bpftop.core.records import (
     ConnectRecord,
     CpuRecord,
     DenialGroupRecord,
@@ -36,6 +28,14 @@ from bpftop.records import (
     UprobeRecord,
     XdpRecord,
 )
+from bpftop.model.connections import ConnectModel, ConnectSnapshot
+from bpftop.model.cpu import CpuModel, CpuSnapshot
+from bpftop.model.denials import DenialModel, DenialSnapshot
+from bpftop.model.disks import DiskModel, DiskSnapshot
+from bpftop.model.drilldown import DrilldownModel, DrilldownSnapshot
+from bpftop.model.execs import ExecModel, ExecSnapshot
+from bpftop.model.probe_state import ProbeState
+from bpftop.model.xdp import XdpModel, XdpSnapshot
 
 
 @dataclass(frozen=True)

@@ -7,8 +7,8 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from bpftop.core.records import DenialGroupRecord, DenialRecord, ProbeCounts, SilentCapRecord
 from bpftop.model.rates import IntervalRate, RateSnapshot
-from bpftop.records import DenialGroupRecord, DenialRecord, ProbeCounts, SilentCapRecord
 
 GroupKey = tuple[str, int, str, str]  # comm, uid, syscall, errno
 SILENT_KEPT = 10  # silent-check rows in a snapshot: the busiest; the pane shows 3

@@ -7,10 +7,10 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from bpftop.model.histogram import Bucket, merge
+from bpftop.core.histogram import Bucket, merge
+from bpftop.core.records import DiskProcRecord, DiskRecord, ProbeCounts, SlowIoRecord
 from bpftop.model.rates import IntervalRate, RateSnapshot
 from bpftop.model.silence import forget_silent
-from bpftop.records import DiskProcRecord, DiskRecord, ProbeCounts, SlowIoRecord
 
 WINDOW_INTERVALS = 5  # the histogram and process table cover this many intervals
 P99_HISTORY = 300  # intervals of p99 kept for the sparkline (5 min at 1 s)

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from bpftop.model.histogram import Bucket, percentile_bound
+from bpftop.core.histogram import Bucket, percentile_bound
+from bpftop.core.records import ProbeStatus, SyscallsRecord, UprobeRecord
 from bpftop.model.probe_state import ProbeState
-from bpftop.records import ProbeStatus, SyscallsRecord, UprobeRecord
 
 
 @dataclass(frozen=True)

@@ -6,9 +6,9 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from bpftop.core.records import ExecRecord, ProbeCounts
 from bpftop.model.groups import Group, Groups
 from bpftop.model.rates import IntervalRate, RateSnapshot
-from bpftop.records import ExecRecord, ProbeCounts
 
 FailureKey = tuple[str, str]  # the path that failed, errno name
 

@@ -14,8 +14,8 @@ import dataclasses
 from collections import deque
 from collections.abc import Callable, Iterator
 
+from bpftop.core.records import ProbeStatus, Record, is_event
 from bpftop.model.dashboard import DashboardSnapshot
-from bpftop.records import ProbeStatus, Record, is_event
 
 DEFAULT_MINUTES = 10.0
 MAX_EVENTS = 60_000  # with the frames, ~26-52 MiB under storms (docs/benchmarks.md)

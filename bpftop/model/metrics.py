@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from bpftop.records import (
+from bpftop.core.records import (
     DenialGroupRecord,
     DiskRecord,
     ProbeCounts,
@@ -27,7 +27,7 @@ from bpftop.records import (
 )
 
 # Upper bounds of the latency histogram, in microseconds: every power of two is an
-# edge of the kernel's buckets (bpftop.model.histogram), so these counts are exact.
+# edge of the kernel's buckets (bpftop.core.histogram), so these counts are exact.
 LATENCY_BOUNDS_US: tuple[int, ...] = tuple(1 << k for k in range(25))  # 1 us .. 16.8 s
 MAX_COMMS = 50  # --metrics-labels comm: distinct comm label values, the rest are "other"
 OTHER_COMM = "other"

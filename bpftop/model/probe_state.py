@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from bpftop.records import ProbeCounts, ProbeStatus
+from bpftop.core.records import ProbeCounts, ProbeStatus
 
 
 @dataclass(frozen=True)

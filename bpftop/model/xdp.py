@@ -7,8 +7,8 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from bpftop.core.records import XdpRecord
 from bpftop.model.silence import forget_silent
-from bpftop.records import XdpRecord
 
 HISTORY = 120
 

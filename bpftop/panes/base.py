@@ -13,9 +13,9 @@ from textual.message import Message
 from textual.widget import Widget
 from textual.widgets import DataTable, Static
 
-from bpftop.keys import bindings, toggle_key
 from bpftop.model.dashboard import DashboardSnapshot
 from bpftop.model.probe_state import ProbeState
+from bpftop.panes.keys import bindings, toggle_key
 from bpftop.panes.palette import Palette, palette_of
 
 MAX_ROWS = 100  # newest rows a pane can show (zoomed, or scrolled); the model keeps 500
@@ -47,7 +47,7 @@ class Pane(Vertical, can_focus=False):
     /* Top-style: long cells are cut at the edge; a scrollbar row costs too much at 24 lines. */
     Pane DataTable { height: 1fr; scrollbar-size-vertical: 1; scrollbar-size-horizontal: 0; }
     """
-    BINDINGS: ClassVar[list[BindingType]] = bindings("pane")  # bpftop/keys.py
+    BINDINGS: ClassVar[list[BindingType]] = bindings("pane")  # bpftop/panes/keys.py
 
     probe: ClassVar[str]
     pane_name: ClassVar[str]  # "Execs": its title starts "Execs [1]", with its toggle key

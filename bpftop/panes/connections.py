@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from rich.text import Text
 
+from bpftop.core.format import clock, endpoint, latency_us, rate
 from bpftop.model.dashboard import DashboardSnapshot
 from bpftop.panes.base import Row
-from bpftop.panes.format import clock, endpoint, latency_us, rate
 from bpftop.panes.grouped import MAX_GROUPS, GroupedPane, GroupRow, count_cells
 
 

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from rich.text import Text
 
+from bpftop.core.format import latency_us, size, sparkline
+from bpftop.core.records import CpuRecord
 from bpftop.model.dashboard import DashboardSnapshot
 from bpftop.panes.base import Pane, Row
-from bpftop.panes.format import latency_us, size, sparkline
-from bpftop.records import CpuRecord
 
 
 def _comm(row: CpuRecord) -> str:

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from rich.text import Text
 
+from bpftop.core.format import clock, rate
+from bpftop.core.records import DenialRecord
 from bpftop.model.dashboard import DashboardSnapshot
 from bpftop.model.denials import DenialGroup
 from bpftop.panes.base import Row
-from bpftop.panes.format import clock, rate
 from bpftop.panes.grouped import MAX_GROUPS, GroupedPane, GroupRow, count_cells
 from bpftop.panes.palette import Palette
-from bpftop.records import DenialRecord
 
 TARGET_WIDTH = 32
 SILENT_SHOWN = 3  # silent-check rows under the denial groups

@@ -10,12 +10,12 @@ from textual.containers import Horizontal
 from textual.message import Message
 from textual.widgets import DataTable, Static
 
-from bpftop.keys import key_of
+from bpftop.core.format import compact_count, latency_us, rate, size, sparkline
+from bpftop.core.histogram import by_power_of_two
 from bpftop.model.dashboard import DashboardSnapshot
 from bpftop.model.disks import DeviceView
-from bpftop.model.histogram import by_power_of_two
 from bpftop.panes.base import Pane, Row, show
-from bpftop.panes.format import compact_count, latency_us, rate, size, sparkline
+from bpftop.panes.keys import key_of
 from bpftop.panes.palette import Palette
 
 SLOW_THRESHOLDS_MS = (0.0, 1.0, 10.0, 100.0)  # `t` cycles; 0 = off

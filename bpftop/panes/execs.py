@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from rich.text import Text
 
+from bpftop.core.format import clock, rate
+from bpftop.core.records import EXEC_FAILURES_OFF
 from bpftop.model.dashboard import DashboardSnapshot
 from bpftop.panes.base import Row
-from bpftop.panes.format import clock, rate
 from bpftop.panes.grouped import MAX_GROUPS, GroupedPane, GroupRow, count_cells
-from bpftop.records import EXEC_FAILURES_OFF
 
 
 class ExecPane(GroupedPane):

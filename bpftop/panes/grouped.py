@@ -9,9 +9,9 @@ from typing import Any, ClassVar
 from rich.text import Text
 from textual.widgets import DataTable
 
+from bpftop.core.format import rate
 from bpftop.model.dashboard import DashboardSnapshot
 from bpftop.panes.base import Pane, refill
-from bpftop.panes.format import rate
 from bpftop.panes.palette import Palette
 
 MAX_GROUPS = 50

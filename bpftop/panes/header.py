@@ -5,9 +5,9 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widgets import Static
 
+from bpftop.core.format import duration
 from bpftop.model.dashboard import DashboardSnapshot
 from bpftop.panes.base import show
-from bpftop.panes.format import duration
 
 SEPARATOR = " │ "
 

@@ -7,11 +7,11 @@ from typing import Any
 
 from rich.text import Text
 
-from bpftop.keys import key_of
+from bpftop.core.format import rate, sparkline
 from bpftop.model.dashboard import DashboardSnapshot
 from bpftop.model.xdp import IfaceView
 from bpftop.panes.base import Pane, Row
-from bpftop.panes.format import rate, sparkline
+from bpftop.panes.keys import key_of
 from bpftop.panes.palette import Palette
 
 # In order of preference: the driver sees every program's actions; fexit, every

@@ -1,1 +1,3 @@
-"""User-space halves of the BPF programs. Only the BPF thread (engine.py) calls into here."""
+"""The probe classes, one per BPF program: attach plan, maps, decoding. Only the BPF thread
+(engine/) calls into here.
+"""

@@ -16,12 +16,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from bpftop.filters import Filter
-from bpftop.kernel import KernelFeatures
-from bpftop.probes.compiler import COMPILER, CompileRequest
-from bpftop.records import Record
-from bpftop.resources import bpf_dir
-from bpftop.xdp_rules import ControlArg
+from bpftop.core.filters import Filter
+from bpftop.core.records import Record
+from bpftop.core.resources import bpf_dir
+from bpftop.core.xdp_rules import ControlArg
+from bpftop.host.kernel import KernelFeatures
+from bpftop.loader.compiler import COMPILER, CompileRequest
 
 if TYPE_CHECKING:
     from bpftop.probes.shared_sys_exit import SharedSysExit

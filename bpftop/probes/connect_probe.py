@@ -9,8 +9,8 @@ from typing import Any
 
 import psutil
 
+from bpftop.core.records import CONNECT_RESULTS, ConnectRecord
 from bpftop.probes.base import PlanStep, Probe, c_string
-from bpftop.records import CONNECT_RESULTS, ConnectRecord
 
 AF_INET = 2
 VIA = "tracepoint:sock:inet_sock_set_state"

@@ -16,11 +16,11 @@ from typing import Any
 
 import psutil
 
-from bpftop.filters import thread_group
-from bpftop.model.histogram import buckets_from_counts, merge, percentile
+from bpftop.core.filters import thread_group
+from bpftop.core.histogram import buckets_from_counts, merge, percentile
+from bpftop.core.records import CpuRecord, Record, RunqRecord
 from bpftop.probes.base import PlanStep, Probe, c_string
 from bpftop.probes.deltas import RunningTotals, Totals
-from bpftop.records import CpuRecord, Record, RunqRecord
 
 SAMPLE_HZ = 99  # not 100: off the timer tick, so sampling does not beat with it
 SAMPLE_PERIOD_NS = 1_000_000_000 // SAMPLE_HZ

@@ -16,20 +16,20 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bpftop.kernel import KernelFeatures
-from bpftop.probes.base import PlanStep, Probe, c_string
-from bpftop.probes.capabilities import capability_names
-from bpftop.probes.compiler import CompileRequest
-from bpftop.probes.deltas import RunningTotals
-from bpftop.probes.shared_sys_exit import DENIALS
-from bpftop.probes.syscall_table import ARG_PATH, ARG_SOCKADDR, argument_kinds, syscall_name
-from bpftop.records import (
+from bpftop.core.records import (
     DenialGroupRecord,
     DenialRecord,
     Record,
     SilentCapRecord,
     errno_name,
 )
+from bpftop.host.capabilities import capability_names
+from bpftop.host.kernel import KernelFeatures
+from bpftop.host.syscall_table import ARG_PATH, ARG_SOCKADDR, argument_kinds, syscall_name
+from bpftop.loader.compiler import CompileRequest
+from bpftop.probes.base import PlanStep, Probe, c_string
+from bpftop.probes.deltas import RunningTotals
+from bpftop.probes.shared_sys_exit import DENIALS
 
 ADDR_LEN = 28
 # fexit targets of the LSM steps, and the LSM bits they report (LSM_* in bpf/denials.c).

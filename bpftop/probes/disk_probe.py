@@ -12,11 +12,11 @@ import os
 import time
 from typing import Any
 
-from bpftop.model.histogram import buckets_from_counts, merge, summarize
+from bpftop.core.histogram import buckets_from_counts, merge, summarize
+from bpftop.core.records import DiskOpTotals, DiskProcRecord, DiskRecord, Record, SlowIoRecord
+from bpftop.host.block_devices import BlockDeviceNames
 from bpftop.probes.base import PlanStep, Probe, c_string
-from bpftop.probes.block_devices import BlockDeviceNames
 from bpftop.probes.deltas import RunningTotals, Totals
-from bpftop.records import DiskOpTotals, DiskProcRecord, DiskRecord, Record, SlowIoRecord
 
 OPS = ("read", "write", "discard", "other")
 CFG_SLOW_NS = 0

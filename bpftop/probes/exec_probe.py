@@ -14,12 +14,12 @@ import ctypes
 import time
 from typing import Any, ClassVar
 
-from bpftop.kernel import KernelFeatures
+from bpftop.core.records import EXEC_FAILURES_OFF, ExecRecord, Record
+from bpftop.host.kernel import KernelFeatures
+from bpftop.loader.libbpf import tracing_programs_reattach
 from bpftop.probes.base import PlanStep, Probe, c_string, tracepoint_function, write_filter
-from bpftop.probes.libbpf import tracing_programs_reattach
 from bpftop.probes.path_lookups import PathLookups
 from bpftop.probes.shared_sys_exit import DENIALS, EXEC_FAILURES
-from bpftop.records import EXEC_FAILURES_OFF, ExecRecord, Record
 
 ARGV_MAX = 20
 ARG_LEN = 128

@@ -17,7 +17,7 @@ import os
 from collections import deque
 from collections.abc import Callable
 
-from bpftop.records import ExecRecord
+from bpftop.core.records import ExecRecord
 
 HOLD_S = 0.3  # a lookup's tries come microseconds apart; ring buffers drain every 50 ms
 LOOKUP_ERRORS = frozenset({-errno.ENOENT, -errno.EACCES, -errno.ENOTDIR})

@@ -21,13 +21,13 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from bpftop.model.histogram import log2_ns_latency
-from bpftop.probes.compiler import PROG_TYPE_KPROBE
+from bpftop.core.histogram import log2_ns_latency
+from bpftop.core.records import UprobeRecord
+from bpftop.host.user_binaries import PYTHON_ENTRY, PYTHON_RETURN, python_probes
+from bpftop.loader.compiler import PROG_TYPE_KPROBE
+from bpftop.loader.perf_uprobe import open_uprobe
 from bpftop.probes.deltas import RunningTotals
-from bpftop.probes.perf_uprobe import open_uprobe
 from bpftop.probes.usdt_args import parse_args
-from bpftop.records import UprobeRecord
-from bpftop.user_binaries import PYTHON_ENTRY, PYTHON_RETURN, python_probes
 
 TOP = 50  # busiest functions reported per interval
 TRAPS_PER_CALL = 2

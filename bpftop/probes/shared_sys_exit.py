@@ -14,9 +14,9 @@ import ctypes
 from collections.abc import Callable
 from typing import Any
 
+from bpftop.core.resources import bpf_dir
+from bpftop.loader.compiler import COMPILER, CompileRequest
 from bpftop.probes.base import PlanStep, common_cflags, tracepoint_function
-from bpftop.probes.compiler import COMPILER, CompileRequest
-from bpftop.resources import bpf_dir
 
 DENIALS = "denials"
 EXEC_FAILURES = "exec"

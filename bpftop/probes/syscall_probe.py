@@ -12,10 +12,10 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from bpftop.core.records import Record, SyscallRow, SyscallsRecord, errno_name
+from bpftop.host.syscall_table import syscall_name
 from bpftop.probes.base import PidProbe, PlanStep
 from bpftop.probes.deltas import RunningTotals
-from bpftop.probes.syscall_table import syscall_name
-from bpftop.records import Record, SyscallRow, SyscallsRecord, errno_name
 
 
 class SyscallProbe(PidProbe):

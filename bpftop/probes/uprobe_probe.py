@@ -21,17 +21,17 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from bpftop.model.histogram import log2_ns_latency
+from bpftop.core.histogram import log2_ns_latency
+from bpftop.core.records import ProbeStatus, Record, UprobeRecord
+from bpftop.core.uprobe_settings import BUDGET_PCT
+from bpftop.core.xdp_rules import ControlArg
+from bpftop.host.user_binaries import UserCodeError, host_path, resolve, resolve_usdt
+from bpftop.loader.compiler import PROG_TYPE_KPROBE
+from bpftop.loader.perf_uprobe import open_uprobe
 from bpftop.probes import uprobe_cost
 from bpftop.probes.base import PidProbe, PlanStep
-from bpftop.probes.compiler import PROG_TYPE_KPROBE
 from bpftop.probes.deltas import RunningTotals
-from bpftop.probes.perf_uprobe import open_uprobe
 from bpftop.probes.python_view import TRAPS_PER_CALL, PythonFunctions
-from bpftop.records import ProbeStatus, Record, UprobeRecord
-from bpftop.uprobe_settings import BUDGET_PCT
-from bpftop.user_binaries import UserCodeError, host_path, resolve, resolve_usdt
-from bpftop.xdp_rules import ControlArg
 
 UPROBE_SLOTS = 16  # bpf/uprobes.c compiles this many enter_N/leave_N pairs
 PYTHON = "python"  # the spec of the Python view (python_view), among the functions

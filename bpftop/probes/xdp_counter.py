@@ -9,10 +9,10 @@ import os
 import sys
 from typing import Any
 
-from bpftop.probes import libbpf
-from bpftop.probes.compiler import COMPILER, PROG_TYPE_XDP, CompileRequest
-from bpftop.resources import bpf_dir
-from bpftop.xdp_rules import DropRule
+from bpftop.core.resources import bpf_dir
+from bpftop.core.xdp_rules import DropRule
+from bpftop.loader import libbpf
+from bpftop.loader.compiler import COMPILER, PROG_TYPE_XDP, CompileRequest
 
 PROGRAM_NAME = "bpftop_xdp"  # what `ip link` and bpftool show; how leftovers are known
 MAX_RULES = 16

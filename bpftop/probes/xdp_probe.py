@@ -14,16 +14,16 @@ import time
 from dataclasses import replace
 from typing import Any
 
-from bpftop.probes import libbpf
+from bpftop.core.records import XDP_ACTIONS, Record, XdpRecord
+from bpftop.core.xdp_rules import ControlArg, DropRule, XdpRule
+from bpftop.host.interfaces import Link, LinkReader, driver_xdp_actions
+from bpftop.loader import libbpf
+from bpftop.loader.compiler import CompileRequest
+from bpftop.loader.fexit_on_prog import FexitOnProg
+from bpftop.loader.stats import BpfStats
 from bpftop.probes.base import PlanStep, Probe
-from bpftop.probes.compiler import CompileRequest
 from bpftop.probes.deltas import RunningTotals, deltas_of
-from bpftop.probes.fexit_on_prog import FexitOnProg
-from bpftop.probes.interfaces import Link, LinkReader, driver_xdp_actions
-from bpftop.probes.stats import BpfStats
 from bpftop.probes.xdp_counter import PROGRAM_NAME, XdpCounter
-from bpftop.records import XDP_ACTIONS, Record, XdpRecord
-from bpftop.xdp_rules import ControlArg, DropRule, XdpRule
 
 # fexit on foreign XDP programs: a template in bpf/xdp.c, loaded once per program
 # (FexitOnProg) with this placeholder patched to the program's id.

@@ -7,13 +7,13 @@ from __future__ import annotations
 import dataclasses
 import time
 
-from bpftop.app import BpftopApp
-from bpftop.engine import BpfEngine
+from bpftop.core.resources import demo_recording
+from bpftop.engine.bpf_engine import BpfEngine
+from bpftop.engine.registry import PROBE_NAMES
 from bpftop.model.replay import Replay
-from bpftop.recording import RecordingReader
-from bpftop.registry import PROBE_NAMES
-from bpftop.resources import demo_recording
-from bpftop.sources import LiveSource, ReplaySource
+from bpftop.outputs.recording import RecordingReader
+from bpftop.screens.app import BpftopApp
+from bpftop.screens.sources import LiveSource, ReplaySource
 from tests.helpers.recorded import T0, RecordedSource, recorded_session
 from tests.helpers.timing import SLOWDOWN
 

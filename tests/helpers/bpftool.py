@@ -106,7 +106,7 @@ def attached_program_ids() -> set[int]:
 
 def probe_program_ids(engine: Any, probe: str) -> set[int]:
     """Ids of the programs an engine's probe reports as its own."""
-    from bpftop.probes.stats import BpfStats
+    from bpftop.loader.stats import BpfStats
 
     stats = BpfStats()
     try:

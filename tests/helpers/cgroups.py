@@ -9,7 +9,7 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from bpftop.filters import CGROUP2_MOUNTS
+from bpftop.core.filters import CGROUP2_MOUNTS
 
 
 @dataclass(frozen=True)

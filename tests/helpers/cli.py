@@ -12,7 +12,7 @@ from typing import Any
 
 from tests.helpers.timing import SLOWDOWN
 
-BPFTOP = [sys.executable, "-m", "bpftop.cli"]
+BPFTOP = [sys.executable, "-m", "bpftop"]
 ROOT = Path(__file__).resolve().parent.parent.parent
 
 

@@ -111,8 +111,8 @@ def xdp_prog_id(ifindex: int) -> int | None:
 
 def compiling_bcc() -> Any:
     """bcc's BPF class with its compiler, for a test's own programs (bpftop's
-    process imports bcc without it: bpftop/probes/bcc_without_compiler.py)."""
-    from bpftop.probes.bcc_without_compiler import using_real_libbcc
+    process imports bcc without it: bpftop/loader/bcc_without_compiler.py)."""
+    from bpftop.loader.bcc_without_compiler import using_real_libbcc
 
     using_real_libbcc()
     from bcc import BPF

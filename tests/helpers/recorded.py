@@ -8,9 +8,8 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 
-from bpftop.model.histogram import bucket_of, buckets_from_counts, summarize
-from bpftop.process_info import ProcessInfo
-from bpftop.records import (
+from bpftop.core.histogram import bucket_of, buckets_from_counts, summarize
+from bpftop.core.records import (
     ConnectRecord,
     CpuRecord,
     DenialGroupRecord,
@@ -29,6 +28,7 @@ from bpftop.records import (
     UprobeRecord,
     XdpRecord,
 )
+from bpftop.host.process_info import ProcessInfo
 
 T0 = 1_795_000_000.0  # a fixed wall clock: 2026-11-18 ... UTC
 SKIPPED = (("fexit:tcp_v4_connect", "unavailable, lockdown=integrity"),)
