@@ -25,7 +25,7 @@ from paired import print_rows, ratio_row
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # the tests' netns helpers
 
-from bpftop.engine.registry import PROBE_NAMES  # noqa: E402
+from bpftop.catalog import PROBE_NAMES  # noqa: E402
 from tests.helpers.c_helpers import compile_c  # noqa: E402
 from tests.helpers.denied import NOBODY, workbench  # noqa: E402
 from tests.helpers.netns import veth_pair  # noqa: E402

@@ -22,9 +22,8 @@ from paired import print_rows
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bpftop.catalog import new_dashboard  # noqa: E402
 from bpftop.core.records import ConnectRecord, ExecRecord, ProbeCounts, Record  # noqa: E402
-from bpftop.engine.registry import PROBE_NAMES  # noqa: E402
-from bpftop.model.dashboard import Dashboard  # noqa: E402
 from bpftop.model.history import MAX_EVENTS, History  # noqa: E402
 from bpftop.model.replay import Replay  # noqa: E402
 from bpftop.outputs.recording import RecordingReader, RecordingWriter, make_header  # noqa: E402
@@ -57,7 +56,7 @@ def rss_mb() -> float:
 
 def ring_under(rows: list[tuple[str, str]], label: str, execs: int, connects: int) -> None:
     before = rss_mb()
-    dashboard, history = Dashboard(PROBE_NAMES), History(MINUTES)
+    dashboard, history = new_dashboard(), History(MINUTES)
     frame_s = 0.0
     start = time.time()
     for second in range(MINUTES * 60):
@@ -106,7 +105,7 @@ def recordings(rows: list[tuple[str, str]], workdir: Path) -> None:
     back = list(RecordingReader(path))
     read_s = time.perf_counter() - t0
     t0 = time.perf_counter()
-    replay, dashboard = Replay(back), Dashboard(PROBE_NAMES)
+    replay, dashboard = Replay(back), new_dashboard()
     _restart, due = replay.seek(replay.end)
     for record in due:
         dashboard.apply(record)

@@ -53,7 +53,7 @@ from rewind import history_and_recordings  # noqa: E402
 from serve import serve_under_storm  # noqa: E402
 from syscall_tax import syscall_tax  # noqa: E402
 
-from bpftop.engine.registry import PROBE_NAMES  # noqa: E402
+from bpftop.catalog import PROBE_NAMES  # noqa: E402
 from tests.helpers.c_helpers import compile_c  # noqa: E402
 
 ALL_ATTACHED = f"probes {len(PROBE_NAMES)}/{len(PROBE_NAMES)}"  # what the header says

@@ -67,8 +67,8 @@ def kernel_features() -> kernel.KernelFeatures:
 @pytest.fixture
 def engine_for(kernel_features: kernel.KernelFeatures) -> Iterator[Callable[..., Any]]:
     """Start a real BpfEngine on the named probes; it is stopped after the test."""
+    from bpftop.catalog import PROBE_CLASSES
     from bpftop.engine.bpf_engine import BpfEngine
-    from bpftop.engine.registry import PROBE_CLASSES
 
     engines: list[BpfEngine] = []
 

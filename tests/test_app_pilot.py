@@ -7,11 +7,13 @@ import subprocess
 
 import pytest
 
+from bpftop.catalog import PROBE_CLASSES, PROBE_NAMES
 from bpftop.engine.bpf_engine import BpfEngine
-from bpftop.engine.registry import PROBE_CLASSES, PROBE_NAMES
 from bpftop.loader.libbpf import tracing_programs_reattach
 from bpftop.loader.stats import BpfStats
 from bpftop.model.drilldown import DrilldownModel
+from bpftop.model.execs import ExecModel
+from bpftop.model.xdp import XdpModel
 from bpftop.panes.execs import ExecPane
 from bpftop.panes.xdp import XdpPane
 from bpftop.probes.disk_probe import DiskProbe
@@ -91,7 +93,7 @@ async def test_toggle_detaches_and_reattaches_then_quit_detaches_all(kernel_feat
         assert attached_names(engine_of(app), "exec") == attached
         subprocess.run(["/bin/true", "after-reattach"], check=True)
         for _ in range(100):
-            rows = app.timeline.dashboard.execs.snapshot().rows
+            rows = app.timeline.dashboard.model("exec", ExecModel).snapshot().rows
             if any("after-reattach" in r.argv for r in rows):
                 break
             await pilot.pause(0.05)
@@ -148,7 +150,7 @@ async def test_pause_freezes_display_but_counting_goes_on(kernel_features) -> No
             subprocess.run(["/bin/true", f"paused-{i}"], check=True)
         await pilot.pause(1.0)
         assert app.query_one("#pane-exec", ExecPane).table.row_count == shown_before
-        rows = app.timeline.dashboard.execs.snapshot().rows
+        rows = app.timeline.dashboard.model("exec", ExecModel).snapshot().rows
         assert sum(1 for r in rows if r.argv[-1].startswith("paused-")) == 5
         assert "PAUSED" in str(app.query_one("#header").render())
         await pilot.press("p")
@@ -243,7 +245,7 @@ async def test_xdp_keys_attach_count_drop_and_detach(kernel_features) -> None:
                 await pilot.pause(0.05)
             assert await prog_id(pair.host_ifindex) is not None
             for _ in range(100):  # `d` acts once the pane has seen the program is ours
-                if app.timeline.dashboard.xdp.own_attached(pair.host_if):
+                if app.timeline.dashboard.model("xdp", XdpModel).own_attached(pair.host_if):
                     break
                 await pilot.pause(0.05)
 
@@ -253,7 +255,7 @@ async def test_xdp_keys_attach_count_drop_and_detach(kernel_features) -> None:
             await pilot.pause(0.5)
             await asyncio.to_thread(send_udp, pair, 12, 9999)
             for _ in range(100):
-                views = app.timeline.dashboard.xdp.snapshot().ifaces
+                views = app.timeline.dashboard.model("xdp", XdpModel).snapshot().ifaces
                 if any(v.last.ifname == pair.host_if and v.rules and v.rules[0][1] > 0
                        for v in views):  # fmt: skip
                     break
@@ -266,7 +268,7 @@ async def test_xdp_keys_attach_count_drop_and_detach(kernel_features) -> None:
             await asyncio.to_thread(send_udp, pair, 7, 9999)
 
             def own_rates() -> dict[str, float | None]:
-                views = [v for v in app.timeline.dashboard.xdp.snapshot().ifaces
+                views = [v for v in app.timeline.dashboard.model("xdp", XdpModel).snapshot().ifaces
                          if v.last.ifname == pair.host_if]  # fmt: skip
                 return views[0].rates.get("bpftop", {}) if views else {}
 
@@ -396,9 +398,12 @@ async def test_filter_bar_reaches_the_kernel_and_rejects_bad_input(kernel_featur
         await wait_for(
             pilot,
             lambda: any(
-                "filtered-in" in r.argv for r in app.timeline.dashboard.execs.snapshot().rows
+                "filtered-in" in r.argv
+                for r in app.timeline.dashboard.model("exec", ExecModel).snapshot().rows
             ),
             "the true exec",
         )
-        assert {r.comm for r in app.timeline.dashboard.execs.snapshot().rows} == {"true"}
+        assert {
+            r.comm for r in app.timeline.dashboard.model("exec", ExecModel).snapshot().rows
+        } == {"true"}
         await pilot.press("q")

@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
+from bpftop.catalog import PROBE_CLASSES
 from bpftop.engine.bpf_engine import helper_fallback_cflags
-from bpftop.engine.registry import PROBE_CLASSES
 from bpftop.probes.base import KernelClock, PidProbe, Probe
 from bpftop.probes.denial_probe import DenialProbe
 from bpftop.probes.shared_sys_exit import SharedSysExit

@@ -13,9 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from bpftop.catalog import new_dashboard
 from bpftop.core.records import DiskRecord, ExecRecord, ProbeCounts, is_event
-from bpftop.engine.registry import PROBE_NAMES
-from bpftop.model.dashboard import Dashboard
 from bpftop.model.history import History
 from bpftop.outputs.bundle import BundleRecords, write_bundle
 from bpftop.outputs.recording import make_header, read_all
@@ -48,7 +47,7 @@ def test_a_bundle_after_a_storm_keeps_the_disk_burst_and_states_both_spans(
             os.close(fd)
 
     # The TUI's path: records into the history, a frame at each interval's counts.
-    history, board = History(minutes=10.0, max_events=BUDGET), Dashboard(PROBE_NAMES)
+    history, board = History(minutes=10.0, max_events=BUDGET), new_dashboard()
     for record in list(sink.records):
         board.apply(record)
         history.add_record(record)
@@ -104,7 +103,7 @@ def test_the_reports_events_and_kernel_counts_cover_the_same_intervals(
     """A bundle made mid-interval (as `B` does, with events that no count has covered
     yet) says as many execs in the events as the kernel counted over the same span."""
     engine, sink = engine_for("exec", interval=0.3)
-    history, board = History(minutes=10.0), Dashboard(PROBE_NAMES)
+    history, board = History(minutes=10.0), new_dashboard()
     fed = 0
 
     def feed() -> None:  # the TUI's path: a frame each refresh, whatever the probe's phase

@@ -193,7 +193,7 @@ def test_no_tracefs_is_one_line_and_leaves_nothing(kernel_features) -> None:
 
 @pytest.mark.bpf
 def test_check_names_each_probes_step_fast_and_attaches_nothing(kernel_features) -> None:
-    from bpftop.engine.registry import PROBE_CLASSES
+    from bpftop.catalog import PROBE_CLASSES
 
     before = bpftop_program_ids()
     started = time.monotonic()

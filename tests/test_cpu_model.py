@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import json
 
+from bpftop.catalog import new_dashboard
 from bpftop.core.filters import parse_filter
 from bpftop.core.histogram import bucket_of, buckets_from_counts
 from bpftop.core.record_decode import record_from_json
 from bpftop.core.records import CpuRecord, RunqRecord
-from bpftop.model.cpu import CpuModel
+from bpftop.model.cpu import CpuModel, CpuSnapshot
 from bpftop.outputs.recording import RecordingHeader
 
 
@@ -68,18 +69,17 @@ def test_the_header_and_the_cpu_pane_show_one_figure_from_the_same_samples() -> 
     beside `busy 0%` in the pane. Both now come from the probe's samples of one interval;
     before its first interval both say "-"."""
     from bpftop.core.records import ProbeCounts, ProbeStatus, SystemSample
-    from bpftop.model.dashboard import Dashboard
     from bpftop.panes.header import box_cpu
 
-    board = Dashboard(("cpu",))
+    board = new_dashboard(("cpu",))
     board.apply(ProbeStatus(1.0, "cpu", "attached", via="perf_event"))
     board.apply(SystemSample(1.0, "box", "6.18", 100.0, (0.0, 0.0, 0.0), 100.0, 10.0, 5.0, 60.0))
     assert box_cpu(board.snapshot(1.0)) == "-"  # not psutil's start-up 100%
-    assert board.snapshot(1.0).cpu.box_busy_pct is None
+    assert board.snapshot(1.0).view("cpu", CpuSnapshot).box_busy_pct is None
     # 198 samples over two CPUs in a second, 150 of them on an idle CPU: 24% busy.
     board.apply(ProbeCounts(2.0, "cpu", 1.0, {"samples": 198, "idle": 150}))
     snapshot = board.snapshot(2.0)
-    assert snapshot.cpu.box_busy_pct == round(100 * 48 / 198, 1)
+    assert snapshot.view("cpu", CpuSnapshot).box_busy_pct == round(100 * 48 / 198, 1)
     assert box_cpu(snapshot) == "24%"
     board.apply(ProbeStatus(3.0, "cpu", "detached"))  # the probe off: psutil's figure
     assert box_cpu(board.snapshot(3.0)) == "100%"

@@ -13,10 +13,12 @@ import uuid
 
 import pytest
 
+from bpftop.catalog import new_dashboard
 from bpftop.core.filters import Filter
 from bpftop.core.records import ConnectRecord, ExecRecord, ProbeCounts
-from bpftop.engine.registry import PROBE_NAMES
+from bpftop.model.connections import ConnectModel
 from bpftop.model.dashboard import Dashboard
+from bpftop.model.execs import ExecModel
 
 pytestmark = pytest.mark.bpf
 
@@ -28,7 +30,7 @@ ESTABLISHED = 40
 
 
 def dashboard_of(records: list[object]) -> Dashboard:
-    board = Dashboard(PROBE_NAMES)
+    board = new_dashboard()
     for record in records:
         board.apply(record)  # type: ignore[arg-type]
     return board
@@ -54,7 +56,9 @@ def test_exec_failures_are_grouped_exactly_under_a_storm_of_successes(engine_for
 
     assert sink.wait_for(lambda: len(ours()) >= MISSING + NOT_EXECUTABLE)
     engine.stop()
-    groups = {g.key: g for g in dashboard_of(sink.records).execs.snapshot().failures}
+    groups = {
+        g.key: g for g in dashboard_of(sink.records).model("exec", ExecModel).snapshot().failures
+    }
     assert groups[(missing, "ENOENT")].total == MISSING
     assert groups[(str(not_exec), "EACCES")].total == NOT_EXECUTABLE
     assert groups[(missing, "ENOENT")].last.pid != os.getpid()  # the forked child
@@ -87,7 +91,7 @@ def test_connection_failures_are_grouped_by_peer_and_result(engine_for) -> None:
 
     assert sink.wait_for(lambda: len(refused()) >= REFUSED)
     engine.stop()
-    failures = dashboard_of(sink.records).connects.snapshot().failures
+    failures = dashboard_of(sink.records).model("connect", ConnectModel).snapshot().failures
     group = next(g for g in failures if g.key == ("out", "127.0.0.1", closed_port, 4, "refused"))
     assert (group.total, group.last.pid) == (REFUSED, os.getpid())
     assert not [g for g in failures if g.key[2] == open_port]  # established: no failure

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from bpftop.catalog import new_dashboard
 from bpftop.core.records import ExecRecord, ProbeCounts, ProbeStatus
-from bpftop.engine.registry import PROBE_NAMES
-from bpftop.model.dashboard import Dashboard
+from bpftop.model.execs import ExecSnapshot
 from bpftop.model.history import ROWS_KEPT, History, trimmed
 from bpftop.model.replay import SPEEDS, Replay
 from bpftop.model.timeline import parse_moment, worst_disk_p99
@@ -16,7 +16,7 @@ def exec_at(ts: float, n: int) -> ExecRecord:
 
 
 def test_every_frame_is_exactly_the_snapshot_of_its_step() -> None:
-    dashboard, history, taken = Dashboard(PROBE_NAMES), History(minutes=1.0), {}
+    dashboard, history, taken = new_dashboard(), History(minutes=1.0), {}
     for step in range(200):
         for n in range(step % 7):
             record = exec_at(step + n / 10, step * 10 + n)
@@ -34,7 +34,7 @@ def test_every_frame_is_exactly_the_snapshot_of_its_step() -> None:
 
 def test_event_budget_gives_up_the_oldest_events_not_frames_nor_aggregates() -> None:
     history = History(minutes=10.0, max_events=100)
-    dashboard = Dashboard(PROBE_NAMES)
+    dashboard = new_dashboard()
     for step in range(30):
         for n in range(10):
             history.add_record(exec_at(step, n))
@@ -53,17 +53,17 @@ def test_event_budget_gives_up_the_oldest_events_not_frames_nor_aggregates() -> 
 
 
 def test_rows_kept_per_frame_are_the_newest() -> None:
-    dashboard = Dashboard(PROBE_NAMES)
+    dashboard = new_dashboard()
     for n in range(400):
         dashboard.apply(exec_at(n, n))
     frame = History().add_frame(dashboard.snapshot(400.0))
-    rows = frame.snapshot.execs.rows
+    rows = frame.snapshot.view("exec", ExecSnapshot).rows
     assert len(rows) == ROWS_KEPT and rows[-1].pid == 399 and rows[0].pid == 400 - ROWS_KEPT
 
 
 def test_step_at_time_and_spikes() -> None:
     history = History()
-    dashboard = Dashboard(PROBE_NAMES)
+    dashboard = new_dashboard()
     for step in range(10):
         history.add_frame(dashboard.snapshot(100.0 + step))
     newest = history.newest
@@ -79,7 +79,7 @@ def test_step_at_time_and_spikes() -> None:
 
 
 def test_spikes_of_the_demo_find_the_nvme_spike() -> None:
-    dashboard, history = Dashboard(PROBE_NAMES), History()
+    dashboard, history = new_dashboard(), History()
     records = demo_session()
     start = records[0].ts
     for second in range(1, DEMO_SECONDS + 1):
@@ -128,24 +128,24 @@ def test_replay_plays_in_order_at_speed_and_seeks() -> None:
 def test_replayed_model_reaches_the_live_counts() -> None:
     """Records in recorded order into a fresh model: the same snapshot as live."""
     records = demo_session()
-    live = Dashboard(PROBE_NAMES)
+    live = new_dashboard()
     for r in records:
         live.apply(r)
     replay = Replay(records)
-    replayed = Dashboard(PROBE_NAMES)
+    replayed = new_dashboard()
     while not replay.finished:
         for r in replay.advance(7.3):
             replayed.apply(r)
     assert replayed.snapshot(replay.end) == live.snapshot(replay.end)
     counts = [r for r in records if isinstance(r, ProbeCounts) and r.probe == "exec"]
-    assert replayed.snapshot(0).execs.execs.total == sum(
+    assert replayed.snapshot(0).view("exec", ExecSnapshot).execs.total == sum(
         c.counts["ok"] + c.counts["failed"] for c in counts
     )
 
 
 def test_aggregates_are_bounded_too_and_go_oldest_first() -> None:
     history = History(minutes=10.0, max_events=1000, max_aggregates=50)
-    dashboard = Dashboard(PROBE_NAMES)
+    dashboard = new_dashboard()
     for step in range(30):
         for n in range(3):
             history.add_record(ProbeCounts(step + n / 10, "exec", 1.0, {"ok": 1}))

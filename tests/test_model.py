@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import dataclasses
 
+from bpftop.catalog import new_dashboard
 from bpftop.core.records import ConnectRecord, ExecRecord, ProbeCounts, ProbeStatus, errno_name
 from bpftop.host.kernel import KernelFeatures
-from bpftop.model.dashboard import Dashboard
+from bpftop.model.connections import ConnectSnapshot
+from bpftop.model.execs import ExecSnapshot
 from bpftop.model.probe_state import ProbeState
 from bpftop.model.rates import IntervalRate
 from bpftop.probes.base import PlanStep, choose_step
@@ -38,32 +40,34 @@ def test_interval_rate_sums_exactly_and_rates_last_interval() -> None:
 
 
 def test_dashboard_counts_come_from_kernel_counters_not_rows() -> None:
-    dash = Dashboard(("exec", "connect"))
+    dash = new_dashboard(("exec", "connect"))
     dash.apply(ProbeStatus(1.0, "exec", "attached", via="tracepoint:x"))
     dash.apply(exec_record(1.5, 10))  # one row shown...
     dash.apply(
         ProbeCounts(2.0, "exec", 1.0, {"ok": 900, "failed": 100}, lost=899, bpf_ns=5_000_000)
     )
     snap = dash.snapshot(2.0)
-    assert len(snap.execs.rows) == 1
-    assert snap.execs.execs.total == 1000  # ...but the exact count is the kernel's
-    assert snap.execs.failed.per_second == 100.0
+    assert len(snap.view("exec", ExecSnapshot).rows) == 1
+    assert (
+        snap.view("exec", ExecSnapshot).execs.total == 1000
+    )  # ...but the exact count is the kernel's
+    assert snap.view("exec", ExecSnapshot).failed.per_second == 100.0
     assert snap.probes["exec"].lost == 899
     assert snap.probes["exec"].bpf_cpu_percent == 0.5
     assert snap.attached_count == 1
 
 
 def test_rows_are_bounded() -> None:
-    dash = Dashboard(("exec",))
+    dash = new_dashboard(("exec",))
     for i in range(2000):
         dash.apply(exec_record(float(i), i))
-    rows = dash.snapshot(0).execs.rows
+    rows = dash.snapshot(0).view("exec", ExecSnapshot).rows
     assert len(rows) == 500
     assert rows[-1].pid == 1999
 
 
 def test_status_keeps_plan_and_describes_it() -> None:
-    dash = Dashboard(("connect",))
+    dash = new_dashboard(("connect",))
     skipped = (("fexit:tcp_v4_connect", "unavailable, lockdown=integrity"),)
     dash.apply(ProbeStatus(1.0, "connect", "attached", via="tracepoint:sock:x", skipped=skipped))
     text = dash.snapshot(1).probes["connect"].describe_plan()
@@ -165,7 +169,7 @@ def test_failure_groups_count_rate_per_interval_and_stay_bounded() -> None:
 
 
 def test_exec_and_connect_failures_group_by_path_errno_and_peer_result() -> None:
-    board = Dashboard(("exec", "connect"))
+    board = new_dashboard(("exec", "connect"))
     board.apply(exec_record(1.0, 10, ret=-2))
     board.apply(exec_record(1.1, 11, ret=-2))
     board.apply(exec_record(1.2, 12, ret=0))
@@ -177,8 +181,8 @@ def test_exec_and_connect_failures_group_by_path_errno_and_peer_result() -> None
     reset_in = dataclasses.replace(refused, direction="in", sport=443, dport=51000, result="reset")
     board.apply(reset_in)
     board.apply(dataclasses.replace(reset_in, dport=51001))
-    execs = board.snapshot(2.0).execs.failures
+    execs = board.snapshot(2.0).view("exec", ExecSnapshot).failures
     assert [(g.key, g.total, g.last.pid) for g in execs] == [(("/bin/true", "ENOENT"), 2, 11)]
-    conns = {g.key: g.total for g in board.snapshot(2.0).connects.failures}
+    conns = {g.key: g.total for g in board.snapshot(2.0).view("connect", ConnectSnapshot).failures}
     assert conns == {("out", "10.0.0.2", 5432, 4, "refused"): 1,
                      ("in", "10.0.0.1", 443, 4, "reset"): 2}  # fmt: skip

@@ -15,10 +15,11 @@ from typing import Any
 
 import pytest
 
+from bpftop.catalog import PROBE_CLASSES, PROBE_NAMES, new_dashboard
 from bpftop.core.record_decode import record_from_json
 from bpftop.engine.bpf_engine import BpfEngine
-from bpftop.engine.registry import PROBE_CLASSES, PROBE_NAMES
 from bpftop.model.dashboard import Dashboard
+from bpftop.model.execs import ExecModel, ExecSnapshot
 from bpftop.model.replay import Replay
 from bpftop.outputs.recording import RecordingWriter, make_header, read_all
 from bpftop.screens.app import BpftopApp
@@ -43,7 +44,7 @@ def mine(records, token: str) -> list[Any]:
 
 
 def replayed(records) -> Dashboard:
-    dashboard, replay = Dashboard(PROBE_NAMES), Replay(records)
+    dashboard, replay = new_dashboard(), Replay(records)
     while not replay.finished:
         for r in replay.advance(0.5):
             dashboard.apply(r)
@@ -75,12 +76,12 @@ def test_headless_recording_replays_exactly(kernel_features, tmp_path: Path) -> 
     assert printed.returncode == 0, printed.stderr
     assert [json.loads(line) for line in printed.stdout.splitlines()] == lines
     # ... so a replay reaches the live model's counts, exactly.
-    live = Dashboard(PROBE_NAMES)
+    live = new_dashboard()
     for line in lines:
         live.apply(record_from_json(line))
     end = records[-1].ts
     assert replayed(records).snapshot(end) == live.snapshot(end)
-    execs = mine(replayed(records).snapshot(end).execs.rows, token)
+    execs = mine(replayed(records).snapshot(end).view("exec", ExecSnapshot).rows, token)
     assert len(execs) == OK + FAILED
     assert sorted(r.error or "ok" for r in execs) == ["ENOENT"] * FAILED + ["ok"] * OK
 
@@ -102,7 +103,10 @@ async def test_tui_recording_replays_to_the_same_counts(kernel_features, tmp_pat
         await wait_state(pilot, app, "exec", "attached")
         workload(token)
         for _ in range(100):
-            if len(mine(app.timeline.dashboard.execs.snapshot().rows, token)) == OK + FAILED:
+            if (
+                len(mine(app.timeline.dashboard.model("exec", ExecModel).snapshot().rows, token))
+                == OK + FAILED
+            ):
                 break
             await pilot.pause(0.05)
         await pilot.pause(0.5)  # the interval's counts
@@ -113,9 +117,10 @@ async def test_tui_recording_replays_to_the_same_counts(kernel_features, tmp_pat
     assert damage is None
     live = app.timeline.dashboard.snapshot(0.0)
     again = replayed(records).snapshot(0.0)
-    assert again.execs == live.execs and again.probes == live.probes
-    assert len(mine(again.execs.rows, token)) == OK + FAILED
-    assert again.execs.execs.total == live.execs.execs.total >= OK + FAILED
+    execs, live_execs = again.view("exec", ExecSnapshot), live.view("exec", ExecSnapshot)
+    assert execs == live_execs and again.probes == live.probes
+    assert len(mine(execs.rows, token)) == OK + FAILED
+    assert execs.execs.total == live_execs.execs.total >= OK + FAILED
 
 
 def test_headless_bundle_is_complete_and_private(kernel_features, tmp_path: Path) -> None:

@@ -16,9 +16,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from bpftop.catalog import new_dashboard
 from bpftop.core.record_decode import DecodeError, record_from_json
-from bpftop.engine.registry import PROBE_NAMES
-from bpftop.model.dashboard import Dashboard
 from bpftop.outputs.recording import (
     FORMAT,
     RecordingError,
@@ -147,7 +146,7 @@ def _survives(path: Path) -> None:
     except RecordingError as exc:
         assert "\n" not in str(exc)
         return
-    dashboard = Dashboard(PROBE_NAMES)
+    dashboard = new_dashboard()
     for record in reader:
         dashboard.apply(record)
     dashboard.snapshot(0.0)

@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from bpftop.engine.registry import PROBE_NAMES
+from bpftop.catalog import PROBE_NAMES
 from tests.helpers.bpftool import (
     BPFTOP_PROGRAMS,
     UPROBE_EVENTS,

@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from bpftop.engine.registry import PROBE_NAMES
+from bpftop.catalog import PROBE_NAMES
 from bpftop.host.kernel import HELPERS
 from tests.helpers.denied import NOBODY, run_as_nobody, workbench
 from tests.helpers.loopdev import BLOCK, direct_io, loop_device

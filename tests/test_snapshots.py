@@ -9,6 +9,7 @@ import pytest
 from rich.text import Text
 from textual.coordinate import Coordinate
 
+from bpftop.catalog import PROBE_NAMES
 from bpftop.core.records import (
     DenialGroupRecord,
     DenialRecord,
@@ -16,7 +17,6 @@ from bpftop.core.records import (
     ProbeStatus,
     XdpRecord,
 )
-from bpftop.engine.registry import PROBE_NAMES
 from bpftop.panes.disks import DiskPane
 from bpftop.panes.execs import ExecPane
 from bpftop.screens.app import BpftopApp

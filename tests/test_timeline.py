@@ -8,9 +8,10 @@ import sys
 
 import pytest
 
+from bpftop.catalog import new_dashboard
 from bpftop.core.filters import FilterError
 from bpftop.core.records import ExecRecord
-from bpftop.engine.registry import PROBE_NAMES
+from bpftop.model.execs import ExecSnapshot
 from bpftop.model.replay import Replay
 from bpftop.model.timeline import Timeline
 from bpftop.outputs.recording import RecordingHeader
@@ -41,7 +42,7 @@ def exec_at(ts: float, n: int, comm: str = "true") -> ExecRecord:
 
 def live(now: Now) -> tuple[LiveSource, Timeline]:
     source = LiveSource(lambda sink: None, clock=now)  # type: ignore[arg-type,return-value]
-    timeline = Timeline(PROBE_NAMES, clock=source.now)
+    timeline = Timeline(new_dashboard, clock=source.now)
     source.connect(timeline.add)
     return source, timeline
 
@@ -64,7 +65,9 @@ def test_live_pause_steps_and_goto_move_within_frames_while_counting_goes_on() -
     source.step(timeline, -3)
     assert frozen_ts(timeline) == 1006.0 and timeline.rewound
     assert source.banner(timeline)[0].startswith("REWIND")
-    assert max(r.ts for r in timeline.shown().execs.rows) == 1006.0  # nothing newer shown
+    assert (
+        max(r.ts for r in timeline.shown().view("exec", ExecSnapshot).rows) == 1006.0
+    )  # nothing newer shown
     note = source.go_to(timeline, 900.0)  # before the history: the oldest, and a note
     assert frozen_ts(timeline) == 1000.0 and note and "reaches back" in note
     assert source.speed(1) == "speed is for replays (bpftop --replay FILE)"
@@ -77,22 +80,22 @@ def test_a_replay_seeks_back_by_rebuilding_the_models_and_filters_itself() -> No
     replay = Replay(records)
     replay.playing = False
     source = ReplaySource(replay, RecordingHeader(interval_s=1.0))
-    timeline = Timeline(PROBE_NAMES, clock=source.now)
+    timeline = Timeline(new_dashboard, clock=source.now)
     source.connect(timeline.add)
     source.seek(timeline, replay.end)
     assert len(timeline.history) == DEMO_SECONDS  # a frame per recorded interval
-    everything = timeline.snapshot().execs.execs.total
+    everything = timeline.snapshot().view("exec", ExecSnapshot).execs.total
     source.seek_by(timeline, -60)  # back: rebuilt from the start to that moment
     assert replay.position == replay.end - 60
-    assert 0 < timeline.snapshot().execs.execs.total < everything
-    assert all(r.ts <= replay.position for r in timeline.snapshot().execs.rows)
+    assert 0 < timeline.snapshot().view("exec", ExecSnapshot).execs.total < everything
+    assert all(r.ts <= replay.position for r in timeline.snapshot().view("exec", ExecSnapshot).rows)
     # The filter is the source's to apply: there is no kernel to do it.
     only = source.parse_filter("comm=curl")
     timeline.set_filter(only)
     source.set_filter(only)
     source.seek(timeline, replay.start)
     source.seek(timeline, replay.end)
-    assert {r.comm for r in timeline.snapshot().execs.rows} == {"curl"}
+    assert {r.comm for r in timeline.snapshot().view("exec", ExecSnapshot).rows} == {"curl"}
     assert source.drilldown_refusal() == "a replay has no live process to drill into"
     note = source.spike(timeline)
     assert note.startswith("disk p99 spike 1/") and frozen_ts(timeline) is not None

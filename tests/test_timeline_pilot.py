@@ -10,7 +10,9 @@ from typing import Any
 
 import pytest
 
-from bpftop.engine.registry import PROBE_NAMES
+from bpftop.catalog import PROBE_NAMES
+from bpftop.model.connections import ConnectSnapshot
+from bpftop.model.execs import ExecModel, ExecSnapshot
 from bpftop.model.history import Frame
 from bpftop.model.replay import Replay
 from bpftop.outputs.recording import read_all
@@ -72,7 +74,7 @@ async def test_replay_play_pause_speed_seek_and_goto() -> None:
         assert replay is not None and not replay.playing
         await pilot.press("greater_than_sign", "greater_than_sign")
         assert replay.position == replay.start + 20
-        rows = app.timeline.dashboard.execs.snapshot().rows
+        rows = app.timeline.dashboard.model("exec", ExecModel).snapshot().rows
         assert rows and all(r.ts <= replay.position for r in rows)
         await pilot.press("plus", "plus")
         assert replay.speed == 4.0
@@ -82,7 +84,10 @@ async def test_replay_play_pause_speed_seek_and_goto() -> None:
         assert not playing(replay)
         await pilot.press("less_than_sign")  # back: the models are rebuilt to that moment
         assert replay.position == pytest.approx(replay.start + 10, abs=1.5)
-        assert all(r.ts <= replay.position for r in app.timeline.dashboard.execs.snapshot().rows)
+        assert all(
+            r.ts <= replay.position
+            for r in app.timeline.dashboard.model("exec", ExecModel).snapshot().rows
+        )
         await pilot.press("g")
         await pilot.press(*"yesterday", "enter")
         assert "not a time" in str(app.screen.query_one("#prompt-error").render())
@@ -102,8 +107,9 @@ async def test_spike_key_pivots_every_pane_to_the_spike() -> None:
         assert 80 <= frame.ts - replaying(app).replay.start <= 87
         # Every pane shows that moment: nothing newer than it anywhere.
         snap = frame.snapshot
-        assert snap.execs.rows and max(r.ts for r in snap.execs.rows) <= frame.ts
-        assert max(r.ts for r in snap.connects.rows) <= frame.ts
+        rows = snap.view("exec", ExecSnapshot).rows
+        assert rows and max(r.ts for r in rows) <= frame.ts
+        assert max(r.ts for r in snap.view("connect", ConnectSnapshot).rows) <= frame.ts
         assert "REWIND" in header_of(app)
 
 
@@ -163,7 +169,7 @@ async def test_replay_filter_applies_to_what_plays_and_survives_a_seek_back() ->
         app.screen.query_one("#prompt-input").value = "comm=curl"  # type: ignore[attr-defined]
         await pilot.press("enter")
         await pilot.press("greater_than_sign", "greater_than_sign", "less_than_sign")
-        rows = app.timeline.dashboard.execs.snapshot().rows
+        rows = app.timeline.dashboard.model("exec", ExecModel).snapshot().rows
         assert rows and {r.comm for r in rows} == {"curl"}
         assert "FILTER comm=curl" in header_of(app)
         await pilot.press("P")  # no live process list in a replay

@@ -8,7 +8,7 @@ import signal
 
 import pytest
 
-from bpftop.engine.registry import PROBE_NAMES
+from bpftop.catalog import PROBE_NAMES
 from tests.helpers.bpftool import bpftop_program_ids, wait_until_gone
 from tests.helpers.terminal import Terminal
 

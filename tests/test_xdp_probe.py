@@ -229,8 +229,8 @@ def test_start_sweeps_netlink_leftovers_of_bpftop_and_nothing_else(engine_for) -
 
 
 def test_a_refused_attach_is_a_notice_and_the_probe_runs(kernel_features) -> None:
+    from bpftop.catalog import PROBE_CLASSES
     from bpftop.engine.bpf_engine import BpfEngine
-    from bpftop.engine.registry import PROBE_CLASSES
     from tests.helpers.collector import Collector
 
     sink = Collector()

@@ -9,7 +9,7 @@ import json
 from pathlib import Path
 from typing import Any, TextIO
 
-from bpftop.engine.registry import PROBE_CLASSES
+from bpftop.catalog import PROBE_CLASSES
 from bpftop.host.kernel import HELPERS, PROG_TYPES, KernelFeatures
 
 BTF = Path("/sys/kernel/btf/vmlinux")

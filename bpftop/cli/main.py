@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 from bpftop import __version__
+from bpftop.catalog import PID_PROBE_NAMES, PROBE_NAMES
 from bpftop.cli.options import (
     FILTER_OPTIONS,
     Options,
@@ -26,7 +27,6 @@ from bpftop.core.resources import demo_recording
 from bpftop.core.stderr_capture import StderrCapture
 from bpftop.core.uprobe_settings import BUDGET_PCT
 from bpftop.core.xdp_rules import DropRule, parse_rule
-from bpftop.engine.registry import PID_PROBE_NAMES, PROBE_NAMES
 from bpftop.host.kernel import KernelFeatures, detect
 from bpftop.model.history import DEFAULT_MINUTES
 from bpftop.outputs.bundle import BundleError, check_directory

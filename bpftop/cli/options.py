@@ -7,9 +7,9 @@ import argparse
 from dataclasses import dataclass
 from pathlib import Path
 
+from bpftop.catalog import PID_PROBE_NAMES, PROBE_NAMES
 from bpftop.core.filters import Filter, FilterError, parse_filter
 from bpftop.core.xdp_rules import DropRule
-from bpftop.engine.registry import PID_PROBE_NAMES, PROBE_NAMES
 
 # (option, filter term, metavar): each option is one term of the filter expression.
 FILTER_OPTIONS = (

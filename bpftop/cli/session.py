@@ -11,12 +11,12 @@ import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from bpftop.catalog import PID_PROBE_NAMES, PROBE_NAMES
 from bpftop.cli.options import Options
 from bpftop.core.records import Record
 from bpftop.core.stderr_capture import StderrCapture
 from bpftop.core.xdp_rules import XdpRule
 from bpftop.engine.bpf_engine import BpfEngine
-from bpftop.engine.registry import PID_PROBE_NAMES, PROBE_NAMES
 from bpftop.host.kernel import KernelFeatures
 from bpftop.outputs.bundle import BundleError, BundleRecords, write_bundle
 from bpftop.outputs.recording import RecordingHeader, RecordingWriter, make_header
@@ -44,7 +44,7 @@ def start_metrics(options: Options) -> MetricsServer:
 
 def live_header(kernel: KernelFeatures, options: Options) -> RecordingHeader:
     """The facts a recording or bundle starts with: the box and each probe's attach plan."""
-    from bpftop.engine.registry import PROBE_CLASSES
+    from bpftop.catalog import PROBE_CLASSES
 
     plans = {cls.name: [step.via for step in cls.plan] for cls in PROBE_CLASSES
              if cls.name in options.probes}  # fmt: skip
@@ -133,7 +133,7 @@ def run_tui(
     about: RecordingHeader,
     recorder: RecordingWriter | None,
 ) -> int:
-    from bpftop.engine.registry import PROBE_CLASSES
+    from bpftop.catalog import PROBE_CLASSES
     from bpftop.host.system import SystemSampler
     from bpftop.screens.app import BpftopApp
     from bpftop.screens.sources import LiveSource

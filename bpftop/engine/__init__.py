@@ -1,3 +1,3 @@
-"""The BPF thread: the one thread that uses bcc, attaching and polling the probes, and the
-probe registry.
+"""The BPF thread: the one thread that uses bcc, attaching and polling the probes it is
+given (catalog.PROBE_CLASSES) and turning their counters into interval records.
 """

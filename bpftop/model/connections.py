@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import ClassVar
 
 from bpftop.core.records import ConnectRecord, ProbeCounts
 from bpftop.model.groups import Group, Groups
+from bpftop.model.pane_model import GROUPS_KEPT
 from bpftop.model.rates import IntervalRate, RateSnapshot
 
 FAILURE_COUNTERS = ("out_refused", "out_timeout", "out_aborted", "out_error", "resets")
@@ -31,8 +33,13 @@ class ConnectSnapshot:
     failed: RateSnapshot  # refused + timed out + aborted + failed at once + reset
     failures: tuple[Group[FailureKey, ConnectRecord], ...] = ()  # busiest first
 
+    def trimmed(self, keep: int) -> ConnectSnapshot:
+        return replace(self, rows=self.rows[-keep:], failures=self.failures[:GROUPS_KEPT])
+
 
 class ConnectModel:
+    records: ClassVar[tuple[type, ...]] = (ConnectRecord,)
+
     def __init__(self, keep: int = 500) -> None:
         self._rows: deque[ConnectRecord] = deque(maxlen=keep)
         self._out = IntervalRate()
@@ -40,7 +47,7 @@ class ConnectModel:
         self._failed = IntervalRate()
         self._failures: Groups[FailureKey, ConnectRecord] = Groups()
 
-    def add(self, record: ConnectRecord) -> None:
+    def apply(self, record: ConnectRecord) -> None:
         self._rows.append(record)
         if record.result != "established":
             self._failures.add(failure_key(record), record)

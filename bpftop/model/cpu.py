@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import ClassVar
 
 from bpftop.core.records import CpuRecord, ProbeCounts, RunqRecord
 
@@ -23,14 +24,25 @@ class CpuSnapshot:
     # "busy 0%"). None until the probe has counted an interval.
     box_busy_pct: float | None = None
 
+    def trimmed(self, keep: int) -> CpuSnapshot:
+        return self  # one interval's rows, as many as the pane shows
+
 
 class CpuModel:
+    records: ClassVar[tuple[type, ...]] = (CpuRecord, RunqRecord)
+
     def __init__(self) -> None:
         self._rows: list[CpuRecord] = []
         self._rows_ts = 0.0
         self._runq: RunqRecord | None = None
         self._p99: deque[float | None] = deque(maxlen=HISTORY)
         self._box_busy: float | None = None
+
+    def apply(self, record: CpuRecord | RunqRecord) -> None:
+        if isinstance(record, RunqRecord):
+            self.add_runq(record)
+        else:
+            self.add(record)
 
     def add(self, record: CpuRecord) -> None:
         if record.ts != self._rows_ts:  # the first row of a new interval

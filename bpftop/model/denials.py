@@ -5,9 +5,11 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import ClassVar
 
 from bpftop.core.records import DenialGroupRecord, DenialRecord, ProbeCounts, SilentCapRecord
+from bpftop.model.pane_model import GROUPS_KEPT
 from bpftop.model.rates import IntervalRate, RateSnapshot
 
 GroupKey = tuple[str, int, str, str]  # comm, uid, syscall, errno
@@ -50,12 +52,17 @@ class DenialSnapshot:
     sampled_out: int  # events not sent under a flood (their counts are in the groups)
     silent: tuple[SilentCaps, ...] = ()  # who made them, busiest first
 
+    def trimmed(self, keep: int) -> DenialSnapshot:
+        return replace(self, rows=self.rows[-keep:], groups=self.groups[:GROUPS_KEPT])
+
 
 def _key(r: DenialRecord | DenialGroupRecord | DenialGroup) -> GroupKey:
     return (r.comm, r.uid, r.syscall, r.errno)
 
 
 class DenialModel:
+    records: ClassVar[tuple[type, ...]] = (DenialRecord, DenialGroupRecord, SilentCapRecord)
+
     def __init__(self, keep: int = 500, keep_groups: int = 2000) -> None:
         self._rows: deque[DenialRecord] = deque(maxlen=keep)
         self._totals: dict[GroupKey, int] = {}
@@ -69,6 +76,15 @@ class DenialModel:
         self._silent_sum: int | None = None  # of every silent_cap record (None: none seen)
         self._silent_rates: dict[SilentKey, float] = {}  # this interval's
         self._sampled_out = 0
+
+    def apply(self, record: DenialRecord | DenialGroupRecord | SilentCapRecord) -> None:
+        match record:
+            case DenialRecord():
+                self.add(record)
+            case DenialGroupRecord():
+                self.add_group(record)
+            case SilentCapRecord():
+                self.add_silent(record)
 
     def add(self, record: DenialRecord) -> None:
         self._rows.append(record)

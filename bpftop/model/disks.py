@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import ClassVar
 
 from bpftop.core.histogram import Bucket, merge
 from bpftop.core.records import DiskProcRecord, DiskRecord, ProbeCounts, SlowIoRecord
+from bpftop.model.pane_model import SPARK_KEPT
 from bpftop.model.rates import IntervalRate, RateSnapshot
 from bpftop.model.silence import forget_silent
 
@@ -44,6 +46,10 @@ class DiskSnapshot:
     slow: tuple[SlowIoRecord, ...]  # newest last
     ios: RateSnapshot
 
+    def trimmed(self, keep: int) -> DiskSnapshot:
+        devices = tuple(replace(d, p99_history=d.p99_history[-SPARK_KEPT:]) for d in self.devices)
+        return replace(self, slow=self.slow[-keep:], devices=devices)
+
 
 class _Device:
     def __init__(self, first: DiskRecord) -> None:
@@ -61,6 +67,8 @@ class _Device:
 
 
 class DiskModel:
+    records: ClassVar[tuple[type, ...]] = (DiskRecord, DiskProcRecord, SlowIoRecord)
+
     def __init__(self, keep_slow: int = 500) -> None:
         self._devices: dict[str, _Device] = {}
         # One entry per interval: (ts, length, that interval's process records).
@@ -69,6 +77,15 @@ class DiskModel:
         )
         self._slow: deque[SlowIoRecord] = deque(maxlen=keep_slow)
         self._ios = IntervalRate()
+
+    def apply(self, record: DiskRecord | DiskProcRecord | SlowIoRecord) -> None:
+        match record:
+            case DiskRecord():
+                self.add_device(record)
+            case DiskProcRecord():
+                self.add_proc(record)
+            case SlowIoRecord():
+                self.add_slow(record)
 
     def add_device(self, record: DiskRecord) -> None:
         if record.dev not in self._devices:

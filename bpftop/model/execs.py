@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import ClassVar
 
 from bpftop.core.records import ExecRecord, ProbeCounts
 from bpftop.model.groups import Group, Groups
+from bpftop.model.pane_model import GROUPS_KEPT
 from bpftop.model.rates import IntervalRate, RateSnapshot
 
 FailureKey = tuple[str, str]  # the path that failed, errno name
@@ -20,15 +22,20 @@ class ExecSnapshot:
     failed: RateSnapshot
     failures: tuple[Group[FailureKey, ExecRecord], ...] = ()  # busiest first
 
+    def trimmed(self, keep: int) -> ExecSnapshot:
+        return replace(self, rows=self.rows[-keep:], failures=self.failures[:GROUPS_KEPT])
+
 
 class ExecModel:
+    records: ClassVar[tuple[type, ...]] = (ExecRecord,)
+
     def __init__(self, keep: int = 500) -> None:
         self._rows: deque[ExecRecord] = deque(maxlen=keep)
         self._execs = IntervalRate()
         self._failed = IntervalRate()
         self._failures: Groups[FailureKey, ExecRecord] = Groups()
 
-    def add(self, record: ExecRecord) -> None:
+    def apply(self, record: ExecRecord) -> None:
         self._rows.append(record)
         if record.error:
             path = record.filename or (record.argv[0] if record.argv else "?")

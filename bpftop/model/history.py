@@ -24,8 +24,6 @@ MAX_EVENTS = 60_000  # with the frames, ~26-52 MiB under storms (docs/benchmarks
 # give up all their records, and a bundle's report says where they start.
 MAX_AGGREGATES = 200_000
 ROWS_KEPT = 25  # per list in a frame: more than a pane shows at 120x40
-GROUPS_KEPT = 50  # failure groups per pane in a frame: as many as a pane shows
-SPARK_KEPT = 32  # values per sparkline history in a frame: the widest a pane draws is 31
 
 
 @dataclasses.dataclass(slots=True)
@@ -44,31 +42,7 @@ class Frame:
 def trimmed(snapshot: DashboardSnapshot, keep: int = ROWS_KEPT) -> DashboardSnapshot:
     """The snapshot with each event list cut to its newest `keep` rows and each sparkline
     history to what a pane can draw: a frame then costs ~10 KB plus its rows."""
-    disks = snapshot.disks
-    devices = tuple(dataclasses.replace(d, p99_history=d.p99_history[-SPARK_KEPT:])
-                    for d in disks.devices)  # fmt: skip
-    ifaces = tuple(dataclasses.replace(i, drop_history=i.drop_history[-SPARK_KEPT:])
-                   for i in snapshot.xdp.ifaces)  # fmt: skip
-    return dataclasses.replace(
-        snapshot,
-        execs=dataclasses.replace(
-            snapshot.execs,
-            rows=snapshot.execs.rows[-keep:],
-            failures=snapshot.execs.failures[:GROUPS_KEPT],
-        ),
-        connects=dataclasses.replace(
-            snapshot.connects,
-            rows=snapshot.connects.rows[-keep:],
-            failures=snapshot.connects.failures[:GROUPS_KEPT],
-        ),
-        denials=dataclasses.replace(
-            snapshot.denials,
-            rows=snapshot.denials.rows[-keep:],
-            groups=snapshot.denials.groups[:GROUPS_KEPT],
-        ),
-        disks=dataclasses.replace(disks, slow=disks.slow[-keep:], devices=devices),
-        xdp=dataclasses.replace(snapshot.xdp, ifaces=ifaces),
-    )
+    return snapshot.trimmed(keep)
 
 
 class History:

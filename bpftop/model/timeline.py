@@ -17,6 +17,7 @@ from bpftop.core.filters import Filter
 from bpftop.core.format import clock, span
 from bpftop.core.records import Record
 from bpftop.model.dashboard import Dashboard, DashboardSnapshot
+from bpftop.model.disks import DiskSnapshot
 from bpftop.model.history import DEFAULT_MINUTES, Frame, History
 
 MOMENT_HELP = "HH:MM:SS or HH:MM, or -90s / -5m / -1h (before now; a replay: before its end)"
@@ -39,14 +40,16 @@ def parse_moment(text: str, newest: float) -> float:
 
 def worst_disk_p99(snapshot: DashboardSnapshot) -> float | None:
     """The spike `!` jumps to: the highest p99 of any device in that interval."""
-    values = [d.last.lat_us.p99 for d in snapshot.disks.devices if d.last.lat_us]
+    values = [
+        d.last.lat_us.p99 for d in snapshot.view("disk", DiskSnapshot).devices if d.last.lat_us
+    ]
     return max(values, default=None)
 
 
 class Timeline:
     def __init__(
         self,
-        probe_names: tuple[str, ...],
+        new_dashboard: Callable[[], Dashboard],
         *,
         clock: Callable[[], float],
         history_minutes: float = DEFAULT_MINUTES,
@@ -55,14 +58,14 @@ class Timeline:
         self.clock = clock  # the time the dashboard shows: now, or a replay's position
         self.history_minutes = history_minutes
         self.user_filter = user_filter or Filter()
-        self._probe_names = probe_names
+        self._new_dashboard = new_dashboard  # catalog.new_dashboard, for the session's probes
         self._lock = threading.Lock()
         self.reset()
 
     def reset(self) -> None:
         """Empty models and history: at start, and when a replay seeks backwards."""
         with self._lock:
-            self.dashboard = Dashboard(self._probe_names)
+            self.dashboard = self._new_dashboard()
             self.dashboard.set_filter(self.user_filter)
             self.history = History(self.history_minutes)
             self.frozen: Frame | None = None

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from typing import ClassVar
 
-from bpftop.core.records import XdpRecord
+from bpftop.core.records import ProbeCounts, XdpRecord
+from bpftop.model.pane_model import SPARK_KEPT
 from bpftop.model.silence import forget_silent
 
 HISTORY = 120
@@ -28,6 +30,10 @@ class IfaceView:
 @dataclass(frozen=True)
 class XdpSnapshot:
     ifaces: tuple[IfaceView, ...]  # by name
+
+    def trimmed(self, keep: int) -> XdpSnapshot:
+        return replace(self, ifaces=tuple(replace(i, drop_history=i.drop_history[-SPARK_KEPT:])
+                                          for i in self.ifaces))  # fmt: skip
 
 
 class _Iface:
@@ -63,10 +69,15 @@ class _Iface:
 
 
 class XdpModel:
+    records: ClassVar[tuple[type, ...]] = (XdpRecord,)
+
     def __init__(self) -> None:
         self._ifaces: dict[str, _Iface] = {}
 
-    def add(self, record: XdpRecord) -> None:
+    def add_counts(self, counts: ProbeCounts) -> None:
+        return None  # the rates come with each interface's record
+
+    def apply(self, record: XdpRecord) -> None:
         if record.ifname not in self._ifaces:
             self._ifaces[record.ifname] = _Iface(record)
         self._ifaces[record.ifname].add(record)

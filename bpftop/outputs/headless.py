@@ -11,10 +11,10 @@ import time
 from collections.abc import Callable, Sequence
 from typing import TextIO
 
+from bpftop.catalog import PROBE_CLASSES
 from bpftop.core.records import Record, SystemSample
 from bpftop.core.stderr_capture import StderrCapture
 from bpftop.engine.bpf_engine import BpfEngine
-from bpftop.engine.registry import PROBE_CLASSES
 from bpftop.host.kernel import KernelFeatures
 
 

@@ -15,7 +15,7 @@ from textual.widgets import DataTable, Static
 
 from bpftop.model.dashboard import DashboardSnapshot
 from bpftop.model.probe_state import ProbeState
-from bpftop.panes.keys import bindings, toggle_key
+from bpftop.panes.keys import bindings
 from bpftop.panes.palette import Palette, palette_of
 
 MAX_ROWS = 100  # newest rows a pane can show (zoomed, or scrolled); the model keeps 500
@@ -49,8 +49,6 @@ class Pane(Vertical, can_focus=False):
     """
     BINDINGS: ClassVar[list[BindingType]] = bindings("pane")  # bpftop/panes/keys.py
 
-    probe: ClassVar[str]
-    pane_name: ClassVar[str]  # "Execs": its title starts "Execs [1]", with its toggle key
     title_hint: ClassVar[str] = ""  # keys of the pane's own, after the cost
     columns: ClassVar[tuple[str, ...]]
     default_sort: ClassVar[str | None] = None  # None: newest first
@@ -62,8 +60,13 @@ class Pane(Vertical, can_focus=False):
             super().__init__()
             self.pid = pid
 
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
+    def __init__(self, probe: str, title: str, toggle_key: str, **kwargs: Any) -> None:
+        """From the pane's descriptor (bpftop/catalog.py): its probe's name (the snapshot
+        view it renders), its title ("Execs") and the key that toggles it ("1")."""
+        super().__init__(id=f"pane-{probe}", **kwargs)
+        self.probe = probe
+        self.pane_name = title
+        self.toggle_key = toggle_key
         self.sort_column: str | None = self.default_sort
         self.sort_reverse = True
         self._last: DashboardSnapshot | None = None
@@ -157,7 +160,7 @@ class Pane(Vertical, can_focus=False):
 
     @property
     def label(self) -> str:
-        return f"{self.pane_name} [{toggle_key(self.probe)}]"
+        return f"{self.pane_name} [{self.toggle_key}]"
 
     def title_text(self, snapshot: DashboardSnapshot, state: ProbeState) -> str:
         """`Execs [1] 42/s · ... · bpf 0.02%` while attached, else `Execs [1] off`."""

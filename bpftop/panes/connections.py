@@ -6,27 +6,26 @@ from __future__ import annotations
 from rich.text import Text
 
 from bpftop.core.format import clock, endpoint, latency_us, rate
+from bpftop.model.connections import ConnectSnapshot
 from bpftop.model.dashboard import DashboardSnapshot
 from bpftop.panes.base import Row
 from bpftop.panes.grouped import MAX_GROUPS, GroupedPane, GroupRow, count_cells
 
 
 class ConnectPane(GroupedPane):
-    probe = "connect"
-    pane_name = "TCP"
     # Most telling first, so 80 columns show peer, result and latency.
     columns = ("TIME", "PID", "COMM", "PEER", "RESULT", "LAT", "LOCAL", "STATE")
     group_columns = ("COUNT", "RATE", "RESULT", "LAST", "PID", "COMM", "PEER")
 
     def live_title(self, snapshot: DashboardSnapshot) -> str:
-        c = snapshot.connects
+        c = snapshot.view("connect", ConnectSnapshot)
         return (
             f"out {rate(c.outbound.per_second)} · in {rate(c.inbound.per_second)}"
             f" · failed {rate(c.failed.per_second)}"
         )
 
     def alarming(self, snapshot: DashboardSnapshot) -> bool:
-        return snapshot.connects.failed.per_second > 0
+        return snapshot.view("connect", ConnectSnapshot).failed.per_second > 0
 
     def _result_styles(self) -> dict[str, str]:
         p = self.palette
@@ -36,7 +35,7 @@ class ConnectPane(GroupedPane):
     def group_rows(self, snapshot: DashboardSnapshot) -> list[GroupRow]:
         styles = self._result_styles()
         out: list[GroupRow] = []
-        for g in snapshot.connects.failures[:MAX_GROUPS]:
+        for g in snapshot.view("connect", ConnectSnapshot).failures[:MAX_GROUPS]:
             direction, addr, port, family, result = g.key
             # Inbound: the local service that was connected to (a client's port is random).
             peer = f"→ {endpoint(addr, port, family)}" if direction == "out" else (
@@ -52,7 +51,7 @@ class ConnectPane(GroupedPane):
     def rows(self, snapshot: DashboardSnapshot, newest: int | None = None) -> list[Row]:
         styles = self._result_styles()
         out = []
-        for r in snapshot.connects.rows[-newest if newest else 0 :]:
+        for r in snapshot.view("connect", ConnectSnapshot).rows[-newest if newest else 0 :]:
             # Inbound handshakes finish in softirq: no task to name. They are the
             # listener's owner's when bpf/connect.c knows it, never a guess.
             pid = str(r.pid) if r.pid is not None else "-"

@@ -8,6 +8,7 @@ from rich.text import Text
 
 from bpftop.core.format import latency_us, size, sparkline
 from bpftop.core.records import CpuRecord
+from bpftop.model.cpu import CpuSnapshot
 from bpftop.model.dashboard import DashboardSnapshot
 from bpftop.panes.base import Pane, Row
 
@@ -19,8 +20,6 @@ def _comm(row: CpuRecord) -> str:
 
 
 class CpuPane(Pane):
-    probe = "cpu"
-    pane_name = "CPU"
     columns = ("PID", "COMM", "CPU%", "RUNQ P99", "RSS", "STATE")
     default_sort = "CPU%"
     # Room for this many rows whenever anything ran: on a quiet box the busy processes
@@ -33,7 +32,7 @@ class CpuPane(Pane):
         return 1 + max(rows, self.STEADY_ROWS) if rows else 0
 
     def live_title(self, snapshot: DashboardSnapshot) -> str:
-        cpu = snapshot.cpu
+        cpu = snapshot.view("cpu", CpuSnapshot)
         runq = cpu.runq
         busy = "-" if cpu.box_busy_pct is None else f"{cpu.box_busy_pct:.0f}%"
         parts = [f"busy {busy}"]  # of the whole box, as the header's cpu
@@ -47,7 +46,7 @@ class CpuPane(Pane):
 
     def alarming(self, snapshot: DashboardSnapshot) -> bool:
         """Tasks wait 10 ms or more for a CPU: the box is short of CPU."""
-        runq = snapshot.cpu.runq
+        runq = snapshot.view("cpu", CpuSnapshot).runq
         return runq is not None and (runq.p99_us or 0) >= 10_000
 
     def rows(self, snapshot: DashboardSnapshot, newest: int | None = None) -> list[Row]:
@@ -55,7 +54,10 @@ class CpuPane(Pane):
         out = []
         # By pid first, and CPU% sorted as shown (one decimal): processes that show
         # the same share keep their places instead of swapping every refresh.
-        for r in sorted(snapshot.cpu.rows, key=lambda r: (r.pid is None, r.pid or 0, r.comm)):
+        for r in sorted(
+            snapshot.view("cpu", CpuSnapshot).rows,
+            key=lambda r: (r.pid is None, r.pid or 0, r.comm),
+        ):
             out.append(
                 Row(
                     cells=(

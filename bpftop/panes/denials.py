@@ -8,7 +8,7 @@ from rich.text import Text
 from bpftop.core.format import clock, rate
 from bpftop.core.records import DenialRecord
 from bpftop.model.dashboard import DashboardSnapshot
-from bpftop.model.denials import DenialGroup
+from bpftop.model.denials import DenialGroup, DenialSnapshot
 from bpftop.panes.base import Row
 from bpftop.panes.grouped import MAX_GROUPS, GroupedPane, GroupRow, count_cells
 from bpftop.panes.palette import Palette
@@ -38,25 +38,23 @@ def cause(r: DenialRecord | None, palette: Palette) -> Text:
 
 
 class DenialsPane(GroupedPane):
-    probe = "denials"
-    pane_name = "Denials"
     columns = ("TIME", "PID", "COMM", "UID", "SYSCALL", "ERRNO", "TARGET", "CAUSE")
     group_columns = ("COUNT", "RATE", "COMM", "UID", "SYSCALL", "ERRNO", "LAST TARGET", "CAUSE")
 
     def alarming(self, snapshot: DashboardSnapshot) -> bool:
-        return snapshot.denials.denials.per_second > 0
+        return snapshot.view("denials", DenialSnapshot).denials.per_second > 0
 
     def live_title(self, snapshot: DashboardSnapshot) -> str:
-        d = snapshot.denials
+        d = snapshot.view("denials", DenialSnapshot)
         sampled = f" · sampled {d.sampled_out}" if d.sampled_out else ""
         return f"{rate(d.denials.per_second)}{sampled} · silent caps {d.silent_cap_checks}"
 
     def group_rows(self, snapshot: DashboardSnapshot) -> list[GroupRow]:
-        palette = self.palette
+        palette, denials = self.palette, snapshot.view("denials", DenialSnapshot)
         rows: list[GroupRow] = [(self._group_cells(g, palette), g.last.pid if g.last else None)
-                                for g in snapshot.denials.groups[:MAX_GROUPS]]  # fmt: skip
+                                for g in denials.groups[:MAX_GROUPS]]  # fmt: skip
         # After the denials, who makes "silent caps" grow: checks that failed no syscall.
-        for s in snapshot.denials.silent[:SILENT_SHOWN]:
+        for s in snapshot.view("denials", DenialSnapshot).silent[:SILENT_SHOWN]:
             # ERRNO "silent" (no syscall failed), the refused capability where a target
             # goes: both in view at 80 columns.
             dim = Text("-", style="dim")
@@ -94,5 +92,5 @@ class DenialsPane(GroupedPane):
                 keys=(r.ts, r.pid, r.comm, r.uid, r.syscall, r.errno, target(r), r.detail),
                 pid=r.pid,
             )
-            for r in snapshot.denials.rows[-newest if newest else 0 :]
+            for r in snapshot.view("denials", DenialSnapshot).rows[-newest if newest else 0 :]
         ]

@@ -13,7 +13,7 @@ from textual.widgets import DataTable, Static
 from bpftop.core.format import compact_count, latency_us, rate, size, sparkline
 from bpftop.core.histogram import by_power_of_two
 from bpftop.model.dashboard import DashboardSnapshot
-from bpftop.model.disks import DeviceView
+from bpftop.model.disks import DeviceView, DiskSnapshot
 from bpftop.panes.base import Pane, Row, show
 from bpftop.panes.keys import key_of
 from bpftop.panes.palette import Palette
@@ -54,8 +54,6 @@ class DiskPane(Pane):
     DiskPane #disk-hist { width: 32; height: 1fr; padding: 0 1 0 0; border-right: solid $panel; }
     DiskPane #disk-procs { width: 1fr; height: 1fr; }
     """
-    probe = "disk"
-    pane_name = "Disk I/O"
     # Most telling first, so 80 columns show who, where, how much and how slow.
     columns = ("PID", "COMM", "DEV", "BYTES", "AVG LAT", "SLOW", "READS", "WRITES")
     default_sort = "BYTES"
@@ -67,8 +65,8 @@ class DiskPane(Pane):
             super().__init__()
             self.slow_ms = slow_ms
 
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
+    def __init__(self, *args: Any, **kwargs: Any) -> None:  # Pane's: from the descriptor
+        super().__init__(*args, **kwargs)
         self.slow_ms = 0.0
         self.selected_dev: str | None = None
         self._device_rows: list[str] = []  # device names in the table, in order
@@ -98,11 +96,11 @@ class DiskPane(Pane):
             if self.slow_ms
             else f"slow: off ({key_of('slow-threshold')})"
         )
-        return f"IO {rate(snapshot.disks.ios.per_second)} · {slow}"
+        return f"IO {rate(snapshot.view('disk', DiskSnapshot).ios.per_second)} · {slow}"
 
     def update_from(self, snapshot: DashboardSnapshot) -> None:
         super().update_from(snapshot)
-        devices = snapshot.disks.devices
+        devices = snapshot.view("disk", DiskSnapshot).devices
         names = [d.last.dev for d in devices]
         if self.selected_dev not in names:
             self.selected_dev = names[0] if names else None
@@ -114,7 +112,7 @@ class DiskPane(Pane):
         """A device whose p99 is past 10 ms (the palette's "bad" band)."""
         return any(
             d.last.lat_us is not None and d.last.lat_us.p99 >= 10_000
-            for d in snapshot.disks.devices
+            for d in snapshot.view("disk", DiskSnapshot).devices
         )
 
     def wanted_lines(self) -> int:
@@ -128,7 +126,7 @@ class DiskPane(Pane):
     def rows(self, snapshot: DashboardSnapshot, newest: int | None = None) -> list[Row]:
         palette = self.palette
         out = []
-        for p in snapshot.disks.procs:
+        for p in snapshot.view("disk", DiskSnapshot).procs:
             if self.slow_ms and not p.slow:
                 continue  # the threshold filter: only processes with slow I/O
             total = p.read_bytes + p.write_bytes
@@ -190,7 +188,7 @@ class DiskPane(Pane):
             return Text("no block I/O seen yet", style="dim")
         width = HIST_WIDTH  # fixed, not measured: the same frame whenever it is drawn
         text = Text()
-        title = f"{device.last.dev} {snapshot.disks.window_s:.0f}s"
+        title = f"{device.last.dev} {snapshot.view('disk', DiskSnapshot).window_s:.0f}s"
         text.append(title, style="bold")
         spark = sparkline(device.p99_history, width - len(title) - len("  p99 "))
         text.append(f"  p99 {spark}\n")

@@ -8,31 +8,30 @@ from rich.text import Text
 from bpftop.core.format import clock, rate
 from bpftop.core.records import EXEC_FAILURES_OFF
 from bpftop.model.dashboard import DashboardSnapshot
+from bpftop.model.execs import ExecSnapshot
 from bpftop.panes.base import Row
 from bpftop.panes.grouped import MAX_GROUPS, GroupedPane, GroupRow, count_cells
 
 
 class ExecPane(GroupedPane):
-    probe = "exec"
-    pane_name = "Execs"
     columns = ("TIME", "PID", "PPID", "UID", "COMM", "RESULT", "ARGV")
     # The path last, like ARGV below: the only long cell, cut at the edge.
     group_columns = ("COUNT", "RATE", "ERRNO", "LAST", "PID", "COMM", "FAILED PATH")
 
     def live_title(self, snapshot: DashboardSnapshot) -> str:
-        execs = snapshot.execs
+        execs = snapshot.view("exec", ExecSnapshot)
         state = snapshot.probes.get(self.probe)
         failures_off = state is not None and EXEC_FAILURES_OFF in (state.via or "")
         failed = "off (F)" if failures_off else rate(execs.failed.per_second)
         return f"{rate(execs.execs.per_second)} · failed {failed} · total {execs.execs.total}"
 
     def alarming(self, snapshot: DashboardSnapshot) -> bool:
-        return snapshot.execs.failed.per_second > 0
+        return snapshot.view("exec", ExecSnapshot).failed.per_second > 0
 
     def group_rows(self, snapshot: DashboardSnapshot) -> list[GroupRow]:
         p = self.palette
         out: list[GroupRow] = []
-        for g in snapshot.execs.failures[:MAX_GROUPS]:
+        for g in snapshot.view("exec", ExecSnapshot).failures[:MAX_GROUPS]:
             path, error = g.key
             last = g.last
             cells = (*count_cells(g.total, g.per_second, p), Text(error, style=p.bad),
@@ -43,7 +42,7 @@ class ExecPane(GroupedPane):
     def rows(self, snapshot: DashboardSnapshot, newest: int | None = None) -> list[Row]:
         p = self.palette
         out = []
-        for r in snapshot.execs.rows[-newest if newest else 0 :]:
+        for r in snapshot.view("exec", ExecSnapshot).rows[-newest if newest else 0 :]:
             result = Text(r.error, style=p.bad) if r.error else Text("ok", style=p.good)
             argv = " ".join(r.argv) + (" …" if r.argv_truncated else "")
             if r.error and r.argv and r.filename != r.argv[0]:

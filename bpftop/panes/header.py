@@ -6,6 +6,7 @@ from rich.text import Text
 from textual.widgets import Static
 
 from bpftop.core.format import duration
+from bpftop.model.cpu import CpuSnapshot
 from bpftop.model.dashboard import DashboardSnapshot
 from bpftop.panes.base import show
 
@@ -74,7 +75,7 @@ def box_cpu(snapshot: DashboardSnapshot) -> str:
     what psutil measured between two refreshes."""
     cpu_probe = snapshot.probes.get("cpu")
     if cpu_probe is not None and cpu_probe.attached:
-        busy = snapshot.cpu.box_busy_pct
+        busy = snapshot.view("cpu", CpuSnapshot).box_busy_pct
         return "-" if busy is None else f"{busy:.0f}%"
     system = snapshot.system
     return "-" if system is None else f"{system.cpu_percent:.0f}%"

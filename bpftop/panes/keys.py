@@ -1,6 +1,7 @@
 """Every key bpftop answers to, in one table (harlequin's action registry): the app's,
-the panes' and the drilldown's bindings, the help screen, the pane titles' "[1]" and the
-keys other titles name are all generated from it, so they cannot disagree.
+the panes' and the drilldown's bindings, the help screen and the keys titles name are
+all generated from it, so they cannot disagree. The panes' toggle keys come from their
+descriptors (bpftop/catalog.py) and join the table through all_keys().
 
 Order matters: it is the footer's (first come first on a narrow terminal) and the help
 screen's.
@@ -36,7 +37,8 @@ class Key:
         return self.keys.split(",")[0]
 
 
-def _toggle(probe: str, key: str, label: str, help: str, footer: bool = True) -> Key:
+def toggle(probe: str, key: str, label: str, help: str, footer: bool = True) -> Key:
+    """The key that turns a pane's probe on and off (made from its descriptor)."""
     return Key(f"toggle-{probe}", key, f"toggle_probe('{probe}')", label, help,
                footer=footer, probe=probe, in_drilldown=True)  # fmt: skip
 
@@ -45,21 +47,7 @@ KEYS: tuple[Key, ...] = (
     # First in the footer: on a narrow terminal the footer is cut on the right.
     Key("help", "question_mark,f1", "help", "Help", "this screen", footer=True),
     Key("quit", "q,ctrl+c", "quit", "Quit", "detach everything and quit", footer=True),
-    # CPU is not in the footer (80 columns are full); the pane title "CPU [0]" names it.
-    _toggle(
-        "cpu",
-        "0",
-        "CPU",
-        "CPU probe on/off (sampling at 99 Hz and run-queue latency)",
-        footer=False,
-    ),
-    _toggle("exec", "1", "Execs", "exec probe on/off (off really detaches it)"),
-    _toggle("connect", "2", "TCP", "TCP connection probe on/off"),
-    _toggle("disk", "3", "Disk", "disk I/O probe on/off"),
-    _toggle("denials", "4", "Denials", "permission denials probe on/off"),
-    _toggle(
-        "xdp", "5", "XDP", "XDP probe on/off (reading only; with it go bpftop's own XDP programs)"
-    ),
+    # Here come the panes' toggles (catalog.TOGGLE_KEYS: all_keys() puts them here).
     # Not in the footer (80 columns are full): the pane titles name these keys.
     Key(
         "slow-threshold",
@@ -273,31 +261,30 @@ KEYS: tuple[Key, ...] = (
 )
 
 
-def bindings(scope: Scope) -> list[BindingType]:
+def all_keys(toggles: tuple[Key, ...]) -> tuple[Key, ...]:
+    """The whole table: the panes' toggles after help and quit (first in the footer)."""
+    return (*KEYS[:2], *toggles, *KEYS[2:])
+
+
+def bindings(scope: Scope, keys: tuple[Key, ...] = KEYS) -> list[BindingType]:
     """Textual bindings of one scope. The drilldown's also repeat the app keys marked
     in_drilldown, through `app.` and out of its footer (the footer is the drilldown's)."""
-    own = [k for k in KEYS if k.scope == scope]
+    own = [k for k in keys if k.scope == scope]
     out: list[BindingType] = [
         Binding(k.keys, k.action, k.label, show=k.footer, id=k.id) for k in own
     ]
     if scope == "drilldown":
         out += [Binding(k.keys, f"app.{k.action}", k.label, show=False)
-                for k in KEYS if k.in_drilldown and k.scope == "app"]  # fmt: skip
+                for k in keys if k.in_drilldown and k.scope == "app"]  # fmt: skip
     return out
 
 
 @cache  # pane titles ask at every refresh
 def key_of(id: str) -> str:
-    """The key a title names for the key `id`, e.g. "1" for toggle-exec."""
+    """The key a title names for the key `id`, e.g. "t" for slow-threshold."""
     return next(k.first for k in KEYS if k.id == id)
 
 
-@cache
-def toggle_key(probe: str) -> str:
-    """The key that turns `probe` on and off."""
-    return next(k.first for k in KEYS if k.probe == probe)
-
-
-def help_lines() -> list[tuple[str, str]]:
+def help_lines(keys: tuple[Key, ...]) -> list[tuple[str, str]]:
     """(key names, what it does) for every key, in table order."""
-    return [(k.keys, k.help) for k in KEYS]
+    return [(k.keys, k.help) for k in keys]

@@ -9,7 +9,7 @@ from rich.text import Text
 
 from bpftop.core.format import rate, sparkline
 from bpftop.model.dashboard import DashboardSnapshot
-from bpftop.model.xdp import IfaceView
+from bpftop.model.xdp import IfaceView, XdpSnapshot
 from bpftop.panes.base import Pane, Row
 from bpftop.panes.keys import key_of
 from bpftop.panes.palette import Palette
@@ -43,8 +43,6 @@ def action_rate(view: IfaceView, action: str, palette: Palette) -> tuple[Text, f
 
 
 class XdpPane(Pane):
-    probe = "xdp"
-    pane_name = "XDP"
     title_hint = f"{key_of('xdp-attach')}/{key_of('xdp-drop')}: count/drop"
     # Most telling first: at 80 columns, drops and whose program makes them.
     columns = (
@@ -53,18 +51,18 @@ class XdpPane(Pane):
     )
     default_sort = "IFACE"
 
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
+    def __init__(self, *args: Any, **kwargs: Any) -> None:  # Pane's: from the descriptor
+        super().__init__(*args, **kwargs)
         self.sort_reverse = False  # interfaces by name, a to z
 
     def live_title(self, snapshot: DashboardSnapshot) -> str:
-        ifaces = snapshot.xdp.ifaces
+        ifaces = snapshot.view("xdp", XdpSnapshot).ifaces
         progs = sum(1 for i in ifaces if i.last.prog is not None)
         drops = sum(i.drops_per_second for i in ifaces)
         return f"{len(ifaces)} ifaces · {progs} with XDP · drops {rate(drops)}"
 
     def alarming(self, snapshot: DashboardSnapshot) -> bool:
-        return any(i.drops_per_second > 0 for i in snapshot.xdp.ifaces)
+        return any(i.drops_per_second > 0 for i in snapshot.view("xdp", XdpSnapshot).ifaces)
 
     def selected_interface(self) -> str | None:
         table = self.table
@@ -75,7 +73,7 @@ class XdpPane(Pane):
     def rows(self, snapshot: DashboardSnapshot, newest: int | None = None) -> list[Row]:
         palette = self.palette
         out = []
-        for view in snapshot.xdp.ifaces:
+        for view in snapshot.view("xdp", XdpSnapshot).ifaces:
             r = view.last
             drop, drop_value = action_rate(view, "drop", palette)
             aborted, aborted_value = action_rate(view, "aborted", palette)

@@ -11,6 +11,7 @@ control's (drilldown_control).
 from __future__ import annotations
 
 import asyncio
+import functools
 import gc
 import os
 import signal
@@ -28,15 +29,18 @@ from textual.binding import Binding, BindingType
 from textual.message import Message
 from textual.screen import Screen
 
+from bpftop.catalog import KEY_TABLE, new_dashboard
 from bpftop.core.filters import SYNTAX, Filter
 from bpftop.core.format import clip, size
 from bpftop.core.records import ProbeStatus, Record
 from bpftop.core.uprobe_settings import BUDGET_PCT
 from bpftop.core.xdp_rules import XdpRule, parse_rule
 from bpftop.host.process_info import ProcessInfo, watch_process
+from bpftop.model.cpu import CpuModel
 from bpftop.model.dashboard import DashboardSnapshot
 from bpftop.model.history import DEFAULT_MINUTES
 from bpftop.model.timeline import MOMENT_HELP, Timeline, parse_moment
+from bpftop.model.xdp import XdpModel
 from bpftop.outputs.bundle import BundleError, default_directory, with_statuses, write_bundle
 from bpftop.panes.base import Pane
 from bpftop.panes.disks import DiskPane
@@ -77,7 +81,7 @@ class BpftopApp(App[int]):
     CSS_PATH = "app.tcss"
     TITLE = "bpftop"
     ENABLE_COMMAND_PALETTE = False
-    BINDINGS: ClassVar[list[BindingType]] = bindings("app")  # bpftop/panes/keys.py
+    BINDINGS: ClassVar[list[BindingType]] = bindings("app", KEY_TABLE)  # bpftop/panes/keys.py
 
     class Alert(Message):
         """Something the user must hear about, from the BPF thread."""
@@ -112,7 +116,8 @@ class BpftopApp(App[int]):
     ) -> None:
         super().__init__()
         self.source = source
-        self.timeline = Timeline(probe_names, clock=source.now, history_minutes=history_minutes,
+        self.timeline = Timeline(functools.partial(new_dashboard, probe_names),
+                                 clock=source.now, history_minutes=history_minutes,
                                  user_filter=user_filter)  # fmt: skip
         source.set_filter(self.timeline.user_filter)
         source.connect(self.sink)
@@ -261,13 +266,13 @@ class BpftopApp(App[int]):
     def action_xdp_attach(self) -> None:
         if (ifname := self._xdp_interface()) is None:
             return
-        own = self.timeline.dashboard.xdp.own_attached(ifname)
+        own = self.timeline.dashboard.model("xdp", XdpModel).own_attached(ifname)
         self.source.control("xdp", "detach" if own else "attach", ifname)
 
     def action_xdp_drop(self) -> None:
         if (ifname := self._xdp_interface()) is None:
             return
-        if not self.timeline.dashboard.xdp.own_attached(ifname):
+        if not self.timeline.dashboard.model("xdp", XdpModel).own_attached(ifname):
             self.notify(f"bpftop's XDP program is not on {ifname}: press a to attach it")
             return
 
@@ -280,7 +285,7 @@ class BpftopApp(App[int]):
 
     def action_xdp_clear(self) -> None:
         ifname = self._xdp_interface()
-        if ifname and self.timeline.dashboard.xdp.own_attached(ifname):
+        if ifname and self.timeline.dashboard.model("xdp", XdpModel).own_attached(ifname):
             self.source.control("xdp", "clear_rules", ifname)
             self.notify(f"drop rules on {ifname} removed")
 
@@ -351,7 +356,7 @@ class BpftopApp(App[int]):
 
         # CPU from the CPU pane's last interval (sampled in the kernel), busiest first.
         with self.timeline.models() as models:
-            rows = models.cpu.snapshot().rows
+            rows = models.model("cpu", CpuModel).snapshot().rows
         cpu = {row.pid: row.cpu_pct for row in rows if row.pid is not None}
         listed = []
         for p in psutil.process_iter(["pid", "username", "name", "cmdline", "memory_info"]):
@@ -419,7 +424,7 @@ class BpftopApp(App[int]):
 
     def action_help(self) -> None:
         keys = [(" / ".join(self.get_key_display(Binding(k, "")) for k in names.split(",")), text)
-                for names, text in help_lines()]  # fmt: skip
+                for names, text in help_lines(KEY_TABLE)]  # fmt: skip
         self.push_screen(HelpScreen(keys))
 
     async def action_quit(self) -> None:

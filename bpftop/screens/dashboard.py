@@ -9,25 +9,15 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import Footer
 
+from bpftop.catalog import COLUMNS
 from bpftop.model.dashboard import DashboardSnapshot
 from bpftop.panes.base import Pane
-from bpftop.panes.connections import ConnectPane
-from bpftop.panes.cpu import CpuPane
-from bpftop.panes.denials import DenialsPane
 from bpftop.panes.disks import DiskPane
-from bpftop.panes.execs import ExecPane
 from bpftop.panes.header import HeaderLine
-from bpftop.panes.xdp import XdpPane
 from bpftop.screens.layout import COLLAPSED, SteadyWants, columns_for, pane_heights, serving_order
 from bpftop.screens.sources import RecordSource
 
-# The panes, column by column: two columns from WIDE_COLUMNS on (bpftop/screens/layout.py);
-# below that the first stacks above the second. A new pane is one entry here.
-PANE_COLUMNS: tuple[tuple[type[Pane], ...], ...] = (
-    (CpuPane, ExecPane, ConnectPane),
-    (DiskPane, DenialsPane, XdpPane),
-)
-PANE_COUNT = sum(len(column) for column in PANE_COLUMNS)
+PANE_COUNT = sum(len(column) for column in COLUMNS)
 
 
 class DashboardScreen(Screen[None]):
@@ -42,10 +32,10 @@ class DashboardScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         yield HeaderLine(id="header")
         with Horizontal(id="panes"):
-            for column in PANE_COLUMNS:
+            for column in COLUMNS:  # two from WIDE_COLUMNS on (layout.py), else stacked
                 with Vertical(classes="column"):
-                    for pane_class in column:
-                        pane = pane_class(id=f"pane-{pane_class.probe}")
+                    for d in column:
+                        pane = d.pane(d.name, d.title, d.key)
                         if isinstance(pane, DiskPane):  # --disk-slow-ms, shown in its title
                             pane.slow_ms = self._disk_slow_ms
                         yield pane

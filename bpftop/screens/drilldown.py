@@ -20,10 +20,15 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
+from bpftop.catalog import KEY_TABLE
 from bpftop.core.format import clock, latency_us, rate, size
 from bpftop.host.process_info import ProcessInfo
+from bpftop.model.connections import ConnectSnapshot
 from bpftop.model.dashboard import DashboardSnapshot
+from bpftop.model.denials import DenialSnapshot
+from bpftop.model.disks import DiskSnapshot
 from bpftop.model.drilldown import DrilldownSnapshot, FunctionView
+from bpftop.model.execs import ExecSnapshot
 from bpftop.model.probe_state import ProbeState
 from bpftop.panes.base import refill, set_titles, show
 from bpftop.panes.keys import bindings
@@ -66,7 +71,7 @@ class DrilldownScreen(Screen[None]):
     DrilldownScreen #dd-functions-box { width: 2fr; }
     DrilldownScreen .dd-box DataTable { height: 1fr; scrollbar-size-horizontal: 0; }
     """
-    BINDINGS: ClassVar[list[BindingType]] = bindings("drilldown")  # bpftop/panes/keys.py
+    BINDINGS: ClassVar[list[BindingType]] = bindings("drilldown", KEY_TABLE)  # bpftop/panes/keys.py
 
     def __init__(
         self, pid: int, read_process: Callable[[], ProcessInfo | None], control: DrilldownControl
@@ -310,12 +315,12 @@ def pid_events(snapshot: DashboardSnapshot, pid: int) -> list[tuple[Any, ...]]:
     """The other panes' rows about `pid` (and execs of its children), newest first.
     Inbound connections are its when it owns the socket that listened (bpf/connect.c)."""
     rows: list[tuple[float, str, str | Text]] = []
-    for e in snapshot.execs.rows:
+    for e in snapshot.view("exec", ExecSnapshot).rows:
         if pid in (e.pid, e.ppid):
             result = e.error or "ok"
             who = "" if e.pid == pid else f"child {e.pid} "
             rows.append((e.ts, "exec", f"{who}{' '.join(e.argv) or e.filename} → {result}"))
-    for c in snapshot.connects.rows:
+    for c in snapshot.view("connect", ConnectSnapshot).rows:
         if c.pid != pid:
             continue
         if c.listener:
@@ -323,18 +328,18 @@ def pid_events(snapshot: DashboardSnapshot, pid: int) -> list[tuple[Any, ...]]:
         else:
             detail = f"{c.direction} {c.daddr}:{c.dport} {c.outcome} {latency_us(c.latency_us)}"
         rows.append((c.ts, "tcp", detail))
-    for s in snapshot.disks.slow:
+    for s in snapshot.view("disk", DiskSnapshot).slow:
         if s.pid == pid:
             rows.append((s.ts, "slow io", f"{s.dev} {s.op} {size(s.bytes)} {latency_us(s.lat_us)}"))
-    for d in snapshot.denials.rows:
+    for d in snapshot.view("denials", DenialSnapshot).rows:
         if d.pid == pid:
             what = d.path or d.addr or ""
             rows.append((d.ts, "denied", f"{d.syscall} {d.errno} {what} {d.detail or ''}".strip()))
     rows.sort(key=lambda row: row[0], reverse=True)
     out: list[tuple[Any, ...]] = [(clock(ts), kind, detail) for ts, kind, detail in rows]
-    for p in snapshot.disks.procs:
+    for p in snapshot.view("disk", DiskSnapshot).procs:
         if p.pid == pid:
-            window = f"{snapshot.disks.window_s:.0f}s"
+            window = f"{snapshot.view('disk', DiskSnapshot).window_s:.0f}s"
             out.insert(0, (window, "disk", (
                 f"{p.dev} reads {p.reads} writes {p.writes} "
                 f"{size(p.read_bytes + p.write_bytes)} avg {latency_us(p.avg_lat_us)}"

@@ -10,9 +10,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
+from bpftop.catalog import PID_PROBE_NAMES
 from bpftop.core.filters import thread_group
 from bpftop.core.uprobe_settings import BUDGET_STEPS, PRESETS
-from bpftop.engine.registry import PID_PROBE_NAMES
 from bpftop.host.process_info import ProcessInfo
 from bpftop.host.user_binaries import (
     UserCodeError,

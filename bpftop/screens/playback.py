@@ -42,7 +42,7 @@ def run_replay_tui(
     path: Path | None, *, refresh: float, exit_after: float | None, theme: str | None
 ) -> int:
     """Replay `path` (the shipped demo when None) in the dashboard."""
-    from bpftop.engine.registry import PROBE_NAMES
+    from bpftop.catalog import PROBE_NAMES
     from bpftop.model.replay import Replay
     from bpftop.screens.app import BpftopApp
     from bpftop.screens.sources import ReplaySource
@@ -83,7 +83,7 @@ def screenshot(
 ) -> str:
     """The dashboard as it stood at the end of `records`, as SVG, drawn off-screen
     (headless `--bundle` has no screen of its own to save)."""
-    from bpftop.engine.registry import PROBE_NAMES
+    from bpftop.catalog import PROBE_NAMES
     from bpftop.model.replay import Replay
     from bpftop.screens.app import BpftopApp
     from bpftop.screens.dashboard import PANE_COUNT

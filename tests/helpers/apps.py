@@ -7,9 +7,9 @@ from __future__ import annotations
 import dataclasses
 import time
 
+from bpftop.catalog import PROBE_NAMES
 from bpftop.core.resources import demo_recording
 from bpftop.engine.bpf_engine import BpfEngine
-from bpftop.engine.registry import PROBE_NAMES
 from bpftop.model.replay import Replay
 from bpftop.outputs.recording import RecordingReader
 from bpftop.screens.app import BpftopApp
