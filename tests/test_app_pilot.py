@@ -22,7 +22,7 @@ from bpftop.probes.uprobe_probe import UprobeProbe
 from bpftop.screens.app import BpftopApp
 from bpftop.screens.drilldown import DrilldownScreen
 from bpftop.screens.sources import LiveSource
-from tests.helpers.apps import engine_of, wait_probe, wait_state
+from tests.helpers.apps import engine_of, kernel_filter_comm, wait_probe, wait_state
 from tests.helpers.bpftool import (
     attached_names,
     attached_program_ids,
@@ -30,6 +30,7 @@ from tests.helpers.bpftool import (
     loaded_programs,
     wait_until_gone,
 )
+from tests.helpers.timing import wait_until_async
 
 pytestmark = pytest.mark.bpf
 
@@ -290,11 +291,7 @@ async def test_xdp_keys_attach_count_drop_and_detach(kernel_features) -> None:
 
 
 async def wait_for(pilot, predicate, what: str) -> None:
-    for _ in range(200):
-        if predicate():
-            return
-        await pilot.pause(0.05)
-    raise AssertionError(f"gave up waiting for {what}")
+    assert await wait_until_async(predicate, pilot.pause), f"gave up waiting for {what}"
 
 
 def drill_state(app: BpftopApp, probe: str) -> str | None:
@@ -391,7 +388,9 @@ async def test_filter_bar_reaches_the_kernel_and_rejects_bad_input(kernel_featur
         assert app.timeline.dashboard.filter.comm == "tru*"
         header = str(app.query_one("#header").render())
         assert "FILTER comm=tru*" in header
-        engine_of(app)  # live: the filter went to the engine (in the kernel where it can)
+        # Live: the filter reached the kernel, where the programs test comm's literal head.
+        engine = engine_of(app)
+        await wait_for(pilot, lambda: kernel_filter_comm(engine, "exec") == b"tru", "the map")
         for _ in range(5):
             await asyncio.to_thread(subprocess.run, ["/bin/echo", "-n"], check=True)
         await asyncio.to_thread(subprocess.run, ["/bin/true", "filtered-in"], check=True)

@@ -95,7 +95,9 @@ def test_json_streams_records_and_exits_clean_on_signal(kernel_features, sig) ->
     assert set(execs[0]) >= {"ts", "pid", "ppid", "uid", "comm", "argv", "ret"}
     assert all(r["ret"] == 0 and "error" not in r for r in execs)
     counts = [r for r in lines if r["type"] == "counts"]
-    assert counts and all(r["interval_s"] >= 0 for r in counts)
+    # The kernel counted the ten (and whatever else the box ran meanwhile), the last
+    # interval's counts written before the exit.
+    assert sum(r["counts"]["ok"] for r in counts if r["probe"] == "exec") >= 10
     assert wait_until_gone(bpftop_program_ids() - before) == set()
 
 

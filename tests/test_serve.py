@@ -25,7 +25,7 @@ from tests.helpers.bpftool import (
 )
 from tests.helpers.cli import BPFTOP, ROOT
 from tests.helpers.loopdev import BLOCK, direct_io, loop_device
-from tests.helpers.timing import SLOWDOWN
+from tests.helpers.timing import SLOWDOWN, wait_until
 
 pytestmark = pytest.mark.bpf
 INTERVAL = "0.2"
@@ -122,17 +122,16 @@ def serving(
         proc.stderr.close()
 
 
-def wait_attached(port: int, probes: tuple[str, ...], timeout: float = 60.0 * SLOWDOWN) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+def wait_attached(port: int, probes: tuple[str, ...], timeout: float = 60.0) -> None:
+    def attached() -> bool:
         with contextlib.suppress(OSError):
             snap = samples(scrape(port))
             states = {dict(labels)["probe"]: v for (name, labels), v in snap.items()
                       if name == "bpftop_probe_attached"}  # fmt: skip
-            if all(states.get(p) == 1 for p in probes):
-                return
-        time.sleep(0.1)
-    raise AssertionError(f"{probes} not attached in {timeout} s")
+            return all(states.get(p) == 1 for p in probes)
+        return False
+
+    assert wait_until(attached, timeout), f"{probes} not attached in {timeout * SLOWDOWN} s"
 
 
 def settle(port: int, done: Callable[[Samples], bool], timeout: float = 15.0) -> Samples:

@@ -26,7 +26,7 @@ from bpftop.host.kernel import HELPERS
 from tests.helpers.denied import NOBODY, run_as_nobody, workbench
 from tests.helpers.loopdev import BLOCK, direct_io, loop_device
 from tests.helpers.netns import foreign_xdp_drop, send_udp, veth_pair
-from tests.helpers.timing import SLOWDOWN
+from tests.helpers.timing import wait_until
 
 pytestmark = pytest.mark.bpf
 ROOT = Path(__file__).resolve().parent.parent
@@ -34,7 +34,7 @@ EXECS, FAILED, ESTABLISHED, REFUSED, DENIED, WRITES, READS, DROPPED = 20, 10, 7,
 SPIN = "import time\nwhile time.process_time() < 1.5: pass"  # 1.5 s of its own CPU
 # Emulated kernels (the matrix's VMs) compile each probe in ~4-12 s, and twice that with
 # four VMs sharing two CPUs (`make test-kernels`): six probes took over 300 s there.
-ATTACH_TIMEOUT = 100 * SLOWDOWN
+ATTACH_TIMEOUT = 100.0  # seconds, stretched by SLOWDOWN in wait_until
 
 
 def cpu_seconds_of(proc: subprocess.Popen[bytes]) -> float:
@@ -68,13 +68,8 @@ class JsonRun:
             return [r for r in self.records if r["type"] == kind
                     and all(r.get(k) == v for k, v in match.items())]  # fmt: skip
 
-    def wait_for(self, predicate: Callable[[], bool], timeout: float = 60 * SLOWDOWN) -> bool:
-        deadline = time.monotonic() + timeout
-        while not predicate():
-            if time.monotonic() > deadline or self.proc.poll() is not None:
-                return predicate()
-            time.sleep(0.1)
-        return True
+    def wait_for(self, predicate: Callable[[], bool], timeout: float = 60) -> bool:
+        return wait_until(predicate, timeout, give_up=lambda: self.proc.poll() is not None)
 
 
 # The second run hides the helpers that kernels before 5.15 lack, so the fallbacks

@@ -4,8 +4,8 @@ gave the app sees it."""
 
 from __future__ import annotations
 
+import ctypes
 import dataclasses
-import time
 
 from bpftop.catalog import PROBE_NAMES
 from bpftop.core.resources import demo_recording
@@ -15,7 +15,7 @@ from bpftop.outputs.recording import RecordingReader
 from bpftop.screens.app import BpftopApp
 from bpftop.screens.sources import LiveSource, ReplaySource
 from tests.helpers.recorded import T0, RecordedSource, recorded_session
-from tests.helpers.timing import SLOWDOWN
+from tests.helpers.timing import SLOWDOWN, wait_until_async
 
 
 def replaying(app: BpftopApp) -> ReplaySource:
@@ -29,6 +29,13 @@ def engine_of(app: BpftopApp) -> BpfEngine:
     engine = app.source.controller
     assert isinstance(engine, BpfEngine)
     return engine
+
+
+def kernel_filter_comm(engine: BpfEngine, probe: str) -> bytes:
+    """The comm head the probe's programs test in the kernel: what its `filter` map holds
+    (bpf/bpftop.h struct task_filter), read from the kernel."""
+    leaf = engine.probes[probe]._bpf[b"filter"][ctypes.c_int(0)]
+    return bytes(leaf.comm[: leaf.comm_len])
 
 
 def recorded_app(theme: str | None = None) -> BpftopApp:
@@ -53,12 +60,10 @@ async def wait_probe(pilot, app: BpftopApp, probe: str, ok, what: str) -> None:
     """Until `ok(state)` holds for the probe's state."""
     # Generous: under emulation (the kernel matrix's VMs) attaching every probe takes ~40 s,
     # and more when the host is busy.
-    deadline = time.monotonic() + max(120.0, 40 * SLOWDOWN)
-    while time.monotonic() < deadline:
-        if ok(app.timeline.dashboard.probes[probe]):
-            return
-        await pilot.pause(0.05)
-    raise AssertionError(f"{probe} never {what}: {app.timeline.dashboard.probes[probe]}")
+    # 120 s here, 240 s in the VMs (wait_until_async stretches the timeout by SLOWDOWN).
+    came = await wait_until_async(lambda: ok(app.timeline.dashboard.probes[probe]),
+                                  pilot.pause, max(120.0 / SLOWDOWN, 40.0))  # fmt: skip
+    assert came, f"{probe} never {what}: {app.timeline.dashboard.probes[probe]}"
 
 
 async def wait_state(pilot, app: BpftopApp, probe: str, state: str) -> None:

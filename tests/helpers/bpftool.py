@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import time
 from pathlib import Path
 from typing import Any
+
+from tests.helpers.timing import SLOWDOWN, wait_until
 
 # Names bcc gives bpftop's programs (one per TRACEPOINT_PROBE in bpf/*.c).
 BPFTOP_PROGRAMS = {
@@ -131,9 +132,5 @@ def bpftop_program_ids() -> set[int]:
 def wait_until_gone(ids: set[int], timeout: float = 10.0) -> set[int]:
     """Program ids from `ids` still loaded after waiting up to `timeout` (the kernel
     frees programs asynchronously once the last fd closes)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        left = ids & set(loaded_programs())
-        if not left or time.monotonic() > deadline:
-            return left
-        time.sleep(0.1)
+    wait_until(lambda: not ids & set(loaded_programs()), timeout / SLOWDOWN)
+    return ids & set(loaded_programs())

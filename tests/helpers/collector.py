@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable
 from typing import Any
 
-from tests.helpers.timing import SLOWDOWN
+from tests.helpers.timing import wait_until
 
 
 class Collector:
@@ -26,9 +25,4 @@ class Collector:
             return [r for r in self.records if isinstance(r, cls)]
 
     def wait_for(self, predicate: Callable[[], bool], timeout: float = 10.0) -> bool:
-        deadline = time.monotonic() + timeout * SLOWDOWN
-        while time.monotonic() < deadline:
-            if predicate():
-                return True
-            time.sleep(0.05)
-        return predicate()
+        return wait_until(predicate, timeout)

@@ -10,6 +10,7 @@ import threading
 import time
 
 from tests.helpers.cli import BPFTOP, ROOT
+from tests.helpers.timing import wait_until
 
 
 class Terminal:
@@ -42,12 +43,7 @@ class Terminal:
         return self.screen[-2000:].decode("utf-8", "replace")
 
     def wait_for(self, text: str, timeout: float = 30) -> bool:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if text.encode() in self.screen:
-                return True
-            time.sleep(0.05)
-        return False
+        return wait_until(lambda: text.encode() in self.screen, timeout)
 
     def exited_within(self, seconds: float) -> int | None:
         deadline = time.monotonic() + seconds
