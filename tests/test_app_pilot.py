@@ -8,6 +8,7 @@ import subprocess
 import pytest
 
 from bpftop.catalog import PROBE_CLASSES, PROBE_NAMES
+from bpftop.core.records import EXEC_FAILURES_OFF
 from bpftop.engine.bpf_engine import BpfEngine
 from bpftop.loader.libbpf import tracing_programs_reattach
 from bpftop.loader.stats import BpfStats
@@ -131,7 +132,8 @@ async def test_f_turns_failed_exec_capture_off_and_back_on(kernel_features) -> N
         await pilot.pause(0.5)  # a refresh
         pane = app.query_one("#pane-exec")
         assert "failed off (F)" in str(pane.border_title)
-        assert "failed execs off: F" in str(pane.border_subtitle)
+        assert "failed execs off" in str(pane.border_subtitle)
+        assert app.timeline.dashboard.probes["exec"].code == EXEC_FAILURES_OFF
         assert attached_names(engine_of(app), "exec") == [
             "tracepoint__sched__sched_process_exec", "tracepoint__sched__sched_process_fork"
         ]  # fmt: skip

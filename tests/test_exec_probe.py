@@ -13,7 +13,13 @@ from pathlib import Path
 import pytest
 
 from bpftop.core.filters import Filter
-from bpftop.core.records import DenialRecord, ExecRecord, ProbeCounts, ProbeStatus
+from bpftop.core.records import (
+    EXEC_FAILURES_OFF,
+    DenialRecord,
+    ExecRecord,
+    ProbeCounts,
+    ProbeStatus,
+)
 from bpftop.loader.libbpf import tracing_programs_reattach
 from bpftop.probes.base import PlanStep
 from bpftop.probes.exec_probe import (
@@ -233,7 +239,8 @@ def test_turning_failure_capture_off_detaches_its_hook_and_on_brings_it_back(
     assert attached_sys_exit_programs() == before
     assert attached_names(engine, "exec") == SUCCESS_PROGRAMS
     (attached,) = [s for s in sink.of_type(ProbeStatus) if s.state == "attached"]
-    assert attached.via == "tracepoint:sched:sched_process_exec (failed execs off: F)"
+    assert attached.via == "tracepoint:sched:sched_process_exec (failed execs off)"
+    assert attached.code == EXEC_FAILURES_OFF
     token = workload.token
     workload.run(5, 7)
     assert sink.wait_for(lambda: sum(token in r.argv for r in sink.of_type(ExecRecord)) >= 5)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from bpftop.core.records import ProbeStatus, UprobeRecord
+from bpftop.core.records import OVER_BUDGET, ProbeStatus, UprobeRecord
 from bpftop.host.user_binaries import python_probes
 
 pytestmark = pytest.mark.bpf
@@ -104,4 +104,4 @@ def test_a_named_python_function_is_counted_exactly_with_its_file_and_line(
         if r.symbol == "bpftop_branchy":
             branchy[r.target] = branchy.get(r.target, 0) + r.calls
     assert branchy == {"bpftop_helper.py:15": 1000, "bpftop_helper.py:16": 1000}
-    assert not [s for s in sink.of_type(ProbeStatus) if "over budget" in (s.reason or "")]
+    assert not [s for s in sink.of_type(ProbeStatus) if s.code == OVER_BUDGET]

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from bpftop.core.records import ProbeStatus, UprobeRecord
+from bpftop.core.records import OVER_BUDGET, ProbeStatus, UprobeRecord
 from bpftop.core.uprobe_settings import BUDGET_PCT
 from tests.helpers.c_helpers import compile_c
 from tests.helpers.timing import SLOWDOWN
@@ -117,7 +117,7 @@ def test_a_hot_probe_is_detached_over_budget_and_a_cold_one_stays(engine_for, tm
 
         def over_budget() -> list[ProbeStatus]:
             return [s for s in sink.of_type(ProbeStatus)
-                    if s.state == "detached" and "over budget" in (s.reason or "")]  # fmt: skip
+                    if s.state == "detached" and s.code == OVER_BUDGET]  # fmt: skip
 
         assert sink.wait_for(lambda: bool(over_budget()), timeout=2.0)
         detached = time.monotonic()
@@ -155,7 +155,7 @@ def test_a_preset_attaches_one_function_per_interval_and_stops_at_the_budget(
 
         engine, sink = engine_for("uprobes", interval=0.5, prepare=prepare)
         assert sink.wait_for(
-            lambda: any("over budget" in (s.reason or "") for s in sink.of_type(ProbeStatus)),
+            lambda: any(s.code == OVER_BUDGET for s in sink.of_type(ProbeStatus)),
             timeout=4.0,
         )
         time.sleep(1.5)  # three more intervals: a queue that went on would attach the third

@@ -51,9 +51,6 @@ class LatencySummary:
     p99: float
     max: float
 
-    def to_json(self) -> dict[str, float]:
-        return {"p50": self.p50, "p95": self.p95, "p99": self.p99, "max": self.max}
-
 
 def percentile(buckets: Iterable[Bucket], fraction: float, max_us: float | None = None) -> float:
     """The value below which `fraction` of the samples fall, interpolated in its bucket."""

@@ -4,21 +4,103 @@ the TUI, `--json` and the tests. `to_json()` is the headless wire format."""
 from __future__ import annotations
 
 import errno
-from dataclasses import dataclass, field, fields
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields, is_dataclass
 from typing import Any, ClassVar
 
 from bpftop.core.histogram import Bucket, LatencySummary
 
 
-def _fields_json(record: Any) -> dict[str, Any]:
-    """`{"type": TYPE, field: value, ...}` in field order, for records that send every
-    field as it is."""
-    return {"type": record.TYPE, **{f.name: getattr(record, f.name) for f in fields(record)}}
+def wire(
+    *,
+    omit_empty: bool = False,
+    omit_none: bool = False,
+    skip: bool = False,
+    place: str | None = None,
+    encode: Callable[[Any], Any] | None = None,
+) -> dict[str, Any]:
+    """A field's JSON facts, as dataclass metadata: `field(metadata=wire(...))`.
+    omit_empty: left out when false, zero or empty; omit_none: left out when None;
+    skip: never in the JSON; place: "last", or "after:NAME" (the wire order recordings
+    were written in, where it differs from the fields'); encode: the value's JSON form
+    where it is not the value itself."""
+    return {"wire": {"omit_empty": omit_empty, "omit_none": omit_none, "skip": skip,
+                     "place": place, "encode": encode}}  # fmt: skip
+
+
+def to_json(record: object) -> dict[str, Any]:
+    """The one encoder: `{"type": TYPE, field: value, ...}` in field order, as each
+    field's `wire()` metadata says, then the properties the class lists in
+    JSON_COMPUTED (left out when None). Tuples become lists, nested records objects."""
+    cls = type(record)
+    head, order, computed = _PLANS.get(cls) or _PLANS.setdefault(cls, _wire_plan(cls))
+    out = dict(head)
+    for name, omit_empty, omit_none, encode in order:
+        value = getattr(record, name)
+        if (omit_empty and not value) or (omit_none and value is None):
+            continue
+        if encode is not None:
+            value = encode(value)
+        out[name] = value if type(value) in _SCALARS else _plain(value)
+    for name in computed:
+        value = getattr(record, name)
+        if value is not None:
+            out[name] = _plain(value)
+    return out
+
+
+_SCALARS = {int, float, str, bool, type(None)}
+WireField = tuple[str, bool, bool, Callable[[Any], Any] | None]
+
+
+WirePlan = tuple[dict[str, str], tuple[WireField, ...], tuple[str, ...]]
+_PLANS: dict[type, WirePlan] = {}  # by class: the encoder runs for every record --json writes
+
+
+def _wire_plan(cls: type) -> WirePlan:
+    """The class's "type", its JSON fields in wire order and its computed properties,
+    worked out once per class."""
+    order: list[str] = []
+    facts = {f.name: f.metadata.get("wire", {}) for f in fields(cls)}
+    moved: list[str] = []
+    for name, fact in facts.items():
+        if fact.get("skip"):
+            continue
+        (moved if fact.get("place") else order).append(name)
+    for name in moved:
+        place = facts[name]["place"]
+        at = len(order) if place == "last" else order.index(place.removeprefix("after:")) + 1
+        order.insert(at, name)
+    head = {"type": cls.TYPE} if hasattr(cls, "TYPE") else {}
+    wired = tuple((name, bool(facts[name].get("omit_empty")), bool(facts[name].get("omit_none")),
+                   facts[name].get("encode")) for name in order)  # fmt: skip
+    return head, wired, getattr(cls, "JSON_COMPUTED", ())
+
+
+class Wire:
+    """What every record (and a record's nested rows) has: `to_json()`, its wire form."""
+
+    __slots__ = ()
+
+    def to_json(self) -> dict[str, Any]:
+        return to_json(self)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, tuple | list):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if is_dataclass(value):
+        return to_json(value)
+    return value
 
 
 PROBE_STATES = ("attaching", "attached", "unavailable", "detached")
-# In the exec probe's `via` while failed execs are not captured (the pane says so).
-EXEC_FAILURES_OFF = "failed execs off"
+# A status's `code`: what its prose says, for code that must act on it (the prose is for
+# people, and may change).
+EXEC_FAILURES_OFF = "exec_failures_off"  # attached, but failed execs are not captured
+OVER_BUDGET = "over_budget"  # a uprobe detached: it cost its process more than the budget
 
 
 def errno_name(ret: int) -> str | None:
@@ -29,30 +111,22 @@ def errno_name(ret: int) -> str | None:
 
 
 @dataclass(frozen=True, slots=True)
-class ProbeStatus:
+class ProbeStatus(Wire):
     TYPE: ClassVar[str] = "status"  # "type" in its JSON
-    ts: float
+    ts: float = field(metadata=wire(place="last"))
     probe: str
     state: str
-    via: str | None = None
-    reason: str | None = None
-    # Plan steps passed over before `via`, as (step, why) pairs.
-    skipped: tuple[tuple[str, str], ...] = ()
-
-    def to_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"type": self.TYPE, "probe": self.probe, "state": self.state}
-        if self.via:
-            out["via"] = self.via
-        if self.reason:
-            out["reason"] = self.reason
-        if self.skipped:
-            out["skipped"] = {step: why for step, why in self.skipped}
-        out["ts"] = self.ts
-        return out
+    via: str | None = field(default=None, metadata=wire(omit_empty=True))
+    reason: str | None = field(default=None, metadata=wire(omit_empty=True))
+    # Plan steps passed over before `via`, as (step, why) pairs; in JSON {step: why}.
+    skipped: tuple[tuple[str, str], ...] = field(
+        default=(), metadata=wire(omit_empty=True, encode=dict)
+    )
+    code: str | None = field(default=None, metadata=wire(omit_empty=True))  # see above
 
 
 @dataclass(frozen=True, slots=True)
-class ProbeCounts:
+class ProbeCounts(Wire):
     """Kernel-side counts of one probe over one interval (not running totals)."""
 
     TYPE: ClassVar[str] = "counts"  # "type" in its JSON
@@ -66,20 +140,9 @@ class ProbeCounts:
     # where run-time stats were off (they are sampled: see engine.STATS_SAMPLE_EVERY).
     bpf_ns: int | None = 0
 
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "type": self.TYPE,
-            "ts": self.ts,
-            "probe": self.probe,
-            "interval_s": self.interval_s,
-            "counts": dict(self.counts),
-            "lost": self.lost,
-            "bpf_ns": self.bpf_ns,
-        }
-
 
 @dataclass(frozen=True, slots=True)
-class ExecRecord:
+class ExecRecord(Wire):
     TYPE: ClassVar[str] = "exec"  # "type" in its JSON
     ts: float
     pid: int
@@ -88,42 +151,23 @@ class ExecRecord:
     comm: str
     argv: tuple[str, ...]
     ret: int
-    filename: str = ""
-    argv_truncated: bool = False
+    filename: str = field(default="", metadata=wire(place="after:comm"))
+    argv_truncated: bool = field(default=False, metadata=wire(omit_empty=True))
     # Failed execs of the same name by the same pid just before this one succeeded: a
     # PATH lookup (execvp trying each directory), folded in here, never a failure.
-    path_tries: int = 0
+    path_tries: int = field(default=0, metadata=wire(omit_empty=True))
+    JSON_COMPUTED: ClassVar[tuple[str, ...]] = ("error",)
 
     @property
     def error(self) -> str | None:
         return errno_name(self.ret)
-
-    def to_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "type": self.TYPE,
-            "ts": self.ts,
-            "pid": self.pid,
-            "ppid": self.ppid,
-            "uid": self.uid,
-            "comm": self.comm,
-            "filename": self.filename,
-            "argv": list(self.argv),
-            "ret": self.ret,
-        }
-        if self.argv_truncated:
-            out["argv_truncated"] = True
-        if self.path_tries:
-            out["path_tries"] = self.path_tries
-        if self.ret < 0:
-            out["error"] = self.error
-        return out
 
 
 CONNECT_RESULTS = ("established", "refused", "reset", "timeout", "aborted", "error")
 
 
 @dataclass(frozen=True, slots=True)
-class ConnectRecord:
+class ConnectRecord(Wire):
     TYPE: ClassVar[str] = "connect"  # "type" in its JSON
     ts: float
     pid: int | None  # None: the kernel context could not name the process
@@ -137,42 +181,19 @@ class ConnectRecord:
     dport: int
     latency_us: float | None
     result: str
-    state: str | None = None  # TCP state the failure happened in
+    # The TCP state the failure happened in.
+    state: str | None = field(default=None, metadata=wire(omit_empty=True))
     # Inbound: pid, comm and uid name the owner of the socket that listened (the kernel
     # completes inbound handshakes with no task to name; the listener's owner is the
     # one process they can belong to). False with pid None: no owner known.
-    listener: bool = False
+    listener: bool = field(default=False, metadata=wire(omit_empty=True))
     # result "error": connect() failed at once, with this errno (ENETUNREACH, say)
-    errno: str | None = None
+    errno: str | None = field(default=None, metadata=wire(omit_empty=True))
 
     @property
     def outcome(self) -> str:
         """What the panes show and group by: the result, or for an error its errno."""
         return self.errno or self.result
-
-    def to_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "type": self.TYPE,
-            "ts": self.ts,
-            "pid": self.pid,
-            "comm": self.comm,
-            "uid": self.uid,
-            "direction": self.direction,
-            "family": self.family,
-            "saddr": self.saddr,
-            "sport": self.sport,
-            "daddr": self.daddr,
-            "dport": self.dport,
-            "latency_us": self.latency_us,
-            "result": self.result,
-        }
-        if self.state:
-            out["state"] = self.state
-        if self.listener:
-            out["listener"] = True
-        if self.errno:
-            out["errno"] = self.errno
-        return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,7 +210,7 @@ class DiskOpTotals:
 
 
 @dataclass(frozen=True, slots=True)
-class DiskRecord:
+class DiskRecord(Wire):
     """One block device over one interval; latency from the kernel's histogram."""
 
     TYPE: ClassVar[str] = "disk"  # "type" in its JSON
@@ -209,35 +230,15 @@ class DiskRecord:
     hist: tuple[Bucket, ...] = ()
     queue_us: float | None = None  # average start -> issue, where the kernel shows both
     device_us: float | None = None  # average issue -> complete
-    by_op: tuple[DiskOpTotals, ...] = field(default=(), compare=False)
+    by_op: tuple[DiskOpTotals, ...] = field(default=(), compare=False, metadata=wire(skip=True))
 
     @property
     def ios(self) -> int:
         return self.reads + self.writes + self.discards + self.flushes
 
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "type": self.TYPE,
-            "ts": self.ts,
-            "dev": self.dev,
-            "interval_s": self.interval_s,
-            "reads": self.reads,
-            "writes": self.writes,
-            "read_bytes": self.read_bytes,
-            "write_bytes": self.write_bytes,
-            "discards": self.discards,
-            "flushes": self.flushes,
-            "errors": self.errors,
-            "untimed": self.untimed,
-            "lat_us": self.lat_us.to_json() if self.lat_us else None,
-            "hist": [[low, high, count] for low, high, count in self.hist],
-            "queue_us": self.queue_us,
-            "device_us": self.device_us,
-        }
-
 
 @dataclass(frozen=True, slots=True)
-class DiskProcRecord:
+class DiskProcRecord(Wire):
     """I/O one process submitted to one device over one interval."""
 
     TYPE: ClassVar[str] = "disk_proc"  # "type" in its JSON
@@ -254,12 +255,9 @@ class DiskProcRecord:
     avg_lat_us: float | None
     slow: int = 0  # I/Os at or above the slow threshold (0 when none is set)
 
-    def to_json(self) -> dict[str, Any]:
-        return _fields_json(self)
-
 
 @dataclass(frozen=True, slots=True)
-class SlowIoRecord:
+class SlowIoRecord(Wire):
     """One I/O at or above the user's slow threshold."""
 
     TYPE: ClassVar[str] = "disk_slow"  # "type" in its JSON
@@ -275,12 +273,9 @@ class SlowIoRecord:
     queue_us: float | None
     error: int = 0
 
-    def to_json(self) -> dict[str, Any]:
-        return _fields_json(self)
-
 
 @dataclass(frozen=True, slots=True)
-class DenialRecord:
+class DenialRecord(Wire):
     """One syscall that failed with EACCES/EPERM (sampled under a flood)."""
 
     TYPE: ClassVar[str] = "denial"  # "type" in its JSON
@@ -296,12 +291,9 @@ class DenialRecord:
     mechanism: str  # "capability" when the syscall had a refused capability check, else "syscall"
     detail: str | None  # "CAP_NET_BIND_SERVICE" (several joined with ",")
 
-    def to_json(self) -> dict[str, Any]:
-        return _fields_json(self)
-
 
 @dataclass(frozen=True, slots=True)
-class DenialGroupRecord:
+class DenialGroupRecord(Wire):
     """Exact count of one (comm, uid, syscall, errno) group's denials in one interval."""
 
     TYPE: ClassVar[str] = "denial_group"  # "type" in its JSON
@@ -314,12 +306,9 @@ class DenialGroupRecord:
     errno: str
     count: int
 
-    def to_json(self) -> dict[str, Any]:
-        return _fields_json(self)
-
 
 @dataclass(frozen=True, slots=True)
-class SilentCapRecord:
+class SilentCapRecord(Wire):
     """Refused capability checks that failed no syscall, of one (comm, uid, syscall,
     capability) in one interval: who makes the Denials pane's "silent caps" grow."""
 
@@ -333,15 +322,12 @@ class SilentCapRecord:
     cap: str  # "CAP_SYS_ADMIN"
     count: int
 
-    def to_json(self) -> dict[str, Any]:
-        return _fields_json(self)
-
 
 XDP_ACTIONS = ("pass", "drop", "tx", "redirect", "aborted")
 
 
 @dataclass(frozen=True, slots=True)
-class XdpRecord:
+class XdpRecord(Wire):
     """One interface over one interval, from one source of XDP counts.
 
     `source` is "driver" (the driver's own ethtool counters), "bpftop" (bpftop's own
@@ -357,58 +343,38 @@ class XdpRecord:
     ifindex: int
     interval_s: float
     state: str
-    rx_pps: float
-    tx_pps: float
+    rx_pps: float = field(metadata=wire(place="after:source"))
+    tx_pps: float = field(metadata=wire(place="after:rx_pps"))
     prog: dict[str, Any] | None = field(default=None, hash=False)  # id, name, mode, owner
     actions: dict[str, int | None] | None = field(default=None, hash=False)
     source: str | None = None
     # bpftop's own program only: packets per protocol, drops per rule, this interval
-    protocols: dict[str, int] | None = field(default=None, hash=False)
-    rules: list[dict[str, Any]] | None = field(default=None, hash=False)
-    top_sources: list[dict[str, Any]] | None = field(default=None, hash=False)
-
-    def to_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "type": self.TYPE,
-            "ts": self.ts,
-            "ifname": self.ifname,
-            "ifindex": self.ifindex,
-            "interval_s": self.interval_s,
-            "state": self.state,
-            "prog": self.prog,
-            "actions": self.actions,
-            "source": self.source,
-            "rx_pps": self.rx_pps,
-            "tx_pps": self.tx_pps,
-        }
-        if self.protocols is not None:
-            out["protocols"] = self.protocols
-        if self.rules is not None:
-            out["rules"] = self.rules
-        if self.top_sources is not None:
-            out["top_sources"] = self.top_sources
-        return out
+    protocols: dict[str, int] | None = field(
+        default=None, hash=False, metadata=wire(omit_none=True)
+    )
+    rules: list[dict[str, Any]] | None = field(
+        default=None, hash=False, metadata=wire(omit_none=True)
+    )
+    top_sources: list[dict[str, Any]] | None = field(
+        default=None, hash=False, metadata=wire(omit_none=True)
+    )
 
 
 @dataclass(frozen=True, slots=True)
-class SyscallRow:
+class SyscallRow(Wire):
     syscall: str
     calls: int
     errors: dict[str, int] = field(hash=False)  # {"EAGAIN": 3}
     total_us: float
+    JSON_COMPUTED: ClassVar[tuple[str, ...]] = ("avg_us",)
 
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "syscall": self.syscall,
-            "calls": self.calls,
-            "errors": self.errors,
-            "total_us": self.total_us,
-            "avg_us": round(self.total_us / self.calls, 3) if self.calls else 0.0,
-        }
+    @property
+    def avg_us(self) -> float:
+        return round(self.total_us / self.calls, 3) if self.calls else 0.0
 
 
 @dataclass(frozen=True, slots=True)
-class SyscallsRecord:
+class SyscallsRecord(Wire):
     """One process's syscalls over one interval (exact counts), busiest first."""
 
     TYPE: ClassVar[str] = "syscalls"  # "type" in its JSON
@@ -417,23 +383,12 @@ class SyscallsRecord:
     pid: int
     interval_s: float
     rows: tuple[SyscallRow, ...]
-    exited: bool = False  # the process is gone; these were its last calls
-
-    def to_json(self) -> dict[str, Any]:
-        out = {
-            "type": self.TYPE,
-            "ts": self.ts,
-            "pid": self.pid,
-            "interval_s": self.interval_s,
-            "rows": [row.to_json() for row in self.rows],
-        }
-        if self.exited:
-            out["exited"] = True
-        return out
+    # The process is gone; these were its last calls.
+    exited: bool = field(default=False, metadata=wire(omit_empty=True))
 
 
 @dataclass(frozen=True, slots=True)
-class UprobeRecord:
+class UprobeRecord(Wire):
     """Calls of one user function in one process over one interval."""
 
     TYPE: ClassVar[str] = "uprobe"  # "type" in its JSON
@@ -447,32 +402,14 @@ class UprobeRecord:
     calls: int
     lat_us: dict[str, float] | None = field(default=None, hash=False)  # p50, p99, max bucket
     hist: tuple[Bucket, ...] = ()  # (low_us, high_us, count) of the returns
-    exited: bool = False
+    exited: bool = field(default=False, metadata=wire(omit_empty=True, place="last"))
     # What the probe cost the process over the interval, % of one CPU: calls x the trap
     # price measured on this box (probes/uprobe_cost.py). None: not known (old records).
     cost_pct: float | None = None
 
-    def to_json(self) -> dict[str, Any]:
-        out = {
-            "type": self.TYPE,
-            "ts": self.ts,
-            "pid": self.pid,
-            "target": self.target,
-            "path": self.path,
-            "symbol": self.symbol,
-            "interval_s": self.interval_s,
-            "calls": self.calls,
-            "lat_us": self.lat_us,
-            "hist": [list(b) for b in self.hist],
-            "cost_pct": self.cost_pct,
-        }
-        if self.exited:
-            out["exited"] = True
-        return out
-
 
 @dataclass(frozen=True, slots=True)
-class CpuRecord:
+class CpuRecord(Wire):
     """One process's (or one comm's exited processes') share of the CPU over one interval,
     from in-kernel sampling: 100.0 is one CPU for the whole interval."""
 
@@ -488,12 +425,9 @@ class CpuRecord:
     state: str | None = None  # psutil's status of a live process ("running", "sleeping")
     procs: int = 1  # processes this row covers (more than one only for an exited comm)
 
-    def to_json(self) -> dict[str, Any]:
-        return _fields_json(self)
-
 
 @dataclass(frozen=True, slots=True)
-class RunqRecord:
+class RunqRecord(Wire):
     """Box-wide run-queue latency over one interval: how long runnable tasks waited."""
 
     TYPE: ClassVar[str] = "runq"  # "type" in its JSON
@@ -504,19 +438,9 @@ class RunqRecord:
     p50_us: float | None  # None: no task waited in the interval
     p99_us: float | None
 
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "type": self.TYPE,
-            "ts": self.ts,
-            "interval_s": self.interval_s,
-            "hist": [[low, high, count] for low, high, count in self.hist],
-            "p50_us": self.p50_us,
-            "p99_us": self.p99_us,
-        }
-
 
 @dataclass(frozen=True, slots=True)
-class SystemSample:
+class SystemSample(Wire):
     """The header line: the box, and what bpftop itself costs it."""
 
     TYPE: ClassVar[str] = "system"  # "type" in its JSON
@@ -530,20 +454,6 @@ class SystemSample:
     mem_percent: float
     self_cpu_percent: float  # bpftop's own user-space CPU, % of one CPU
     self_rss_mb: float
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "type": self.TYPE,
-            "ts": self.ts,
-            "host": self.host,
-            "kernel": self.kernel,
-            "uptime_s": self.uptime_s,
-            "load": list(self.load),
-            "cpu_percent": self.cpu_percent,
-            "mem_percent": self.mem_percent,
-            "self_cpu_percent": self.self_cpu_percent,
-            "self_rss_mb": self.self_rss_mb,
-        }
 
 
 Record = (

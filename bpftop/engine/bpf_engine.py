@@ -83,7 +83,8 @@ class BpfEngine:
         self._counts: dict[str, RunningTotals[str, int]] = {}  # per probe
         self._last_run_ns: dict[str, int] = {}
         self._last_read: dict[str, float] = {}
-        self._shown: dict[str, tuple[str | None, str | None] | None] = {}  # last attached status
+        # The last "attached" status of each probe: via, reason, code.
+        self._shown: dict[str, tuple[str | None, str | None, str | None] | None] = {}
         self._stats: BpfStats | None = None
         self._stats_window = False  # stats were on for the whole current interval
         self._ticks = 0
@@ -143,9 +144,9 @@ class BpfEngine:
         for name, probe in self.probes.items():
             if only is not None and name != only:
                 continue
-            now = (probe.via(), probe.notice)
+            now = (probe.via(), probe.notice, probe.status_code())
             if probe.active and self._shown.get(name) != now:
-                self._status(name, "attached", via=now[0], reason=now[1])
+                self._status(name, "attached", via=now[0], reason=now[1], code=now[2])
 
     def _guarded_control(self, name: str, apply: Callable[[], None]) -> None:
         """A refused action (bad interface, one with an XDP program) is a notice on
@@ -256,7 +257,14 @@ class BpfEngine:
             self._counts[name].baseline(probe.read_counts())
             self._last_run_ns[name] = self._run_time_ns(probe)
             self._last_read[name] = time.monotonic()
-            self._status(name, "attached", via=probe.via(), reason=probe.notice, skipped=skipped)
+            self._status(
+                name,
+                "attached",
+                via=probe.via(),
+                reason=probe.notice,
+                skipped=skipped,
+                code=probe.status_code(),
+            )
             return
         self._status(name, "unavailable", reason=reason, skipped=skipped)
 
@@ -268,9 +276,10 @@ class BpfEngine:
         via: str | None = None,
         reason: str | None = None,
         skipped: tuple[tuple[str, str], ...] = (),
+        code: str | None = None,
     ) -> None:
-        self._shown[name] = (via, reason) if state == "attached" else None
-        self._sink(ProbeStatus(time.time(), name, state, via, reason, skipped))
+        self._shown[name] = (via, reason, code) if state == "attached" else None
+        self._sink(ProbeStatus(time.time(), name, state, via, reason, skipped, code))
 
     def _sample_stats(self, on: bool) -> None:
         """Run time only accumulates while stats are on, so an interval's delta is

@@ -14,6 +14,7 @@ class ProbeState:
     via: str | None = None
     reason: str | None = None
     skipped: tuple[tuple[str, str], ...] = ()
+    code: str | None = None  # the status's code (records.py), beside its prose
     lost: int = 0
     bpf_cpu_percent: float = 0.0  # kernel time of its programs, % of one CPU
 
@@ -40,6 +41,7 @@ class ProbeState:
             via=status.via or self.via,
             reason=status.reason,
             skipped=status.skipped or self.skipped,
+            code=status.code,
             bpf_cpu_percent=0.0 if status.state != "attached" else self.bpf_cpu_percent,
         )
 

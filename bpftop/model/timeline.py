@@ -149,9 +149,9 @@ class Timeline:
         return note
 
     def rewind_banner(self) -> str | None:
-        """REWIND and how far behind, while moved back in time."""
+        """REWIND and how far behind, while moved back in time (the source adds the keys)."""
         newest = self.history.newest
         if self.frozen is None or newest is None or not self.rewound:
             return None
         behind = span(newest.ts - self.frozen.ts)
-        return f"REWIND {clock(self.frozen.ts)} -{behind} [ ] p:live"
+        return f"REWIND {clock(self.frozen.ts)} -{behind}"

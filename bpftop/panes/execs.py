@@ -11,6 +11,7 @@ from bpftop.model.dashboard import DashboardSnapshot
 from bpftop.model.execs import ExecSnapshot
 from bpftop.panes.base import Row
 from bpftop.panes.grouped import MAX_GROUPS, GroupedPane, GroupRow, count_cells
+from bpftop.panes.keys import key_of
 
 
 class ExecPane(GroupedPane):
@@ -21,8 +22,10 @@ class ExecPane(GroupedPane):
     def live_title(self, snapshot: DashboardSnapshot) -> str:
         execs = snapshot.view("exec", ExecSnapshot)
         state = snapshot.probes.get(self.probe)
-        failures_off = state is not None and EXEC_FAILURES_OFF in (state.via or "")
-        failed = "off (F)" if failures_off else rate(execs.failed.per_second)
+        failures_off = state is not None and state.code == EXEC_FAILURES_OFF
+        failed = (
+            f"off ({key_of('exec-failures')})" if failures_off else rate(execs.failed.per_second)
+        )
         return f"{rate(execs.execs.per_second)} · failed {failed} · total {execs.execs.total}"
 
     def alarming(self, snapshot: DashboardSnapshot) -> bool:

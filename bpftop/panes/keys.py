@@ -14,6 +14,7 @@ from functools import cache
 from typing import Literal
 
 from textual.binding import Binding, BindingType
+from textual.keys import key_to_character
 
 from bpftop.core.filters import SYNTAX
 
@@ -281,10 +282,16 @@ def bindings(scope: Scope, keys: tuple[Key, ...] = KEYS) -> list[BindingType]:
 
 @cache  # pane titles ask at every refresh
 def key_of(id: str) -> str:
-    """The key a title names for the key `id`, e.g. "t" for slow-threshold."""
-    return next(k.first for k in KEYS if k.id == id)
+    """The key a title names for the key `id`, as typed: "t" for slow-threshold, "[" for
+    step-back (Textual's name is left_square_bracket)."""
+    first = next(k.first for k in KEYS if k.id == id)
+    return key_to_character(first) or first
 
 
 def help_lines(keys: tuple[Key, ...]) -> list[tuple[str, str]]:
     """(key names, what it does) for every key, in table order."""
     return [(k.keys, k.help) for k in keys]
+
+
+# After REWIND in the header: the keys that step, and the one back to live.
+REWIND_KEYS = f"{key_of('step-back')} {key_of('step-forward')} {key_of('pause')}:live"

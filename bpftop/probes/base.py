@@ -216,6 +216,11 @@ class Probe(ABC):
         """How it is attached, for the status (the running step's `via`, by default)."""
         return self.step.via if self.step is not None and self.active else None
 
+    def status_code(self) -> str | None:
+        """The `code` of its "attached" status (records.py), where the prose of `via`
+        says something code must act on."""
+        return None
+
     def compile_flags(self) -> list[str]:
         """Hook: -D flags of this attach (a target pid compiled in as a constant)."""
         return []

@@ -129,13 +129,16 @@ class ExecProbe(Probe):
         assert isinstance(record, ExecRecord)
         self._lookups.add(record)
 
+    def status_code(self) -> str | None:
+        return EXEC_FAILURES_OFF if self.active and self._source is None else None
+
     def via(self) -> str | None:
         if self.step is None or not self.active:
             return None
         if self._source == SHARED:
             return SHARED_VIA
         if self._source is None:
-            return f"{SUCCESS_VIA} ({EXEC_FAILURES_OFF}: F)"
+            return f"{SUCCESS_VIA} (failed execs off)"
         return self.step.via
 
     def failures_stay_on(self) -> str | None:

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bpftop.core.histogram import log2_ns_latency
-from bpftop.core.records import ProbeStatus, Record, UprobeRecord
+from bpftop.core.records import OVER_BUDGET, ProbeStatus, Record, UprobeRecord
 from bpftop.core.uprobe_settings import BUDGET_PCT
 from bpftop.core.xdp_rules import ControlArg
 from bpftop.host.user_binaries import UserCodeError, host_path, resolve, resolve_usdt
@@ -344,6 +344,6 @@ class UprobeProbe(PidProbe):
             else:
                 self._detach(self.attached.pop(spec))
             self.wanted.remove(spec)
-            out.append(ProbeStatus(now, self.name, "detached", reason=reason))
+            out.append(ProbeStatus(now, self.name, "detached", reason=reason, code=OVER_BUDGET))
             self.notice = f"detached {reason}"
         return out

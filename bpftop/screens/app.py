@@ -32,7 +32,7 @@ from textual.screen import Screen
 from bpftop.catalog import KEY_TABLE, new_dashboard
 from bpftop.core.filters import SYNTAX, Filter
 from bpftop.core.format import clip, size
-from bpftop.core.records import ProbeStatus, Record
+from bpftop.core.records import OVER_BUDGET, ProbeStatus, Record
 from bpftop.core.uprobe_settings import BUDGET_PCT
 from bpftop.core.xdp_rules import XdpRule, parse_rule
 from bpftop.host.process_info import ProcessInfo, watch_process
@@ -44,7 +44,7 @@ from bpftop.model.xdp import XdpModel
 from bpftop.outputs.bundle import BundleError, default_directory, with_statuses, write_bundle
 from bpftop.panes.base import Pane
 from bpftop.panes.disks import DiskPane
-from bpftop.panes.keys import bindings, help_lines
+from bpftop.panes.keys import REWIND_KEYS, bindings, help_lines, key_of
 from bpftop.panes.xdp import XdpPane
 from bpftop.screens.dashboard import DashboardScreen
 from bpftop.screens.drilldown import DrilldownScreen
@@ -216,7 +216,7 @@ class BpftopApp(App[int]):
             self._tap(record)
         if isinstance(record, ProbeStatus):
             self.post_message(self.StatusChanged())
-            if record.reason and record.reason.startswith("over budget"):
+            if record.code == OVER_BUDGET:
                 self.post_message(self.Alert(f"uprobe detached, {record.reason}"))
 
     def on_bpftop_app_alert(self, message: Alert) -> None:
@@ -236,7 +236,7 @@ class BpftopApp(App[int]):
         self.show_snapshot(self.timeline.shown())
 
     def show_snapshot(self, snap: DashboardSnapshot) -> None:
-        self.dashboard_screen.show(snap, self.source.banner(self.timeline))
+        self.dashboard_screen.show(snap, self.source.banner(self.timeline, REWIND_KEYS))
         if isinstance(self.screen, DrilldownScreen):
             self.screen.update_from(snap)
 
@@ -273,7 +273,8 @@ class BpftopApp(App[int]):
         if (ifname := self._xdp_interface()) is None:
             return
         if not self.timeline.dashboard.model("xdp", XdpModel).own_attached(ifname):
-            self.notify(f"bpftop's XDP program is not on {ifname}: press a to attach it")
+            attach = key_of("xdp-attach")
+            self.notify(f"bpftop's XDP program is not on {ifname}: press {attach} to attach it")
             return
 
         def add(rule: str | None) -> None:

@@ -31,7 +31,7 @@ from bpftop.model.drilldown import DrilldownSnapshot, FunctionView
 from bpftop.model.execs import ExecSnapshot
 from bpftop.model.probe_state import ProbeState
 from bpftop.panes.base import refill, set_titles, show
-from bpftop.panes.keys import bindings
+from bpftop.panes.keys import bindings, key_of
 from bpftop.panes.palette import Palette, palette_of
 from bpftop.screens.picker import PickerScreen
 
@@ -195,7 +195,8 @@ class DrilldownScreen(Screen[None]):
             for f in drill.functions
         ]  # fmt: skip
         if not rows:
-            rows = [(Text("u: pick functions", style="dim"), "", "", "", "", "", "")]
+            hint = Text(f"{key_of('drilldown-uprobe')}: pick functions", style="dim")
+            rows = [(hint, "", "", "", "", "", "")]
         refill(self.query_one("#dd-functions", DataTable), rows)
 
     def _fill_bottom(self, snapshot: DashboardSnapshot) -> None:

@@ -123,8 +123,9 @@ class RecordSource(ABC):
         return "speed is for replays (bpftop --replay FILE)"
 
     @abstractmethod
-    def banner(self, timeline: Timeline) -> list[str]:
-        """What the header says about time: REC, REPLAY, PAUSED or REWIND."""
+    def banner(self, timeline: Timeline, rewind_keys: str = "") -> list[str]:
+        """What the header says about time: REC, REPLAY, PAUSED or REWIND (followed by
+        `rewind_keys`, the keys that step and go back to live)."""
 
 
 class LiveSource(RecordSource):
@@ -202,10 +203,10 @@ class LiveSource(RecordSource):
     def seek_by(self, timeline: Timeline, seconds: float) -> None:
         timeline.step(-10 if seconds < 0 else 10)
 
-    def banner(self, timeline: Timeline) -> list[str]:
+    def banner(self, timeline: Timeline, rewind_keys: str = "") -> list[str]:
         out = ["REC"] if self._recording else []
         if rewind := timeline.rewind_banner():
-            out.append(rewind)
+            out.append(f"{rewind} {rewind_keys}".rstrip())
         elif timeline.frozen is not None and timeline.history.newest is not None:
             out.append(f"PAUSED {clock(timeline.frozen.ts)}")
         return out
@@ -307,11 +308,11 @@ class ReplaySource(RecordSource):
         self.replay.faster(steps)
         return None
 
-    def banner(self, timeline: Timeline) -> list[str]:
+    def banner(self, timeline: Timeline, rewind_keys: str = "") -> list[str]:
         r = self.replay
         state = "end" if r.finished else (f"{r.speed:g}x" if r.playing else "paused")
         out = [f"REPLAY {clock(r.position)} {state} "
                f"{span(r.position - r.start)}/{span(r.end - r.start)}"]  # fmt: skip
         if rewind := timeline.rewind_banner():
-            out.append(rewind)
+            out.append(f"{rewind} {rewind_keys}".rstrip())
         return out
