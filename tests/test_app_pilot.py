@@ -37,8 +37,10 @@ pytestmark = pytest.mark.bpf
 
 
 def make_app(kernel_features) -> BpftopApp:
-    def start(sink):
+    def start(sink, settings):
         engine = BpfEngine(kernel_features, PROBE_CLASSES, sink, enabled=PROBE_NAMES)
+        for command in settings.commands():
+            engine.submit(command)
         engine.start()
         return engine
 

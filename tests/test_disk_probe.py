@@ -4,18 +4,21 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from bpftop.core.commands import SetDiskSlow, SetExecFailures
 from bpftop.core.histogram import bucket_bounds, bucket_of
 from bpftop.core.records import DiskProcRecord, DiskRecord, ProbeCounts, ProbeStatus, SlowIoRecord
+from bpftop.engine.bpf_engine import BpfEngine
 from bpftop.host.kernel import KernelFeatures
 from bpftop.probes.disk_probe import DiskProbe
+from tests.helpers.collector import Collector
 from tests.helpers.loopdev import BLOCK, direct_io, loop_device
+from tests.helpers.timing import SLOWDOWN
 
 pytestmark = pytest.mark.bpf
 WRITES = 37
@@ -68,7 +71,7 @@ def test_exact_direct_io_per_device_and_per_process(
 
             assert sink.wait_for(lambda: totals(procs(), FIELDS) == EXPECTED)
             assert sink.wait_for(lambda: totals(devices(), FIELDS) == EXPECTED)
-            time.sleep(0.7)  # two more intervals: nothing extra arrives
+            sink.settle("disk")  # two more intervals: nothing extra arrives
             engine.stop()
         finally:
             os.close(fd)
@@ -108,8 +111,7 @@ def test_slow_threshold_sends_each_slow_io_with_its_submitter(
         try:
             engine, sink = engine_for("disk", interval=0.3, kernel=kernel)
             assert [s.via for s in sink.of_type(ProbeStatus) if s.state == "attached"] == [via]
-            engine.configure("disk", "slow_ms", 0.001)  # 1 us: every I/O is slow
-            time.sleep(0.3)  # the setting reaches the kernel on the BPF thread
+            engine.submit(SetDiskSlow(0.001)).result(timeout=10)  # 1 us: every I/O is slow
             direct_io(fd, WRITES, READS)
 
             def slow() -> list[SlowIoRecord]:
@@ -145,11 +147,19 @@ def test_slow_threshold_sends_each_slow_io_with_its_submitter(
     assert from_hist == from_events
 
 
-def test_bad_setting_is_refused_before_it_reaches_the_kernel(engine_for) -> None:
-    engine, _sink = engine_for("disk")
-    with pytest.raises(ValueError, match="no setting"):
-        engine.configure("disk", "nonsense", 1)
-    assert engine.probes["disk"].active
+def test_a_command_for_a_probe_the_engine_lacks_is_refused_at_once(kernel_features) -> None:
+    """Typed commands cannot name a setting that does not exist; what is left to refuse
+    is a probe this engine was not built with, at submit(), before the BPF thread."""
+    engine = BpfEngine(kernel_features, (DiskProbe,), Collector(), enabled=("disk",))
+    engine.start()
+    try:
+        assert engine.ready.wait(30 * SLOWDOWN)
+        with pytest.raises(ValueError, match="probe exec has no setting"):
+            engine.submit(SetExecFailures(False))
+        engine.submit(SetDiskSlow(5.0)).result(timeout=10)  # applied on the BPF thread
+        assert engine.probes["disk"].active
+    finally:
+        engine.stop()
 
 
 FSYNCS = 17
@@ -181,7 +191,7 @@ def test_each_flush_is_one_timed_io_as_the_kernel_counts_it(engine_for, tmp_path
                 return [r for r in sink.of_type(DiskRecord) if r.dev == name]
 
             assert sink.wait_for(lambda: sum(r.flushes for r in devices()) >= FSYNCS)
-            time.sleep(0.7)  # two more intervals: nothing extra arrives
+            sink.settle("disk")  # two more intervals: nothing extra arrives
             engine.stop()
         finally:
             os.close(fd)

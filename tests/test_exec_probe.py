@@ -5,13 +5,13 @@ from __future__ import annotations
 import ctypes
 import os
 import subprocess
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
+from bpftop.core.commands import Enable, SetExecFailures, SetFilter
 from bpftop.core.filters import Filter
 from bpftop.core.records import (
     EXEC_FAILURES_OFF,
@@ -188,7 +188,7 @@ def test_every_step_this_kernel_offers_counts_execs_and_failures_exactly(
 
 def check_exact_counts(engine_for, step: PlanStep) -> None:
     work = ExecWorkload()
-    engine, sink = engine_for("exec", prepare=lambda e: e.set_filter(work.filter))
+    engine, sink = engine_for("exec", prepare=lambda e: e.submit(SetFilter(work.filter)))
     token, missing = work.token, work.missing
     work.run(25, 15)
     work.close()
@@ -197,7 +197,7 @@ def check_exact_counts(engine_for, step: PlanStep) -> None:
         return [r for r in sink.of_type(ExecRecord) if token in r.argv]
 
     assert sink.wait_for(lambda: len(mine()) >= 40), step.via
-    time.sleep(1.2)  # two more intervals: every count is in
+    sink.settle("exec")  # two more intervals: every count is in
     engine.stop()
     records = mine()
     ok = [r for r in records if r.ret == 0]
@@ -230,8 +230,8 @@ def test_turning_failure_capture_off_detaches_its_hook_and_on_brings_it_back(
     engine, sink = engine_for(
         "exec",
         prepare=lambda e: (
-            e.set_filter(workload.filter),
-            e.configure("exec", "failures", 0),
+            e.submit(SetFilter(workload.filter)),
+            e.submit(SetExecFailures(False)),
         ),
     )
     step = offered_steps(kernel_features)[0]
@@ -245,14 +245,14 @@ def test_turning_failure_capture_off_detaches_its_hook_and_on_brings_it_back(
     workload.run(5, 7)
     assert sink.wait_for(lambda: sum(token in r.argv for r in sink.of_type(ExecRecord)) >= 5)
 
-    engine.configure("exec", "failures", 1)
+    engine.submit(SetExecFailures(True))
     assert sink.wait_for(
         lambda: [s.via for s in sink.of_type(ProbeStatus) if s.state == "attached"][-1] == step.via
     )
     assert attached_names(engine, "exec") == sorted(SUCCESS_PROGRAMS + FAILURE_PROGRAMS[step.via])
     workload.run(0, 9)
     assert sink.wait_for(lambda: sum(token in r.argv for r in sink.of_type(ExecRecord)) >= 14)
-    time.sleep(1.2)
+    sink.settle("exec")
     engine.stop()
     records = [r for r in sink.of_type(ExecRecord) if token in r.argv]
     assert sum(r.ret == 0 for r in records) == 5
@@ -266,7 +266,7 @@ def test_turning_failure_capture_off_detaches_its_hook_and_on_brings_it_back(
 def failures_stay_on_where_fexit_cannot_attach_again(engine_for, workload) -> None:
     engine, sink = engine_for(
         "exec",
-        prepare=lambda e: (e.set_filter(workload.filter), e.configure("exec", "failures", 0)),
+        prepare=lambda e: (e.submit(SetFilter(workload.filter)), e.submit(SetExecFailures(False))),
     )
     (attached,) = [s for s in sink.of_type(ProbeStatus) if s.state == "attached"]
     assert (attached.via, attached.reason) == (
@@ -327,7 +327,7 @@ def test_execs_and_denials_share_one_sys_exit_program(
     # Only the refused execs' children pass (their comm, set before the exec), so
     # the counts of both probes are exact.
     engine, sink = engine_for(
-        "exec", "denials", prepare=lambda e: e.set_filter(Filter(comm=REFUSED_COMM))
+        "exec", "denials", prepare=lambda e: e.submit(SetFilter(Filter(comm=REFUSED_COMM)))
     )
     assert attached_sys_exit_programs() == before + 1
     exec_via = [s.via for s in sink.of_type(ProbeStatus) if s.probe == "exec"]
@@ -351,7 +351,7 @@ def test_execs_and_denials_share_one_sys_exit_program(
     assert len(failed()) == 6 and all(r.error == "EACCES" for r in failed())
     assert len(denied()) == 6 and all(r.syscall == "execve" for r in denied())
 
-    engine.set_enabled("denials", False)
+    engine.submit(Enable("denials", False))
     assert sink.wait_for(lambda: any(
         s.probe == "denials" and s.state == "detached" for s in sink.of_type(ProbeStatus)
     ))  # fmt: skip
@@ -360,13 +360,13 @@ def test_execs_and_denials_share_one_sys_exit_program(
     refuse(not_exec, 4)
     assert sink.wait_for(lambda: len(failed()) >= 10)
 
-    engine.set_enabled("denials", True)
+    engine.submit(Enable("denials", True))
     assert sink.wait_for(lambda: sum(
         s.probe == "denials" and s.state == "attached" for s in sink.of_type(ProbeStatus)
     ) == 2)  # fmt: skip
     refuse(not_exec, 5)
     assert sink.wait_for(lambda: len(failed()) >= 15 and len(denied()) >= 11)
-    time.sleep(1.2)  # the last counts
+    sink.settle("exec")  # the last counts
     engine.stop()
     assert len(failed()) == 15 and len(denied()) == 11
     exec_via = [s.via for s in sink.of_type(ProbeStatus) if s.probe == "exec"]
@@ -390,7 +390,7 @@ def test_where_exec_never_joins_the_shared_program_carries_no_exec_part(
     syscall exit tracepoints; elsewhere failed execs stay on exec.c, exact."""
     monkeypatch.setattr(ExecProbe, "plan", (SYSCALL_STEP,))  # loads on every kernel
     engine, sink = engine_for(
-        "exec", "denials", prepare=lambda e: e.set_filter(Filter(comm=REFUSED_COMM))
+        "exec", "denials", prepare=lambda e: e.submit(SetFilter(Filter(comm=REFUSED_COMM)))
     )
     denial_maps = map_names_of(probe_program_ids(engine, "denials"))
     assert "groups" in denial_maps and not EXEC_PART_MAPS & denial_maps
@@ -404,7 +404,7 @@ def test_where_exec_never_joins_the_shared_program_carries_no_exec_part(
         return [r for r in sink.of_type(DenialRecord) if r.path == not_exec]
 
     assert sink.wait_for(lambda: len(failed()) >= 4 and len(denied()) >= 4)
-    time.sleep(1.2)  # the last counts
+    sink.settle("exec")  # the last counts
     engine.stop()
     assert len(failed()) == 4 and len(denied()) == 4
     counts = [c for c in sink.of_type(ProbeCounts) if c.probe == "exec"]
@@ -435,7 +435,7 @@ def test_a_path_lookup_is_one_exec_and_no_failure(engine_for, tmp_path, probes) 
     (ENOENT), then runs it. That is one exec that tried three paths, not two failures.
     With the denials probe on, failures may come from its ring buffer (shared)."""
     name, dirs, work = path_lookup(tmp_path)
-    engine, sink = engine_for(*probes, prepare=lambda e: e.set_filter(Filter(pid=work.pid)))
+    engine, sink = engine_for(*probes, prepare=lambda e: e.submit(SetFilter(Filter(pid=work.pid))))
     assert work.stdin is not None
     work.stdin.write("go\n")
     work.stdin.flush()
@@ -444,7 +444,7 @@ def test_a_path_lookup_is_one_exec_and_no_failure(engine_for, tmp_path, probes) 
         return [r for r in sink.of_type(ExecRecord) if r.argv[:1] == (name,)]
 
     assert sink.wait_for(lambda: len(named()) >= 1)
-    time.sleep(1.2)  # past the hold, and two more intervals: every count is in
+    sink.settle("exec")  # past the hold, and two more intervals: every count is in
     work.stdin.write("end\n")
     work.stdin.close()
     work.wait(10)
@@ -464,13 +464,13 @@ def test_result_failed_in_the_kernel_still_folds_a_path_lookup(engine_for, tmp_p
     sent (and dropped in user space), so its two tries are folded, not failures."""
     _name, _dirs, work = path_lookup(tmp_path, then="/nonexistent/bpftop-x")
     user_filter = Filter(pid=work.pid, result="failed")
-    engine, sink = engine_for("exec", prepare=lambda e: e.set_filter(user_filter))
+    engine, sink = engine_for("exec", prepare=lambda e: e.submit(SetFilter(user_filter)))
     assert work.stdin is not None
     work.stdin.write("go\n")
     work.stdin.flush()
     # The one real failure (sh's ENOENT) comes after the lookup: once it is in, so is all.
     assert sink.wait_for(lambda: any(r.error for r in sink.of_type(ExecRecord)))
-    time.sleep(1.2)  # past the hold, and two more intervals: every count is in
+    sink.settle("exec")  # past the hold, and two more intervals: every count is in
     work.stdin.write("end\n")
     work.stdin.close()
     work.wait(10)
@@ -492,7 +492,7 @@ def test_a_failed_lookup_is_every_try_a_failure(engine_for, tmp_path) -> None:
          "sh", ":".join(map(str, dirs)), name],
         stdin=subprocess.PIPE, text=True,
     )  # fmt: skip
-    engine, sink = engine_for("exec", prepare=lambda e: e.set_filter(Filter(pid=work.pid)))
+    engine, sink = engine_for("exec", prepare=lambda e: e.submit(SetFilter(Filter(pid=work.pid))))
     assert work.stdin is not None
     work.stdin.write("go\n")
     work.stdin.flush()
@@ -501,7 +501,7 @@ def test_a_failed_lookup_is_every_try_a_failure(engine_for, tmp_path) -> None:
         return [r for r in sink.of_type(ExecRecord) if r.argv[:1] == (name,)]
 
     assert sink.wait_for(lambda: len(tries()) >= 2)
-    time.sleep(1.2)
+    sink.settle("exec")
     work.stdin.write("end\n")
     work.stdin.close()
     work.wait(10)

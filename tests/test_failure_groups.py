@@ -14,6 +14,7 @@ import uuid
 import pytest
 
 from bpftop.catalog import new_dashboard
+from bpftop.core.commands import SetFilter
 from bpftop.core.filters import Filter
 from bpftop.core.records import ConnectRecord, ExecRecord, ProbeCounts
 from bpftop.model.connections import ConnectModel
@@ -119,14 +120,14 @@ def test_inbound_connections_belong_to_the_listeners_owner(engine_for, started, 
 
     listener, port = start_listener() if started == "before bpftop" else (None, 0)
     try:
-        prepare = (lambda e: e.set_filter(Filter(pid=listener.pid))) if filtered and listener else (
+        only_listener = SetFilter(Filter(pid=listener.pid)) if listener else None
+        prepare = (lambda e: e.submit(only_listener)) if filtered and only_listener else (
             lambda _e: None)  # fmt: skip
         engine, sink = engine_for("connect", prepare=prepare)
         if listener is None:
             listener, port = start_listener()
             if filtered:
-                engine.set_filter(Filter(pid=listener.pid))
-                time.sleep(0.3)
+                engine.submit(SetFilter(Filter(pid=listener.pid))).result(timeout=10)
         for _ in range(ESTABLISHED):
             socket.create_connection(("127.0.0.1", port), timeout=5).close()
 

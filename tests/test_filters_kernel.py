@@ -7,11 +7,11 @@ import dataclasses
 import os
 import socket
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
 
+from bpftop.core.commands import SetFilter
 from bpftop.core.filters import parse_filter
 from bpftop.core.records import (
     ConnectRecord,
@@ -33,31 +33,23 @@ def _counted(sink, probe: str, counter: str) -> int:
     return sum(c.counts.get(counter, 0) for c in sink.of_type(ProbeCounts) if c.probe == probe)
 
 
-def _settle(sink, probe: str) -> None:
-    """Wait for two more counts of `probe`: everything before is in."""
-    seen = len([c for c in sink.of_type(ProbeCounts) if c.probe == probe])
-    assert sink.wait_for(
-        lambda: len([c for c in sink.of_type(ProbeCounts) if c.probe == probe]) >= seen + 2
-    )
-
-
 def test_comm_filter_keeps_an_exec_storm_of_other_comms_out(engine_for) -> None:
     engine, sink = engine_for(
-        "exec", interval=0.3, prepare=lambda e: e.set_filter(parse_filter("comm=tru*"))
+        "exec", interval=0.3, prepare=lambda e: e.submit(SetFilter(parse_filter("comm=tru*")))
     )
     for _ in range(60):
         subprocess.run(["/bin/echo", "-n"], check=True)
     for _ in range(13):
         subprocess.run(["/bin/true"], check=True)
-    _settle(sink, "exec")
+    sink.settle("exec")
     execs = sink.of_type(ExecRecord)
     assert [r.comm for r in execs] == ["true"] * 13
     assert _counted(sink, "exec", "ok") == 13  # the kernel did not count the echo storm
 
-    engine.set_filter(parse_filter(f"pid={os.getpid()}"))  # this process and its children
-    time.sleep(0.3)
+    # This process and its children, from the moment the kernel has it.
+    engine.submit(SetFilter(parse_filter(f"pid={os.getpid()}"))).result(timeout=10)
     subprocess.run(["/bin/sh", "-c", "/bin/true; /bin/true"], check=True)
-    _settle(sink, "exec")
+    sink.settle("exec")
     mine = sink.of_type(ExecRecord)[13:]
     # sh is our child; the two trues are sh's children, not ours.
     assert [(r.comm, r.ppid) for r in mine] == [("sh", os.getpid())]
@@ -79,7 +71,7 @@ def test_cgroup_filter_counts_the_cgroup_and_those_below_it(
     with cgroup_tree() as tree:
         _engine, sink = engine_for(
             "exec", interval=0.3, kernel=kernel,
-            prepare=lambda e: e.set_filter(parse_filter(f"cgroup={tree.name}")),
+            prepare=lambda e: e.submit(SetFilter(parse_filter(f"cgroup={tree.name}"))),
         )  # fmt: skip
         for _ in range(4):
             tree.run_in(tree.outer, ["/bin/true", "outer"])
@@ -87,7 +79,7 @@ def test_cgroup_filter_counts_the_cgroup_and_those_below_it(
             tree.run_in(tree.inner, ["/bin/true", "inner"])
         for _ in range(5):
             subprocess.run(["/bin/true", "outside"], check=True)
-        _settle(sink, "exec")
+        sink.settle("exec")
     argvs = sorted(r.argv[1] for r in sink.of_type(ExecRecord))
     assert argvs == ["inner"] * 7 + ["outer"] * 4
     assert _counted(sink, "exec", "ok") == 11
@@ -97,14 +89,16 @@ def test_port_filter_counts_only_that_port(engine_for) -> None:
     servers = [socket.create_server(("127.0.0.1", 0), backlog=16) for _ in range(2)]
     wanted = servers[1].getsockname()[1]
     _engine, sink = engine_for(
-        "connect", interval=0.3, prepare=lambda e: e.set_filter(parse_filter(f"port={wanted}"))
+        "connect",
+        interval=0.3,
+        prepare=lambda e: e.submit(SetFilter(parse_filter(f"port={wanted}"))),
     )
     for server, n in zip(servers, (6, 4), strict=True):
         for _ in range(n):
             client = socket.create_connection(server.getsockname(), timeout=5)
             server.accept()[0].close()
             client.close()
-    _settle(sink, "connect")
+    sink.settle("connect")
     records = sink.of_type(ConnectRecord)
     assert sorted(r.direction for r in records) == ["in"] * 4 + ["out"] * 4
     assert all(wanted in (r.sport, r.dport) for r in records)
@@ -122,16 +116,17 @@ def test_device_and_pid_filter_on_disk(engine_for, tmp_path: Path) -> None:
             engine, sink = engine_for(
                 "disk",
                 interval=0.3,
-                prepare=lambda e: e.set_filter(parse_filter(f"dev={name} pid={os.getpid()}")),
+                prepare=lambda e: e.submit(
+                    SetFilter(parse_filter(f"dev={name} pid={os.getpid()}"))
+                ),
             )
             direct_io(fd, 9, 4)
-            _settle(sink, "disk")
+            sink.settle("disk")
             # Not us: nothing more. A sleeping child, not pid 1, which may read the
             # device itself (a VM's init probing the new loop device).
-            engine.set_filter(parse_filter(f"dev={name} pid={idle.pid}"))
-            time.sleep(0.3)
+            engine.submit(SetFilter(parse_filter(f"dev={name} pid={idle.pid}"))).result(timeout=10)
             direct_io(fd, 5, 5)
-            _settle(sink, "disk")
+            sink.settle("disk")
             engine.stop()
         finally:
             os.close(fd)
@@ -146,15 +141,16 @@ def test_device_and_pid_filter_on_disk(engine_for, tmp_path: Path) -> None:
 def test_comm_filter_on_denials(engine_for) -> None:
     with workbench() as bench:
         engine, sink = engine_for(
-            "denials", interval=0.3, prepare=lambda e: e.set_filter(parse_filter("comm=nothere"))
+            "denials",
+            interval=0.3,
+            prepare=lambda e: e.submit(SetFilter(parse_filter("comm=nothere"))),
         )
         run_as_nobody(bench, 30, 5)
-        _settle(sink, "denials")
+        sink.settle("denials")
         assert sink.of_type(DenialRecord) == [] and sink.of_type(DenialGroupRecord) == []
-        engine.set_filter(parse_filter("comm=deny* user=nobody"))
-        time.sleep(0.3)
+        engine.submit(SetFilter(parse_filter("comm=deny* user=nobody"))).result(timeout=10)
         run_as_nobody(bench, 21, 5)
-        _settle(sink, "denials")
+        sink.settle("denials")
     assert len(sink.of_type(DenialRecord)) == 21
     assert sum(g.count for g in sink.of_type(DenialGroupRecord)) == 21
     assert _counted(sink, "denials", "denials") == 21
@@ -176,25 +172,26 @@ def test_result_and_errno_filters_on_connections_in_the_kernel(engine_for) -> No
                 socket.create_connection(("127.0.0.1", closed_port), timeout=5)
 
     engine, sink = engine_for(
-        "connect", interval=0.3, prepare=lambda e: e.set_filter(parse_filter("result=refused"))
+        "connect",
+        interval=0.3,
+        prepare=lambda e: e.submit(SetFilter(parse_filter("result=refused"))),
     )
     traffic(ok=7, refused=5)
-    _settle(sink, "connect")
+    sink.settle("connect")
     assert [r.result for r in sink.of_type(ConnectRecord)] == ["refused"] * 5
     assert _counted(sink, "connect", "out_refused") == 5
     assert _counted(sink, "connect", "out_established") == 0  # not even counted
     assert _counted(sink, "connect", "in_established") == 0
 
-    engine.set_filter(parse_filter("errno=ECONNREFUSED"))  # the same, by its errno
-    time.sleep(0.3)
+    # The same, by its errno.
+    engine.submit(SetFilter(parse_filter("errno=ECONNREFUSED"))).result(timeout=10)
     traffic(ok=4, refused=3)
-    _settle(sink, "connect")
+    sink.settle("connect")
     assert [r.result for r in sink.of_type(ConnectRecord)] == ["refused"] * 8
 
-    engine.set_filter(parse_filter("result=ok"))
-    time.sleep(0.3)
+    engine.submit(SetFilter(parse_filter("result=ok"))).result(timeout=10)
     traffic(ok=6, refused=2)
-    _settle(sink, "connect")
+    sink.settle("connect")
     records = sink.of_type(ConnectRecord)[8:]
     assert sorted(r.direction for r in records) == ["in"] * 6 + ["out"] * 6
     assert all(r.result == "established" for r in records)
@@ -219,10 +216,10 @@ def test_result_and_errno_filters_on_execs_test_failures_in_the_kernel(
                 subprocess.run([str(not_exec)])
 
     engine, sink = engine_for(
-        "exec", interval=0.3, prepare=lambda e: e.set_filter(parse_filter("errno=EACCES"))
+        "exec", interval=0.3, prepare=lambda e: e.submit(SetFilter(parse_filter("errno=EACCES")))
     )
     execs(ok=5, missing_n=9, denied=4)
-    _settle(sink, "exec")
+    sink.settle("exec")
     failed = [r for r in sink.of_type(ExecRecord) if r.ret < 0]
     assert [r.error for r in failed] == ["EACCES"] * 4  # no ENOENT was sent
     assert _counted(sink, "exec", "failed") == 4
@@ -231,11 +228,10 @@ def test_result_and_errno_filters_on_execs_test_failures_in_the_kernel(
     assert _counted(sink, "exec", "ok") == 0
     assert not any(r.filename == "/bin/true" for r in sink.of_type(ExecRecord))
 
-    engine.set_filter(parse_filter("result=ok"))
-    time.sleep(0.3)
+    engine.submit(SetFilter(parse_filter("result=ok"))).result(timeout=10)
     before = len(sink.of_type(ExecRecord))
     execs(ok=3, missing_n=6, denied=2)
-    _settle(sink, "exec")
+    sink.settle("exec")
     new = sink.of_type(ExecRecord)[before:]
     assert not [r for r in new if r.ret < 0]
     assert len([r for r in new if r.filename == "/bin/true"]) == 3
@@ -246,15 +242,16 @@ def test_result_and_errno_filters_on_execs_test_failures_in_the_kernel(
 def test_errno_filter_on_denials_in_the_kernel(engine_for) -> None:
     with workbench() as bench:
         engine, sink = engine_for(
-            "denials", interval=0.3, prepare=lambda e: e.set_filter(parse_filter("errno=EPERM"))
+            "denials",
+            interval=0.3,
+            prepare=lambda e: e.submit(SetFilter(parse_filter("errno=EPERM"))),
         )
         run_as_nobody(bench, 17, 3)  # EACCES denials
-        _settle(sink, "denials")
+        sink.settle("denials")
         assert sink.of_type(DenialRecord) == []
         assert _counted(sink, "denials", "denials") == 0
-        engine.set_filter(parse_filter("errno=EACCES user=nobody"))
-        time.sleep(0.3)
+        engine.submit(SetFilter(parse_filter("errno=EACCES user=nobody"))).result(timeout=10)
         run_as_nobody(bench, 11, 3)
-        _settle(sink, "denials")
+        sink.settle("denials")
     assert len(sink.of_type(DenialRecord)) == 11
     assert _counted(sink, "denials", "denials") == 11

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from bpftop.core.commands import SetTarget, UprobeAttach, UprobeDetach
 from bpftop.core.records import ProbeStatus, SyscallsRecord, UprobeRecord
 from bpftop.host.user_binaries import UserCodeError, resolve
 from bpftop.probes.uprobe_probe import UPROBE_SLOTS
@@ -43,10 +44,9 @@ def binary(tmp_path_factory) -> Iterator[Path]:
 
 def _pid_probes(engine_for, pid: int, *specs: str):
     def prepare(engine) -> None:
-        engine.configure("syscalls", "pid", pid)
-        engine.configure("uprobes", "pid", pid)
+        engine.submit(SetTarget(pid))  # both per-pid probes
         for spec in specs:
-            engine.control("uprobes", "attach", spec)
+            engine.submit(UprobeAttach(spec))
 
     return engine_for("syscalls", "uprobes", interval=0.3, prepare=prepare)
 
@@ -103,7 +103,7 @@ def test_syscall_counts_are_exact_under_each_step(
     with callees(binary, 2) as (target, other):
         engine, sink = engine_for(
             "syscalls", interval=0.3, kernel=kernel,
-            prepare=lambda e: e.configure("syscalls", "pid", target.pid),
+            prepare=lambda e: e.submit(SetTarget(target.pid)),
         )  # fmt: skip
         via = [r.via for r in sink.of_type(ProbeStatus) if r.state == "attached"]
         assert len(via) == 1 and (not hide or via[0].endswith("(calls in a hash)")), via
@@ -220,7 +220,7 @@ def test_usdt_probe_counts_exactly_and_its_semaphore_is_the_kernels(engine_for, 
         assert target.call(777) == 777  # the kernel raised the semaphore for our probe
         ticks = lambda: sum(r.calls for r in sink.of_type(UprobeRecord))  # noqa: E731
         assert sink.wait_for(lambda: ticks() >= 777)
-        engine.control("uprobes", "detach", spec)
+        engine.submit(UprobeDetach(spec))
         assert sink.wait_for(lambda: target.call(10) == 0)  # and lowered it on detach
         engine.stop()
         records = sink.of_type(UprobeRecord)

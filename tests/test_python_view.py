@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from bpftop.core.commands import SetTarget, SetUprobeBudget, UprobePython
 from bpftop.core.records import OVER_BUDGET, ProbeStatus, UprobeRecord
 from bpftop.host.user_binaries import python_probes
 
@@ -68,9 +69,9 @@ def test_a_named_python_function_is_counted_exactly_with_its_file_and_line(
         assert helper.stdout.readline().strip() == "ready"
 
         def prepare(engine) -> None:
-            engine.configure("uprobes", "pid", helper.pid)
-            engine.configure("uprobes", "budget_pct", 100.0)  # this test counts, never detaches
-            engine.control("uprobes", "python", "")
+            engine.submit(SetTarget(helper.pid))
+            engine.submit(SetUprobeBudget(100.0))  # this test counts, never detaches
+            engine.submit(UprobePython())
 
         engine, sink = engine_for("uprobes", interval=0.3, prepare=prepare)
         for n in (1234, 766):

@@ -91,8 +91,10 @@ async def test_tui_recording_replays_to_the_same_counts(kernel_features, tmp_pat
     writer = RecordingWriter(path, make_header(host="h", kernel="k", lockdown="x",
                                                interval_s=0.2, plans={}))  # fmt: skip
 
-    def start(sink):
+    def start(sink, settings):
         engine = BpfEngine(kernel_features, PROBE_CLASSES, sink, enabled=["exec"], interval=0.2)
+        for command in settings.commands():
+            engine.submit(command)
         engine.start()
         return engine
 

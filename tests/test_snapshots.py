@@ -20,12 +20,10 @@ from bpftop.core.records import (
 from bpftop.panes.disks import DiskPane
 from bpftop.panes.execs import ExecPane
 from bpftop.screens.app import BpftopApp
-from bpftop.screens.sources import LiveSource
-from tests.helpers.apps import demo_app, recorded_app, replaying
+from tests.helpers.apps import demo_app, recorded_app, recorded_live, replaying
 from tests.helpers.recorded import (
     DRILL_PID,
     T0,
-    RecordedSource,
     recorded_drilldown,
     recorded_process,
     recorded_session,
@@ -71,10 +69,7 @@ def test_layout_fits_the_terminal(snap_compare, size: tuple[int, int]) -> None:
     columns; at 60x20 the footer still shows ? and q."""
     app = BpftopApp(
         PROBE_NAMES,
-        LiveSource(
-            lambda sink: RecordedSource(sink, quiet_denials_and_xdp(recorded_session())),
-            clock=lambda: T0 + 10,
-        ),
+        recorded_live(quiet_denials_and_xdp(recorded_session()), clock=lambda: T0 + 10),
         refresh_seconds=60,
     )
     assert snap_compare(app, terminal_size=size, run_before=settle)
@@ -181,7 +176,7 @@ async def test_the_screen_keeps_refreshing_under_the_help_and_a_prompt() -> None
     """The refresh timer renders the dashboard while a modal is on top of it."""
     app = BpftopApp(
         PROBE_NAMES,
-        LiveSource(lambda sink: RecordedSource(sink, recorded_session()), clock=lambda: T0 + 10),
+        recorded_live(clock=lambda: T0 + 10),
         refresh_seconds=0.05,
     )
     async with app.run_test(size=(120, 40)) as pilot:
@@ -196,7 +191,7 @@ async def test_the_screen_keeps_refreshing_under_the_help_and_a_prompt() -> None
 def drilldown_app() -> BpftopApp:
     return BpftopApp(
         PROBE_NAMES,
-        LiveSource(lambda sink: RecordedSource(sink, recorded_session()), clock=lambda: T0 + 10),
+        recorded_live(clock=lambda: T0 + 10),
         refresh_seconds=60,
         watch_process=lambda pid: recorded_process if pid == DRILL_PID else None,
     )
@@ -237,8 +232,7 @@ async def test_brackets_in_argv_are_shown_as_typed() -> None:
     """Cells are plain text: `grep [a-z]` must not be read as Rich markup."""
     argv = ("grep", "-E", "[a-z]+", "[bold]x[/bold]")
     records = [*recorded_session(), ExecRecord(T0 + 9.9, 4242, 1, 0, "grep", argv, 0, "/bin/grep")]
-    app = BpftopApp(PROBE_NAMES, LiveSource(lambda sink: RecordedSource(sink, records),
-                               clock=lambda: T0 + 10), refresh_seconds=60)  # fmt: skip
+    app = BpftopApp(PROBE_NAMES, recorded_live(records, clock=lambda: T0 + 10), refresh_seconds=60)
     async with app.run_test(size=(160, 48)) as pilot:
         await settle(pilot)
         table = app.query_one("#pane-exec", ExecPane).table
@@ -296,8 +290,12 @@ async def test_a_pane_fills_a_screenful_of_rows_and_more_when_zoomed() -> None:
 
     app = recorded_app()
     async with app.run_test(size=(80, 24)) as pilot:
-        await settle(pilot)
         pane = app.dashboard_screen.query_one(ConnectPane)
+        # The layout fits the panes after the first fill: render again once it holds still.
+        height = -1
+        while pane.size.height != height:
+            height = pane.size.height
+            await settle(pilot)
         small = pane.table.row_count
         assert small <= pane.size.height + ROWS_AHEAD < pane.rows_available
         await tab_to(pilot, "pane-connect")

@@ -9,6 +9,7 @@ import sys
 import pytest
 
 from bpftop.catalog import new_dashboard
+from bpftop.core.commands import SetFilter
 from bpftop.core.filters import FilterError
 from bpftop.core.records import ExecRecord
 from bpftop.model.execs import ExecSnapshot
@@ -41,7 +42,7 @@ def exec_at(ts: float, n: int, comm: str = "true") -> ExecRecord:
 
 
 def live(now: Now) -> tuple[LiveSource, Timeline]:
-    source = LiveSource(lambda sink: None, clock=now)  # type: ignore[arg-type,return-value]
+    source = LiveSource(lambda sink, _settings: None, clock=now)  # type: ignore[arg-type,return-value]
     timeline = Timeline(new_dashboard, clock=source.now)
     source.connect(timeline.add)
     return source, timeline
@@ -92,7 +93,7 @@ def test_a_replay_seeks_back_by_rebuilding_the_models_and_filters_itself() -> No
     # The filter is the source's to apply: there is no kernel to do it.
     only = source.parse_filter("comm=curl")
     timeline.set_filter(only)
-    source.set_filter(only)
+    source.submit(SetFilter(only))
     source.seek(timeline, replay.start)
     source.seek(timeline, replay.end)
     assert {r.comm for r in timeline.snapshot().view("exec", ExecSnapshot).rows} == {"curl"}
@@ -114,4 +115,4 @@ def test_the_timeline_and_sources_need_no_textual() -> None:
 def test_a_replay_refuses_filter_terms_only_the_live_box_can_check() -> None:
     with pytest.raises(FilterError, match="needs the live box"):
         ReplaySource(Replay([]), RecordingHeader()).parse_filter("dev=loop0")
-    assert LiveSource(lambda sink: None).parse_filter("comm=x").comm == "x"  # type: ignore[arg-type,return-value]
+    assert LiveSource(lambda sink, _settings: None).parse_filter("comm=x").comm == "x"  # type: ignore[arg-type,return-value]

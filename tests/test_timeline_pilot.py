@@ -17,10 +17,9 @@ from bpftop.model.history import Frame
 from bpftop.model.replay import Replay
 from bpftop.outputs.recording import read_all
 from bpftop.screens.app import BpftopApp
-from bpftop.screens.sources import LiveSource
 from bpftop.screens.themes import theme_names
-from tests.helpers.apps import demo_app, replaying
-from tests.helpers.recorded import RecordedSource, recorded_drilldown, recorded_session
+from tests.helpers.apps import demo_app, recorded_live, replaying
+from tests.helpers.recorded import recorded_drilldown, recorded_session
 
 
 def header_of(app: BpftopApp) -> str:
@@ -42,7 +41,7 @@ def playing(replay: Replay) -> bool:
 
 
 async def test_live_pause_rewind_and_back_to_live() -> None:
-    app = BpftopApp(PROBE_NAMES, LiveSource(lambda sink: RecordedSource(sink, recorded_session())),
+    app = BpftopApp(PROBE_NAMES, recorded_live(),
                     refresh_seconds=0.05)  # fmt: skip
     async with app.run_test(size=(120, 40)) as pilot:
         for _ in range(100):  # a few frames in the history (slower on a loaded box)
@@ -199,7 +198,7 @@ def extreme(records: list[Any], value: float) -> list[Any]:
 @pytest.mark.parametrize("value", [0, -1, 2**62])
 async def test_panes_draw_records_with_extreme_values(value: int) -> None:
     records = extreme(recorded_session() + recorded_drilldown(), value)
-    app = BpftopApp(PROBE_NAMES, LiveSource(lambda sink: RecordedSource(sink, records)),
+    app = BpftopApp(PROBE_NAMES, recorded_live(records),
                     refresh_seconds=60)  # fmt: skip
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.pause(0.1)
@@ -211,7 +210,7 @@ async def test_panes_draw_records_with_extreme_values(value: int) -> None:
 
 
 async def test_going_beyond_the_history_says_how_far_it_reaches() -> None:
-    app = BpftopApp(PROBE_NAMES, LiveSource(lambda sink: RecordedSource(sink, recorded_session())),
+    app = BpftopApp(PROBE_NAMES, recorded_live(),
                     refresh_seconds=0.05)  # fmt: skip
     said: list[str] = []
     app.notify = lambda message, **_kw: said.append(str(message))  # type: ignore[method-assign]
@@ -228,8 +227,8 @@ async def test_going_beyond_the_history_says_how_far_it_reaches() -> None:
 
 
 async def test_recording_shows_rec_in_the_header() -> None:
-    app = BpftopApp(PROBE_NAMES, LiveSource(lambda sink: RecordedSource(sink, recorded_session()),
-                    recording=True), refresh_seconds=0.05, tap=lambda _record: None)  # fmt: skip
+    app = BpftopApp(PROBE_NAMES, recorded_live(recording=True), refresh_seconds=0.05,
+                    tap=lambda _record: None)  # fmt: skip
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.pause(0.2)
         assert header_of(app).lstrip().startswith("REC")

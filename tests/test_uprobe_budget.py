@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from bpftop.core.commands import SetTarget, UprobeAttach, UprobeQueue
 from bpftop.core.records import OVER_BUDGET, ProbeStatus, UprobeRecord
 from bpftop.core.uprobe_settings import BUDGET_PCT
 from tests.helpers.c_helpers import compile_c
@@ -108,9 +109,9 @@ def test_a_hot_probe_is_detached_over_budget_and_a_cold_one_stays(engine_for, tm
         before = target.rate_between(0, time.monotonic())
 
         def prepare(engine) -> None:
-            engine.configure("uprobes", "pid", target.proc.pid)
-            engine.control("uprobes", "attach", "bpftop_looper:bpftop_cold")
-            engine.control("uprobes", "attach", "bpftop_looper:bpftop_hot")
+            engine.submit(SetTarget(target.proc.pid))
+            engine.submit(UprobeAttach("bpftop_looper:bpftop_cold"))
+            engine.submit(UprobeAttach("bpftop_looper:bpftop_hot"))
 
         engine, sink = engine_for("uprobes", interval=0.5, prepare=prepare)
         attached = time.monotonic()
@@ -144,14 +145,12 @@ def test_a_hot_probe_is_detached_over_budget_and_a_cold_one_stays(engine_for, tm
 def test_a_preset_attaches_one_function_per_interval_and_stops_at_the_budget(
     engine_for, tmp_path
 ) -> None:
-    queue = "\n".join(
-        f"bpftop_looper:{name}" for name in ("bpftop_cold", "bpftop_hot", "bpftop_never")
-    )
+    queue = tuple(f"bpftop_looper:{name}" for name in ("bpftop_cold", "bpftop_hot", "bpftop_never"))
     with looper(tmp_path) as target:
 
         def prepare(engine) -> None:
-            engine.configure("uprobes", "pid", target.proc.pid)
-            engine.control("uprobes", "queue", queue)
+            engine.submit(SetTarget(target.proc.pid))
+            engine.submit(UprobeQueue(queue))
 
         engine, sink = engine_for("uprobes", interval=0.5, prepare=prepare)
         assert sink.wait_for(

@@ -9,6 +9,7 @@ import time
 
 import pytest
 
+from bpftop.core.commands import XdpAddRule, XdpAttach
 from bpftop.core.records import ProbeCounts, ProbeStatus, XdpRecord
 from bpftop.core.xdp_rules import XdpRule, parse_rule
 from bpftop.probes.xdp_probe import XdpProbe
@@ -139,8 +140,8 @@ def test_own_program_passes_all_but_what_a_rule_drops(engine_for) -> None:
     passed, dropped = 25, 15
     with veth_pair() as pair:
         engine, sink = engine_for("xdp", interval=0.3)
-        engine.control("xdp", "attach", pair.host_if)
-        engine.control("xdp", "rule", XdpRule(pair.host_if, parse_rule("udp:9999")))
+        engine.submit(XdpAttach(pair.host_if))
+        engine.submit(XdpAddRule(XdpRule(pair.host_if, parse_rule("udp:9999"))))
 
         def own() -> list[XdpRecord]:
             return [r for r in sink.of_type(XdpRecord)
@@ -235,7 +236,7 @@ def test_a_refused_attach_is_a_notice_and_the_probe_runs(kernel_features) -> Non
 
     sink = Collector()
     engine = BpfEngine(kernel_features, PROBE_CLASSES, sink, enabled=["xdp"], interval=0.3)
-    engine.control("xdp", "attach", "bt-no-such0")  # gone before bpftop started, say
+    engine.submit(XdpAttach("bt-no-such0"))  # gone before bpftop started, say
     engine.start()
     try:
         assert engine.ready.wait(30 * SLOWDOWN)

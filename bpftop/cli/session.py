@@ -11,8 +11,9 @@ import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from bpftop.catalog import PID_PROBE_NAMES, PROBE_NAMES
+from bpftop.catalog import PROBE_NAMES
 from bpftop.cli.options import Options
+from bpftop.core.commands import Command, Settings, UprobeAttach, XdpAddRule, XdpAttach
 from bpftop.core.records import Record
 from bpftop.core.stderr_capture import StderrCapture
 from bpftop.core.xdp_rules import XdpRule
@@ -85,7 +86,7 @@ def run_headless_session(
         list(options.probes),
         duration=options.duration or (BUNDLE_SECONDS if options.bundle else None),
         interval=options.interval,
-        prepare=functools.partial(prepare_engine, options),
+        prepare=functools.partial(prepare_engine, options, settings_of(options)),
         out=sys.stdout if options.json else None,
         stderr=stderr,
         taps=taps,
@@ -109,21 +110,26 @@ def run_headless_session(
     return code
 
 
-def prepare_engine(options: Options, engine: BpfEngine) -> None:
-    """Settings and actions from the command line, given before the engine starts."""
-    engine.configure("disk", "slow_ms", options.disk_slow_ms)
-    engine.configure("exec", "failures", float(options.exec_failures))
-    engine.set_filter(options.user_filter)
-    if options.user_filter.pid is not None:
-        for name in PID_PROBE_NAMES:
-            engine.configure(name, "pid", options.user_filter.pid)
-    engine.configure("uprobes", "budget_pct", options.uprobe_budget)
-    for spec in options.uprobes:
-        engine.control("uprobes", "attach", spec)
+def settings_of(options: Options) -> Settings:
+    """The user's settings as the command line gives them."""
+    return Settings(filter=options.user_filter, disk_slow_ms=options.disk_slow_ms,
+                    exec_failures=options.exec_failures, uprobe_budget=options.uprobe_budget,
+                    target_pid=options.user_filter.pid)  # fmt: skip
+
+
+def command_line_actions(options: Options) -> list[Command]:
+    """What the command line asks of the probes once, at start: uprobes, XDP programs."""
+    out: list[Command] = [UprobeAttach(spec) for spec in options.uprobes]
     for ifname in options.xdp_attach:
-        engine.control("xdp", "attach", ifname)
-        for rule in options.xdp_drop:
-            engine.control("xdp", "rule", XdpRule(ifname, rule))
+        out.append(XdpAttach(ifname))
+        out += [XdpAddRule(XdpRule(ifname, rule)) for rule in options.xdp_drop]
+    return out
+
+
+def prepare_engine(options: Options, settings: Settings, engine: BpfEngine) -> None:
+    """Settings and actions from the command line, given before the engine starts."""
+    for command in [*settings.commands(), *command_line_actions(options)]:
+        engine.submit(command)
 
 
 def run_tui(
@@ -138,7 +144,7 @@ def run_tui(
     from bpftop.screens.app import BpftopApp
     from bpftop.screens.sources import LiveSource
 
-    def start_engine(sink: Callable[[Record], None]) -> BpfEngine:
+    def start_engine(sink: Callable[[Record], None], settings: Settings) -> BpfEngine:
         engine = BpfEngine(
             kernel,
             PROBE_CLASSES,
@@ -148,25 +154,22 @@ def run_tui(
             stderr=stderr,
             hide_pid=os.getpid(),
         )
-        prepare_engine(options, engine)
+        prepare_engine(options, settings, engine)
         engine.start()
         return engine
 
-    source = LiveSource(start_engine, header=about, sample_system=SystemSampler().sample,
+    source = LiveSource(start_engine, settings=settings_of(options), header=about,
+                        sample_system=SystemSampler().sample,
                         recording=recorder is not None)  # fmt: skip
     app = BpftopApp(
         PROBE_NAMES,
         source,
         refresh_seconds=options.interval,
         exit_after=options.duration,
-        disk_slow_ms=options.disk_slow_ms,
-        exec_failures=options.exec_failures,
-        user_filter=options.user_filter,
         drilldown_pid=options.user_filter.pid,
         history_minutes=options.history_minutes,
         tap=recorder.write if recorder else None,
         theme=options.theme,
-        uprobe_budget=options.uprobe_budget,
     )
     app.leave_on_signals()
     try:

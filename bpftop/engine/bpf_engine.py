@@ -15,7 +15,26 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Iterable
+from concurrent.futures import Future
 
+from bpftop.core.commands import (
+    Command,
+    Enable,
+    SetDiskSlow,
+    SetExecFailures,
+    SetFilter,
+    SetTarget,
+    SetUprobeBudget,
+    UprobeAttach,
+    UprobeClear,
+    UprobeDetach,
+    UprobePython,
+    UprobeQueue,
+    XdpAddRule,
+    XdpAttach,
+    XdpClearRules,
+    XdpDetach,
+)
 from bpftop.core.filters import Filter
 from bpftop.core.records import ProbeCounts, ProbeStatus, Record
 from bpftop.core.stderr_capture import StderrCapture, first_error_line
@@ -94,44 +113,87 @@ class BpfEngine:
     def start(self) -> None:
         self._thread.start()
 
-    def set_enabled(self, name: str, on: bool) -> None:
-        self._commands.put(functools.partial(self._set_enabled, name, on))
+    def submit(self, command: Command) -> Future[None]:
+        """Apply `command` (bpftop/core/commands.py) on the BPF thread, which owns every
+        bcc object; before the engine starts, at once (the probes record it and apply it
+        as they attach). The future completes once it is applied: a refused action is
+        not an error there but a notice on the probe's status."""
+        done: Future[None] = Future()
+        if isinstance(command, SetFilter):
+            self._filter = command.filter  # the sink drops the rest at once
+        work: Callable[[], None]
+        if isinstance(command, Enable):  # attaching waits for the start-up attaches
+            work = functools.partial(self._set_enabled, command.probe, command.on)
+        else:
+            work = self._applier(command, on_thread=self._thread.is_alive())
 
-    def set_filter(self, user_filter: Filter) -> None:
-        """The kernel drops what it can test; the sink drops the rest (glob tails,
-        interfaces), and records caught in flight while the maps change."""
-        self._filter = user_filter
-        for probe in self.probes.values():
-            apply = functools.partial(probe.set_filter, user_filter)
-            self._submit(apply, functools.partial(self._guarded, probe.name, apply))
+        def run() -> None:
+            try:
+                work()
+            except BaseException as exc:
+                done.set_exception(exc)
+                raise
+            done.set_result(None)
+
+        if self._thread.is_alive() or isinstance(command, Enable):
+            self._commands.put(run)
+        else:
+            run()
+        return done
+
+    def _applier(self, command: Command, *, on_thread: bool) -> Callable[[], None]:
+        """What applying `command` takes: the probes' own calls, checked here (a probe
+        that is not there, or takes no such setting, is an error at once). On the BPF
+        thread a probe's failure is caught and shown on its status."""
+        wrap: Callable[[str, Callable[[], None]], None]
+        match command:
+            case SetFilter():
+                steps = [(p.name, functools.partial(p.set_filter, command.filter))
+                         for p in self.probes.values()]  # fmt: skip
+                wrap = self._guarded
+            case SetDiskSlow() | SetExecFailures() | SetUprobeBudget() | SetTarget():
+                steps = [(name, functools.partial(self._probe_for(name, setting).configure,
+                                                  setting, value))
+                         for name, setting, value in self._settings_of(command)]  # fmt: skip
+                wrap = self._reconfigure
+            case _:
+                name, action, arg = _control_of(command)
+                steps = [(name, functools.partial(self._probe_for(name, action).control,
+                                                  action, arg))]  # fmt: skip
+                wrap = self._guarded_control
+
+        def apply_all() -> None:
+            for name, apply in steps:
+                if on_thread:
+                    wrap(name, apply)
+                else:
+                    apply()
+
+        return apply_all
+
+    def _settings_of(self, command: Command) -> list[tuple[str, str, float]]:
+        """(probe, setting, value) for a setting command."""
+        match command:
+            case SetDiskSlow():
+                return [("disk", "slow_ms", command.ms)]
+            case SetExecFailures():
+                return [("exec", "failures", float(command.on))]
+            case SetUprobeBudget():
+                return [("uprobes", "budget_pct", command.pct)]
+            case SetTarget():  # every per-pid probe this engine has
+                return [(name, "pid", command.pid) for name, probe in self.probes.items()
+                        if "pid" in probe.settings]  # fmt: skip
+        raise ValueError(f"not a setting: {command}")
+
+    def _probe_for(self, name: str, setting_or_action: str) -> Probe:
+        probe = self.probes.get(name)
+        if probe is None or setting_or_action not in (*probe.settings, *probe.controls):
+            raise ValueError(f"probe {name} has no setting or action {setting_or_action!r}")
+        return probe
 
     def _sink(self, record: Record) -> None:
         if self._filter.keeps(record):
             self._deliver(record)
-
-    def configure(self, name: str, setting: str, value: float) -> None:
-        """Change a probe setting (e.g. disk slow_ms); kept across detach/attach."""
-        probe = self.probes.get(name)
-        if probe is None or setting not in probe.settings:
-            raise ValueError(f"probe {name} has no setting {setting!r}")
-        apply = functools.partial(probe.configure, setting, value)
-        self._submit(apply, functools.partial(self._reconfigure, name, apply))
-
-    def control(self, name: str, action: str, arg: ControlArg) -> None:
-        """An action on a probe (xdp: attach IFNAME, detach IFNAME, rule XdpRule, ...)."""
-        probe = self.probes.get(name)
-        if probe is None or action not in probe.controls:
-            raise ValueError(f"probe {name} has no action {action!r}")
-        apply = functools.partial(probe.control, action, arg)
-        self._submit(apply, functools.partial(self._guarded_control, name, apply))
-
-    def _submit(self, apply: Callable[[], None], on_thread: Callable[[], None]) -> None:
-        """Before start the probe only records the change (used at attach); after,
-        it runs on the BPF thread, which owns every bcc object."""
-        if not self._thread.is_alive():
-            apply()
-        else:
-            self._commands.put(on_thread)
 
     def _reconfigure(self, name: str, apply: Callable[[], None]) -> None:
         self._guarded(name, apply)
@@ -350,3 +412,27 @@ class BpfEngine:
         if probe.done_reason:
             probe.stop()
             self._status(name, "detached", reason=probe.done_reason)
+
+
+def _control_of(command: Command) -> tuple[str, str, ControlArg]:
+    """(probe, action, argument) of an action command."""
+    match command:
+        case XdpAttach():
+            return "xdp", "attach", command.ifname
+        case XdpDetach():
+            return "xdp", "detach", command.ifname
+        case XdpAddRule():
+            return "xdp", "rule", command.rule
+        case XdpClearRules():
+            return "xdp", "clear_rules", command.ifname
+        case UprobeAttach():
+            return "uprobes", "attach", command.spec
+        case UprobeDetach():
+            return "uprobes", "detach", command.spec
+        case UprobeQueue():
+            return "uprobes", "queue", "\n".join(command.specs)
+        case UprobePython():
+            return "uprobes", "python", ""
+        case UprobeClear():
+            return "uprobes", "clear", ""
+    raise ValueError(f"not an action: {command}")

@@ -7,7 +7,6 @@ from typing import Any
 
 from rich.text import Text
 from textual.containers import Horizontal
-from textual.message import Message
 from textual.widgets import DataTable, Static
 
 from bpftop.core.format import compact_count, latency_us, rate, size, sparkline
@@ -58,16 +57,9 @@ class DiskPane(Pane):
     columns = ("PID", "COMM", "DEV", "BYTES", "AVG LAT", "SLOW", "READS", "WRITES")
     default_sort = "BYTES"
 
-    class SlowThresholdChanged(Message):
-        """The user picked a slow-I/O threshold; 0 turns it off."""
-
-        def __init__(self, slow_ms: float) -> None:
-            super().__init__()
-            self.slow_ms = slow_ms
-
     def __init__(self, *args: Any, **kwargs: Any) -> None:  # Pane's: from the descriptor
         super().__init__(*args, **kwargs)
-        self.slow_ms = 0.0
+        self.slow_ms = 0.0  # shown in the title; the record source owns the setting
         self.selected_dev: str | None = None
         self._device_rows: list[str] = []  # device names in the table, in order
         self._device_columns: list[Any] = []
@@ -215,8 +207,12 @@ class DiskPane(Pane):
             self.selected_dev = str(key)
             self._rerender()
 
-    def cycle_slow_threshold(self) -> None:
-        index = SLOW_THRESHOLDS_MS.index(self.slow_ms) if self.slow_ms in SLOW_THRESHOLDS_MS else 0
-        self.slow_ms = SLOW_THRESHOLDS_MS[(index + 1) % len(SLOW_THRESHOLDS_MS)]
-        self.post_message(self.SlowThresholdChanged(self.slow_ms))
+    def show_slow_threshold(self, slow_ms: float) -> None:
+        self.slow_ms = slow_ms
         self._rerender()
+
+
+def next_slow_threshold(slow_ms: float) -> float:
+    """The threshold after `slow_ms` in SLOW_THRESHOLDS_MS's round (the t key)."""
+    index = SLOW_THRESHOLDS_MS.index(slow_ms) if slow_ms in SLOW_THRESHOLDS_MS else 0
+    return SLOW_THRESHOLDS_MS[(index + 1) % len(SLOW_THRESHOLDS_MS)]

@@ -30,10 +30,19 @@ from textual.message import Message
 from textual.screen import Screen
 
 from bpftop.catalog import KEY_TABLE, new_dashboard
-from bpftop.core.filters import SYNTAX, Filter
+from bpftop.core.commands import (
+    Enable,
+    SetDiskSlow,
+    SetExecFailures,
+    SetFilter,
+    XdpAddRule,
+    XdpAttach,
+    XdpClearRules,
+    XdpDetach,
+)
+from bpftop.core.filters import SYNTAX
 from bpftop.core.format import clip, size
 from bpftop.core.records import OVER_BUDGET, ProbeStatus, Record
-from bpftop.core.uprobe_settings import BUDGET_PCT
 from bpftop.core.xdp_rules import XdpRule, parse_rule
 from bpftop.host.process_info import ProcessInfo, watch_process
 from bpftop.model.cpu import CpuModel
@@ -43,7 +52,7 @@ from bpftop.model.timeline import MOMENT_HELP, Timeline, parse_moment
 from bpftop.model.xdp import XdpModel
 from bpftop.outputs.bundle import BundleError, default_directory, with_statuses, write_bundle
 from bpftop.panes.base import Pane
-from bpftop.panes.disks import DiskPane
+from bpftop.panes.disks import DiskPane, next_slow_threshold
 from bpftop.panes.keys import REWIND_KEYS, bindings, help_lines, key_of
 from bpftop.panes.xdp import XdpPane
 from bpftop.screens.dashboard import DashboardScreen
@@ -103,32 +112,27 @@ class BpftopApp(App[int]):
         *,
         refresh_seconds: float = 1.0,
         exit_after: float | None = None,
-        disk_slow_ms: float = 0.0,
-        exec_failures: bool = True,
-        user_filter: Filter | None = None,
         drilldown_pid: int | None = None,
         watch_process: Callable[[int], Callable[[], ProcessInfo | None] | None] = watch_process,
         history_minutes: float = DEFAULT_MINUTES,
         tap: Callable[[Record], None] | None = None,
         theme: str | None = None,
         notice: str | None = None,
-        uprobe_budget: float = BUDGET_PCT,
     ) -> None:
+        """The user's settings (filter, disk threshold, ...) come from the source, which
+        owns them (screens/sources.py)."""
         super().__init__()
         self.source = source
         self.timeline = Timeline(functools.partial(new_dashboard, probe_names),
                                  clock=source.now, history_minutes=history_minutes,
-                                 user_filter=user_filter)  # fmt: skip
-        source.set_filter(self.timeline.user_filter)
+                                 user_filter=source.settings.filter)  # fmt: skip
         source.connect(self.sink)
-        self.drilldown = DrilldownControl(source, self.timeline, watch_process, uprobe_budget)
+        self.drilldown = DrilldownControl(source, self.timeline, watch_process)
         self._tap = tap
         self._notice = notice  # shown once the screen is up (a damaged recording)
         self._drilldown_at_start = drilldown_pid
         self._refresh_seconds = refresh_seconds
         self._exit_after = exit_after
-        self._disk_slow_ms = disk_slow_ms
-        self._exec_failures = exec_failures
         self._exit_signal: int | None = None
         self._terminal = TerminalCopy()
         for loaded in load_themes():
@@ -136,7 +140,7 @@ class BpftopApp(App[int]):
         self.theme = theme or default_theme()
 
     def get_default_screen(self) -> Screen[Any]:
-        return DashboardScreen(self.source, disk_slow_ms=self._disk_slow_ms)
+        return DashboardScreen(self.source)
 
     @property
     def dashboard_screen(self) -> DashboardScreen:
@@ -246,17 +250,19 @@ class BpftopApp(App[int]):
             return
         state = self.timeline.dashboard.probes.get(name)
         on = state is None or state.state in ("detached", "unavailable")
-        self.source.set_enabled(name, on)
+        self.source.submit(Enable(name, on))
 
     def action_disk_slow(self) -> None:
-        self.dashboard_screen.query_one(DiskPane).cycle_slow_threshold()
+        slow_ms = next_slow_threshold(self.source.settings.disk_slow_ms)
+        self.source.submit(SetDiskSlow(slow_ms))
+        self.dashboard_screen.query_one(DiskPane).show_slow_threshold(slow_ms)
 
     def action_exec_failures(self) -> None:
         if not self.source.changes_probes:
             return
-        self._exec_failures = not self._exec_failures
-        self.source.configure("exec", "failures", float(self._exec_failures))
-        self.notify(f"failed execs {'on' if self._exec_failures else 'off'}", timeout=3)
+        on = not self.source.settings.exec_failures
+        self.source.submit(SetExecFailures(on))
+        self.notify(f"failed execs {'on' if on else 'off'}", timeout=3)
 
     def _xdp_interface(self) -> str | None:
         """The XDP pane's selected interface, where the probes can be changed."""
@@ -267,7 +273,7 @@ class BpftopApp(App[int]):
         if (ifname := self._xdp_interface()) is None:
             return
         own = self.timeline.dashboard.model("xdp", XdpModel).own_attached(ifname)
-        self.source.control("xdp", "detach" if own else "attach", ifname)
+        self.source.submit(XdpDetach(ifname) if own else XdpAttach(ifname))
 
     def action_xdp_drop(self) -> None:
         if (ifname := self._xdp_interface()) is None:
@@ -279,7 +285,7 @@ class BpftopApp(App[int]):
 
         def add(rule: str | None) -> None:
             if rule:
-                self.source.control("xdp", "rule", XdpRule(ifname, parse_rule(rule)))
+                self.source.submit(XdpAddRule(XdpRule(ifname, parse_rule(rule))))
 
         self.push_screen(PromptScreen(f"Drop rule for bpftop's XDP program on {ifname}:",
                                       parse_rule), add)  # fmt: skip
@@ -287,7 +293,7 @@ class BpftopApp(App[int]):
     def action_xdp_clear(self) -> None:
         ifname = self._xdp_interface()
         if ifname and self.timeline.dashboard.model("xdp", XdpModel).own_attached(ifname):
-            self.source.control("xdp", "clear_rules", ifname)
+            self.source.submit(XdpClearRules(ifname))
             self.notify(f"drop rules on {ifname} removed")
 
     # -- filter ------------------------------------------------------------------
@@ -297,7 +303,7 @@ class BpftopApp(App[int]):
                 return
             user_filter = self.source.parse_filter(text)
             self.timeline.set_filter(user_filter)
-            self.source.set_filter(user_filter)
+            self.source.submit(SetFilter(user_filter))
             self.render_snapshot()
 
         prompt = PromptScreen(f"Filter (empty clears): {SYNTAX}", self.source.parse_filter,

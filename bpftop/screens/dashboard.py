@@ -21,10 +21,9 @@ PANE_COUNT = sum(len(column) for column in COLUMNS)
 
 
 class DashboardScreen(Screen[None]):
-    def __init__(self, source: RecordSource, *, disk_slow_ms: float = 0.0) -> None:
+    def __init__(self, source: RecordSource) -> None:
         super().__init__(id="_default")  # the first screen: Textual's default screen's id
         self._source = source
-        self._disk_slow_ms = disk_slow_ms
         self._steady_wants = SteadyWants()
         self._pane_wants: list[int] | None = None
         self._alarming: set[int] = set()
@@ -37,7 +36,7 @@ class DashboardScreen(Screen[None]):
                     for d in column:
                         pane = d.pane(d.name, d.title, d.key)
                         if isinstance(pane, DiskPane):  # --disk-slow-ms, shown in its title
-                            pane.slow_ms = self._disk_slow_ms
+                            pane.slow_ms = self._source.settings.disk_slow_ms
                         yield pane
         yield Footer()
 
@@ -104,6 +103,3 @@ class DashboardScreen(Screen[None]):
 
     def on_descendant_focus(self) -> None:
         self.fit_panes()  # the focused pane is served first
-
-    def on_disk_pane_slow_threshold_changed(self, message: DiskPane.SlowThresholdChanged) -> None:
-        self._source.configure("disk", "slow_ms", message.slow_ms)

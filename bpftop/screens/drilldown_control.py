@@ -11,6 +11,15 @@ from dataclasses import dataclass
 from typing import Literal
 
 from bpftop.catalog import PID_PROBE_NAMES
+from bpftop.core.commands import (
+    Enable,
+    SetTarget,
+    SetUprobeBudget,
+    UprobeAttach,
+    UprobeClear,
+    UprobePython,
+    UprobeQueue,
+)
 from bpftop.core.filters import thread_group
 from bpftop.core.uprobe_settings import BUDGET_STEPS, PRESETS
 from bpftop.host.process_info import ProcessInfo
@@ -25,6 +34,7 @@ from bpftop.host.user_binaries import (
     usdt_probes,
 )
 from bpftop.model.timeline import Timeline
+from bpftop.panes.keys import key_of
 from bpftop.screens.sources import RecordSource
 
 # USDT probes whose semaphore turns on a tracing mode of the runtime (spec endings).
@@ -51,12 +61,15 @@ class DrilldownControl:
         source: RecordSource,
         timeline: Timeline,
         watch_process: Callable[[int], ReadProcess | None],
-        budget_pct: float,
     ) -> None:
         self.source = source
         self.timeline = timeline
-        self.budget_pct = budget_pct  # % of one CPU, all of the target's uprobes together
         self._watch_process = watch_process
+
+    @property
+    def budget_pct(self) -> float:
+        """% of one CPU, all of the target's uprobes together (the source's setting)."""
+        return self.source.settings.uprobe_budget
 
     def open(self, pid: int) -> tuple[int, ReadProcess | None, list[Notice]]:
         """Attach the pid probes to `pid`'s process (a thread's pid: its process).
@@ -74,16 +87,16 @@ class DrilldownControl:
             return pid, None, [*notices, Notice(f"no process with pid {pid}", "error")]
         with self.timeline.models() as models:
             models.open_drilldown(pid)
+        self.source.submit(SetTarget(pid))
         for probe in PID_PROBE_NAMES:
-            self.source.configure(probe, "pid", pid)
-            self.source.set_enabled(probe, True)
+            self.source.submit(Enable(probe, True))
         return pid, read_process, notices
 
     def close(self) -> None:
         """Leaving the drilldown detaches everything it attached."""
-        self.source.control("uprobes", "clear", "")
+        self.source.submit(UprobeClear())
         for probe in PID_PROBE_NAMES:
-            self.source.set_enabled(probe, False)
+            self.source.submit(Enable(probe, False))
         with self.timeline.models() as models:
             models.close_drilldown()
 
@@ -119,7 +132,7 @@ class DrilldownControl:
             check_spec(pid, spec)  # refused here with a clear line, before the engine
         except UserCodeError as exc:
             return Notice(str(exc), "error")
-        self.source.control("uprobes", "attach", spec)
+        self.source.submit(UprobeAttach(spec))
         return None
 
     def preset(self, pid: int, name: str) -> Notice:
@@ -130,7 +143,7 @@ class DrilldownControl:
                 python_probes(pid)
             except (ValueError, OSError) as exc:
                 return Notice(str(exc), "warning")
-            self.source.control("uprobes", "python", "")
+            self.source.submit(UprobePython())
             return Notice("Python functions: calls per function, under the uprobe budget")
         found, missing = [], []
         for spec in PRESETS[name]:
@@ -143,7 +156,7 @@ class DrilldownControl:
         if not found:
             return Notice(f"{name} is not loaded in pid {pid}", "warning")
         # One per interval while the probes' cost stays in the budget (uprobe_probe).
-        self.source.control("uprobes", "queue", "\n".join(found))
+        self.source.submit(UprobeQueue(tuple(found)))
         note = f"; not found: {', '.join(missing)}" if missing else ""
         return Notice(f"{len(found)} functions, one a second while under the uprobe budget{note}")
 
@@ -163,21 +176,21 @@ class DrilldownControl:
         # turns on Python's line tracing: every line of the program slows) only by name.
         wanted = [s for s in dict.fromkeys(specs) if not s.endswith(TRACING_MODE_PROBES)]
         skipped = len(dict.fromkeys(specs)) - len(wanted)
-        self.source.control("uprobes", "queue", "\n".join(wanted))
-        note = f"; {skipped} that turn on a tracing mode left out (u attaches by name)"
+        self.source.submit(UprobeQueue(tuple(wanted)))
+        by_name = key_of("drilldown-uprobe")
+        note = f"; {skipped} that turn on a tracing mode left out ({by_name} attaches by name)"
         return Notice(f"{len(wanted)} USDT probes, one a second while under the uprobe "
                       f"budget{note if skipped else ''}")  # fmt: skip
 
     def next_budget(self) -> Notice:
         """b: the uprobe budget goes round BUDGET_STEPS (% of one CPU per target)."""
         later = [b for b in BUDGET_STEPS if b > self.budget_pct]
-        self.budget_pct = later[0] if later else BUDGET_STEPS[0]
-        self.source.configure("uprobes", "budget_pct", self.budget_pct)
+        self.source.submit(SetUprobeBudget(later[0] if later else BUDGET_STEPS[0]))
         return Notice(f"uprobe budget {self.budget_pct:g}% of a CPU: probes costing the "
                       "process more together are detached", timeout=4)  # fmt: skip
 
     def detach_all(self) -> None:
-        self.source.control("uprobes", "clear", "")
+        self.source.submit(UprobeClear())
         with self.timeline.models() as models:
             if models.drilldown is not None:
                 models.drilldown.forget_functions()

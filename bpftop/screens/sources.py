@@ -8,12 +8,13 @@ from __future__ import annotations
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
+from concurrent.futures import Future
 from typing import Protocol
 
+from bpftop.core.commands import Command, Settings
 from bpftop.core.filters import Filter, parse_filter
 from bpftop.core.format import clock, span
 from bpftop.core.records import Record, SystemSample
-from bpftop.core.xdp_rules import ControlArg
 from bpftop.model.dashboard import DashboardSnapshot
 from bpftop.model.replay import Replay
 from bpftop.model.timeline import Timeline
@@ -25,22 +26,32 @@ Sink = Callable[[Record], None]
 class Controller(Protocol):
     """What a live source drives: the BPF engine (or a test's stand-in for it)."""
 
-    def set_enabled(self, name: str, on: bool) -> None: ...
-
-    def configure(self, name: str, setting: str, value: float) -> None: ...
-
-    def control(self, name: str, action: str, arg: ControlArg) -> None: ...
-
-    def set_filter(self, user_filter: Filter) -> None: ...
+    def submit(self, command: Command) -> Future[None]: ...
 
     def stop(self) -> None: ...
 
 
+# Starts an engine with the user's settings, sending its records to the sink.
+StartEngine = Callable[[Sink, Settings], Controller]
+
+
+def done() -> Future[None]:
+    """A command with nothing to do here (no engine, or not yet): done at once."""
+    future: Future[None] = Future()
+    future.set_result(None)
+    return future
+
+
 class RecordSource(ABC):
     """One source of records, and the meaning of the time keys for it. Methods that
-    move in time change the timeline and may return a line to tell the user."""
+    move in time change the timeline and may return a line to tell the user.
+
+    The source owns the user's settings (filter, disk threshold, exec failures, uprobe
+    budget, target pid): the command line's at first, then what `submit` changes. The
+    UI reads them here; an engine the source starts gets them before it attaches."""
 
     header: RecordingHeader  # the facts bundles and reports start with
+    settings: Settings = Settings()
     _sink: Sink | None = None
 
     def connect(self, sink: Sink) -> None:
@@ -72,22 +83,15 @@ class RecordSource(ABC):
         """Whether the probe keys can change anything now."""
         return False
 
-    def set_enabled(self, name: str, on: bool) -> None:
-        return None
-
-    def configure(self, name: str, setting: str, value: float) -> None:
-        return None
-
-    def control(self, name: str, action: str, arg: ControlArg) -> None:
-        return None
+    def submit(self, command: Command) -> Future[None]:
+        """Change a setting (kept here) or ask the probes for something; the future
+        completes once the engine has applied it (at once where there is none)."""
+        self.settings = self.settings.after(command)
+        return done()
 
     @abstractmethod
     def parse_filter(self, text: str) -> Filter:
         """The filter bar's text, checked against what this source can match."""
-
-    @abstractmethod
-    def set_filter(self, user_filter: Filter) -> None:
-        """From now on, send only what `user_filter` keeps."""
 
     def drilldown_refusal(self) -> str | None:
         """Why a drilldown cannot open here (None: it can)."""
@@ -133,14 +137,16 @@ class LiveSource(RecordSource):
 
     def __init__(
         self,
-        start_engine: Callable[[Sink], Controller],
+        start_engine: StartEngine,
         *,
+        settings: Settings | None = None,
         header: RecordingHeader | None = None,
         clock: Callable[[], float] = time.time,
         sample_system: Callable[[], SystemSample] | None = None,
         recording: bool = False,  # --record writes every record: REC in the header
     ) -> None:
         self.header = header or RecordingHeader()
+        self.settings = settings or Settings()
         self.controller: Controller | None = None
         self._start_engine = start_engine
         self._clock = clock
@@ -149,7 +155,7 @@ class LiveSource(RecordSource):
 
     def start(self) -> None:
         assert self._sink is not None, "connect() first"
-        self.controller = self._start_engine(self._sink)
+        self.controller = self._start_engine(self._sink, self.settings)
 
     @property
     def changes_probes(self) -> bool:
@@ -169,24 +175,14 @@ class LiveSource(RecordSource):
         snap = timeline.take_frame(self._clock())
         return snap if timeline.frozen is None else None  # frozen: the frame stays
 
-    def set_enabled(self, name: str, on: bool) -> None:
-        if self.controller is not None:
-            self.controller.set_enabled(name, on)
-
-    def configure(self, name: str, setting: str, value: float) -> None:
-        if self.controller is not None:
-            self.controller.configure(name, setting, value)
-
-    def control(self, name: str, action: str, arg: ControlArg) -> None:
-        if self.controller is not None:
-            self.controller.control(name, action, arg)
+    def submit(self, command: Command) -> Future[None]:
+        super().submit(command)
+        if self.controller is None:  # not started: start() gives it the settings
+            return done()
+        return self.controller.submit(command)
 
     def parse_filter(self, text: str) -> Filter:
         return parse_filter(text)
-
-    def set_filter(self, user_filter: Filter) -> None:
-        if self.controller is not None:  # in the kernel where it can
-            self.controller.set_filter(user_filter)
 
     # Live, every time key moves within the frames already shown; the probes keep
     # counting underneath.
@@ -219,7 +215,6 @@ class ReplaySource(RecordSource):
     def __init__(self, replay: Replay, header: RecordingHeader) -> None:
         self.replay = replay
         self.header = header
-        self._filter = Filter()
         self._played_at = time.monotonic()
 
     def now(self) -> float:
@@ -234,9 +229,6 @@ class ReplaySource(RecordSource):
     def parse_filter(self, text: str) -> Filter:
         # Terms are checked against the recording, not the box.
         return parse_filter(text, replay=True)
-
-    def set_filter(self, user_filter: Filter) -> None:
-        self._filter = user_filter  # applied here: there is no kernel to do it
 
     def drilldown_refusal(self) -> str | None:
         return "a replay has no live process to drill into"
@@ -262,7 +254,8 @@ class ReplaySource(RecordSource):
             while record.ts > next_at:
                 timeline.take_frame(next_at)
                 next_at += step
-            if self._sink is not None and self._filter.keeps(record):
+            # The filter is applied here: there is no kernel to do it.
+            if self._sink is not None and self.settings.filter.keeps(record):
                 self._sink(record)
         while self.replay.position >= next_at:
             timeline.take_frame(next_at)

@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import ctypes
 import dataclasses
+from typing import Any
 
 from bpftop.catalog import PROBE_NAMES
+from bpftop.core.records import Record
 from bpftop.core.resources import demo_recording
 from bpftop.engine.bpf_engine import BpfEngine
 from bpftop.model.replay import Replay
@@ -38,10 +40,18 @@ def kernel_filter_comm(engine: BpfEngine, probe: str) -> bytes:
     return bytes(leaf.comm[: leaf.comm_len])
 
 
+def recorded_live(records: list[Record] | None = None, **kwargs: Any) -> LiveSource:
+    """A live source whose stand-in engine plays `records` (the recorded session)."""
+    session = recorded_session() if records is None else records
+    return LiveSource(lambda sink, _settings: RecordedSource(sink, session), **kwargs)
+
+
 def recorded_app(theme: str | None = None) -> BpftopApp:
     return BpftopApp(
         PROBE_NAMES,
-        LiveSource(lambda sink: RecordedSource(sink, recorded_session()), clock=lambda: T0 + 10),
+        LiveSource(
+            lambda sink, _settings: RecordedSource(sink, recorded_session()), clock=lambda: T0 + 10
+        ),
         refresh_seconds=60,  # one render from the recording; no timer ticks in the frame
         theme=theme,
     )

@@ -26,3 +26,14 @@ class Collector:
 
     def wait_for(self, predicate: Callable[[], bool], timeout: float = 10.0) -> bool:
         return wait_until(predicate, timeout)
+
+    def settle(self, probe: str, intervals: int = 2) -> None:
+        """Wait for `intervals` more counts of `probe`: everything before them is in
+        (events and counts of the intervals that were open)."""
+        seen = self._counts_of(probe)
+        assert self.wait_for(lambda: self._counts_of(probe) >= seen + intervals), probe
+
+    def _counts_of(self, probe: str) -> int:
+        with self._lock:
+            return sum(1 for r in self.records
+                       if type(r).__name__ == "ProbeCounts" and r.probe == probe)  # fmt: skip

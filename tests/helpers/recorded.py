@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
+from concurrent.futures import Future
 
+from bpftop.core.commands import Command, Enable
 from bpftop.core.histogram import bucket_of, buckets_from_counts, summarize
 from bpftop.core.records import (
     ConnectRecord,
@@ -264,23 +266,20 @@ class RecordedSource:
 
     def __init__(self, sink: Callable[[Record], None], records: list[Record]) -> None:
         self._sink = sink
-        self.settings: dict[tuple[str, str], float] = {}
-        self.actions: list[tuple[str, str, object]] = []
+        self.commands: list[Command] = []
         for record in records:
             sink(record)
 
-    def set_enabled(self, name: str, on: bool) -> None:
-        via = {"exec": "tracepoint:syscalls:sys_enter_execve"}.get(name)
-        self._sink(ProbeStatus(T0 + 10, name, "attached" if on else "detached", via=via))
-
-    def configure(self, name: str, setting: str, value: float) -> None:
-        self.settings[(name, setting)] = value
-
-    def control(self, name: str, action: str, arg: object) -> None:
-        self.actions.append((name, action, arg))
-
-    def set_filter(self, user_filter: object) -> None:
-        self.actions.append(("*", "filter", str(user_filter)))
+    def submit(self, command: Command) -> Future[None]:
+        """Probe toggles answer with a status; everything is kept in `commands`."""
+        self.commands.append(command)
+        if isinstance(command, Enable):
+            via = {"exec": "tracepoint:syscalls:sys_enter_execve"}.get(command.probe)
+            state = "attached" if command.on else "detached"
+            self._sink(ProbeStatus(T0 + 10, command.probe, state, via=via))
+        done: Future[None] = Future()
+        done.set_result(None)
+        return done
 
     def stop(self) -> None:
         pass
