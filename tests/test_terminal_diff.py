@@ -11,10 +11,10 @@ from typing import cast
 import pyte
 from rich.color import ColorSystem
 from rich.console import Console
-from textual._compositor import CompositorUpdate
 
 from bpftop.screens.app import BpftopApp
 from bpftop.screens.terminal_diff import TerminalCopy
+from bpftop.screens.textual_seam import CompositorUpdate
 from tests.helpers.apps import recorded_app
 
 WIDTH, HEIGHT = 100, 30

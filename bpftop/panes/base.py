@@ -7,16 +7,17 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from rich.text import Text
+from textual.app import ComposeResult
 from textual.binding import BindingType
 from textual.containers import Vertical
 from textual.message import Message
-from textual.widget import Widget
-from textual.widgets import DataTable, Static
+from textual.widgets import DataTable
 
 from bpftop.model.dashboard import DashboardSnapshot
 from bpftop.model.probe_state import ProbeState
 from bpftop.panes.keys import bindings
 from bpftop.panes.palette import Palette, palette_of
+from bpftop.panes.shown import RowTable, set_titles
 
 MAX_ROWS = 100  # newest rows a pane can show (zoomed, or scrolled); the model keeps 500
 # Rows past the pane's height that are filled anyway, so the cursor can move on
@@ -72,19 +73,20 @@ class Pane(Vertical, can_focus=False):
         self._last: DashboardSnapshot | None = None
         self._row_pids: list[int | None] = []  # the pid of each shown row, in table order
         self.rows_available = 0  # rows the pane could show, of which the table holds a screenful
+        self._marked: tuple[str | None, bool] | None = None  # the sort the header shows
 
     @property
     def palette(self) -> Palette:
         return palette_of(self)
 
-    def compose(self):  # type: ignore[no-untyped-def]
-        table: DataTable[Any] = DataTable(cursor_type="row", zebra_stripes=False)
+    def compose(self) -> ComposeResult:
+        table = RowTable(cursor_type="row", zebra_stripes=False)
         table.add_columns(*self.columns)
         yield table
 
     @property
-    def table(self) -> DataTable[Any]:
-        return self.query_one(DataTable)
+    def table(self) -> RowTable:
+        return self.query_one(RowTable)
 
     def update_from(self, snapshot: DashboardSnapshot) -> None:
         self._last = snapshot
@@ -105,7 +107,7 @@ class Pane(Vertical, can_focus=False):
         shown = rows[: self.rows_to_fill()]
         self._row_pids = [row.pid for row in shown]
         self._mark_sort()
-        refill(self.table, [row.cells for row in shown])
+        self.table.show_rows([row.cells for row in shown])
 
     def rows_to_fill(self) -> int:
         """A screenful of rows: the pane's height, or down to the cursor, and a few
@@ -130,14 +132,14 @@ class Pane(Vertical, can_focus=False):
     def _mark_sort(self) -> None:
         """An arrow on the sorted column's header (none: newest first)."""
         marked = (self.sort_column, self.sort_reverse)
-        if getattr(self, "_marked", None) == marked:
+        if self._marked == marked:
             return
         table = self.table
         for column, name in zip(table.ordered_columns, self.columns, strict=False):
             arrow = (" ▼" if self.sort_reverse else " ▲") if name == self.sort_column else ""
             column.label = Text(name + arrow)
             column.content_width = max(column.content_width, column.label.cell_len)
-        table._shown_rows = None  # type: ignore[attr-defined]  # repaint the header
+        table.forget_rows()  # the header is repainted with the rows
         self._marked = marked
 
     def alarming(self, snapshot: DashboardSnapshot) -> bool:
@@ -221,40 +223,6 @@ class Row:
     pid: int | None = None  # the process the row is about, for the drilldown
 
 
-def refill(table: DataTable[Any], rows: list[tuple[Any, ...]]) -> None:
-    """Show `rows`, keeping the cursor on its line. A table whose rows did not change is
-    left alone: no repaint, no bytes over the link. (Updating changed cells in place
-    measured no fewer bytes than a rebuild, and it fills DataTable's render caches.)"""
-    if getattr(table, "_shown_rows", None) == rows and table.row_count == len(rows):
-        return
-    cursor = table.cursor_row
-    table.clear()
-    # Text, not str: DataTable reads a str as Rich markup, so an argv like `grep [a-z]`
-    # would lose its brackets (and parsing markup cost most of a refresh).
-    table.add_rows([tuple(Text(c) if isinstance(c, str) else c for c in row) for row in rows])
-    if rows and cursor > 0:
-        table.move_cursor(row=min(cursor, len(rows) - 1), animate=False)
-    table._shown_rows = list(rows)  # type: ignore[attr-defined]
-
-
 def _sort_key(value: Any) -> tuple[int, Any]:
     """Blanks (None) sort below everything; the column's own type otherwise."""
     return (0, 0) if value is None else (1, value)
-
-
-def set_titles(widget: Widget, title: str, subtitle: str | None = None) -> None:
-    """Border title and subtitle, assigned only when they change: every assignment
-    repaints the whole widget, which over SSH is the bytes of the whole pane."""
-    shown = getattr(widget, "_shown_titles", None)
-    if shown != (title, subtitle):
-        widget.border_title = title
-        if subtitle is not None:
-            widget.border_subtitle = subtitle
-        widget._shown_titles = (title, subtitle)  # type: ignore[attr-defined]
-
-
-def show(static: Static, content: Text | str) -> None:
-    """Static.update, skipped when the content is what is already shown (see set_titles)."""
-    if getattr(static, "_shown_content", None) != content:
-        static.update(content)
-        static._shown_content = content  # type: ignore[attr-defined]

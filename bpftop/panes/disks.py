@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from rich.text import Text
+from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.widgets import DataTable, Static
 
@@ -13,9 +14,10 @@ from bpftop.core.format import compact_count, latency_us, rate, size, sparkline
 from bpftop.core.histogram import by_power_of_two
 from bpftop.model.dashboard import DashboardSnapshot
 from bpftop.model.disks import DeviceView, DiskSnapshot
-from bpftop.panes.base import Pane, Row, show
+from bpftop.panes.base import Pane, Row
 from bpftop.panes.keys import key_of
 from bpftop.panes.palette import Palette
+from bpftop.panes.shown import RowTable, show, shown
 
 SLOW_THRESHOLDS_MS = (0.0, 1.0, 10.0, 100.0)  # `t` cycles; 0 = off
 # The histogram's width in DEFAULT_CSS (32) less its right padding and the line that
@@ -64,23 +66,23 @@ class DiskPane(Pane):
         self._device_rows: list[str] = []  # device names in the table, in order
         self._device_columns: list[Any] = []
 
-    def compose(self):  # type: ignore[no-untyped-def]
-        devices: DataTable[Any] = DataTable(id="disk-devices", cursor_type="row")
+    def compose(self) -> ComposeResult:
+        devices = RowTable(id="disk-devices", cursor_type="row")
         self._device_columns = devices.add_columns(*DEVICE_COLUMNS)
         yield devices
         with Horizontal(id="disk-lower"):
             yield Static(id="disk-hist")
-            procs: DataTable[Any] = DataTable(id="disk-procs", cursor_type="row")
+            procs = RowTable(id="disk-procs", cursor_type="row")
             procs.add_columns(*self.columns)
             yield procs
 
     @property
-    def table(self) -> DataTable[Any]:
-        return self.query_one("#disk-procs", DataTable)
+    def table(self) -> RowTable:
+        return self.query_one("#disk-procs", RowTable)
 
     @property
-    def devices_table(self) -> DataTable[Any]:
-        return self.query_one("#disk-devices", DataTable)
+    def devices_table(self) -> RowTable:
+        return self.query_one("#disk-devices", RowTable)
 
     def live_title(self, snapshot: DashboardSnapshot) -> str:
         slow = (
@@ -112,7 +114,7 @@ class DiskPane(Pane):
         devices = self.devices_table.row_count
         if not devices:
             return 0
-        hist = str(getattr(self.query_one("#disk-hist", Static), "_shown_content", ""))
+        hist = str(shown(self.query_one("#disk-hist", Static)) or "")
         return 1 + min(devices, 6) + max(1 + self.rows_available, hist.count("\n") + 1)
 
     def rows(self, snapshot: DashboardSnapshot, newest: int | None = None) -> list[Row]:

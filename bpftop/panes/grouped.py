@@ -4,15 +4,17 @@ successes cannot push the failures off the screen."""
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from rich.text import Text
+from textual.app import ComposeResult
 from textual.widgets import DataTable
 
 from bpftop.core.format import rate
 from bpftop.model.dashboard import DashboardSnapshot
-from bpftop.panes.base import Pane, refill
+from bpftop.panes.base import Pane
 from bpftop.panes.palette import Palette
+from bpftop.panes.shown import RowTable
 
 MAX_GROUPS = 50
 BOTH_FROM = 8  # content lines from which the events always show below the groups
@@ -28,22 +30,22 @@ class GroupedPane(Pane):
     """
     group_columns: ClassVar[tuple[str, ...]]
 
-    def compose(self):  # type: ignore[no-untyped-def]
-        groups: DataTable[Any] = DataTable(classes="groups", cursor_type="row")
+    def compose(self) -> ComposeResult:
+        groups = RowTable(classes="groups", cursor_type="row")
         groups.add_columns(*self.group_columns)
         groups.display = False
         yield groups
-        events: DataTable[Any] = DataTable(classes="events", cursor_type="row")
+        events = RowTable(classes="events", cursor_type="row")
         events.add_columns(*self.columns)
         yield events
 
     @property
-    def groups(self) -> DataTable[Any]:
-        return self.query_one(".groups", DataTable)
+    def groups(self) -> RowTable:
+        return self.query_one(".groups", RowTable)
 
     @property
-    def table(self) -> DataTable[Any]:
-        return self.query_one(".events", DataTable)
+    def table(self) -> RowTable:
+        return self.query_one(".events", RowTable)
 
     def group_rows(self, snapshot: DashboardSnapshot) -> list[GroupRow]:
         """Busiest first."""
@@ -53,7 +55,7 @@ class GroupedPane(Pane):
         super().update_from(snapshot)
         shown = self.group_rows(snapshot)[:MAX_GROUPS]
         self._group_pids = [pid for _cells, pid in shown]
-        refill(self.groups, [cells for cells, _pid in shown])
+        self.groups.show_rows([cells for cells, _pid in shown])
         self._fit()
 
     def on_resize(self) -> None:

@@ -8,7 +8,7 @@ from textual.widgets import Static
 from bpftop.core.format import duration
 from bpftop.model.cpu import CpuSnapshot
 from bpftop.model.dashboard import DashboardSnapshot
-from bpftop.panes.base import show
+from bpftop.panes.shown import show
 
 SEPARATOR = " │ "
 

@@ -23,8 +23,6 @@ from typing import Any, ClassVar, cast
 
 from rich.color import ColorSystem
 from textual import work
-from textual._compositor import CompositorUpdate
-from textual.app import App
 from textual.binding import Binding, BindingType
 from textual.message import Message
 from textual.screen import Screen
@@ -63,6 +61,7 @@ from bpftop.screens.picker import PickerScreen
 from bpftop.screens.prompt import PromptScreen
 from bpftop.screens.sources import RecordSource
 from bpftop.screens.terminal_diff import TerminalCopy
+from bpftop.screens.textual_seam import CompositorUpdate, FilteredDisplay
 from bpftop.screens.themes import default_theme, load_themes, theme_names
 
 EXIT_GRACE_SECONDS = 3.0
@@ -86,7 +85,7 @@ def exit_anyway_after(seconds: float, code: int) -> None:
     threading.Thread(target=leave, name="exit-watchdog", daemon=True).start()
 
 
-class BpftopApp(App[int]):
+class BpftopApp(FilteredDisplay[int]):
     CSS_PATH = "app.tcss"
     TITLE = "bpftop"
     ENABLE_COMMAND_PALETTE = False
@@ -148,14 +147,11 @@ class BpftopApp(App[int]):
         which is the help or a prompt while one is open (the timer still renders)."""
         return cast(DashboardScreen, self.screen_stack[0])
 
-    def _display(self, screen: Screen[Any], renderable: Any) -> None:
-        """Textual's write path (private, textual pinned in pyproject), cut down to
-        the cells that changed on the terminal: see terminal_diff."""
-        if isinstance(renderable, CompositorUpdate) and not self.is_headless:
-            size = (self.size.width, self.size.height)
-            color_system = self.console._color_system or ColorSystem.TRUECOLOR  # as Strip.render
-            renderable = self._terminal.changes(renderable, size, color_system)
-        super()._display(screen, renderable)
+    def filter_update(
+        self, update: CompositorUpdate, size: tuple[int, int], color_system: ColorSystem
+    ) -> CompositorUpdate | None:
+        """Each screen update cut down to the cells that changed on the terminal."""
+        return self._terminal.changes(update, size, color_system)
 
     def action_redraw(self) -> None:
         """ctrl+l, as in every terminal program: the screen was garbled (a write from

@@ -27,6 +27,7 @@ class DashboardScreen(Screen[None]):
         self._steady_wants = SteadyWants()
         self._pane_wants: list[int] | None = None
         self._alarming: set[int] = set()
+        self._fitted: dict[str, int] = {}  # the height each pane was last given (0: 1fr)
 
     def compose(self) -> ComposeResult:
         yield HeaderLine(id="header")
@@ -78,10 +79,10 @@ class DashboardScreen(Screen[None]):
                 pane = panes[i]
                 if pane.has_class("-maximized"):  # zoomed: the whole screen
                     lines = 0
-                if getattr(pane, "_fitted", None) != lines:
+                if self._fitted.get(pane.probe) != lines:
                     pane.styles.height = lines or "1fr"
                     pane.set_class(lines == COLLAPSED, "-collapsed")
-                    pane._fitted = lines  # type: ignore[attr-defined]
+                    self._fitted[pane.probe] = lines
 
     def focused_pane_index(self) -> int | None:
         """The pane with this screen's focus (kept while another screen is on top)."""

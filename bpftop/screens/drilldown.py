@@ -30,9 +30,9 @@ from bpftop.model.disks import DiskSnapshot
 from bpftop.model.drilldown import DrilldownSnapshot, FunctionView
 from bpftop.model.execs import ExecSnapshot
 from bpftop.model.probe_state import ProbeState
-from bpftop.panes.base import refill, set_titles, show
 from bpftop.panes.keys import bindings, key_of
 from bpftop.panes.palette import Palette, palette_of
+from bpftop.panes.shown import RowTable, set_titles, show
 from bpftop.screens.picker import PickerScreen
 
 if TYPE_CHECKING:
@@ -91,17 +91,17 @@ class DrilldownScreen(Screen[None]):
         yield Static(id="dd-info")
         with Horizontal():
             with Vertical(id="dd-syscalls-box", classes="dd-box"):
-                yield DataTable(id="dd-syscalls", cursor_type="row")
+                yield RowTable(id="dd-syscalls", cursor_type="row")
             with Vertical(id="dd-functions-box", classes="dd-box"):
-                yield DataTable(id="dd-functions", cursor_type="row")
+                yield RowTable(id="dd-functions", cursor_type="row")
         with Vertical(id="dd-events-box", classes="dd-box"):
-            yield DataTable(id="dd-events", cursor_type="row")
+            yield RowTable(id="dd-events", cursor_type="row")
         yield Footer()
 
     def on_mount(self) -> None:
-        self.query_one("#dd-syscalls", DataTable).add_columns(*SYSCALL_COLUMNS)
-        self.query_one("#dd-functions", DataTable).add_columns(*FUNCTION_COLUMNS)
-        self.query_one("#dd-events", DataTable).add_columns(*BOTTOM_VIEWS[self.view])
+        self.query_one("#dd-syscalls", RowTable).add_columns(*SYSCALL_COLUMNS)
+        self.query_one("#dd-functions", RowTable).add_columns(*FUNCTION_COLUMNS)
+        self.query_one("#dd-events", RowTable).add_columns(*BOTTOM_VIEWS[self.view])
         self._mounted = True
         if self._last is not None:
             self.update_from(self._last)
@@ -180,7 +180,7 @@ class DrilldownScreen(Screen[None]):
                 latency_us(s.total_us), f"{100 * s.total_us / all_us:.1f}", latency_us(s.avg_us),
                 Text(errnos, style=bad), rate(s.per_second),
             ))  # fmt: skip
-        refill(self.query_one("#dd-syscalls", DataTable), rows)
+        self.query_one("#dd-syscalls", RowTable).show_rows(rows)
 
     def _fill_functions(self, drill: DrilldownSnapshot) -> None:
         box = self.query_one("#dd-functions-box")
@@ -197,7 +197,7 @@ class DrilldownScreen(Screen[None]):
         if not rows:
             hint = Text(f"{key_of('drilldown-uprobe')}: pick functions", style="dim")
             rows = [(hint, "", "", "", "", "", "")]
-        refill(self.query_one("#dd-functions", DataTable), rows)
+        self.query_one("#dd-functions", RowTable).show_rows(rows)
 
     def _fill_bottom(self, snapshot: DashboardSnapshot) -> None:
         box = self.query_one("#dd-events-box")
@@ -206,7 +206,7 @@ class DrilldownScreen(Screen[None]):
             info = self.info
             rows = [("", "socket", s) for s in (info.sockets if info else ())]
             rows += [("", "file", f) for f in (info.files if info else ())]
-            set_titles(box, "Open sockets and files · o: latency")
+            set_titles(box, f"Open sockets and files · {key_of('drilldown-files')}: latency")
         elif self.view == "latency":
             drill = snapshot.drilldown
             functions = drill.functions if drill and drill.pid == self.pid else ()
@@ -214,18 +214,20 @@ class DrilldownScreen(Screen[None]):
             picked = picked or (functions[0] if functions else None)
             rows = latency_rows(picked, palette_of(self)) if picked else []
             name = picked.symbol if picked else "(no function probed)"
-            set_titles(box, f"Latency of {name} since opened (pick it above) · o: events")
+            set_titles(box, f"Latency of {name} since opened (pick it above) · "
+                            f"{key_of('drilldown-files')}: events")  # fmt: skip
         else:
             rows = pid_events(snapshot, self.pid)
-            set_titles(box, f"Events of pid {self.pid} and its children · o: open files")
-        table = self.query_one("#dd-events", DataTable)
+            set_titles(box, f"Events of pid {self.pid} and its children · "
+                            f"{key_of('drilldown-files')}: open files")  # fmt: skip
+        table = self.query_one("#dd-events", RowTable)
         labels = BOTTOM_VIEWS[self.view]
         if tuple(str(c.label) for c in table.columns.values()) != labels:
             table.clear(columns=True)
             table.add_columns(*labels)
             # A cursor would paint over the first bar of the histogram.
             table.cursor_type = "none" if self.view == "latency" else "row"
-        refill(table, rows[:MAX_EVENTS])
+        table.show_rows(rows[:MAX_EVENTS])
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         """The highlighted function is the one whose latency the bottom table shows."""

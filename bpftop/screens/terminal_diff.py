@@ -6,7 +6,7 @@ that was ~9 KB/s on an idle box (htop: ~0.4 KB/s). This module keeps a copy of w
 the terminal shows and cuts each screen update down to the runs of cells that differ
 from it, so the link carries what a viewer can see change and nothing else.
 
-Hooked into the app's display path (BpftopApp._display): it sees the compositor's
+Hooked into the app's display path (textual_seam.FilteredDisplay): it sees the compositor's
 updates (LayoutUpdate: whole regions; ChopsUpdate: spans of lines) before they are
 rendered to escape sequences. Where the terminal's content is unknown (start, resize,
 after a suspend, ctrl+l) the copy is forgotten and everything is sent again.
@@ -19,8 +19,9 @@ from collections.abc import Iterable
 from rich.cells import cell_len
 from rich.color import ColorSystem
 from rich.console import Console
-from textual._compositor import ChopsUpdate, CompositorUpdate, LayoutUpdate
 from textual.strip import Strip
+
+from bpftop.screens.textual_seam import ChopsUpdate, CompositorUpdate, LayoutUpdate, style_sgr
 
 # One terminal cell: its character ("" for the right half of a wide one) and its SGR
 # codes, the style as the terminal sees it (Textual's styles also carry mouse metadata
@@ -91,9 +92,9 @@ def _cells(strips: list[Strip], color_system: ColorSystem) -> list[Cell] | None:
     cells: list[Cell] = []
     for strip in strips:
         for text, style, control in strip:
-            if control or (style is not None and style._link):
+            sgr = style_sgr(style, color_system)
+            if control or sgr is None:
                 return None
-            sgr = "" if style is None else style._ansi or Strip.render_ansi(style, color_system)
             for char in text:
                 width = cell_len(char)
                 if width == 0:  # a combining mark: part of the cell before it
