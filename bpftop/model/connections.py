@@ -7,9 +7,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import ClassVar
 
+from bpftop.core.format import latency_us
 from bpftop.core.records import ConnectRecord, ProbeCounts
 from bpftop.model.groups import Group, Groups
-from bpftop.model.pane_model import GROUPS_KEPT
+from bpftop.model.pane_model import GROUPS_KEPT, PidEvent
 from bpftop.model.rates import IntervalRate, RateSnapshot
 
 FAILURE_COUNTERS = ("out_refused", "out_timeout", "out_aborted", "out_error", "resets")
@@ -32,6 +33,21 @@ class ConnectSnapshot:
     inbound: RateSnapshot
     failed: RateSnapshot  # refused + timed out + aborted + failed at once + reset
     failures: tuple[Group[FailureKey, ConnectRecord], ...] = ()  # busiest first
+
+    def pid_events(self, pid: int) -> list[PidEvent]:
+        """Its connections; inbound ones are its when it owns the socket that listened
+        (bpf/connect.c)."""
+        out = []
+        for c in self.rows:
+            if c.pid != pid:
+                continue
+            if c.listener:
+                detail = f"in {c.daddr}:{c.dport} → its listener {c.saddr}:{c.sport} {c.outcome}"
+            else:
+                detail = (f"{c.direction} {c.daddr}:{c.dport} {c.outcome} "
+                          f"{latency_us(c.latency_us)}")  # fmt: skip
+            out.append(PidEvent(c.ts, "tcp", detail))
+        return out
 
     def trimmed(self, keep: int) -> ConnectSnapshot:
         return replace(self, rows=self.rows[-keep:], failures=self.failures[:GROUPS_KEPT])

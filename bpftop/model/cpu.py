@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from bpftop.core.records import CpuRecord, ProbeCounts, RunqRecord
+from bpftop.model.pane_model import PidEvent
 
 HISTORY = 120
 
@@ -23,6 +24,9 @@ class CpuSnapshot:
     # (the header's psutil figure had covered bpftop's own start-up: "cpu 100%" beside
     # "busy 0%"). None until the probe has counted an interval.
     box_busy_pct: float | None = None
+
+    def pid_events(self, pid: int) -> list[PidEvent]:
+        return []  # the drilldown's header has its CPU
 
     def trimmed(self, keep: int) -> CpuSnapshot:
         return self  # one interval's rows, as many as the pane shows

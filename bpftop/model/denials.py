@@ -9,7 +9,7 @@ from dataclasses import dataclass, replace
 from typing import ClassVar
 
 from bpftop.core.records import DenialGroupRecord, DenialRecord, ProbeCounts, SilentCapRecord
-from bpftop.model.pane_model import GROUPS_KEPT
+from bpftop.model.pane_model import GROUPS_KEPT, PidEvent
 from bpftop.model.rates import IntervalRate, RateSnapshot
 
 GroupKey = tuple[str, int, str, str]  # comm, uid, syscall, errno
@@ -51,6 +51,15 @@ class DenialSnapshot:
     silent_cap_checks: int  # refused capability checks that failed no syscall
     sampled_out: int  # events not sent under a flood (their counts are in the groups)
     silent: tuple[SilentCaps, ...] = ()  # who made them, busiest first
+
+    def pid_events(self, pid: int) -> list[PidEvent]:
+        out = []
+        for d in self.rows:
+            if d.pid == pid:
+                what = d.path or d.addr or ""
+                detail = f"{d.syscall} {d.errno} {what} {d.detail or ''}".strip()
+                out.append(PidEvent(d.ts, "denied", detail))
+        return out
 
     def trimmed(self, keep: int) -> DenialSnapshot:
         return replace(self, rows=self.rows[-keep:], groups=self.groups[:GROUPS_KEPT])

@@ -8,9 +8,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import ClassVar
 
+from bpftop.core.format import latency_us, size
 from bpftop.core.histogram import Bucket, merge
 from bpftop.core.records import DiskProcRecord, DiskRecord, ProbeCounts, SlowIoRecord
-from bpftop.model.pane_model import SPARK_KEPT
+from bpftop.model.pane_model import SPARK_KEPT, PidEvent
 from bpftop.model.rates import IntervalRate, RateSnapshot
 from bpftop.model.silence import forget_silent
 
@@ -45,6 +46,19 @@ class DiskSnapshot:
     window_s: float
     slow: tuple[SlowIoRecord, ...]  # newest last
     ios: RateSnapshot
+
+    def pid_events(self, pid: int) -> list[PidEvent]:
+        """Its slow I/Os, and what it did to each device over the window (first)."""
+        out = [PidEvent(s.ts, "slow io", f"{s.dev} {s.op} {size(s.bytes)} {latency_us(s.lat_us)}")
+               for s in self.slow if s.pid == pid]  # fmt: skip
+        for p in self.procs:
+            if p.pid == pid:
+                detail = (
+                    f"{p.dev} reads {p.reads} writes {p.writes} "
+                    f"{size(p.read_bytes + p.write_bytes)} avg {latency_us(p.avg_lat_us)}"
+                )
+                out.append(PidEvent(0.0, "disk", detail, when=f"{self.window_s:.0f}s"))
+        return out
 
     def trimmed(self, keep: int) -> DiskSnapshot:
         devices = tuple(replace(d, p99_history=d.p99_history[-SPARK_KEPT:]) for d in self.devices)

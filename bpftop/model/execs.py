@@ -9,7 +9,7 @@ from typing import ClassVar
 
 from bpftop.core.records import ExecRecord, ProbeCounts
 from bpftop.model.groups import Group, Groups
-from bpftop.model.pane_model import GROUPS_KEPT
+from bpftop.model.pane_model import GROUPS_KEPT, PidEvent
 from bpftop.model.rates import IntervalRate, RateSnapshot
 
 FailureKey = tuple[str, str]  # the path that failed, errno name
@@ -21,6 +21,16 @@ class ExecSnapshot:
     execs: RateSnapshot  # all exec attempts
     failed: RateSnapshot
     failures: tuple[Group[FailureKey, ExecRecord], ...] = ()  # busiest first
+
+    def pid_events(self, pid: int) -> list[PidEvent]:
+        """Its execs, and its children's."""
+        out = []
+        for e in self.rows:
+            if pid in (e.pid, e.ppid):
+                who = "" if e.pid == pid else f"child {e.pid} "
+                detail = f"{who}{' '.join(e.argv) or e.filename} → {e.error or 'ok'}"
+                out.append(PidEvent(e.ts, "exec", detail))
+        return out
 
     def trimmed(self, keep: int) -> ExecSnapshot:
         return replace(self, rows=self.rows[-keep:], failures=self.failures[:GROUPS_KEPT])

@@ -5,15 +5,28 @@ record to the model whose `records` hold its type, and knows nothing else of it.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, ClassVar, Protocol, Self
+from typing import Any, ClassVar, NamedTuple, Protocol, Self
 
 from bpftop.core.records import ProbeCounts
+
+
+class PidEvent(NamedTuple):
+    """A line of the drilldown's events view: what a pane holds about one process."""
+
+    ts: float
+    kind: str  # "exec", "tcp", ...
+    detail: str
+    when: str | None = None  # shown instead of the clock: a summary over a window ("5s")
 
 
 class PaneSnapshot(Protocol):
     def trimmed(self, keep: int) -> Self:
         """This snapshot with its event lists cut to the newest `keep` rows (and any
         long history to what a pane draws), for the rewind history's frames."""
+        ...
+
+    def pid_events(self, pid: int) -> list[PidEvent]:
+        """Its rows about process `pid`, for the drilldown (none: [])."""
         ...
 
 

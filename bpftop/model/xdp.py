@@ -9,7 +9,7 @@ from dataclasses import dataclass, field, replace
 from typing import ClassVar
 
 from bpftop.core.records import ProbeCounts, XdpRecord
-from bpftop.model.pane_model import SPARK_KEPT
+from bpftop.model.pane_model import SPARK_KEPT, PidEvent
 from bpftop.model.silence import forget_silent
 
 HISTORY = 120
@@ -30,6 +30,9 @@ class IfaceView:
 @dataclass(frozen=True)
 class XdpSnapshot:
     ifaces: tuple[IfaceView, ...]  # by name
+
+    def pid_events(self, pid: int) -> list[PidEvent]:
+        return []  # interfaces, not processes
 
     def trimmed(self, keep: int) -> XdpSnapshot:
         return replace(self, ifaces=tuple(replace(i, drop_history=i.drop_history[-SPARK_KEPT:])

@@ -23,12 +23,8 @@ from textual.widgets import DataTable, Footer, Static
 from bpftop.catalog import KEY_TABLE
 from bpftop.core.format import clock, latency_us, rate, size
 from bpftop.host.process_info import ProcessInfo
-from bpftop.model.connections import ConnectSnapshot
 from bpftop.model.dashboard import DashboardSnapshot
-from bpftop.model.denials import DenialSnapshot
-from bpftop.model.disks import DiskSnapshot
 from bpftop.model.drilldown import DrilldownSnapshot, FunctionView
-from bpftop.model.execs import ExecSnapshot
 from bpftop.model.probe_state import ProbeState
 from bpftop.panes.keys import bindings, key_of
 from bpftop.panes.palette import Palette, palette_of
@@ -315,36 +311,9 @@ def latency_rows(function: FunctionView, palette: Palette) -> list[tuple[Any, ..
 
 
 def pid_events(snapshot: DashboardSnapshot, pid: int) -> list[tuple[Any, ...]]:
-    """The other panes' rows about `pid` (and execs of its children), newest first.
-    Inbound connections are its when it owns the socket that listened (bpf/connect.c)."""
-    rows: list[tuple[float, str, str | Text]] = []
-    for e in snapshot.view("exec", ExecSnapshot).rows:
-        if pid in (e.pid, e.ppid):
-            result = e.error or "ok"
-            who = "" if e.pid == pid else f"child {e.pid} "
-            rows.append((e.ts, "exec", f"{who}{' '.join(e.argv) or e.filename} → {result}"))
-    for c in snapshot.view("connect", ConnectSnapshot).rows:
-        if c.pid != pid:
-            continue
-        if c.listener:
-            detail = f"in {c.daddr}:{c.dport} → its listener {c.saddr}:{c.sport} {c.outcome}"
-        else:
-            detail = f"{c.direction} {c.daddr}:{c.dport} {c.outcome} {latency_us(c.latency_us)}"
-        rows.append((c.ts, "tcp", detail))
-    for s in snapshot.view("disk", DiskSnapshot).slow:
-        if s.pid == pid:
-            rows.append((s.ts, "slow io", f"{s.dev} {s.op} {size(s.bytes)} {latency_us(s.lat_us)}"))
-    for d in snapshot.view("denials", DenialSnapshot).rows:
-        if d.pid == pid:
-            what = d.path or d.addr or ""
-            rows.append((d.ts, "denied", f"{d.syscall} {d.errno} {what} {d.detail or ''}".strip()))
-    rows.sort(key=lambda row: row[0], reverse=True)
-    out: list[tuple[Any, ...]] = [(clock(ts), kind, detail) for ts, kind, detail in rows]
-    for p in snapshot.view("disk", DiskSnapshot).procs:
-        if p.pid == pid:
-            window = f"{snapshot.view('disk', DiskSnapshot).window_s:.0f}s"
-            out.insert(0, (window, "disk", (
-                f"{p.dev} reads {p.reads} writes {p.writes} "
-                f"{size(p.read_bytes + p.write_bytes)} avg {latency_us(p.avg_lat_us)}"
-            )))  # fmt: skip
-    return out
+    """Every pane's rows about `pid` (its snapshot's pid_events): summaries over a
+    window first, then events, newest first."""
+    events = [e for view in snapshot.views.values() for e in view.pid_events(pid)]
+    summaries = [(e.when, e.kind, e.detail) for e in events if e.when is not None]
+    timed = sorted((e for e in events if e.when is None), key=lambda e: e.ts, reverse=True)
+    return [*reversed(summaries), *((clock(e.ts), e.kind, e.detail) for e in timed)]
