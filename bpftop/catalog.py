@@ -9,17 +9,19 @@ The drilldown's per-pid probes follow PANES; they have no pane of their own.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from bpftop.core.records import Record
-from bpftop.model import offenders
+from bpftop.model import metric_families, offenders
 from bpftop.model.connections import ConnectModel
 from bpftop.model.cpu import CpuModel
 from bpftop.model.dashboard import Dashboard
 from bpftop.model.denials import DenialModel
 from bpftop.model.disks import DiskModel
 from bpftop.model.execs import ExecModel
+from bpftop.model.metrics import MetricsSnapshot
 from bpftop.model.pane_model import PaneModel
 from bpftop.model.xdp import XdpModel
 from bpftop.panes.base import Pane
@@ -40,7 +42,11 @@ from bpftop.probes.syscall_probe import SyscallProbe
 from bpftop.probes.uprobe_probe import UprobeProbe
 from bpftop.probes.xdp_probe import XdpProbe
 
+if TYPE_CHECKING:
+    from prometheus_client.core import Metric  # only --serve imports the client
+
 ReportSection = Callable[[list[Record]], list[str]]
+MetricFamilies = Callable[[MetricsSnapshot], Iterable["Metric"]]
 
 
 @dataclass(frozen=True)
@@ -55,6 +61,7 @@ class PaneDescriptor:
     column: int  # 0: left (or top, on a narrow terminal); 1: right
     row: int  # top to bottom within the column
     report: tuple[str, ReportSection] | None = None  # the bundle report's "top offenders"
+    metrics: MetricFamilies | None = None  # its /metrics families (--serve)
     in_footer: bool = True  # 80 columns hold five toggles: CPU's key is in its title alone
 
     @property
@@ -69,26 +76,31 @@ PANES: tuple[PaneDescriptor, ...] = (
         ExecProbe, ExecModel, ExecPane, "Execs", "1", "Execs",
         "exec probe on/off (off really detaches it)",
         column=0, row=1, report=("execs", offenders.execs),
+        metrics=metric_families.execs,
     ),
     PaneDescriptor(
         ConnectProbe, ConnectModel, ConnectPane, "TCP", "2", "TCP",
         "TCP connection probe on/off",
         column=0, row=2, report=("TCP connections", offenders.connects),
+        metrics=metric_families.connects,
     ),
     PaneDescriptor(
         DiskProbe, DiskModel, DiskPane, "Disk I/O", "3", "Disk",
         "disk I/O probe on/off",
         column=1, row=0, report=("disk I/O", offenders.disks),
+        metrics=metric_families.disks,
     ),
     PaneDescriptor(
         DenialProbe, DenialModel, DenialsPane, "Denials", "4", "Denials",
         "permission denials probe on/off",
         column=1, row=1, report=("permission denials", offenders.denials),
+        metrics=metric_families.denials,
     ),
     PaneDescriptor(
         XdpProbe, XdpModel, XdpPane, "XDP", "5", "XDP",
         "XDP probe on/off (reading only; with it go bpftop's own XDP programs)",
         column=1, row=2, report=("XDP", offenders.xdp),
+        metrics=metric_families.xdp,
     ),
     PaneDescriptor(
         CpuProbe, CpuModel, CpuPane, "CPU", "0", "CPU",

@@ -17,18 +17,14 @@ from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from prometheus_client import CollectorRegistry, make_wsgi_app
-from prometheus_client.core import (
-    CounterMetricFamily,
-    GaugeMetricFamily,
-    HistogramMetricFamily,
-    Metric,
-)
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import Collector
 
 from bpftop import __version__
+from bpftop.catalog import PANES
 from bpftop.core.records import PROBE_STATES
-from bpftop.model.metrics import LATENCY_BOUNDS_US, TCP_SERIES, MetricTotals
+from bpftop.model.metrics import MetricTotals
 
 CLIENT_TIMEOUT_S = 5.0
 
@@ -101,39 +97,9 @@ class BpftopCollector(Collector):
         yield attached
         yield state
 
-        if "exec" in snap.probes:
-            execs = CounterMetricFamily(
-                "bpftop_execs", "execve/execveat calls by result", labels=["result"]
-            )
-            for result, counter in (("ok", "ok"), ("failed", "failed")):
-                execs.add_metric([result], snap.counters.get(("exec", counter), 0))
-            yield execs
-
-        if "connect" in snap.probes:
-            yield _tcp_family(snap.counters)
-
-        if "disk" in snap.probes:
-            yield from _disk_families(snap.disk)
-
-        if "denials" in snap.probes:
-            with_comm = any(comm for _s, _e, comm in snap.denials)
-            labels = ["syscall", "errno", *(["comm"] if with_comm else [])]
-            denials = CounterMetricFamily(
-                "bpftop_denials", "syscalls that failed with EACCES or EPERM", labels=labels
-            )
-            for (syscall, errno, comm), count in sorted(snap.denials.items()):
-                denials.add_metric([syscall, errno, *([comm] if with_comm else [])], count)
-            yield denials
-
-        if "xdp" in snap.probes:
-            xdp = CounterMetricFamily(
-                "bpftop_xdp_actions",
-                "XDP verdicts per interface and counting source (driver, tracepoint, bpftop)",
-                labels=["ifname", "action", "source"],
-            )
-            for (ifname, action, source), count in sorted(snap.xdp.items()):
-                xdp.add_metric([ifname, action, source], count)
-            yield xdp
+        for pane in PANES:  # the panes' own families (catalog.py), in pane order
+            if pane.metrics is not None and pane.name in snap.probes:
+                yield from pane.metrics(snap)
 
         lost = CounterMetricFamily(
             "bpftop_lost_events",
@@ -157,45 +123,3 @@ class BpftopCollector(Collector):
         yield lost
         yield run
         yield measured
-
-
-def _tcp_family(counters: dict[tuple[str, str], int]) -> CounterMetricFamily:
-    tcp = CounterMetricFamily(
-        "bpftop_tcp_connections",
-        "new TCP connections by direction and result",
-        labels=["direction", "result"],
-    )
-    for direction, result, counter in TCP_SERIES:
-        tcp.add_metric([direction, result], counters.get(("connect", counter), 0))
-    resets = counters.get(("connect", "resets"), 0)
-    in_resets = counters.get(("connect", "in_resets"), 0)
-    tcp.add_metric(["out", "reset"], resets - in_resets)
-    tcp.add_metric(["in", "reset"], in_resets)
-    return tcp
-
-
-def _disk_families(disk: dict[tuple[str, str], Any]) -> Iterator[Metric]:
-    latency = HistogramMetricFamily(
-        "bpftop_disk_io_latency_seconds",
-        "block I/O latency, submission to completion, from the kernel's histogram",
-        labels=["device", "op"],
-    )
-    ios = CounterMetricFamily("bpftop_disk_ios", "block I/Os completed", labels=["device", "op"])
-    nbytes = CounterMetricFamily(
-        "bpftop_disk_bytes", "bytes of block I/O completed", labels=["device", "op"]
-    )
-    for (device, op), series in sorted(disk.items()):
-        ios.add_metric([device, op], series.ios)
-        nbytes.add_metric([device, op], series.bytes)
-        hist = series.latency
-        if hist is None:
-            continue
-        buckets = [
-            (f"{bound / 1e6:g}", count)
-            for bound, count in zip(LATENCY_BOUNDS_US, hist.cumulative(), strict=True)
-        ]
-        buckets.append(("+Inf", hist.count))
-        latency.add_metric([device, op], buckets, sum_value=hist.sum_us / 1e6)
-    yield latency
-    yield ios
-    yield nbytes
