@@ -172,12 +172,8 @@ async def test_disk_key_detaches_and_slow_key_reaches_the_kernel(kernel_features
         assert isinstance(probe, DiskProbe)
 
         await pilot.press("t", "t")  # off -> 1 ms -> 10 ms
-        for _ in range(100):
-            if probe.active and probe.read_config(0) == 10_000_000:
-                break
-            await pilot.pause(0.05)
-        else:
-            raise AssertionError("the 10 ms threshold never reached the BPF map")
+        await wait_for(pilot, lambda: probe.active and probe.read_config(0) == 10_000_000,
+                       "the 10 ms threshold in the BPF map")  # fmt: skip
         assert "slow ≥ 10ms" in str(app.query_one("#pane-disk").border_title)
 
         disk_ids = program_ids(app, "disk")
@@ -223,9 +219,6 @@ async def test_xdp_keys_attach_count_drop_and_detach(kernel_features) -> None:
     from tests.helpers.netns import send_udp, veth_pair, xdp_prog_id
 
     # pyroute2's IPRoute runs its own asyncio loop: off the app's loop, in threads.
-    async def prog_id(ifindex: int) -> int | None:
-        return await asyncio.to_thread(xdp_prog_id, ifindex)
-
     setup = veth_pair()
     pair = await asyncio.to_thread(setup.__enter__)
     try:
@@ -233,65 +226,53 @@ async def test_xdp_keys_attach_count_drop_and_detach(kernel_features) -> None:
         async with app.run_test(size=(160, 48)) as pilot:
             await wait_state(pilot, app, "xdp", "attached")
             pane = app.query_one("#pane-xdp", XdpPane)
-            for _ in range(100):  # the veth shows up at the next interval
+
+            def names() -> list[str]:
                 app.render_snapshot()
-                names = [str(pane.table.get_row_at(i)[0]) for i in range(pane.table.row_count)]
-                if pair.host_if in names:
-                    break
-                await pilot.pause(0.1)
+                return [str(pane.table.get_row_at(i)[0]) for i in range(pane.table.row_count)]
+
+            await wait_for(pilot, lambda: pair.host_if in names(), "the veth in the pane")
             pane.table.focus()
-            pane.table.move_cursor(row=names.index(pair.host_if))
+            pane.table.move_cursor(row=names().index(pair.host_if))
             assert pane.selected_interface() == pair.host_if
 
             await pilot.press("a")
-            for _ in range(100):
-                if await prog_id(pair.host_ifindex) is not None:
-                    break
-                await pilot.pause(0.05)
-            assert await prog_id(pair.host_ifindex) is not None
-            for _ in range(100):  # `d` acts once the pane has seen the program is ours
-                if app.timeline.dashboard.model("xdp", XdpModel).own_attached(pair.host_if):
-                    break
-                await pilot.pause(0.05)
+            await wait_for(pilot, lambda: xdp_prog_id(pair.host_ifindex) is not None, "ours on")
+            # `d` acts once the pane has seen the program is ours.
+            await wait_for(
+                pilot, lambda: xdp_model(app).own_attached(pair.host_if), "the pane to see it"
+            )
 
             await pilot.press("d", *"udp:0", "enter")  # a bad rule: the prompt stays
             assert "bad port" in str(app.screen.query_one("#prompt-error").render())
             await pilot.press("ctrl+a", "ctrl+k", *"udp:9999", "enter")
             await pilot.pause(0.5)
             await asyncio.to_thread(send_udp, pair, 12, 9999)
-            for _ in range(100):
-                views = app.timeline.dashboard.model("xdp", XdpModel).snapshot().ifaces
-                if any(v.last.ifname == pair.host_if and v.rules and v.rules[0][1] > 0
-                       for v in views):  # fmt: skip
-                    break
-                await pilot.pause(0.1)
-            else:
-                raise AssertionError("the drop rule never counted a drop")
+            await wait_for(pilot, lambda: any(
+                v.last.ifname == pair.host_if and v.rules and v.rules[0][1] > 0
+                for v in xdp_model(app).snapshot().ifaces), "a drop the rule counted")  # fmt: skip
 
             await pilot.press("D")  # the rules go, the program stays and counts
             await pilot.pause(0.3)
             await asyncio.to_thread(send_udp, pair, 7, 9999)
 
             def own_rates() -> dict[str, float | None]:
-                views = [v for v in app.timeline.dashboard.model("xdp", XdpModel).snapshot().ifaces
+                views = [v for v in xdp_model(app).snapshot().ifaces
                          if v.last.ifname == pair.host_if]  # fmt: skip
                 return views[0].rates.get("bpftop", {}) if views else {}
 
-            for _ in range(100):  # udp:9999 now passes
-                if (own_rates().get("pass") or 0) > 0 and own_rates().get("drop") == 0:
-                    break
-                await pilot.pause(0.1)
-            else:
-                raise AssertionError(f"rules not cleared: {own_rates()}")
+            await wait_for(  # udp:9999 now passes
+                pilot, lambda: (own_rates().get("pass") or 0) > 0 and own_rates().get("drop") == 0,
+                "the rules cleared")  # fmt: skip
 
             await pilot.press("a")  # ours now: the same key detaches it
-            for _ in range(100):
-                if await prog_id(pair.host_ifindex) is None:
-                    break
-                await pilot.pause(0.05)
-            assert await prog_id(pair.host_ifindex) is None
+            await wait_for(pilot, lambda: xdp_prog_id(pair.host_ifindex) is None, "ours off")
     finally:
         await asyncio.to_thread(setup.__exit__, None, None, None)
+
+
+def xdp_model(app: BpftopApp) -> XdpModel:
+    return app.timeline.dashboard.model("xdp", XdpModel)
 
 
 async def wait_for(pilot, predicate, what: str) -> None:

@@ -101,6 +101,8 @@ PROBE_STATES = ("attaching", "attached", "unavailable", "detached")
 # people, and may change).
 EXEC_FAILURES_OFF = "exec_failures_off"  # attached, but failed execs are not captured
 OVER_BUDGET = "over_budget"  # a uprobe detached: it cost its process more than the budget
+# Attached, and failed execs come from a sys_exit hook that every syscall of the box pays.
+EXEC_FAILURES_COSTLY = "exec_failures_costly"
 
 
 def errno_name(ret: int) -> str | None:

@@ -121,11 +121,12 @@ class BpfEngine:
         done: Future[None] = Future()
         if isinstance(command, SetFilter):
             self._filter = command.filter  # the sink drops the rest at once
+        started = self._thread.is_alive()  # asked once: the thread may start meanwhile
         work: Callable[[], None]
         if isinstance(command, Enable):  # attaching waits for the start-up attaches
             work = functools.partial(self._set_enabled, command.probe, command.on)
         else:
-            work = self._applier(command, on_thread=self._thread.is_alive())
+            work = self._applier(command, on_thread=started)
 
         def run() -> None:
             try:
@@ -135,7 +136,7 @@ class BpfEngine:
                 raise
             done.set_result(None)
 
-        if self._thread.is_alive() or isinstance(command, Enable):
+        if started or isinstance(command, Enable):
             self._commands.put(run)
         else:
             run()

@@ -13,6 +13,7 @@ from textual.containers import Vertical
 from textual.message import Message
 from textual.widgets import DataTable
 
+from bpftop.core.commands import Settings
 from bpftop.model.dashboard import DashboardSnapshot
 from bpftop.model.probe_state import ProbeState
 from bpftop.panes.keys import bindings
@@ -74,6 +75,9 @@ class Pane(Vertical, can_focus=False):
         self._row_pids: list[int | None] = []  # the pid of each shown row, in table order
         self.rows_available = 0  # rows the pane could show, of which the table holds a screenful
         self._marked: tuple[str | None, bool] | None = None  # the sort the header shows
+        # The user's settings, as the screen last read them from their owner (the
+        # record source) for this render; a pane shows them, never changes them.
+        self.settings = Settings()
 
     @property
     def palette(self) -> Palette:
@@ -93,6 +97,8 @@ class Pane(Vertical, can_focus=False):
         state = snapshot.probes.get(self.probe, ProbeState(self.probe, state="detached"))
         self.set_class(not state.attached, "-off")
         subtitle = state.describe_plan() if state.state != "detached" else "off"
+        if hint := self.subtitle_hint(state):
+            subtitle = f"{hint} · {subtitle}"  # first: the subtitle is cut at the edge
         set_titles(self, self.title_text(snapshot, state), subtitle)
         sorted_by = self.sort_column if self.sort_column in self.columns else None
         # Newest first: only the newest MAX_ROWS records can be shown, so only they are
@@ -141,6 +147,10 @@ class Pane(Vertical, can_focus=False):
             column.content_width = max(column.content_width, column.label.cell_len)
         table.forget_rows()  # the header is repainted with the rows
         self._marked = marked
+
+    def subtitle_hint(self, state: ProbeState) -> str:
+        """Hook: a key worth knowing about how the probe is attached ("" for none)."""
+        return ""
 
     def alarming(self, snapshot: DashboardSnapshot) -> bool:
         """Hook: something is failing here now; such panes get rows before calm ones."""

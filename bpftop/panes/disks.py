@@ -61,7 +61,6 @@ class DiskPane(Pane):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:  # Pane's: from the descriptor
         super().__init__(*args, **kwargs)
-        self.slow_ms = 0.0  # shown in the title; the record source owns the setting
         self.selected_dev: str | None = None
         self._device_rows: list[str] = []  # device names in the table, in order
         self._device_columns: list[Any] = []
@@ -86,8 +85,8 @@ class DiskPane(Pane):
 
     def live_title(self, snapshot: DashboardSnapshot) -> str:
         slow = (
-            f"slow ≥ {self.slow_ms:g}ms"
-            if self.slow_ms
+            f"slow ≥ {self.settings.disk_slow_ms:g}ms"
+            if self.settings.disk_slow_ms
             else f"slow: off ({key_of('slow-threshold')})"
         )
         return f"IO {rate(snapshot.view('disk', DiskSnapshot).ios.per_second)} · {slow}"
@@ -121,7 +120,7 @@ class DiskPane(Pane):
         palette = self.palette
         out = []
         for p in snapshot.view("disk", DiskSnapshot).procs:
-            if self.slow_ms and not p.slow:
+            if self.settings.disk_slow_ms and not p.slow:
                 continue  # the threshold filter: only processes with slow I/O
             total = p.read_bytes + p.write_bytes
             out.append(
@@ -208,10 +207,6 @@ class DiskPane(Pane):
         if event.data_table.id == "disk-devices" and key is not None and key != self.selected_dev:
             self.selected_dev = str(key)
             self._rerender()
-
-    def show_slow_threshold(self, slow_ms: float) -> None:
-        self.slow_ms = slow_ms
-        self._rerender()
 
 
 def next_slow_threshold(slow_ms: float) -> float:

@@ -6,9 +6,10 @@ from __future__ import annotations
 from rich.text import Text
 
 from bpftop.core.format import clock, rate
-from bpftop.core.records import EXEC_FAILURES_OFF
+from bpftop.core.records import EXEC_FAILURES_COSTLY, EXEC_FAILURES_OFF
 from bpftop.model.dashboard import DashboardSnapshot
 from bpftop.model.execs import ExecSnapshot
+from bpftop.model.probe_state import ProbeState
 from bpftop.panes.base import Row
 from bpftop.panes.grouped import MAX_GROUPS, GroupedPane, GroupRow, count_cells
 from bpftop.panes.keys import key_of
@@ -27,6 +28,11 @@ class ExecPane(GroupedPane):
             f"off ({key_of('exec-failures')})" if failures_off else rate(execs.failed.per_second)
         )
         return f"{rate(execs.execs.per_second)} · failed {failed} · total {execs.execs.total}"
+
+    def subtitle_hint(self, state: ProbeState) -> str:
+        if state.attached and state.code == EXEC_FAILURES_COSTLY:
+            return f"{key_of('exec-failures')}: failures off"
+        return ""
 
     def alarming(self, snapshot: DashboardSnapshot) -> bool:
         return snapshot.view("exec", ExecSnapshot).failed.per_second > 0

@@ -14,7 +14,7 @@ import ctypes
 import time
 from typing import Any, ClassVar
 
-from bpftop.core.records import EXEC_FAILURES_OFF, ExecRecord, Record
+from bpftop.core.records import EXEC_FAILURES_COSTLY, EXEC_FAILURES_OFF, ExecRecord, Record
 from bpftop.host.kernel import KernelFeatures
 from bpftop.loader.libbpf import tracing_programs_reattach
 from bpftop.probes.base import PlanStep, Probe, c_string, tracepoint_function, write_filter
@@ -46,12 +46,12 @@ KRETPROBE_STEP = PlanStep(
 )
 SYS_EXIT_STEP = PlanStep(
     via=f"{SUCCESS_VIA} + tracepoint:syscalls:sys_exit_execve{{,at}} for failures"
-    " (every syscall pays; F: off)",
+    " (every syscall pays)",
     tracepoints=(*EXEC_TRACEPOINTS, *FAILURE_TRACEPOINTS),
     cflags=(*ARGV_FLAGS, "-DFAIL_SYSCALL_TP"),
 )
 # SYS_EXIT_STEP while the denials probe runs: its sys_exit program reports failures too.
-SHARED_VIA = f"{SUCCESS_VIA} + the denials probe's sys_exit for failures (shared; F: off)"
+SHARED_VIA = f"{SUCCESS_VIA} + the denials probe's sys_exit for failures (shared)"
 SYSCALL_STEP = PlanStep(
     via="tracepoint:syscalls:sys_{enter,exit}_execve{,at} (every syscall pays)",
     tracepoints=(
@@ -130,7 +130,15 @@ class ExecProbe(Probe):
         self._lookups.add(record)
 
     def status_code(self) -> str | None:
-        return EXEC_FAILURES_OFF if self.active and self._source is None else None
+        """Failures off, or from a hook on every syscall (the pane names the key that
+        turns them off)."""
+        if not self.active:
+            return None
+        if self._source is None:
+            return EXEC_FAILURES_OFF
+        if self._source == SHARED or self.step is SYS_EXIT_STEP:
+            return EXEC_FAILURES_COSTLY
+        return None
 
     def via(self) -> str | None:
         if self.step is None or not self.active:

@@ -3,9 +3,9 @@
 Records arrive on the BPF thread and go straight into the timeline's models under a
 lock; the app renders a snapshot once per refresh. Status changes (a probe attached
 or detached) also post a message so the screen follows a key at once. The dashboard
-is a screen of its own (dashboard_screen); where records come from, live or a
-recording, is the source's business (sources), and the drilldown's work is its
-control's (drilldown_control).
+is a screen of its own (screens/dashboard.py); where records come from, live or a
+recording, and the user's settings, are the source's business (screens/sources.py),
+and the drilldown's work is its control's (screens/drilldown_control.py).
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ from bpftop.model.timeline import MOMENT_HELP, Timeline, parse_moment
 from bpftop.model.xdp import XdpModel
 from bpftop.outputs.bundle import BundleError, default_directory, with_statuses, write_bundle
 from bpftop.panes.base import Pane
-from bpftop.panes.disks import DiskPane, next_slow_threshold
+from bpftop.panes.disks import next_slow_threshold
 from bpftop.panes.keys import REWIND_KEYS, bindings, help_lines, key_of
 from bpftop.panes.xdp import XdpPane
 from bpftop.screens.dashboard import DashboardScreen
@@ -251,7 +251,7 @@ class BpftopApp(FilteredDisplay[int]):
     def action_disk_slow(self) -> None:
         slow_ms = next_slow_threshold(self.source.settings.disk_slow_ms)
         self.source.submit(SetDiskSlow(slow_ms))
-        self.dashboard_screen.query_one(DiskPane).show_slow_threshold(slow_ms)
+        self.render_snapshot()  # the disk pane's title says it at once
 
     def action_exec_failures(self) -> None:
         if not self.source.changes_probes:

@@ -12,7 +12,6 @@ from textual.widgets import Footer
 from bpftop.catalog import COLUMNS
 from bpftop.model.dashboard import DashboardSnapshot
 from bpftop.panes.base import Pane
-from bpftop.panes.disks import DiskPane
 from bpftop.panes.header import HeaderLine
 from bpftop.screens.layout import COLLAPSED, SteadyWants, columns_for, pane_heights, serving_order
 from bpftop.screens.sources import RecordSource
@@ -35,10 +34,7 @@ class DashboardScreen(Screen[None]):
             for column in COLUMNS:  # two from WIDE_COLUMNS on (layout.py), else stacked
                 with Vertical(classes="column"):
                     for d in column:
-                        pane = d.pane(d.name, d.title, d.key)
-                        if isinstance(pane, DiskPane):  # --disk-slow-ms, shown in its title
-                            pane.slow_ms = self._source.settings.disk_slow_ms
-                        yield pane
+                        yield d.pane(d.name, d.title, d.key)
         yield Footer()
 
     @property
@@ -51,6 +47,7 @@ class DashboardScreen(Screen[None]):
             return
         header.first().update_from(snap, banner=banner)
         for pane in self.panes:
+            pane.settings = self._source.settings  # the disk pane's threshold, say
             pane.update_from(snap)
         self.fit_panes(snap)
 
