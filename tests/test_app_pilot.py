@@ -17,6 +17,7 @@ from bpftop.model.execs import ExecModel
 from bpftop.model.xdp import XdpModel
 from bpftop.panes.execs import ExecPane
 from bpftop.panes.xdp import XdpPane
+from bpftop.probes.denial_probe import LSM_HOOK_SETS
 from bpftop.probes.disk_probe import DiskProbe
 from bpftop.probes.exec_probe import FEXIT_STEP, SHARED_VIA
 from bpftop.probes.uprobe_probe import UprobeProbe
@@ -188,12 +189,18 @@ async def test_disk_key_detaches_and_slow_key_reaches_the_kernel(kernel_features
 
 
 # Programs each step loads: sys_exit, the capability hook (a kprobe is two programs) and
-# the two LSM hooks' fexit programs.
-PROGRAMS_BY_STEP = {
-    "raw_tracepoint:sys_exit + tracepoint:capability:cap_capable + fexit:LSM hooks": 4,
-    "raw_tracepoint:sys_exit + kprobe:cap_capable + fexit:LSM hooks": 5,
+# an fexit program per LSM hook of the step (both, or the one a kernel has: 5.10).
+DENIAL_BASES = {
     "raw_tracepoint:sys_exit + tracepoint:capability:cap_capable": 2,
     "raw_tracepoint:sys_exit + kprobe:cap_capable": 3,
+}
+PROGRAMS_BY_STEP = {
+    **DENIAL_BASES,
+    **{
+        f"{base} + {hooks_via}": programs + len(hooks)
+        for base, programs in DENIAL_BASES.items()
+        for hooks, hooks_via, _leave_out in LSM_HOOK_SETS
+    },
     "netlink + ethtool stats + tracepoint:xdp:xdp_exception": 2,
     # + fexit programs, but only on foreign XDP programs (none in this test)
     "netlink + ethtool stats + tracepoint:xdp:xdp_exception + fexit on foreign XDP programs": 2,
