@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import subprocess
 
 import pytest
@@ -223,7 +224,7 @@ async def test_probe_key_detaches_its_programs(kernel_features, probe, key) -> N
 
 
 async def test_xdp_keys_attach_count_drop_and_detach(kernel_features) -> None:
-    from tests.helpers.netns import send_udp, veth_pair, xdp_prog_id
+    from tests.helpers.netns import send_udp, veth_pair
 
     # pyroute2's IPRoute runs its own asyncio loop: off the app's loop, in threads.
     setup = veth_pair()
@@ -244,7 +245,7 @@ async def test_xdp_keys_attach_count_drop_and_detach(kernel_features) -> None:
             assert pane.selected_interface() == pair.host_if
 
             await pilot.press("a")
-            await wait_for(pilot, lambda: xdp_prog_id(pair.host_ifindex) is not None, "ours on")
+            await wait_for(pilot, lambda: prog_id(pair.host_ifindex) is not None, "ours on")
             # `d` acts once the pane has seen the program is ours.
             await wait_for(
                 pilot, lambda: xdp_model(app).own_attached(pair.host_if), "the pane to see it"
@@ -273,9 +274,18 @@ async def test_xdp_keys_attach_count_drop_and_detach(kernel_features) -> None:
                 "the rules cleared")  # fmt: skip
 
             await pilot.press("a")  # ours now: the same key detaches it
-            await wait_for(pilot, lambda: xdp_prog_id(pair.host_ifindex) is None, "ours off")
+            await wait_for(pilot, lambda: prog_id(pair.host_ifindex) is None, "ours off")
     finally:
         await asyncio.to_thread(setup.__exit__, None, None, None)
+
+
+def prog_id(ifindex: int) -> int | None:
+    """xdp_prog_id off the event loop (pyroute2 runs an asyncio loop of its own)."""
+    from tests.helpers.netns import xdp_prog_id
+
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        found: int | None = pool.submit(xdp_prog_id, ifindex).result()
+    return found
 
 
 def xdp_model(app: BpftopApp) -> XdpModel:
