@@ -1,10 +1,12 @@
 """What bpftop shows: one descriptor per pane, in one place (the way Inspektor Gadget
-registers a gadget). The probe registry, the key table's toggles, the dashboard's
-columns and models, and the report's sections are derived from PANES; nothing else
-names a pane. Adding a pane is its own files (bpf/, probes/, model/, panes/) and one
-descriptor here: CONTRIBUTING.md, "Adding a pane".
+registers a gadget). Derived from PANES: the probe registry (--probes, --check, the
+engine), the key table's toggles, the dashboard's columns, its models and the routing
+of records to them, the bundle report's sections and the /metrics families; the
+history's trimming and the drilldown's events come from each model's snapshot.
+Nothing else names a pane. Adding a pane is its own files (bpf/, probes/, model/,
+panes/) and one descriptor here: CONTRIBUTING.md, "Adding a pane".
 
-The drilldown's per-pid probes follow PANES; they have no pane of their own.
+The drilldown's per-pid probes (PID_PROBES) have no pane of their own.
 """
 
 from __future__ import annotations
