@@ -5,7 +5,7 @@ from __future__ import annotations
 from bpftop.catalog import new_dashboard
 from bpftop.core.records import ExecRecord, ProbeCounts, ProbeStatus
 from bpftop.model.execs import ExecSnapshot
-from bpftop.model.history import ROWS_KEPT, History, trimmed
+from bpftop.model.history import ROWS_KEPT, History
 from bpftop.model.replay import SPEEDS, Replay
 from bpftop.model.timeline import parse_moment, worst_disk_p99
 from tests.helpers.recorded import DEMO_SECONDS, demo_session
@@ -24,7 +24,7 @@ def test_every_frame_is_exactly_the_snapshot_of_its_step() -> None:
             history.add_record(record)
         snap = dashboard.snapshot(float(step))
         frame = history.add_frame(snap)
-        taken[frame.seq] = trimmed(snap)
+        taken[frame.seq] = snap.trimmed(ROWS_KEPT)
         # Every frame still held equals what was shown at its step, to the row.
         for f in (history.oldest, history.step(frame.seq, -30), frame):
             assert f is not None and f.snapshot == taken[f.seq]

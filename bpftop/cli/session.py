@@ -11,7 +11,7 @@ import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from bpftop.catalog import PROBE_NAMES
+from bpftop.catalog import PROBE_CLASSES, PROBE_NAMES
 from bpftop.cli.options import Options
 from bpftop.core.commands import Command, Settings, UprobeAttach, XdpAddRule, XdpAttach
 from bpftop.core.records import Record
@@ -45,8 +45,6 @@ def start_metrics(options: Options) -> MetricsServer:
 
 def live_header(kernel: KernelFeatures, options: Options) -> RecordingHeader:
     """The facts a recording or bundle starts with: the box and each probe's attach plan."""
-    from bpftop.catalog import PROBE_CLASSES
-
     plans = {cls.name: [step.via for step in cls.plan] for cls in PROBE_CLASSES
              if cls.name in options.probes}  # fmt: skip
     return make_header(host=socket.gethostname(), kernel=kernel.release,
@@ -139,7 +137,6 @@ def run_tui(
     about: RecordingHeader,
     recorder: RecordingWriter | None,
 ) -> int:
-    from bpftop.catalog import PROBE_CLASSES
     from bpftop.host.system import SystemSampler
     from bpftop.screens.app import BpftopApp
     from bpftop.screens.sources import LiveSource

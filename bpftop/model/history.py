@@ -23,6 +23,8 @@ MAX_EVENTS = 60_000  # with the frames, ~26-52 MiB under storms (docs/benchmarks
 # case (thousands of denial groups changing every second). Past it the oldest frames
 # give up all their records, and a bundle's report says where they start.
 MAX_AGGREGATES = 200_000
+# A frame keeps each pane's snapshot trimmed (PaneSnapshot.trimmed): each event list cut
+# to its newest ROWS_KEPT rows, sparklines to what a pane draws: ~10 KB plus its rows.
 ROWS_KEPT = 25  # per list in a frame: more than a pane shows at 120x40
 
 
@@ -37,12 +39,6 @@ class Frame:
     @property
     def ts(self) -> float:
         return self.snapshot.ts
-
-
-def trimmed(snapshot: DashboardSnapshot, keep: int = ROWS_KEPT) -> DashboardSnapshot:
-    """The snapshot with each event list cut to its newest `keep` rows and each sparkline
-    history to what a pane can draw: a frame then costs ~10 KB plus its rows."""
-    return snapshot.trimmed(keep)
 
 
 class History:
@@ -71,7 +67,7 @@ class History:
     def add_frame(self, snapshot: DashboardSnapshot) -> Frame:
         records, self._pending = tuple(self._pending), []
         events = sum(1 for r in records if is_event(r))
-        frame = Frame(self._next_seq, trimmed(snapshot), records, events)
+        frame = Frame(self._next_seq, snapshot.trimmed(ROWS_KEPT), records, events)
         self._next_seq += 1
         self._frames.append(frame)
         self._kept_events += events

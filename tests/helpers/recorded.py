@@ -31,6 +31,7 @@ from bpftop.core.records import (
     XdpRecord,
 )
 from bpftop.host.process_info import ProcessInfo
+from bpftop.screens.sources import done
 
 T0 = 1_795_000_000.0  # a fixed wall clock: 2026-11-18 ... UTC
 SKIPPED = (("fexit:tcp_v4_connect", "unavailable, lockdown=integrity"),)
@@ -277,9 +278,7 @@ class RecordedSource:
             via = {"exec": "tracepoint:syscalls:sys_enter_execve"}.get(command.probe)
             state = "attached" if command.on else "detached"
             self._sink(ProbeStatus(T0 + 10, command.probe, state, via=via))
-        done: Future[None] = Future()
-        done.set_result(None)
-        return done
+        return done()
 
     def stop(self) -> None:
         pass
