@@ -20,7 +20,7 @@ from bpftop.panes.execs import ExecPane
 from bpftop.panes.xdp import XdpPane
 from bpftop.probes.denial_probe import LSM_HOOK_SETS
 from bpftop.probes.disk_probe import DiskProbe
-from bpftop.probes.exec_probe import FEXIT_STEP, SHARED_VIA
+from bpftop.probes.exec_probe import FEXIT_STEP, SHARED_VIA, SYS_EXIT_STEP
 from bpftop.probes.uprobe_probe import UprobeProbe
 from bpftop.screens.app import BpftopApp
 from bpftop.screens.drilldown import DrilldownScreen
@@ -122,6 +122,11 @@ async def test_f_turns_failed_exec_capture_off_and_back_on(kernel_features) -> N
         for name in PROBE_NAMES:
             await wait_state(pilot, app, name, "attached")
         via_on = app.timeline.dashboard.probes["exec"].via
+        pane = app.query_one("#pane-exec")
+        await pilot.pause(0.5)  # a refresh
+        # Where failed execs cost every syscall (a sys_exit hook), the subtitle names F first.
+        costly = via_on in (SHARED_VIA, SYS_EXIT_STEP.via)
+        assert str(pane.border_subtitle).startswith("F: failures off · via") == costly, via_on
         await pilot.press("F")
         if via_on == FEXIT_STEP.via and not tracing_programs_reattach():
             # 5.10: a detached fexit program cannot be attached again; F says so instead
@@ -134,7 +139,6 @@ async def test_f_turns_failed_exec_capture_off_and_back_on(kernel_features) -> N
             return
         await wait_via(pilot, app, "exec", "failed execs off")
         await pilot.pause(0.5)  # a refresh
-        pane = app.query_one("#pane-exec")
         assert "failed off (F)" in str(pane.border_title)
         assert "failed execs off" in str(pane.border_subtitle)
         assert app.timeline.dashboard.probes["exec"].code == EXEC_FAILURES_OFF

@@ -5,13 +5,22 @@ from __future__ import annotations
 import dataclasses
 
 from bpftop.catalog import new_dashboard
-from bpftop.core.records import ConnectRecord, ExecRecord, ProbeCounts, ProbeStatus, errno_name
+from bpftop.core.records import (
+    ConnectRecord,
+    DenialRecord,
+    DiskProcRecord,
+    ExecRecord,
+    ProbeCounts,
+    ProbeStatus,
+    errno_name,
+)
 from bpftop.host.kernel import KernelFeatures
 from bpftop.model.connections import ConnectSnapshot
 from bpftop.model.execs import ExecSnapshot
 from bpftop.model.probe_state import ProbeState
 from bpftop.model.rates import IntervalRate
 from bpftop.probes.base import PlanStep, choose_step
+from bpftop.screens.drilldown import pid_events
 
 KERNEL = KernelFeatures(
     release="6.18",
@@ -186,3 +195,20 @@ def test_exec_and_connect_failures_group_by_path_errno_and_peer_result() -> None
     conns = {g.key: g.total for g in board.snapshot(2.0).view("connect", ConnectSnapshot).failures}
     assert conns == {("out", "10.0.0.2", 5432, 4, "refused"): 1,
                      ("in", "10.0.0.1", 443, 4, "reset"): 2}  # fmt: skip
+
+
+def test_the_drilldown_events_come_from_every_pane_summaries_first_then_newest() -> None:
+    """Each pane's snapshot gives its rows about the pid (PaneSnapshot.pid_events); the
+    drilldown puts the disk's window summary first, then the events, newest first."""
+    board = new_dashboard()
+    board.apply(exec_record(10.0, 7))
+    board.apply(exec_record(11.0, 99))  # another process: not its
+    board.apply(ConnectRecord(12.0, 7, "app", 0, "out", 4, "10.0.0.1", 5000, "10.0.0.2", 80,
+                              1500.0, "refused"))  # fmt: skip
+    board.apply(DenialRecord(13.0, 7, "app", 0, "openat", "EACCES", "/etc/shadow", None,
+                             "syscall", None))  # fmt: skip
+    board.apply(DiskProcRecord(14.0, 7, "app", "vda", 1.0, 3, 1, 12288, 4096, 250.0))
+    rows = pid_events(board.snapshot(15.0), 7)
+    assert [kind for _when, kind, _detail in rows] == ["disk", "denied", "tcp", "exec"]
+    assert rows[0][0] == "1s" and "vda reads 3 writes 1" in rows[0][2]
+    assert "openat EACCES /etc/shadow" in rows[1][2] and "refused" in rows[2][2]
