@@ -14,7 +14,7 @@ from rich.console import Console
 
 from bpftop.screens.app import BpftopApp
 from bpftop.screens.terminal_diff import TerminalCopy
-from bpftop.screens.textual_seam import CompositorUpdate
+from bpftop.panes.textual_seam import CompositorUpdate
 from tests.helpers.apps import recorded_app
 
 WIDTH, HEIGHT = 100, 30

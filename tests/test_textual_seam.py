@@ -1,9 +1,10 @@
-"""The private Textual and Rich names bpftop uses (bpftop/screens/textual_seam.py) are
+"""The private Textual and Rich names bpftop uses (bpftop/panes/textual_seam.py) are
 still there, with the shapes it relies on. An upgrade that moves one fails here, by
 name, rather than garbling the terminal or silently sending every cell again."""
 
 from __future__ import annotations
 
+import gc
 import inspect
 
 from rich.color import ColorSystem
@@ -11,9 +12,11 @@ from rich.console import Console
 from rich.style import Style
 from textual import _compositor
 from textual.app import App
+from textual.cache import LRUCache
 from textual.strip import Strip
 
-from bpftop.screens import textual_seam
+from bpftop.panes import textual_seam
+from bpftop.panes.textual_seam import free_render_caches
 
 
 def params(function: object) -> list[str]:
@@ -42,3 +45,27 @@ def test_the_console_and_styles_keep_the_fields_the_diff_reads() -> None:
     assert sgr == Strip.render_ansi(Style(bold=True, color="red"), ColorSystem.EIGHT_BIT) == "1;31"
     assert textual_seam.style_sgr(Style(link="https://example.com"), ColorSystem.EIGHT_BIT) is None
     assert textual_seam.style_sgr(None, ColorSystem.EIGHT_BIT) == ""
+
+
+def test_an_emptied_lru_cache_leaves_no_cyclic_garbage() -> None:
+    """free_render_caches unlinks LRUCache's ring of entries (`_cache`: key -> [previous,
+    next, key, value]); Textual's own clear() leaves the ring for a full collection."""
+
+    class Holder:
+        def __init__(self) -> None:
+            self.cache: LRUCache[int, list[int]] = LRUCache(100)
+
+    for empty, garbage in ((lambda h: h.cache.clear(), True), (free_render_caches, False)):
+        holder = Holder()
+        for i in range(50):
+            holder.cache[i] = [i]
+        assert all(isinstance(entry, list) and len(entry) == 4
+                   for entry in holder.cache._cache.values())  # fmt: skip
+        gc.collect()
+        gc.disable()
+        try:
+            empty(holder)
+            assert len(holder.cache) == 0
+            assert (gc.collect() > 0) is garbage
+        finally:
+            gc.enable()

@@ -11,6 +11,8 @@ from rich.text import Text
 from textual.widget import Widget
 from textual.widgets import DataTable, Static
 
+from bpftop.panes.textual_seam import free_render_caches
+
 Cells = tuple[Any, ...]
 
 
@@ -27,6 +29,7 @@ class RowTable(DataTable[Any]):
         if self._shown_rows == rows and self.row_count == len(rows):
             return
         cursor = self.cursor_row
+        free_render_caches(self)  # freed now, not left to a full collection
         self.clear()
         # Text, not str: DataTable reads a str as Rich markup, so an argv like `grep [a-z]`
         # would lose its brackets (and parsing markup cost most of a refresh).

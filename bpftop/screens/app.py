@@ -61,7 +61,7 @@ from bpftop.screens.picker import PickerScreen
 from bpftop.screens.prompt import PromptScreen
 from bpftop.screens.sources import RecordSource
 from bpftop.screens.terminal_diff import TerminalCopy
-from bpftop.screens.textual_seam import CompositorUpdate, FilteredDisplay
+from bpftop.panes.textual_seam import CompositorUpdate, FilteredDisplay
 from bpftop.screens.themes import default_theme, load_themes, theme_names
 
 EXIT_GRACE_SECONDS = 3.0

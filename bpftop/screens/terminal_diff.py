@@ -21,7 +21,7 @@ from rich.color import ColorSystem
 from rich.console import Console
 from textual.strip import Strip
 
-from bpftop.screens.textual_seam import ChopsUpdate, CompositorUpdate, LayoutUpdate, style_sgr
+from bpftop.panes.textual_seam import ChopsUpdate, CompositorUpdate, LayoutUpdate, style_sgr
 
 # One terminal cell: its character ("" for the right half of a wide one) and its SGR
 # codes, the style as the terminal sees it (Textual's styles also carry mouse metadata
