@@ -12,9 +12,9 @@ import pyte
 from rich.color import ColorSystem
 from rich.console import Console
 
+from bpftop.panes.textual_seam import CompositorUpdate
 from bpftop.screens.app import BpftopApp
 from bpftop.screens.terminal_diff import TerminalCopy
-from bpftop.panes.textual_seam import CompositorUpdate
 from tests.helpers.apps import recorded_app
 
 WIDTH, HEIGHT = 100, 30

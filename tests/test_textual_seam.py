@@ -6,14 +6,18 @@ from __future__ import annotations
 
 import gc
 import inspect
+from typing import Any
 
 from rich.color import ColorSystem
 from rich.console import Console
+from rich.segment import Segment
 from rich.style import Style
+from rich.text import Text
 from textual import _compositor
 from textual.app import App
 from textual.cache import LRUCache
 from textual.strip import Strip
+from textual.widgets import DataTable
 
 from bpftop.panes import textual_seam
 from bpftop.panes.textual_seam import free_render_caches
@@ -69,3 +73,46 @@ def test_an_emptied_lru_cache_leaves_no_cyclic_garbage() -> None:
             assert (gc.collect() > 0) is garbage
         finally:
             gc.enable()
+
+
+CELLS = [  # fmt: skip
+    Text("plain ascii"),
+    Text(""),
+    Text("-", style="dim"),
+    Text("refused", style="bold red"),
+    Text.assemble(("ok ", "green"), ("then", "italic")),
+    Text("a much longer cell cut at the edge"),
+    Text("宽字符 wide"),
+    Text("e\u0301 combining"),
+    Text("trailing   "),
+    Text("12.5", justify="right"),  # DataTable's own path
+]
+
+
+async def test_quick_cells_render_the_segments_rich_does() -> None:
+    """QuickCellTable's own one-line Text cells, against DataTable's Rich pipeline: the
+    same characters in the same styles (meta included), whatever the width, cursor or hover."""
+
+    class Tables(App[None]):
+        def compose(self) -> Any:
+            yield DataTable(id="rich")
+            yield textual_seam.QuickCellTable(id="quick")
+
+    app = Tables()
+    async with app.run_test(size=(100, 30)) as pilot:
+        app.set_focus(None)  # a focused table draws its cursor in another colour
+        await pilot.pause()
+        rich_table, quick = app.query_one("#rich", DataTable), app.query_one("#quick", DataTable)
+        for table in (rich_table, quick):
+            table.add_columns("A", "B")
+            table.add_rows([(cell, Text("x")) for cell in CELLS])
+        base = Style(color="white", bgcolor="black")
+        for row in range(len(CELLS)):
+            for width in (1, 2, 3, 8, 40):
+                for cursor, hover in ((False, False), (True, False), (False, True)):
+                    args = (row, 0, base, width, cursor, hover)
+                    for table in (rich_table, quick):  # its key leaves the width out
+                        table._cell_render_cache.clear()
+                    want = list(Segment.simplify(rich_table._render_cell(*args)[0]))
+                    got = list(Segment.simplify(quick._render_cell(*args)[0]))
+                    assert got == want, (CELLS[row].plain, width, cursor, hover)

@@ -9,14 +9,14 @@ from weakref import WeakKeyDictionary
 
 from rich.text import Text
 from textual.widget import Widget
-from textual.widgets import DataTable, Static
+from textual.widgets import Static
 
-from bpftop.panes.textual_seam import free_render_caches
+from bpftop.panes.textual_seam import QuickCellTable, free_render_caches
 
 Cells = tuple[Any, ...]
 
 
-class RowTable(DataTable[Any]):
+class RowTable(QuickCellTable):
     """A DataTable that keeps the rows it shows, and is left alone when they come again."""
 
     def __init__(self, **kwargs: Any) -> None:

@@ -52,6 +52,7 @@ from bpftop.outputs.bundle import BundleError, default_directory, with_statuses,
 from bpftop.panes.base import Pane
 from bpftop.panes.disks import next_slow_threshold
 from bpftop.panes.keys import REWIND_KEYS, bindings, help_lines, key_of
+from bpftop.panes.textual_seam import CompositorUpdate, FilteredDisplay
 from bpftop.panes.xdp import XdpPane
 from bpftop.screens.dashboard import DashboardScreen
 from bpftop.screens.drilldown import DrilldownScreen
@@ -61,7 +62,6 @@ from bpftop.screens.picker import PickerScreen
 from bpftop.screens.prompt import PromptScreen
 from bpftop.screens.sources import RecordSource
 from bpftop.screens.terminal_diff import TerminalCopy
-from bpftop.panes.textual_seam import CompositorUpdate, FilteredDisplay
 from bpftop.screens.themes import default_theme, load_themes, theme_names
 
 EXIT_GRACE_SECONDS = 3.0

@@ -95,6 +95,9 @@ def _cells(strips: list[Strip], color_system: ColorSystem) -> list[Cell] | None:
             sgr = style_sgr(style, color_system)
             if control or sgr is None:
                 return None
+            if text.isascii() and text.isprintable():  # one cell per character
+                cells.extend([(char, sgr) for char in text])
+                continue
             for char in text:
                 width = cell_len(char)
                 if width == 0:  # a combining mark: part of the cell before it
