@@ -75,7 +75,7 @@ def test_an_emptied_lru_cache_leaves_no_cyclic_garbage() -> None:
             gc.enable()
 
 
-CELLS = [  # fmt: skip
+CELLS = [
     Text("plain ascii"),
     Text(""),
     Text("-", style="dim"),

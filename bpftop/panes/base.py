@@ -4,13 +4,14 @@ probe's rate, loss and cost, and whose subtitle says how the probe is attached."
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import BindingType
 from textual.containers import Vertical
 from textual.message import Message
+from textual.widget import Widget
 from textual.widgets import DataTable
 
 from bpftop.core.commands import Settings
@@ -20,6 +21,7 @@ from bpftop.panes.keys import bindings
 from bpftop.panes.palette import Palette, palette_of
 from bpftop.panes.shown import RowTable, set_titles
 
+W = TypeVar("W", bound=Widget)
 MAX_ROWS = 100  # newest rows a pane can show (zoomed, or scrolled); the model keeps 500
 # Rows past the pane's height that are filled anyway, so the cursor can move on
 # before the next refresh brings more. Every row filled is measured and rendered at
@@ -78,6 +80,7 @@ class Pane(Vertical, can_focus=False):
         # The user's settings, as the screen last read them from their owner (the
         # record source) for this render; a pane shows them, never changes them.
         self.settings = Settings()
+        self._children: dict[str | type[Widget], Widget] = {}  # child()'s finds
 
     @property
     def palette(self) -> Palette:
@@ -90,7 +93,19 @@ class Pane(Vertical, can_focus=False):
 
     @property
     def table(self) -> RowTable:
-        return self.query_one(RowTable)
+        return self.child(None, RowTable)
+
+    def child(self, selector: str | None, kind: type[W]) -> W:
+        """query_one (the one `kind` child, or the one matching `selector`), remembered:
+        a pane's widgets are composed once and stay, and a DOM query per table per
+        refresh was a tenth of a refresh's own time."""
+        key = selector or kind
+        found = self._children.get(key)
+        if found is None:
+            found = self.query_one(selector, kind) if selector else self.query_one(kind)
+            self._children[key] = found
+        assert isinstance(found, kind)
+        return found
 
     def update_from(self, snapshot: DashboardSnapshot) -> None:
         self._last = snapshot

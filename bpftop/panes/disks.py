@@ -77,11 +77,11 @@ class DiskPane(Pane):
 
     @property
     def table(self) -> RowTable:
-        return self.query_one("#disk-procs", RowTable)
+        return self.child("#disk-procs", RowTable)
 
     @property
     def devices_table(self) -> RowTable:
-        return self.query_one("#disk-devices", RowTable)
+        return self.child("#disk-devices", RowTable)
 
     def live_title(self, snapshot: DashboardSnapshot) -> str:
         slow = (
@@ -99,7 +99,7 @@ class DiskPane(Pane):
             self.selected_dev = names[0] if names else None
         self._fill_devices(devices)
         selected = next((d for d in devices if d.last.dev == self.selected_dev), None)
-        show(self.query_one("#disk-hist", Static), self._histogram(selected, snapshot))
+        show(self.child("#disk-hist", Static), self._histogram(selected, snapshot))
 
     def alarming(self, snapshot: DashboardSnapshot) -> bool:
         """A device whose p99 is past 10 ms (the palette's "bad" band)."""
@@ -113,7 +113,7 @@ class DiskPane(Pane):
         devices = self.devices_table.row_count
         if not devices:
             return 0
-        hist = str(shown(self.query_one("#disk-hist", Static)) or "")
+        hist = str(shown(self.child("#disk-hist", Static)) or "")
         return 1 + min(devices, 6) + max(1 + self.rows_available, hist.count("\n") + 1)
 
     def rows(self, snapshot: DashboardSnapshot, newest: int | None = None) -> list[Row]:

@@ -41,11 +41,11 @@ class GroupedPane(Pane):
 
     @property
     def groups(self) -> RowTable:
-        return self.query_one(".groups", RowTable)
+        return self.child(".groups", RowTable)
 
     @property
     def table(self) -> RowTable:
-        return self.query_one(".events", RowTable)
+        return self.child(".events", RowTable)
 
     def group_rows(self, snapshot: DashboardSnapshot) -> list[GroupRow]:
         """Busiest first."""

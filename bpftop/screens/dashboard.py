@@ -27,6 +27,7 @@ class DashboardScreen(Screen[None]):
         self._pane_wants: list[int] | None = None
         self._alarming: set[int] = set()
         self._fitted: dict[str, int] = {}  # the height each pane was last given (0: 1fr)
+        self._panes: list[Pane] = []
 
     def compose(self) -> ComposeResult:
         yield HeaderLine(id="header")
@@ -39,7 +40,10 @@ class DashboardScreen(Screen[None]):
 
     @property
     def panes(self) -> list[Pane]:
-        return list(self.query(Pane))
+        """In screen order; remembered once all are mounted (asked several times a refresh)."""
+        if len(self._panes) != PANE_COUNT:
+            self._panes = list(self.query(Pane))
+        return self._panes
 
     def show(self, snap: DashboardSnapshot, banner: list[str]) -> None:
         header = self.query(HeaderLine)

@@ -114,6 +114,8 @@ def _cells(strips: list[Strip], color_system: ColorSystem) -> list[Cell] | None:
 def _apply(line: list[Cell | None], x: int, cells: list[Cell], y: int) -> list[Run]:
     """Write `cells` at `x` into the copy of a line; return the runs that changed."""
     end = min(len(line), x + len(cells))
+    if line[x:end] == cells[: end - x]:  # most lines of a repainted widget are as they were
+        return []
     spans: list[list[int]] = []  # [first, last] changed cell; close ones merged
     for i in range(x, end):
         if line[i] != cells[i - x]:
