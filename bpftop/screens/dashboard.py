@@ -88,8 +88,11 @@ class DashboardScreen(Screen[None]):
     def focused_pane_index(self) -> int | None:
         """The pane with this screen's focus (kept while another screen is on top)."""
         focused = self.focused
-        return next((i for i, p in enumerate(self.panes)
-                     if focused is not None and focused in p.walk_children()), None)  # fmt: skip
+        if focused is None:
+            return None
+        pane = next((n for n in focused.ancestors_with_self if isinstance(n, Pane)), None)
+        panes = self.panes
+        return panes.index(pane) if pane in panes else None
 
     def zoom(self) -> None:
         """Maximize the focused pane (the first if none is), or restore."""
