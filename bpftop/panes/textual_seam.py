@@ -96,8 +96,8 @@ class QuickCellTable(DataTable[Any]):
     each second, and that was most of the TUI's render time. A one-line Text cell
     needs only its segments, cropped or padded to the column and styled as Styled
     would; the same segments as Rich's (tests/test_textual_seam.py compares them), a
-    fraction of the cost. Headers, row labels, multi-line rows and other renderables
-    take DataTable's own path."""
+    fraction of the cost. Column labels too (rendered again at every change of the
+    rows); row labels, multi-line rows and other renderables take DataTable's own path."""
 
     def _render_cell(
         self,
@@ -108,24 +108,28 @@ class QuickCellTable(DataTable[Any]):
         cursor: bool = False,
         hover: bool = False,
     ) -> list[list[Segment]]:
-        if row_index < 0 or column_index < 0:
+        header = row_index == -1
+        if row_index < -1 or column_index < 0:  # a row label
             return super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
-        row_key = self._row_locations.get_key(row_index)
+        row_key = self._header_row_key if header else self._row_locations.get_key(row_index)
         column_key = self._column_locations.get_key(column_index)
-        row = self.rows.get(row_key) if row_key is not None else None
+        row = self.rows.get(row_key) if row_key is not None and not header else None
+        height = self.header_height if header else row.height if row is not None else 0
         cells = self._get_row_renderables(row_index).cells
         cell = cells[column_index] if column_index < len(cells) else None
-        if (row_key is None or column_key is None or row is None or row.height != 1
-                or not isinstance(cell, Text) or "\n" in cell.plain
-                or cell.justify not in (None, "default", "left")):  # fmt: skip
+        if (row_key is None or column_key is None or height != 1 or not isinstance(cell, Text)
+                or "\n" in cell.plain or cell.justify not in (None, "default", "left")):  # fmt: skip
             return super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
         key = (row_key, column_key, base_style, cursor, hover, self._show_hover_cursor,
                self._update_count, self._pseudo_class_state)  # fmt: skip
         cache = self._cell_render_cache
         lines = cache.get(key)
         if lines is None:
+            fixed = not header and (
+                row_index < self.fixed_rows or column_index < self.fixed_columns
+            )
             component, post = self._get_styles_to_render_cell(
-                False, False, row_index < self.fixed_rows or column_index < self.fixed_columns,
+                header, False, fixed,
                 hover, cursor, self.show_cursor, self._show_hover_cursor,
                 self.cursor_foreground_priority == "css", self.cursor_background_priority == "css",
             )  # fmt: skip
