@@ -99,7 +99,8 @@ class DiskPane(Pane):
             self.selected_dev = names[0] if names else None
         self._fill_devices(devices)
         selected = next((d for d in devices if d.last.dev == self.selected_dev), None)
-        show(self.child("#disk-hist", Static), self._histogram(selected, snapshot))
+        hist = self._histogram(selected, snapshot)
+        show(self.child("#disk-hist", Static), hist, layout=False)  # its size is in its CSS
 
     def alarming(self, snapshot: DashboardSnapshot) -> bool:
         """A device whose p99 is past 10 ms (the palette's "bad" band)."""

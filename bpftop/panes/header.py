@@ -21,11 +21,12 @@ class HeaderLine(Static):
     def update_from(self, snapshot: DashboardSnapshot, *, banner: list[str] | None = None) -> None:
         """`banner`: what the app says about time (REPLAY, PAUSED, REWIND), shown first."""
         self._snapshot, self._banner = snapshot, banner or []
-        show(self, self._line(self.size.width - 2 if self.size.width else 200))
+        line = self._line(self.size.width - 2 if self.size.width else 200)
+        show(self, line, layout=False)  # one line, the screen's width: its size never changes
 
     def on_resize(self) -> None:
         if getattr(self, "_snapshot", None) is not None:
-            show(self, self._line(self.size.width - 2))
+            show(self, self._line(self.size.width - 2), layout=False)
 
     def _line(self, width: int) -> Text:
         """The full line where it fits; a compact one on narrow terminals (80x24 over SSH)."""

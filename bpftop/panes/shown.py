@@ -57,10 +57,11 @@ def set_titles(widget: Widget, title: str, subtitle: str | None = None) -> None:
         _SHOWN[widget] = (title, subtitle)
 
 
-def show(static: Static, content: Text | str) -> None:
-    """Static.update, skipped when the content is what is already shown."""
+def show(static: Static, content: Text | str, *, layout: bool = True) -> None:
+    """Static.update, skipped when the content is what is already shown. `layout=False`
+    for a widget whose size its CSS fixes: no layout of the whole screen for it."""
     if _SHOWN.get(static) != content:
-        static.update(content)
+        static.update(content, layout=layout)
         _SHOWN[static] = content
 
 

@@ -117,8 +117,9 @@ class QuickCellTable(DataTable[Any]):
         height = self.header_height if header else row.height if row is not None else 0
         cells = self._get_row_renderables(row_index).cells
         cell = cells[column_index] if column_index < len(cells) else None
-        if (row_key is None or column_key is None or height != 1 or not isinstance(cell, Text)
-                or "\n" in cell.plain or cell.justify not in (None, "default", "left")):  # fmt: skip
+        if row_key is None or column_key is None or height != 1 or not isinstance(cell, Text):
+            return super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
+        if "\n" in cell.plain or cell.justify not in (None, "default", "left"):
             return super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
         key = (row_key, column_key, base_style, cursor, hover, self._show_hover_cursor,
                self._update_count, self._pseudo_class_state)  # fmt: skip
