@@ -18,6 +18,7 @@ from bpftop.panes.base import Pane, Row
 from bpftop.panes.keys import key_of
 from bpftop.panes.palette import Palette
 from bpftop.panes.shown import RowTable, show, shown
+from bpftop.panes.textual_seam import free_render_caches
 
 SLOW_THRESHOLDS_MS = (0.0, 1.0, 10.0, 100.0)  # `t` cycles; 0 = off
 # The histogram's width in DEFAULT_CSS (32) less its right padding and the line that
@@ -63,6 +64,7 @@ class DiskPane(Pane):
         super().__init__(*args, **kwargs)
         self.selected_dev: str | None = None
         self._device_rows: list[str] = []  # device names in the table, in order
+        self._device_shown: dict[str, tuple[str | Text, ...]] = {}  # each one's cells
         self._device_columns: list[Any] = []
 
     def compose(self) -> ComposeResult:
@@ -148,16 +150,27 @@ class DiskPane(Pane):
         table = self.devices_table
         names = [d.last.dev for d in devices]
         if names != self._device_rows:
+            free_render_caches(table)
             table.clear()
-            for d in devices:
-                table.add_row(*self._device_cells(d), key=d.last.dev)
+            self._device_shown = {d.last.dev: self._device_cells(d) for d in devices}
+            for dev, cells in self._device_shown.items():
+                table.add_row(*cells, key=dev)
             self._device_rows = names
             if self.selected_dev in names:
                 table.move_cursor(row=names.index(self.selected_dev), animate=False)
             return
+        freed = False
         for d in devices:
-            for column, cell in zip(self._device_columns, self._device_cells(d), strict=True):
-                table.update_cell(d.last.dev, column, cell, update_width=True)
+            dev, cells = d.last.dev, self._device_cells(d)
+            before = self._device_shown.get(dev, (None,) * len(cells))
+            for column, cell, old in zip(self._device_columns, cells, before, strict=True):
+                if _styled(cell) == _styled(old):
+                    continue
+                if not freed:  # the entries of the render caches are never read again:
+                    free_render_caches(table)  # update_cell renders it all under a new key
+                    freed = True
+                table.update_cell(dev, column, cell, update_width=True)
+            self._device_shown[dev] = cells
 
     def _device_cells(self, d: DeviceView) -> tuple[str | Text, ...]:
         r, p = d.last, self.palette
@@ -214,3 +227,8 @@ def next_slow_threshold(slow_ms: float) -> float:
     """The threshold after `slow_ms` in SLOW_THRESHOLDS_MS's round (the t key)."""
     index = SLOW_THRESHOLDS_MS.index(slow_ms) if slow_ms in SLOW_THRESHOLDS_MS else 0
     return SLOW_THRESHOLDS_MS[(index + 1) % len(SLOW_THRESHOLDS_MS)]
+
+
+def _styled(cell: str | Text | None) -> object:
+    """A cell as compared for a redraw: a Text's style too (Text's == leaves it out)."""
+    return (cell.plain, str(cell.style), cell.spans) if isinstance(cell, Text) else cell
