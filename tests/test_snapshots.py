@@ -152,6 +152,28 @@ async def test_picking_a_device_shows_its_histogram_and_stays_picked() -> None:
         assert hist.startswith("vda 5s") and "256us-512us" in hist
 
 
+async def test_a_refresh_of_an_unchanged_disk_updates_no_device_cell(monkeypatch) -> None:
+    """The device table updates its cells in place, and each update_cell renders the table
+    anew under a new cache key (the old keys' entries stayed until the caches were full:
+    the TUI's RSS crept for ten minutes). Refreshes with the same numbers update nothing."""
+    app = recorded_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        table = app.query_one("#pane-disk", DiskPane).devices_table
+        updates: list[tuple[Any, ...]] = []
+        original = table.update_cell
+
+        def counted(*args: Any, **kwargs: Any) -> None:
+            updates.append(args)
+            original(*args, **kwargs)
+
+        monkeypatch.setattr(table, "update_cell", counted)
+        for _ in range(10):
+            app.render_snapshot()
+            await pilot.pause(0.02)
+        assert table.row_count == 3 and updates == []
+
+
 def test_denials_pane_zoomed(snap_compare) -> None:
     async def zoom_denials(pilot) -> None:
         await settle(pilot)
