@@ -89,6 +89,15 @@ CELLS = [
 ]
 
 
+def test_datatable_keeps_the_cell_rendering_quick_cells_replace() -> None:
+    assert params(DataTable._render_cell) == [
+        "self", "row_index", "column_index", "base_style", "width", "cursor", "hover"
+    ]  # fmt: skip
+    assert params(DataTable._get_styles_to_render_cell)[1:4] == [
+        "is_header_cell", "is_row_label_cell", "is_fixed_style_cell"
+    ]  # fmt: skip
+
+
 async def test_quick_cells_render_the_segments_rich_does() -> None:
     """QuickCellTable's own one-line Text cells, against DataTable's Rich pipeline: the
     same characters in the same styles (meta included), whatever the width, cursor or hover."""

@@ -92,7 +92,7 @@ class QuickCellTable(DataTable[Any]):
     """A DataTable that renders a one-line Text cell itself (DataTable._render_cell).
 
     DataTable renders every cell through Rich's whole pipeline (Styled, Padding, two
-    render_lines, two crops), ~50 us a cell: under a storm every pane's rows are new
+    render_lines, two crops), ~60 us a cell: under a storm every pane's rows are new
     each second, and that was most of the TUI's render time. A one-line Text cell
     needs only its segments, cropped or padded to the column and styled as Styled
     would; the same segments as Rich's (tests/test_textual_seam.py compares them), a
