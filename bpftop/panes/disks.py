@@ -150,7 +150,6 @@ class DiskPane(Pane):
         table = self.devices_table
         names = [d.last.dev for d in devices]
         if names != self._device_rows:
-            free_render_caches(table)
             table.clear()
             self._device_shown = {d.last.dev: self._device_cells(d) for d in devices}
             for dev, cells in self._device_shown.items():

@@ -29,7 +29,6 @@ class RowTable(QuickCellTable):
         if self._shown_rows == rows and self.row_count == len(rows):
             return
         cursor = self.cursor_row
-        free_render_caches(self)  # freed now, not left to a full collection
         self.clear()
         # Text, not str: DataTable reads a str as Rich markup, so an argv like `grep [a-z]`
         # would lose its brackets (and parsing markup cost most of a refresh).
@@ -37,6 +36,12 @@ class RowTable(QuickCellTable):
         if rows and cursor > 0:
             self.move_cursor(row=min(cursor, len(rows) - 1), animate=False)
         self._shown_rows = list(rows)
+
+    def clear(self, columns: bool = False) -> RowTable:
+        """DataTable.clear, its render caches freed now, not left to a full collection."""
+        free_render_caches(self)
+        super().clear(columns)
+        return self
 
     def forget_rows(self) -> None:
         """The next show_rows rebuilds the table (its column labels changed)."""
